@@ -1,0 +1,45 @@
+// ctl commands: each owner (the network, each policy) registers its verbs in a
+// table with their argument form and help line, so parsing, dispatch and the
+// help text shown in ctl come from one place.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bus/status.hpp"
+
+namespace ipnfs::bus {
+
+// The words of one ctl line after the verb.
+using Words = std::span<const std::string_view>;
+
+struct Command {
+    std::string_view verb;
+    std::string_view args;  // argument form for help, e.g. "PORT on|off"
+    std::size_t nargs;      // how many words must follow the verb
+    std::string_view help;
+    std::function<Status(Words)> run;
+};
+
+using CommandTable = std::vector<Command>;
+
+// Splits one line into whitespace-separated words.
+std::vector<std::string_view> split_words(std::string_view line);
+
+// Finds the verb in the tables (first match wins), checks the argument count
+// and runs it.  Unknown verbs and wrong counts are EINVAL with a reason.
+Status dispatch(std::span<const CommandTable* const> tables, std::string_view line);
+
+// "#   VERB ARGS   HELP" lines, for the help block that ctl shows.
+void append_help(const CommandTable& table, std::string& out);
+
+// Argument parsers: a value, or EINVAL naming what was expected.
+Status parse_uint(std::string_view word, std::uint64_t min, std::uint64_t max,
+                  std::string_view what, std::uint64_t& out);
+Status parse_on_off(std::string_view word, std::string_view what, bool& out);
+
+}  // namespace ipnfs::bus

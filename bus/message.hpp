@@ -1,0 +1,51 @@
+// One message on a network: a single refcounted buffer that every recipient
+// queue points at, so fan-out copies pointers, never payload bytes.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include <boost/intrusive_ptr.hpp>
+
+namespace ipnfs::bus {
+
+using PortId = std::uint32_t;
+
+class Message;
+using MessageRef = boost::intrusive_ptr<Message>;
+
+class Message {
+public:
+    // Copies the payload once, into a buffer sized for it.
+    static MessageRef make(PortId from, std::span<const std::byte> payload);
+
+    [[nodiscard]] std::span<const std::byte> payload() const {
+        return {reinterpret_cast<const std::byte*>(this + 1), size_};
+    }
+    [[nodiscard]] PortId from() const { return from_; }
+    // Position in the network's total order; set once, under the network lock,
+    // before the message is visible to any receiver.
+    [[nodiscard]] std::uint64_t seq() const { return seq_; }
+    void set_seq(std::uint64_t seq) { seq_ = seq; }
+
+    Message(const Message&) = delete;
+    Message& operator=(const Message&) = delete;
+
+private:
+    Message(PortId from, std::uint32_t size) : size_(size), from_(from) {}
+    ~Message() = default;
+
+    friend void intrusive_ptr_add_ref(Message* m) {
+        m->refs_.fetch_add(1, std::memory_order_relaxed);
+    }
+    friend void intrusive_ptr_release(Message* m);
+
+    std::atomic<std::uint32_t> refs_{0};
+    std::uint32_t size_;
+    PortId from_;
+    std::uint64_t seq_ = 0;
+};
+
+}  // namespace ipnfs::bus

@@ -1,0 +1,57 @@
+// One port of a network: its connection counts, its bounded queue, the
+// receivers parked on it, and its counters.  Internal to bus/: other layers
+// reach ports through Network and Connection.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include <boost/intrusive/list.hpp>
+#include <boost/lockfree/spsc_queue.hpp>
+
+#include "bus/message.hpp"
+#include "bus/waiter.hpp"
+
+namespace ipnfs::bus {
+
+// Counters are written by senders and receivers without a common lock and
+// read by stats at any time: relaxed atomics, each exact on its own.
+struct PortCounters {
+    std::atomic<std::uint64_t> msgs_in{0};    // messages this port sent into the network
+    std::atomic<std::uint64_t> bytes_in{0};
+    std::atomic<std::uint64_t> msgs_out{0};   // messages its readers took
+    std::atomic<std::uint64_t> bytes_out{0};
+    std::atomic<std::uint64_t> drops{0};      // copies lost here: queue full or reader gone
+};
+
+struct Port {
+    // Single producer (senders, serialized by Network::mu_), single consumer
+    // (readers, serialized by read_mu): the hot path from a sender's thread
+    // to a reader's thread, so a reader never takes the network lock while
+    // its queue has messages.
+    using Ring = boost::lockfree::spsc_queue<MessageRef>;
+
+    // Guarded by Network::mu_.
+    std::uint32_t readers = 0;
+    std::uint32_t writers = 0;
+    std::unique_ptr<Ring> ring;                // exists while readers > 0
+    std::uint32_t capacity = 0;                // ring size, fixed at first reader
+    boost::intrusive::list<Waiter> waiters;    // non-empty only while ring is empty
+    bool watched = false;                      // a poller wants to hear of the next message
+
+    // Serializes the consumers of ring: several descriptors may read one port.
+    // Lock order: read_mu before Network::mu_.
+    std::mutex read_mu;
+
+    PortCounters counters;
+
+    [[nodiscard]] bool connected() const { return readers + writers > 0; }
+    // Producer-side view of the ring depth, exact under Network::mu_.
+    [[nodiscard]] std::uint32_t queued() const {
+        return ring ? capacity - static_cast<std::uint32_t>(ring->write_available()) : 0;
+    }
+};
+
+}  // namespace ipnfs::bus

@@ -1,0 +1,33 @@
+// The hub: every receiving port but the sender gets a copy (AF_IPN's
+// IPN_BROADCAST).  A port with loopback on also gets its own messages.
+#pragma once
+
+#include <vector>
+
+#include "bus/policy.hpp"
+
+namespace ipnfs::policies {
+
+class Hub final : public bus::Policy {
+public:
+    Hub();
+
+    [[nodiscard]] std::string_view name() const override { return "hub"; }
+    void on_ports(bus::PortId count) override;
+    void on_attach(bus::PortId port) override;
+    void on_detach(bus::PortId port) override;
+    void route(bus::PortId from, std::span<const std::byte> payload,
+               std::vector<bus::PortId>& to) override;
+    [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
+    void describe(std::string& out) const override;
+
+private:
+    static constexpr std::size_t kAbsent = static_cast<std::size_t>(-1);
+
+    bus::CommandTable commands_;
+    std::vector<bus::PortId> members_;  // attached ports, in no particular order
+    std::vector<std::size_t> slot_;     // port -> index in members_, or kAbsent
+    std::vector<bool> loopback_;        // port -> receives its own messages
+};
+
+}  // namespace ipnfs::policies
