@@ -1,0 +1,116 @@
+// ipnfs: mount message buses as files.
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "fs/log.hpp"
+#include "fs/ops.hpp"
+#include "fs/options.hpp"
+#include "fs/stream_io.hpp"
+#include "fs/tree.hpp"
+#include "policies/catalog.hpp"
+
+namespace {
+
+// mount options are comma-separated: a comma in the source must be escaped.
+std::string escape_option(const std::string& value) {
+    std::string out;
+    for (char c : value) {
+        if (c == ',' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out;
+}
+
+int run(int argc, char** argv) {
+    using namespace ipnfs;
+    fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    fs::Options opts;
+    std::string error;
+    if (!fs::parse_options(args, opts, error)) {
+        std::fprintf(stderr, "ipnfs: %s\n", error.c_str());
+        return 2;
+    }
+    fuse_cmdline_opts cmd{};
+    if (fuse_parse_cmdline(&args, &cmd) != 0) return 2;
+    struct Cleanup {
+        fuse_args& args;
+        fuse_cmdline_opts& cmd;
+        ~Cleanup() {
+            free(cmd.mountpoint);
+            fuse_opt_free_args(&args);
+        }
+    } cleanup{args, cmd};
+    if (cmd.show_help) {
+        fs::print_usage(argv[0]);
+        fuse_cmdline_help();
+        fuse_lowlevel_help();
+        return 0;
+    }
+    if (cmd.show_version) {
+        std::printf("ipnfs version %s\n", IPNFS_VERSION);
+        fuse_lowlevel_version();
+        return 0;
+    }
+    if (cmd.mountpoint == nullptr) {
+        std::fprintf(stderr, "ipnfs: no mount point given (see --help)\n");
+        return 2;
+    }
+    if (cmd.debug) opts.log_level = "debug";
+    if (!fs::setup_logging(opts.log_level, opts.log_file, cmd.foreground != 0, error)) {
+        std::fprintf(stderr, "ipnfs: %s\n", error.c_str());
+        return 2;
+    }
+    policies::BuiltinCatalog catalog;
+    if (!catalog.make(opts.policy)) {
+        std::fprintf(stderr, "ipnfs: unknown policy '%s' (known: %s)\n", opts.policy.c_str(),
+                     catalog.names().c_str());
+        return 2;
+    }
+    // The kernel checks every access against the mode bits with the caller's
+    // credentials; the daemon only adds what it cannot check.
+    fuse_opt_add_arg(&args, "-odefault_permissions");
+    fuse_opt_add_arg(&args, fmt::format("-ofsname={}", escape_option(opts.source)).c_str());
+    if (!cmd.nodefault_subtype) fuse_opt_add_arg(&args, "-osubtype=ipnfs");
+
+    fs::Tree tree(catalog, opts.defaults, opts.policy,
+                  fs::Attr{static_cast<mode_t>(opts.root_mode), getuid(), getgid(), {}});
+    fs::Context context{tree};
+    fuse_session* se =
+        fuse_session_new(&args, &fs::operations(), sizeof(fuse_lowlevel_ops), &context);
+    if (se == nullptr) return 2;  // libfuse said why
+    int rc = 1;
+    if (fuse_set_signal_handlers(se) == 0) {
+        if (fuse_session_mount(se, cmd.mountpoint) == 0) {
+            if (fs::install_stream_io(se)) {
+                spdlog::info("mounted {} on {}", opts.source, cmd.mountpoint);
+                fuse_daemonize(cmd.foreground);
+                if (cmd.singlethread) {
+                    rc = fuse_session_loop(se);
+                } else {
+                    fuse_loop_config* loop = fuse_loop_cfg_create();
+                    fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
+                    fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+                    fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
+                    rc = fuse_session_loop_mt(se, loop);
+                    fuse_loop_cfg_destroy(loop);
+                }
+                // Parked readers get end of file before the mount goes away.
+                tree.hang_up_all();
+                spdlog::info("unmounting {}", cmd.mountpoint);
+            }
+            fuse_session_unmount(se);
+        }
+        fuse_remove_signal_handlers(se);
+    }
+    fuse_session_destroy(se);
+    return rc == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return run(argc, argv); }

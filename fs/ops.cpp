@@ -1,0 +1,335 @@
+#include "fs/ops.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+
+#include <cerrno>
+#include <exception>
+#include <new>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
+
+#include "fs/handle.hpp"
+#include "fs/parked_read.hpp"
+#include "fs/stream_io.hpp"
+
+namespace ipnfs::fs {
+
+namespace {
+
+// Names are looked up again at most this often; attributes are never cached,
+// so chmod takes effect at once for the kernel's permission checks.
+constexpr double kEntryTimeout = 1.0;
+
+Tree& tree(fuse_req_t req) { return static_cast<Context*>(fuse_req_userdata(req))->tree; }
+Handle& handle(const fuse_file_info* fi) { return *reinterpret_cast<Handle*>(fi->fh); }
+int errno_of(const bus::Status& s) { return static_cast<int>(s.code); }
+
+// One adapter for every entry point: an exception escaping a handler becomes
+// ENOMEM or EIO and a log line, never a crash of the daemon.  Handlers reply
+// last, so a throw always happens before any reply.
+template <typename F>
+void guarded(fuse_req_t req, const char* op, F&& body) noexcept {
+    try {
+        body();
+    } catch (const std::bad_alloc&) {
+        spdlog::error("{}: out of memory", op);
+        fuse_reply_err(req, ENOMEM);
+    } catch (const std::exception& e) {
+        spdlog::error("{}: {}", op, e.what());
+        fuse_reply_err(req, EIO);
+    }
+}
+
+void reply_error(fuse_req_t req, const char* op, const bus::Status& s) {
+    spdlog::debug("{}: {}", op, s.reason);
+    fuse_reply_err(req, errno_of(s));
+}
+
+void reply_entry(fuse_req_t req, Ino ino, const Node& node) {
+    fuse_entry_param e{};
+    e.ino = ino;
+    e.attr = tree(req).stat(node);
+    e.entry_timeout = kEntryTimeout;
+    fuse_reply_entry(req, &e);
+}
+
+std::optional<Node> resolve_or_reply(fuse_req_t req, fuse_ino_t ino) {
+    auto node = tree(req).resolve(ino);
+    if (!node) fuse_reply_err(req, ENOENT);
+    return node;
+}
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    guarded(req, "lookup", [&] {
+        auto dir = resolve_or_reply(req, parent);
+        if (!dir) return;
+        Ino ino = 0;
+        Node node;
+        if (bus::Status s = tree(req).lookup(*dir, name, ino, node); !s.ok()) {
+            fuse_reply_err(req, errno_of(s));
+            return;
+        }
+        reply_entry(req, ino, node);
+    });
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
+    guarded(req, "getattr", [&] {
+        auto node = resolve_or_reply(req, ino);
+        if (!node) return;
+        struct stat st = tree(req).stat(*node);
+        fuse_reply_attr(req, &st, 0);
+    });
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+                fuse_file_info* /*fi*/) {
+    guarded(req, "setattr", [&] {
+        auto node = resolve_or_reply(req, ino);
+        if (!node) return;
+        // The kernel has checked ownership (default_permissions).  Sizes mean
+        // nothing on a bus (O_TRUNC from `echo > port` lands here) and times
+        // are not kept: both are accepted and ignored.
+        struct stat st = tree(req).stat(*node);
+        if ((to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) != 0) {
+            Attr a{st.st_mode, st.st_uid, st.st_gid, st.st_ctim};
+            if ((to_set & FUSE_SET_ATTR_MODE) != 0) a.mode = attr->st_mode;
+            if ((to_set & FUSE_SET_ATTR_UID) != 0) a.uid = attr->st_uid;
+            if ((to_set & FUSE_SET_ATTR_GID) != 0) a.gid = attr->st_gid;
+            tree(req).set_attr(*node, a);
+            st = tree(req).stat(*node);
+        }
+        fuse_reply_attr(req, &st, 0);
+    });
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+    guarded(req, "mkdir", [&] {
+        if (parent != kRootIno) {
+            fuse_reply_err(req, EPERM);  // a network's files are fixed
+            return;
+        }
+        const fuse_ctx* caller = fuse_req_ctx(req);
+        Attr attr{mode, caller->uid, caller->gid, {}};
+        Ino ino = 0;
+        Node node;
+        if (bus::Status s = tree(req).mkdir(name, attr, ino, node); !s.ok()) {
+            reply_error(req, "mkdir", s);
+            return;
+        }
+        spdlog::info("network {} created by uid {}", name, caller->uid);
+        reply_entry(req, ino, node);
+    });
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    guarded(req, "rmdir", [&] {
+        if (parent != kRootIno) {
+            fuse_reply_err(req, ENOTDIR);
+            return;
+        }
+        if (bus::Status s = tree(req).rmdir(name); !s.ok()) {
+            reply_error(req, "rmdir", s);
+            return;
+        }
+        spdlog::info("network {} removed", name);
+        fuse_reply_err(req, 0);
+    });
+}
+
+// Files cannot be created, removed or renamed: the tree's shape follows the
+// networks (mkdir/rmdir) and their port count (ctl).
+void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { fuse_reply_err(req, EPERM); }
+void op_create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) {
+    fuse_reply_err(req, EPERM);
+}
+void op_unlink(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+void op_rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned int) {
+    fuse_reply_err(req, EPERM);
+}
+void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) {
+    fuse_reply_err(req, EPERM);
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    guarded(req, "open", [&] {
+        auto node = resolve_or_reply(req, ino);
+        if (!node) return;
+        int mode = fi->flags & O_ACCMODE;
+        bool reads = mode != O_WRONLY;
+        bool writes = mode != O_RDONLY;
+        if (node->kind == Kind::stats && writes) {
+            fuse_reply_err(req, EACCES);  // even for root: stats is only ever read
+            return;
+        }
+        auto h = std::make_unique<Handle>();
+        h->kind = node->kind;
+        h->dir = node->dir;
+        bool is_port = node->kind == Kind::port || node->kind == Kind::clone;
+        if (is_port) {
+            bus::Network& net = node->dir->net();
+            bus::Status s = node->kind == Kind::port
+                                ? net.connect(node->port, reads, writes, h->conn)
+                                : net.connect_any(reads, writes, h->conn);
+            if (!s.ok()) {
+                reply_error(req, "open", s);
+                return;
+            }
+            spdlog::debug("network {}: port {} connected ({}{})", net.name(), h->conn.id,
+                          reads ? "r" : "", writes ? "w" : "");
+        }
+        fi->direct_io = 1;
+        fi->nonseekable = is_port ? 1 : 0;
+        fi->noflush = 1;
+        fi->fh = reinterpret_cast<std::uint64_t>(h.release());
+        if (is_port) {
+            reply_open_stream(req, fi);
+        } else {
+            fuse_reply_open(req, fi);
+        }
+    });
+}
+
+void op_release(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
+    guarded(req, "release", [&] {
+        std::unique_ptr<Handle> h(&handle(fi));
+        if (h->kind == Kind::port || h->kind == Kind::clone) {
+            h->dir->polls().forget(h->conn.id, h.get());
+            h->dir->net().disconnect(h->conn);
+            spdlog::debug("network {}: port {} disconnected", h->dir->name(), h->conn.id);
+        }
+        fuse_reply_err(req, 0);
+    });
+}
+
+void read_text(fuse_req_t req, Handle& h, std::size_t size, off_t off) {
+    std::lock_guard lock(h.text_mu);
+    if (off == 0) h.text = h.kind == Kind::ctl ? h.dir->net().describe() : h.dir->net().stats();
+    auto start = std::min(static_cast<std::size_t>(off), h.text.size());
+    fuse_reply_buf(req, h.text.data() + start, std::min(size, h.text.size() - start));
+}
+
+void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t off,
+             fuse_file_info* fi) {
+    guarded(req, "read", [&] {
+        Handle& h = handle(fi);
+        if (h.kind == Kind::ctl || h.kind == Kind::stats) {
+            read_text(req, h, size, off);
+            return;
+        }
+        if (!h.conn.reads) {
+            fuse_reply_err(req, EBADF);
+            return;
+        }
+        bus::Network& net = h.dir->net();
+        // Fast path: a queued message needs no waiter and no interrupt hook.
+        bus::Received got = net.receive(h.conn, nullptr);
+        if (got.outcome != bus::Outcome::would_block || (fi->flags & O_NONBLOCK) != 0) {
+            reply_received(req, size, got);
+            return;
+        }
+        ParkedRead::start(req, size, h.dir, h.conn);
+    });
+}
+
+void op_write(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, std::size_t size,
+              off_t /*off*/, fuse_file_info* fi) {
+    guarded(req, "write", [&] {
+        Handle& h = handle(fi);
+        bus::Network& net = h.dir->net();
+        bus::Status s;
+        if (h.kind == Kind::ctl) {
+            s = net.control(std::string_view(buf, size));
+            if (!s.ok()) spdlog::info("network {}: ctl: {}", net.name(), s.reason);
+        } else if (h.kind == Kind::stats) {
+            s = bus::Status::error(std::errc::bad_file_descriptor, "stats is read-only");
+        } else {
+            s = net.send(h.conn, std::as_bytes(std::span(buf, size)));
+        }
+        if (!s.ok()) {
+            reply_error(req, "write", s);
+            return;
+        }
+        fuse_reply_write(req, size);
+    });
+}
+
+void op_poll(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi, fuse_pollhandle* ph) {
+    guarded(req, "poll", [&] {
+        Handle& h = handle(fi);
+        if (h.kind != Kind::port && h.kind != Kind::clone) {
+            if (ph != nullptr) fuse_pollhandle_destroy(ph);
+            fuse_reply_poll(req, POLLIN | POLLOUT);
+            return;
+        }
+        // Stored before asking the bus, so a message that lands in between
+        // still finds the handle to notify.
+        if (ph != nullptr) h.dir->polls().store(h.conn.id, &h, ph);
+        unsigned revents = h.conn.writes ? POLLOUT : 0;
+        if (h.conn.reads && h.dir->net().poll_readable(h.conn)) revents |= POLLIN;
+        fuse_reply_poll(req, revents);
+    });
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off,
+                fuse_file_info* /*fi*/) {
+    guarded(req, "readdir", [&] {
+        auto node = resolve_or_reply(req, ino);
+        if (!node) return;
+        if (node->kind != Kind::root && node->kind != Kind::network) {
+            fuse_reply_err(req, ENOTDIR);
+            return;
+        }
+        std::vector<Tree::Entry> entries = tree(req).list(*node);
+        Ino parent = kRootIno;
+        Ino self = node->kind == Kind::root ? kRootIno : Tree::ino_of(*node->dir, 0);
+        entries.insert(entries.begin(), {{".", self, S_IFDIR}, {"..", parent, S_IFDIR}});
+        std::string buf(size, '\0');
+        std::size_t used = 0;
+        for (auto i = static_cast<std::size_t>(off); i < entries.size(); ++i) {
+            struct stat st {};
+            st.st_ino = entries[i].ino;
+            st.st_mode = entries[i].type;
+            std::size_t need = fuse_add_direntry(req, buf.data() + used, size - used,
+                                                 entries[i].name.c_str(), &st,
+                                                 static_cast<off_t>(i + 1));
+            if (need > size - used) break;
+            used += need;
+        }
+        fuse_reply_buf(req, buf.data(), used);
+    });
+}
+
+fuse_lowlevel_ops make_operations() {
+    fuse_lowlevel_ops ops{};
+    ops.lookup = op_lookup;
+    ops.getattr = op_getattr;
+    ops.setattr = op_setattr;
+    ops.mknod = op_mknod;
+    ops.mkdir = op_mkdir;
+    ops.unlink = op_unlink;
+    ops.rmdir = op_rmdir;
+    ops.symlink = op_symlink;
+    ops.rename = op_rename;
+    ops.link = op_link;
+    ops.open = op_open;
+    ops.read = op_read;
+    ops.write = op_write;
+    ops.release = op_release;
+    ops.readdir = op_readdir;
+    ops.create = op_create;
+    ops.poll = op_poll;
+    return ops;
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops& operations() {
+    static const fuse_lowlevel_ops ops = make_operations();
+    return ops;
+}
+
+}  // namespace ipnfs::fs

@@ -1,0 +1,132 @@
+#include "fs/options.hpp"
+
+#include <cstddef>
+#include <cstdio>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "bus/commands.hpp"
+
+namespace ipnfs::fs {
+
+namespace {
+
+// fuse_opt writes char* for %s; these hold them until copied into Options.
+struct RawOptions {
+    char* log_level = nullptr;
+    char* log_file = nullptr;
+    char* policy = nullptr;
+    char* ports = nullptr;
+    char* mtu = nullptr;
+    char* queue = nullptr;
+    char* root_mode = nullptr;
+};
+
+#define IPNFS_OPT(spec, field) {spec, offsetof(RawOptions, field), 0}
+const fuse_opt kOptionSpecs[] = {
+    IPNFS_OPT("log_level=%s", log_level), IPNFS_OPT("log_file=%s", log_file),
+    IPNFS_OPT("policy=%s", policy),       IPNFS_OPT("ports=%s", ports),
+    IPNFS_OPT("mtu=%s", mtu),             IPNFS_OPT("queue=%s", queue),
+    IPNFS_OPT("root_mode=%s", root_mode), FUSE_OPT_END,
+};
+#undef IPNFS_OPT
+
+// What fuse_opt_parse fills: the option block first, so kOptionSpecs'
+// offsets apply, then the positional words.
+struct Parsed {
+    RawOptions raw;
+    std::vector<std::string> positionals;
+};
+
+int keep_positionals(void* data, const char* arg, int key, fuse_args* /*outargs*/) {
+    if (key == FUSE_OPT_KEY_NONOPT) {
+        static_cast<Parsed*>(data)->positionals.emplace_back(arg);
+        return 0;  // put back below, once we know which one is the mount point
+    }
+    return 1;
+}
+
+bool take(char*& raw, std::string& out) {
+    if (raw == nullptr) return false;
+    out = raw;
+    free(raw);
+    raw = nullptr;
+    return true;
+}
+
+bool take_number(char*& raw, std::uint32_t min, std::uint32_t max, const char* what,
+                 std::uint32_t& out, std::string& error) {
+    std::string text;
+    if (!take(raw, text)) return true;
+    std::uint64_t value = 0;
+    if (bus::Status s = bus::parse_uint(text, min, max, what, value); !s.ok()) {
+        error = s.reason;
+        return false;
+    }
+    out = static_cast<std::uint32_t>(value);
+    return true;
+}
+
+}  // namespace
+
+bool parse_options(fuse_args& args, Options& opts, std::string& error) {
+    Parsed parsed;
+    if (fuse_opt_parse(&args, &parsed, kOptionSpecs, keep_positionals) != 0) {
+        error = "cannot parse the options";
+        return false;
+    }
+    RawOptions& raw = parsed.raw;
+    const std::vector<std::string>& words = parsed.positionals;
+
+    take(raw.log_level, opts.log_level);
+    take(raw.log_file, opts.log_file);
+    take(raw.policy, opts.policy);
+    std::uint32_t root_mode = opts.root_mode;
+    std::string mode_text;
+    if (take(raw.root_mode, mode_text)) {
+        char* end = nullptr;
+        unsigned long v = std::strtoul(mode_text.c_str(), &end, 8);
+        if (mode_text.empty() || *end != '\0' || v > 07777) {
+            error = fmt::format("root_mode must be octal permission bits, not '{}'", mode_text);
+            return false;
+        }
+        root_mode = static_cast<std::uint32_t>(v);
+    }
+    opts.root_mode = root_mode;
+    if (!take_number(raw.ports, 1, bus::Limits::kMaxPorts, "ports", opts.defaults.ports, error) ||
+        !take_number(raw.mtu, 1, bus::Limits::kMaxMtu, "mtu", opts.defaults.mtu, error) ||
+        !take_number(raw.queue, 1, bus::Limits::kMaxQueue, "queue", opts.defaults.queue, error)) {
+        return false;
+    }
+
+    if (words.size() > 2) {
+        error = fmt::format("too many arguments: '{}'", words[2]);
+        return false;
+    }
+    if (words.size() == 2) opts.source = words[0];
+    if (!words.empty()) fuse_opt_add_arg(&args, words.back().c_str());
+    return true;
+}
+
+void print_usage(const char* prog) {
+    std::printf(
+        "usage: %s [SOURCE] MOUNTPOINT [options]\n"
+        "       mount -t fuse.ipnfs SOURCE MOUNTPOINT [-o options]\n"
+        "\n"
+        "Mounts message buses as files: mkdir a network, open its port files,\n"
+        "write() sends one message, read() receives one.\n"
+        "\n"
+        "ipnfs options:\n"
+        "    -o log_level=LEVEL     trace, debug, info (default), warn, error, off\n"
+        "    -o log_file=PATH       log here instead of syslog once daemonized\n"
+        "    -o policy=NAME         policy of new networks (default hub)\n"
+        "    -o ports=N             ports of new networks (default 32)\n"
+        "    -o mtu=N               MTU of new networks in bytes (default 1514)\n"
+        "    -o queue=N             per-port queue length of new networks (default 64)\n"
+        "    -o root_mode=OCTAL     permissions of the mount root (default 0755)\n"
+        "\n",
+        prog);
+}
+
+}  // namespace ipnfs::fs

@@ -1,0 +1,29 @@
+// Command line: `ipnfs [SOURCE] MOUNTPOINT [-f] [-d] [-s] [-o OPTIONS]`, the
+// form mount(8) and mount.fuse3 use.  ipnfs's own -o options are taken out
+// here; the rest go to libfuse.
+#pragma once
+
+#include <fuse_lowlevel.h>
+
+#include <string>
+
+#include "bus/network.hpp"
+
+namespace ipnfs::fs {
+
+struct Options {
+    std::string source = "ipnfs";
+    std::string log_level = "info";
+    std::string log_file;  // empty: stderr in the foreground, syslog once daemonized
+    std::string policy = "hub";
+    bus::Settings defaults;
+    unsigned root_mode = 0755;
+};
+
+// Parses argv into `opts` and leaves libfuse's arguments (with the mount
+// point last) in `args`.  Returns false with a message on bad input.
+bool parse_options(fuse_args& args, Options& opts, std::string& error);
+
+void print_usage(const char* prog);
+
+}  // namespace ipnfs::fs

@@ -1,0 +1,35 @@
+// The poll handles the kernel left with us, per port: each open file keeps
+// at most one (a newer poll replaces it), and a port's readiness notifies and
+// drops them all, as libfuse's poll example does.
+#pragma once
+
+#include <fuse_lowlevel.h>
+
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "bus/message.hpp"
+
+namespace ipnfs::fs {
+
+class PollSet {
+public:
+    PollSet() = default;
+    PollSet(const PollSet&) = delete;
+    PollSet& operator=(const PollSet&) = delete;
+    ~PollSet();
+
+    // `owner` is the open file the poll came from.
+    void store(bus::PortId port, const void* owner, fuse_pollhandle* ph);
+    void forget(bus::PortId port, const void* owner);
+    void notify(bus::PortId port);
+
+private:
+    using Pending = std::vector<std::pair<const void*, fuse_pollhandle*>>;
+    std::mutex mu_;  // guards pending_; never held across a libfuse call
+    std::unordered_map<bus::PortId, Pending> pending_;
+};
+
+}  // namespace ipnfs::fs

@@ -1,0 +1,245 @@
+#include "fs/tree.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+namespace ipnfs::fs {
+
+namespace {
+
+constexpr mode_t kPermBits = 07777;
+
+timespec now() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts;
+}
+
+// "port17" -> 17; rejects leading zeros so every port has exactly one name.
+std::optional<bus::PortId> parse_port_name(std::string_view name) {
+    constexpr std::string_view kPrefix = "port";
+    if (!name.starts_with(kPrefix) || name.size() == kPrefix.size()) return std::nullopt;
+    std::string_view digits = name.substr(kPrefix.size());
+    if (digits.size() > 1 && digits[0] == '0') return std::nullopt;
+    bus::PortId port = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+    return port;
+}
+
+bus::Status not_found(std::string_view name) {
+    return bus::Status::error(std::errc::no_such_file_or_directory,
+                              fmt::format("no such file: {}", name));
+}
+
+}  // namespace
+
+NetDir::NetDir(std::uint64_t id, std::string name, std::shared_ptr<bus::Network> net, Attr dir)
+    : id_(id), name_(std::move(name)), net_(std::move(net)) {
+    attrs_[Tree::kDirSlot] = dir;
+}
+
+Attr NetDir::attr(std::uint32_t slot) const {
+    std::lock_guard lock(mu_);
+    if (auto it = attrs_.find(slot); it != attrs_.end()) return it->second;
+    Attr derived = attrs_.at(Tree::kDirSlot);
+    derived.mode &= (slot == Tree::kStatsSlot) ? 0444 : 0666;
+    return derived;
+}
+
+void NetDir::set_attr(std::uint32_t slot, const Attr& attr) {
+    std::lock_guard lock(mu_);
+    attrs_[slot] = attr;
+}
+
+bool NetDir::removed() const {
+    std::lock_guard lock(mu_);
+    return removed_;
+}
+
+void NetDir::mark_removed() {
+    std::lock_guard lock(mu_);
+    removed_ = true;
+}
+
+Tree::Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::string default_policy,
+           Attr root)
+    : catalog_(catalog),
+      defaults_(defaults),
+      default_policy_(std::move(default_policy)),
+      root_(root) {
+    root_.ctime = now();
+}
+
+Node Tree::node_for(const std::shared_ptr<NetDir>& dir, std::uint32_t slot) const {
+    Node node{Kind::network, dir, slot, 0};
+    switch (slot) {
+        case kDirSlot: node.kind = Kind::network; break;
+        case kCtlSlot: node.kind = Kind::ctl; break;
+        case kStatsSlot: node.kind = Kind::stats; break;
+        case kCloneSlot: node.kind = Kind::clone; break;
+        default:
+            node.kind = Kind::port;
+            node.port = slot - kFirstPortSlot;
+            break;
+    }
+    return node;
+}
+
+std::optional<Node> Tree::resolve(Ino ino) const {
+    if (ino == kRootIno) return Node{};
+    std::uint64_t id = ino >> kSlotBits;
+    auto slot = static_cast<std::uint32_t>(ino & ((Ino{1} << kSlotBits) - 1));
+    std::shared_ptr<NetDir> dir;
+    {
+        std::lock_guard lock(mu_);
+        auto it = by_id_.find(id);
+        if (it == by_id_.end()) return std::nullopt;
+        dir = it->second.lock();
+    }
+    if (!dir) return std::nullopt;
+    bool known = slot <= kCloneSlot ||
+                 (slot >= kFirstPortSlot && slot - kFirstPortSlot < dir->net().port_count());
+    if (!known) return std::nullopt;
+    return node_for(dir, slot);
+}
+
+bus::Status Tree::lookup(const Node& parent, std::string_view name, Ino& ino, Node& out) const {
+    if (parent.kind == Kind::root) {
+        std::lock_guard lock(mu_);
+        auto it = by_name_.find(name);
+        if (it == by_name_.end()) return not_found(name);
+        ino = ino_of(*it->second, kDirSlot);
+        out = node_for(it->second, kDirSlot);
+        return bus::Status::success();
+    }
+    if (parent.kind != Kind::network) {
+        return bus::Status::error(std::errc::not_a_directory, "not a directory");
+    }
+    std::uint32_t slot = 0;
+    if (name == "ctl") {
+        slot = kCtlSlot;
+    } else if (name == "stats") {
+        slot = kStatsSlot;
+    } else if (name == "clone") {
+        slot = kCloneSlot;
+    } else if (auto port = parse_port_name(name);
+               port && *port < parent.dir->net().port_count()) {
+        slot = port_slot(*port);
+    } else {
+        return not_found(name);
+    }
+    ino = ino_of(*parent.dir, slot);
+    out = node_for(parent.dir, slot);
+    return bus::Status::success();
+}
+
+bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node& out) {
+    std::shared_ptr<bus::Network> net;
+    if (bus::Status s =
+            bus::Network::create(std::string(name), defaults_, catalog_, default_policy_, net);
+        !s.ok()) {
+        return s;
+    }
+    Attr dir_attr = attr;
+    dir_attr.mode &= kPermBits;
+    dir_attr.ctime = now();
+    std::lock_guard lock(mu_);
+    if (by_name_.contains(name)) {
+        return bus::Status::error(std::errc::file_exists,
+                                  fmt::format("network {} exists", name));
+    }
+    auto dir = std::make_shared<NetDir>(next_id_++, std::string(name), net, dir_attr);
+    net->set_listener(dir.get());
+    by_name_.emplace(std::string(name), dir);
+    by_id_.emplace(dir->id(), dir);
+    ino = ino_of(*dir, kDirSlot);
+    out = node_for(dir, kDirSlot);
+    return bus::Status::success();
+}
+
+bus::Status Tree::rmdir(std::string_view name) {
+    std::shared_ptr<NetDir> dir;
+    {
+        std::lock_guard lock(mu_);
+        auto it = by_name_.find(name);
+        if (it == by_name_.end()) return not_found(name);
+        dir = std::move(it->second);
+        by_name_.erase(it);
+        std::erase_if(by_id_, [](const auto& entry) { return entry.second.expired(); });
+    }
+    dir->mark_removed();
+    dir->net().hang_up();
+    return bus::Status::success();
+}
+
+struct stat Tree::stat(const Node& node) const {
+    struct stat st {};
+    Attr attr;
+    if (node.kind == Kind::root) {
+        std::lock_guard lock(mu_);
+        attr = root_;
+        st.st_ino = kRootIno;
+        st.st_mode = S_IFDIR | attr.mode;
+        st.st_nlink = 2;
+    } else {
+        attr = node.dir->attr(node.slot);
+        st.st_ino = ino_of(*node.dir, node.slot);
+        bool dir = node.kind == Kind::network;
+        st.st_mode = (dir ? S_IFDIR : S_IFREG) | attr.mode;
+        st.st_nlink = node.dir->removed() ? 0 : (dir ? 2 : 1);
+    }
+    st.st_uid = attr.uid;
+    st.st_gid = attr.gid;
+    st.st_blksize = 4096;
+    st.st_atim = st.st_mtim = st.st_ctim = attr.ctime;
+    return st;
+}
+
+void Tree::set_attr(const Node& node, const Attr& attr) {
+    Attr stored = attr;
+    stored.mode &= kPermBits;
+    stored.ctime = now();
+    if (node.kind == Kind::root) {
+        std::lock_guard lock(mu_);
+        root_ = stored;
+    } else {
+        node.dir->set_attr(node.slot, stored);
+    }
+}
+
+std::vector<Tree::Entry> Tree::list(const Node& dir) const {
+    std::vector<Entry> entries;
+    if (dir.kind == Kind::root) {
+        std::lock_guard lock(mu_);
+        entries.reserve(by_name_.size());
+        for (const auto& [name, net] : by_name_) {
+            entries.push_back({name, ino_of(*net, kDirSlot), S_IFDIR});
+        }
+        return entries;
+    }
+    const NetDir& net = *dir.dir;
+    bus::PortId ports = net.net().port_count();
+    entries.reserve(3 + ports);
+    entries.push_back({"ctl", ino_of(net, kCtlSlot), S_IFREG});
+    entries.push_back({"stats", ino_of(net, kStatsSlot), S_IFREG});
+    entries.push_back({"clone", ino_of(net, kCloneSlot), S_IFREG});
+    for (bus::PortId p = 0; p < ports; ++p) {
+        entries.push_back({fmt::format("port{}", p), ino_of(net, port_slot(p)), S_IFREG});
+    }
+    return entries;
+}
+
+void Tree::hang_up_all() {
+    std::vector<std::shared_ptr<NetDir>> all;
+    {
+        std::lock_guard lock(mu_);
+        for (auto& [id, weak] : by_id_) {
+            if (auto dir = weak.lock()) all.push_back(std::move(dir));
+        }
+    }
+    for (auto& dir : all) dir->net().hang_up();
+}
+
+}  // namespace ipnfs::fs

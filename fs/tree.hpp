@@ -1,0 +1,129 @@
+// The file tree: the root, one directory per network, and the fixed files in
+// it.  Inode numbers are computed, not stored: a network's id (never reused)
+// in the high bits and the file's slot in the low bits, so a network with
+// thousands of ports costs no per-file node.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bus/network.hpp"
+#include "bus/status.hpp"
+#include "fs/poll_set.hpp"
+
+namespace ipnfs::fs {
+
+using Ino = std::uint64_t;
+constexpr Ino kRootIno = 1;
+
+enum class Kind { root, network, ctl, stats, clone, port };
+
+struct Attr {
+    mode_t mode = 0;  // permission bits only
+    uid_t uid = 0;
+    gid_t gid = 0;
+    timespec ctime{};
+};
+
+// One network as the file system shows it.  Also the network's listener:
+// readiness reaches the poll handles of its ports from here.
+class NetDir final : public bus::Listener {
+public:
+    NetDir(std::uint64_t id, std::string name, std::shared_ptr<bus::Network> net, Attr dir);
+
+    [[nodiscard]] std::uint64_t id() const { return id_; }
+    [[nodiscard]] const std::string& name() const { return name_; }
+    [[nodiscard]] bus::Network& net() const { return *net_; }
+    PollSet& polls() { return polls_; }
+
+    // Attributes of the file in `slot`: chmod/chown overrides, else derived
+    // from the directory (files take its r and w bits; stats only r).
+    [[nodiscard]] Attr attr(std::uint32_t slot) const;
+    void set_attr(std::uint32_t slot, const Attr& attr);
+    [[nodiscard]] bool removed() const;
+    void mark_removed();
+
+    void readable(bus::PortId port) override { polls_.notify(port); }
+
+private:
+    const std::uint64_t id_;
+    const std::string name_;
+    const std::shared_ptr<bus::Network> net_;
+    PollSet polls_;
+
+    mutable std::mutex mu_;  // guards attrs_ and removed_
+    std::unordered_map<std::uint32_t, Attr> attrs_;  // slot -> attributes set by chmod/chown
+    bool removed_ = false;
+};
+
+// What an inode number names.
+struct Node {
+    Kind kind = Kind::root;
+    std::shared_ptr<NetDir> dir;  // null for the root
+    std::uint32_t slot = 0;
+    bus::PortId port = 0;  // for Kind::port
+};
+
+class Tree {
+public:
+    static constexpr std::uint32_t kSlotBits = 24;
+    static constexpr std::uint32_t kDirSlot = 0;
+    static constexpr std::uint32_t kCtlSlot = 1;
+    static constexpr std::uint32_t kStatsSlot = 2;
+    static constexpr std::uint32_t kCloneSlot = 3;
+    static constexpr std::uint32_t kFirstPortSlot = 16;  // 4..15 kept for future files
+
+    Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::string default_policy,
+         Attr root);
+
+    [[nodiscard]] std::optional<Node> resolve(Ino ino) const;
+    // A child of `parent` by name: the ino and node, or ENOENT.
+    bus::Status lookup(const Node& parent, std::string_view name, Ino& ino, Node& out) const;
+
+    bus::Status mkdir(std::string_view name, const Attr& attr, Ino& ino, Node& out);
+    bus::Status rmdir(std::string_view name);
+
+    [[nodiscard]] struct stat stat(const Node& node) const;
+    void set_attr(const Node& node, const Attr& attr);
+
+    // (name, ino, mode type) of the children, in a stable order.
+    struct Entry {
+        std::string name;
+        Ino ino;
+        mode_t type;
+    };
+    [[nodiscard]] std::vector<Entry> list(const Node& dir) const;
+
+    // Shutdown: every network hangs up, so parked readers see end of file.
+    void hang_up_all();
+
+    static Ino ino_of(const NetDir& dir, std::uint32_t slot) {
+        return (dir.id() << kSlotBits) | slot;
+    }
+    static std::uint32_t port_slot(bus::PortId port) { return kFirstPortSlot + port; }
+
+private:
+    [[nodiscard]] Node node_for(const std::shared_ptr<NetDir>& dir, std::uint32_t slot) const;
+
+    const bus::PolicyCatalog& catalog_;
+    const bus::Settings defaults_;
+    const std::string default_policy_;
+
+    mutable std::mutex mu_;  // guards everything below; never held across a bus or libfuse call
+    Attr root_;
+    std::map<std::string, std::shared_ptr<NetDir>, std::less<>> by_name_;
+    // Networks still referenced by open files after rmdir stay reachable by ino.
+    std::unordered_map<std::uint64_t, std::weak_ptr<NetDir>> by_id_;
+    std::uint64_t next_id_ = 1;
+};
+
+}  // namespace ipnfs::fs
