@@ -79,7 +79,7 @@ int run(int argc, char** argv) {
 
     fs::Tree tree(catalog, opts.defaults, opts.policy,
                   fs::Attr{static_cast<mode_t>(opts.root_mode), getuid(), getgid(), {}});
-    fs::Context context{tree};
+    fs::Context context{tree, {}};
     fuse_session* se =
         fuse_session_new(&args, &fs::operations(), sizeof(fuse_lowlevel_ops), &context);
     if (se == nullptr) return 2;  // libfuse said why
@@ -101,6 +101,7 @@ int run(int argc, char** argv) {
                 }
                 // Parked readers get end of file before the mount goes away.
                 tree.hang_up_all();
+                context.files.close_all();
                 spdlog::info("unmounting {}", cmd.mountpoint);
             }
             fuse_session_unmount(se);

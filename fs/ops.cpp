@@ -22,7 +22,8 @@ namespace {
 // so chmod takes effect at once for the kernel's permission checks.
 constexpr double kEntryTimeout = 1.0;
 
-Tree& tree(fuse_req_t req) { return static_cast<Context*>(fuse_req_userdata(req))->tree; }
+Context& context(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }
+Tree& tree(fuse_req_t req) { return context(req).tree; }
 Handle& handle(const fuse_file_info* fi) { return *reinterpret_cast<Handle*>(fi->fh); }
 int errno_of(const bus::Status& s) { return static_cast<int>(s.code); }
 
@@ -184,7 +185,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         fi->direct_io = 1;
         fi->nonseekable = is_port ? 1 : 0;
         fi->noflush = 1;
-        fi->fh = reinterpret_cast<std::uint64_t>(h.release());
+        fi->fh = reinterpret_cast<std::uint64_t>(context(req).files.add(std::move(h)));
         if (is_port) {
             reply_open_stream(req, fi);
         } else {
@@ -195,12 +196,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void op_release(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
     guarded(req, "release", [&] {
-        std::unique_ptr<Handle> h(&handle(fi));
-        if (h->kind == Kind::port || h->kind == Kind::clone) {
-            h->dir->polls().forget(h->conn.id, h.get());
-            h->dir->net().disconnect(h->conn);
-            spdlog::debug("network {}: port {} disconnected", h->dir->name(), h->conn.id);
-        }
+        std::unique_ptr<Handle> h = context(req).files.remove(&handle(fi));
+        close_handle(*h);
         fuse_reply_err(req, 0);
     });
 }
@@ -326,6 +323,35 @@ fuse_lowlevel_ops make_operations() {
 }
 
 }  // namespace
+
+Handle* OpenFiles::add(std::unique_ptr<Handle> h) {
+    Handle* raw = h.get();
+    std::lock_guard lock(mu_);
+    files_.emplace(raw, std::move(h));
+    return raw;
+}
+
+std::unique_ptr<Handle> OpenFiles::remove(Handle* h) {
+    std::lock_guard lock(mu_);
+    auto node = files_.extract(h);
+    return std::move(node.mapped());
+}
+
+void OpenFiles::close_all() {
+    std::unordered_map<Handle*, std::unique_ptr<Handle>> files;
+    {
+        std::lock_guard lock(mu_);
+        files.swap(files_);
+    }
+    for (auto& [raw, h] : files) close_handle(*h);
+}
+
+void close_handle(Handle& h) {
+    if (h.kind != Kind::port && h.kind != Kind::clone) return;
+    h.dir->polls().forget(h.conn.id, &h);
+    h.dir->net().disconnect(h.conn);
+    spdlog::debug("network {}: port {} disconnected", h.dir->name(), h.conn.id);
+}
 
 const fuse_lowlevel_ops& operations() {
     static const fuse_lowlevel_ops ops = make_operations();

@@ -1,0 +1,234 @@
+// Helpers shared by the unit tests: byte views of text, a Waiter and a
+// Listener that record what the bus tells them, status checks that print the
+// reason, and a fixture owning a hub network built by the real catalog.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <span>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "bus/network.hpp"
+#include "policies/catalog.hpp"
+
+namespace ipnfs::bus {
+
+// Readable gtest output for the bus's own types.
+inline void PrintTo(Outcome o, std::ostream* os) {
+    switch (o) {
+        case Outcome::message: *os << "message"; return;
+        case Outcome::would_block: *os << "would_block"; return;
+        case Outcome::parked: *os << "parked"; return;
+        case Outcome::hung_up: *os << "hung_up"; return;
+        case Outcome::cancelled: *os << "cancelled"; return;
+    }
+    *os << "Outcome(" << static_cast<int>(o) << ")";
+}
+
+inline void PrintTo(const Status& s, std::ostream* os) {
+    if (s.ok()) {
+        *os << "success";
+    } else {
+        *os << std::make_error_code(s.code).message() << ": " << s.reason;
+    }
+}
+
+}  // namespace ipnfs::bus
+
+namespace ipnfs::test {
+
+using namespace std::chrono_literals;
+
+// Upper bound for anything a test waits on; reached only when a test fails.
+inline constexpr std::chrono::milliseconds kWaitLimit = 10s;
+
+inline std::span<const std::byte> bytes(std::string_view s) {
+    return std::as_bytes(std::span<const char>(s.data(), s.size()));
+}
+
+inline std::string text(const bus::MessageRef& m) {
+    auto p = m->payload();
+    return {reinterpret_cast<const char*>(p.data()), p.size()};
+}
+
+inline std::string describe_code(std::errc code) {
+    return code == std::errc{} ? "success" : std::make_error_code(code).message();
+}
+
+inline ::testing::AssertionResult IsOk(const bus::Status& s) {
+    if (s.ok()) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "failed: " << describe_code(s.code) << ": " << s.reason;
+}
+
+inline ::testing::AssertionResult FailsWith(const bus::Status& s, std::errc want) {
+    if (s.code == want && !s.reason.empty()) return ::testing::AssertionSuccess();
+    if (s.code == want) return ::testing::AssertionFailure() << "right code but no reason given";
+    return ::testing::AssertionFailure()
+           << "expected '" << describe_code(want) << "', got '" << describe_code(s.code) << "'"
+           << (s.reason.empty() ? "" : ": ") << s.reason;
+}
+
+// A waiter that records every complete() call, so a test can tell "never",
+// "once" and "twice" apart, and can wait for the first one.
+class RecordingWaiter : public bus::Waiter {
+public:
+    void complete(bus::Received received) override {
+        // Notify while holding the lock: the owner may destroy this waiter
+        // as soon as it sees the call, and must not do so before we let go.
+        std::lock_guard lock(mu_);
+        if (calls_++ == 0) first_ = std::move(received);
+        cv_.notify_all();
+    }
+
+    [[nodiscard]] int calls() const {
+        std::lock_guard lock(mu_);
+        return calls_;
+    }
+
+    // What the first complete() handed over.
+    [[nodiscard]] bus::Received result() const {
+        std::lock_guard lock(mu_);
+        return first_;
+    }
+
+    // True once complete() has been called; false if the limit passed first.
+    bool wait(std::chrono::milliseconds limit = kWaitLimit) {
+        std::unique_lock lock(mu_);
+        return cv_.wait_for(lock, limit, [this] { return calls_ > 0; });
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    int calls_ = 0;
+    bus::Received first_{bus::Outcome::would_block, nullptr};
+};
+
+// Records the ports a network reports readable, in order.
+class RecordingListener : public bus::Listener {
+public:
+    void readable(bus::PortId port) override {
+        std::lock_guard lock(mu_);
+        ports_.push_back(port);
+    }
+
+    [[nodiscard]] std::vector<bus::PortId> ports() const {
+        std::lock_guard lock(mu_);
+        return ports_;
+    }
+
+    void clear() {
+        std::lock_guard lock(mu_);
+        ports_.clear();
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::vector<bus::PortId> ports_;
+};
+
+// The next message of a connection, waiting for it through a parked waiter
+// if none is queued.  would_block only if nothing came within the limit.
+inline bus::Received receive_blocking(bus::Network& net, const bus::Connection& conn) {
+    RecordingWaiter waiter;
+    bus::Received r = net.receive(conn, &waiter);
+    if (r.outcome != bus::Outcome::parked) return r;
+    if (!waiter.wait() && net.cancel(conn, waiter)) return {bus::Outcome::would_block, nullptr};
+    // Either completed, or cancel() lost the race and completion is under way.
+    waiter.wait();
+    return waiter.result();
+}
+
+// stats() parsed back: "key value" header lines, then one row per port.
+struct StatsRow {
+    std::uint64_t readers = 0, writers = 0, msgs_in = 0, bytes_in = 0, msgs_out = 0,
+                  bytes_out = 0, drops = 0, queued = 0;
+};
+
+struct ParsedStats {
+    std::map<std::string, std::string> header;
+    std::string titles;
+    std::map<bus::PortId, StatsRow> rows;
+};
+
+inline ParsedStats parse_stats(const std::string& stats) {
+    ParsedStats parsed;
+    std::istringstream in(stats);
+    std::string line;
+    while (std::getline(in, line) && !line.empty()) {
+        auto space = line.find(' ');
+        parsed.header[line.substr(0, space)] =
+            space == std::string::npos ? "" : line.substr(space + 1);
+    }
+    std::getline(in, parsed.titles);
+    while (std::getline(in, line)) {
+        std::istringstream row(line);
+        bus::PortId id = 0;
+        StatsRow r;
+        row >> id >> r.readers >> r.writers >> r.msgs_in >> r.bytes_in >> r.msgs_out >>
+            r.bytes_out >> r.drops >> r.queued;
+        EXPECT_FALSE(row.fail()) << "unparsable stats row: " << line;
+        parsed.rows[id] = r;
+    }
+    return parsed;
+}
+
+// A fixture owning one hub network, "net0", made through the real catalog.
+class HubNetworkTest : public ::testing::Test {
+protected:
+    void SetUp() override { remake({}); }
+
+    void remake(const bus::Settings& settings) {
+        net_.reset();
+        bus::Status s = bus::Network::create("net0", settings, catalog_, "hub", net_);
+        ASSERT_TRUE(IsOk(s));
+        ASSERT_NE(net_, nullptr);
+    }
+
+    bus::Connection connect(bus::PortId id, bool reads, bool writes) {
+        bus::Connection conn;
+        EXPECT_TRUE(IsOk(net_->connect(id, reads, writes, conn))) << "port " << id;
+        return conn;
+    }
+    bus::Connection reader(bus::PortId id) { return connect(id, true, false); }
+    bus::Connection writer(bus::PortId id) { return connect(id, false, true); }
+    bus::Connection duplex(bus::PortId id) { return connect(id, true, true); }
+
+    void send(const bus::Connection& conn, std::string_view message) {
+        EXPECT_TRUE(IsOk(net_->send(conn, bytes(message)))) << "from port " << conn.id;
+    }
+
+    // The next queued message's text, or nullopt when the port has none.
+    std::optional<std::string> take(const bus::Connection& conn) {
+        bus::Received r = net_->receive(conn, nullptr);
+        if (r.outcome == bus::Outcome::message) return text(r.message);
+        EXPECT_EQ(r.outcome, bus::Outcome::would_block);
+        return std::nullopt;
+    }
+
+    // Every queued message's text, oldest first.
+    std::vector<std::string> drain(const bus::Connection& conn) {
+        std::vector<std::string> out;
+        while (auto m = take(conn)) out.push_back(*m);
+        return out;
+    }
+
+    ParsedStats stats() const { return parse_stats(net_->stats()); }
+
+    policies::BuiltinCatalog catalog_;  // outlives net_, which refers to it
+    std::shared_ptr<bus::Network> net_;
+};
+
+}  // namespace ipnfs::test

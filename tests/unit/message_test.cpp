@@ -1,0 +1,165 @@
+// Message: one refcounted buffer per message, shared by every holder.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bus/message.hpp"
+#include "bus/network.hpp"
+#include "bus_test_support.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define IPNFS_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define IPNFS_TEST_ASAN 1
+#endif
+#endif
+
+#if defined(IPNFS_TEST_ASAN)
+#include <sanitizer/asan_interface.h>
+#elif defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace ipnfs::test {
+namespace {
+
+using bus::Message;
+using bus::MessageRef;
+
+TEST(Message, CopiesThePayloadOnceIntoItsOwnBuffer) {
+    std::string source = "hello, bus";
+    MessageRef m = Message::make(7, bytes(source));
+    EXPECT_NE(static_cast<const void*>(m->payload().data()),
+              static_cast<const void*>(source.data()));
+    source.assign("overwritten");
+    EXPECT_EQ(text(m), "hello, bus");
+    EXPECT_EQ(m->payload().size(), 10u);
+    EXPECT_EQ(m->from(), 7u);
+}
+
+TEST(Message, KeepsEveryByteIncludingZeros) {
+    std::string payload("\0a\0\xff\n", 5);
+    MessageRef m = Message::make(0, bytes(payload));
+    EXPECT_EQ(text(m), payload);
+}
+
+TEST(Message, EmptyPayloadIsAMessageOfSizeZero) {
+    MessageRef m = Message::make(3, {});
+    ASSERT_NE(m, nullptr);
+    EXPECT_TRUE(m->payload().empty());
+    EXPECT_EQ(m->from(), 3u);
+}
+
+TEST(Message, LargestMtuPayloadRoundTrips) {
+    std::string payload(bus::Limits::kMaxMtu, '\0');
+    std::iota(payload.begin(), payload.end(), '\0');
+    MessageRef m = Message::make(1, bytes(payload));
+    EXPECT_EQ(text(m), payload);
+}
+
+TEST(Message, SeqIsZeroUntilSetAndThenKeepsTheValueSet) {
+    MessageRef m = Message::make(0, bytes("x"));
+    EXPECT_EQ(m->seq(), 0u);
+    m->set_seq(42);
+    EXPECT_EQ(m->seq(), 42u);
+}
+
+TEST(Message, HoldersShareOneBufferAndItOutlivesAllButTheLast) {
+    MessageRef first = Message::make(2, bytes("shared"));
+    std::vector<MessageRef> holders(8, first);  // like eight recipient queues
+    const std::byte* data = first->payload().data();
+    for (const MessageRef& h : holders) {
+        EXPECT_EQ(h.get(), first.get());
+        EXPECT_EQ(h->payload().data(), data);
+    }
+    first.reset();
+    std::mt19937 rng(1);
+    std::shuffle(holders.begin(), holders.end(), rng);
+    while (holders.size() > 1) {
+        holders.pop_back();
+        EXPECT_EQ(text(holders.front()), "shared");  // ASan: no use after free
+    }
+}
+
+// Is the memory of this (live or dead) message still allocated?  Answered by
+// ASan's shadow (a freed block is poisoned) or by glibc's in-use byte count.
+class AllocationProbe {
+public:
+    static bool supported() {
+#if defined(IPNFS_TEST_ASAN) || defined(__GLIBC__)
+        return true;
+#else
+        return false;
+#endif
+    }
+    explicit AllocationProbe(const void* block) : block_(block) {
+#if !defined(IPNFS_TEST_ASAN) && defined(__GLIBC__)
+        in_use_ = mallinfo2().uordblks;
+#endif
+    }
+    // `size`: the payload size, large enough to stand out in glibc's count.
+    [[nodiscard]] bool freed(std::size_t size) const {
+#if defined(IPNFS_TEST_ASAN)
+        (void)size;
+        return __asan_address_is_poisoned(block_) != 0;
+#elif defined(__GLIBC__)
+        (void)block_;
+        return in_use_ - mallinfo2().uordblks >= size;
+#else
+        (void)size;
+        return false;
+#endif
+    }
+
+private:
+    const void* block_;
+    std::size_t in_use_ = 0;
+};
+
+TEST(Message, BufferIsFreedWhenTheLastHolderLetsGo) {
+    if (!AllocationProbe::supported()) GTEST_SKIP() << "needs ASan or glibc to see frees";
+    // Big enough to show in glibc's count, small enough not to be mmapped.
+    const std::string payload(60000, 'p');
+    MessageRef a = Message::make(0, bytes(payload));
+    MessageRef b = a;
+    MessageRef c = b;
+    const void* block = a.get();
+    AllocationProbe probe(block);
+    a.reset();
+    c.reset();
+    EXPECT_FALSE(probe.freed(payload.size())) << "freed while a holder remained";
+    EXPECT_EQ(b->payload().size(), payload.size());
+    b.reset();
+    EXPECT_TRUE(probe.freed(payload.size())) << "not freed after the last holder let go";
+}
+
+TEST(Message, HoldersOnManyThreadsReleaseItExactlyOnce) {
+    // Run under ASan: a lost or doubled release shows as a leak or a double free.
+    constexpr int kThreads = 8;
+    constexpr int kRounds = 2000;
+    for (int round = 0; round < 20; ++round) {
+        MessageRef m = Message::make(0, bytes("fan-out"));
+        std::vector<std::thread> threads;
+        for (int t = 0; t < kThreads; ++t) {
+            threads.emplace_back([copy = m]() mutable {
+                for (int i = 0; i < kRounds; ++i) {
+                    MessageRef extra = copy;
+                    MessageRef moved = std::move(extra);
+                    ASSERT_EQ(moved->payload().size(), 7u);
+                }
+                copy.reset();
+            });
+        }
+        m.reset();  // the threads may now hold the last references
+        for (auto& t : threads) t.join();
+    }
+}
+
+}  // namespace
+}  // namespace ipnfs::test
