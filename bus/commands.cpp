@@ -47,9 +47,9 @@ Status parse_uint(std::string_view word, std::uint64_t min, std::uint64_t max,
     std::uint64_t value = 0;
     auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), value);
     if (ec != std::errc{} || end != word.data() + word.size() || value < min || value > max) {
-        return Status::error(std::errc::invalid_argument,
-                             fmt::format("{} must be a whole number from {} to {}, not '{}'",
-                                         what, min, max, word));
+        return Status::error(
+            std::errc::invalid_argument,
+            fmt::format("{} must be a whole number from {} to {}, not '{}'", what, min, max, word));
     }
     out = value;
     return Status::success();

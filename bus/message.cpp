@@ -11,7 +11,7 @@ MessageRef Message::make(PortId from, std::span<const std::byte> payload) {
     if (!payload.empty()) {
         std::memcpy(reinterpret_cast<std::byte*>(m + 1), payload.data(), payload.size());
     }
-    return MessageRef(m);
+    return MessageRef{m};
 }
 
 void intrusive_ptr_release(Message* m) {

@@ -17,7 +17,7 @@ class Message;
 using MessageRef = boost::intrusive_ptr<Message>;
 
 class Message {
-public:
+  public:
     // Copies the payload once, into a buffer sized for it.
     static MessageRef make(PortId from, std::span<const std::byte> payload);
 
@@ -33,7 +33,7 @@ public:
     Message(const Message&) = delete;
     Message& operator=(const Message&) = delete;
 
-private:
+  private:
     Message(PortId from, std::uint32_t size) : size_(size), from_(from) {}
     ~Message() = default;
 

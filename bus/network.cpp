@@ -18,18 +18,38 @@ struct AfterUnlock {
     std::vector<PortId> readable;
 
     void run(Listener* listener) {
-        for (auto& [waiter, received] : completions) waiter->complete(std::move(received));
+        // Take the work out first: a completion or listener may send again
+        // on this thread, and send() reuses this object (it is thread_local).
+        std::vector<std::pair<Waiter*, Received>> batch;
+        std::vector<PortId> ids;
+        batch.swap(completions);
+        ids.swap(readable);
+        for (auto& [waiter, received] : batch) waiter->complete(std::move(received));
         if (listener != nullptr) {
-            for (PortId id : readable) listener->readable(id);
+            for (PortId id : ids) listener->readable(id);
         }
-        completions.clear();
-        readable.clear();
+        // Hand the buffers back for the next send on this thread.
+        batch.clear();
+        ids.clear();
+        if (completions.empty()) completions.swap(batch);
+        if (readable.empty()) readable.swap(ids);
     }
 };
 
 void count_out(Port& port, const MessageRef& msg) {
     port.counters.msgs_out.fetch_add(1, std::memory_order_relaxed);
     port.counters.bytes_out.fetch_add(msg->payload().size(), std::memory_order_relaxed);
+}
+
+// The last reader left: what its queue held will never be read.
+void discard_queue(Port& port) {
+    MessageRef msg;
+    std::uint64_t dropped = 0;
+    while (port.ring->pop(msg)) ++dropped;
+    port.counters.drops.fetch_add(dropped, std::memory_order_relaxed);
+    port.ring.reset();
+    port.capacity = 0;
+    port.watched = false;
 }
 
 }  // namespace
@@ -49,8 +69,9 @@ Status Network::create(std::string name, const Settings& settings, const PolicyC
                        std::string_view policy, std::shared_ptr<Network>& out) {
     auto made = catalog.make(policy);
     if (!made) {
-        return Status::error(std::errc::invalid_argument,
-                             fmt::format("unknown policy '{}' (known: {})", policy, catalog.names()));
+        return Status::error(
+            std::errc::invalid_argument,
+            fmt::format("unknown policy '{}' (known: {})", policy, catalog.names()));
     }
     out = std::make_shared<Network>(std::move(name), settings, catalog, std::move(made));
     return Status::success();
@@ -58,8 +79,7 @@ Status Network::create(std::string name, const Settings& settings, const PolicyC
 
 void Network::build_commands() {
     commands_ = {
-        {"policy", "NAME", 1,
-         "choose who receives each message; only while no port is connected",
+        {"policy", "NAME", 1, "choose who receives each message; only while no port is connected",
          [this](Words w) { return set_policy(w[0]); }},
         {"mtu", "BYTES", 1, "largest message a write may send (1-65535)",
          [this](Words w) { return set_mtu(w); }},
@@ -85,8 +105,9 @@ std::uint32_t Network::connected_ports() const {
 Status Network::set_policy(std::string_view name) {
     auto made = catalog_.make(name);
     if (!made) {
-        return Status::error(std::errc::invalid_argument,
-                             fmt::format("unknown policy '{}' (known: {})", name, catalog_.names()));
+        return Status::error(
+            std::errc::invalid_argument,
+            fmt::format("unknown policy '{}' (known: {})", name, catalog_.names()));
     }
     if (std::uint32_t n = connected_ports(); n > 0) {
         return Status::error(std::errc::device_or_resource_busy,
@@ -156,8 +177,9 @@ Status Network::connect(PortId id, bool reads, bool writes, Connection& out) {
     std::lock_guard lock(mu_);
     if (hung_up_) return Status::error(std::errc::no_such_file_or_directory, "network is removed");
     if (id >= ports_.size()) {
-        return Status::error(std::errc::no_such_file_or_directory,
-                             fmt::format("no port {}: the network has {} ports", id, ports_.size()));
+        return Status::error(
+            std::errc::no_such_file_or_directory,
+            fmt::format("no port {}: the network has {} ports", id, ports_.size()));
     }
     return attach(*ports_[id], id, reads, writes, out);
 }
@@ -172,16 +194,6 @@ Status Network::connect_any(bool reads, bool writes, Connection& out) {
                          fmt::format("all {} ports are connected", ports_.size()));
 }
 
-void Network::flush(Port& port) {
-    MessageRef msg;
-    std::uint64_t dropped = 0;
-    while (port.ring->pop(msg)) ++dropped;
-    port.counters.drops.fetch_add(dropped, std::memory_order_relaxed);
-    port.ring.reset();
-    port.capacity = 0;
-    port.watched = false;
-}
-
 void Network::disconnect(const Connection& conn) {
     Port& port = *conn.port;
     std::unique_lock<std::mutex> consumer;
@@ -191,7 +203,7 @@ void Network::disconnect(const Connection& conn) {
     port.writers -= conn.writes ? 1 : 0;
     if (conn.reads && port.readers == 0) {
         policy_->on_detach(conn.id);
-        flush(port);
+        discard_queue(port);
     }
 }
 

@@ -18,9 +18,9 @@
 namespace ipnfs::bus {
 
 struct Settings {
-    std::uint32_t ports = 32;    // AF_IPN's default node count
-    std::uint32_t mtu = 1514;    // Ethernet frame with a VLAN tag
-    std::uint32_t queue = 64;    // messages a port may hold before it drops
+    std::uint32_t ports = 32;  // AF_IPN's default node count
+    std::uint32_t mtu = 1514;  // Ethernet frame with a VLAN tag
+    std::uint32_t queue = 64;  // messages a port may hold before it drops
 };
 
 struct Limits {
@@ -34,7 +34,7 @@ struct Limits {
 // Told when something changes that a poller may wait for.  Called by a
 // thread that holds no bus lock.
 class Listener {
-public:
+  public:
     virtual ~Listener() = default;
     virtual void readable(PortId port) = 0;
 };
@@ -48,7 +48,7 @@ struct Connection {
 };
 
 class Network {
-public:
+  public:
     Network(std::string name, const Settings& settings, const PolicyCatalog& catalog,
             std::unique_ptr<Policy> policy);
     ~Network();
@@ -56,9 +56,8 @@ public:
     Network& operator=(const Network&) = delete;
 
     // Makes a network with the named policy; EINVAL if there is no such policy.
-    static Status create(std::string name, const Settings& settings,
-                         const PolicyCatalog& catalog, std::string_view policy,
-                         std::shared_ptr<Network>& out);
+    static Status create(std::string name, const Settings& settings, const PolicyCatalog& catalog,
+                         std::string_view policy, std::shared_ptr<Network>& out);
 
     [[nodiscard]] const std::string& name() const { return name_; }
     [[nodiscard]] PortId port_count() const;
@@ -96,7 +95,7 @@ public:
     // fail with EPIPE, connects with ENOENT.
     void hang_up();
 
-private:
+  private:
     void build_commands();
     Status set_policy(std::string_view name);
     Status set_mtu(Words w);
@@ -104,7 +103,6 @@ private:
     Status set_ports(Words w);
     [[nodiscard]] std::uint32_t connected_ports() const;
     Status attach(Port& port, PortId id, bool reads, bool writes, Connection& out);
-    void flush(Port& port);
 
     const std::string name_;
     const PolicyCatalog& catalog_;

@@ -15,7 +15,7 @@
 namespace ipnfs::bus {
 
 class Policy {
-public:
+  public:
     virtual ~Policy() = default;
 
     [[nodiscard]] virtual std::string_view name() const = 0;
@@ -43,7 +43,7 @@ public:
 
 // Makes policies by name; the daemon hands one to every network.
 class PolicyCatalog {
-public:
+  public:
     virtual ~PolicyCatalog() = default;
     // nullptr when no policy has that name.
     [[nodiscard]] virtual std::unique_ptr<Policy> make(std::string_view name) const = 0;

@@ -19,11 +19,11 @@ namespace ipnfs::bus {
 // Counters are written by senders and receivers without a common lock and
 // read by stats at any time: relaxed atomics, each exact on its own.
 struct PortCounters {
-    std::atomic<std::uint64_t> msgs_in{0};    // messages this port sent into the network
+    std::atomic<std::uint64_t> msgs_in{0};  // messages this port sent into the network
     std::atomic<std::uint64_t> bytes_in{0};
-    std::atomic<std::uint64_t> msgs_out{0};   // messages its readers took
+    std::atomic<std::uint64_t> msgs_out{0};  // messages its readers took
     std::atomic<std::uint64_t> bytes_out{0};
-    std::atomic<std::uint64_t> drops{0};      // copies lost here: queue full or reader gone
+    std::atomic<std::uint64_t> drops{0};  // copies lost here: queue full or reader gone
 };
 
 struct Port {
@@ -36,10 +36,10 @@ struct Port {
     // Guarded by Network::mu_.
     std::uint32_t readers = 0;
     std::uint32_t writers = 0;
-    std::unique_ptr<Ring> ring;                // exists while readers > 0
-    std::uint32_t capacity = 0;                // ring size, fixed at first reader
-    boost::intrusive::list<Waiter> waiters;    // non-empty only while ring is empty
-    bool watched = false;                      // a poller wants to hear of the next message
+    std::unique_ptr<Ring> ring;              // exists while readers > 0
+    std::uint32_t capacity = 0;              // ring size, fixed at first reader
+    boost::intrusive::list<Waiter> waiters;  // non-empty only while ring is empty
+    bool watched = false;                    // a poller wants to hear of the next message
 
     // Serializes the consumers of ring: several descriptors may read one port.
     // Lock order: read_mu before Network::mu_.

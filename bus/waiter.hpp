@@ -23,7 +23,7 @@ struct Received {
 };
 
 class Waiter : public boost::intrusive::list_base_hook<> {
-public:
+  public:
     Waiter() = default;
     Waiter(const Waiter&) = delete;
     Waiter& operator=(const Waiter&) = delete;
@@ -33,7 +33,7 @@ public:
     // Outcome::hung_up, by a thread that holds no bus lock.
     virtual void complete(Received received) = 0;
 
-private:
+  private:
     friend class Network;
     // Every transition happens under the owning network's lock:
     //   idle -> parked -> done   (a message or hang-up was handed over)

@@ -22,10 +22,19 @@ namespace {
 // so chmod takes effect at once for the kernel's permission checks.
 constexpr double kEntryTimeout = 1.0;
 
-Context& context(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }
-Tree& tree(fuse_req_t req) { return context(req).tree; }
-Handle& handle(const fuse_file_info* fi) { return *reinterpret_cast<Handle*>(fi->fh); }
-int errno_of(const bus::Status& s) { return static_cast<int>(s.code); }
+Context& context(fuse_req_t req) {
+    return *static_cast<Context*>(fuse_req_userdata(req));
+}
+Tree& tree(fuse_req_t req) {
+    return context(req).tree;
+}
+// fh is a 64-bit integer in libfuse's ABI; ours always holds a Handle*.
+Handle& handle(const fuse_file_info* fi) {
+    return *reinterpret_cast<Handle*>(fi->fh);  // NOLINT(performance-no-int-to-ptr)
+}
+int errno_of(const bus::Status& s) {
+    return static_cast<int>(s.code);
+}
 
 // One adapter for every entry point: an exception escaping a handler becomes
 // ENOMEM or EIO and a log line, never a crash of the daemon.  Handlers reply
@@ -142,15 +151,21 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 // Files cannot be created, removed or renamed: the tree's shape follows the
 // networks (mkdir/rmdir) and their port count (ctl).
-void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { fuse_reply_err(req, EPERM); }
+void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) {
+    fuse_reply_err(req, EPERM);
+}
 void op_create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) {
     fuse_reply_err(req, EPERM);
 }
-void op_unlink(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+void op_unlink(fuse_req_t req, fuse_ino_t, const char*) {
+    fuse_reply_err(req, EPERM);
+}
 void op_rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned int) {
     fuse_reply_err(req, EPERM);
 }
-void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
+    fuse_reply_err(req, EPERM);
+}
 void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) {
     fuse_reply_err(req, EPERM);
 }
@@ -209,8 +224,7 @@ void read_text(fuse_req_t req, Handle& h, std::size_t size, off_t off) {
     fuse_reply_buf(req, h.text.data() + start, std::min(size, h.text.size() - start));
 }
 
-void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t off,
-             fuse_file_info* fi) {
+void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t off, fuse_file_info* fi) {
     guarded(req, "read", [&] {
         Handle& h = handle(fi);
         if (h.kind == Kind::ctl || h.kind == Kind::stats) {
@@ -232,8 +246,8 @@ void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t off,
     });
 }
 
-void op_write(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, std::size_t size,
-              off_t /*off*/, fuse_file_info* fi) {
+void op_write(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, std::size_t size, off_t /*off*/,
+              fuse_file_info* fi) {
     guarded(req, "write", [&] {
         Handle& h = handle(fi);
         bus::Network& net = h.dir->net();
@@ -290,9 +304,9 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off,
             struct stat st {};
             st.st_ino = entries[i].ino;
             st.st_mode = entries[i].type;
-            std::size_t need = fuse_add_direntry(req, buf.data() + used, size - used,
-                                                 entries[i].name.c_str(), &st,
-                                                 static_cast<off_t>(i + 1));
+            std::size_t need =
+                fuse_add_direntry(req, buf.data() + used, size - used, entries[i].name.c_str(), &st,
+                                  static_cast<off_t>(i + 1));
             if (need > size - used) break;
             used += need;
         }

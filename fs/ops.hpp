@@ -16,12 +16,12 @@ namespace ipnfs::fs {
 // Open files, owned here so that files still open when the daemon stops are
 // disconnected and freed too (libfuse sends no release for them).
 class OpenFiles {
-public:
+  public:
     Handle* add(std::unique_ptr<Handle> h);
     std::unique_ptr<Handle> remove(Handle* h);
     void close_all();
 
-private:
+  private:
     std::mutex mu_;  // guards files_
     std::unordered_map<Handle*, std::unique_ptr<Handle>> files_;
 };

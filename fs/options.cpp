@@ -23,12 +23,17 @@ struct RawOptions {
     char* root_mode = nullptr;
 };
 
-#define IPNFS_OPT(spec, field) {spec, offsetof(RawOptions, field), 0}
+#define IPNFS_OPT(spec, field) \
+    { spec, offsetof(RawOptions, field), 0 }
 const fuse_opt kOptionSpecs[] = {
-    IPNFS_OPT("log_level=%s", log_level), IPNFS_OPT("log_file=%s", log_file),
-    IPNFS_OPT("policy=%s", policy),       IPNFS_OPT("ports=%s", ports),
-    IPNFS_OPT("mtu=%s", mtu),             IPNFS_OPT("queue=%s", queue),
-    IPNFS_OPT("root_mode=%s", root_mode), FUSE_OPT_END,
+    IPNFS_OPT("log_level=%s", log_level),
+    IPNFS_OPT("log_file=%s", log_file),
+    IPNFS_OPT("policy=%s", policy),
+    IPNFS_OPT("ports=%s", ports),
+    IPNFS_OPT("mtu=%s", mtu),
+    IPNFS_OPT("queue=%s", queue),
+    IPNFS_OPT("root_mode=%s", root_mode),
+    FUSE_OPT_END,
 };
 #undef IPNFS_OPT
 

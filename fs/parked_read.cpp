@@ -13,10 +13,17 @@ void reply_received(fuse_req_t req, std::size_t size, const bus::Received& recei
                            std::min(size, payload.size()));
             return;
         }
-        case bus::Outcome::hung_up: fuse_reply_buf(req, nullptr, 0); return;
-        case bus::Outcome::would_block: fuse_reply_err(req, EAGAIN); return;
-        case bus::Outcome::cancelled: fuse_reply_err(req, EINTR); return;
-        case bus::Outcome::parked: break;
+        case bus::Outcome::hung_up:
+            fuse_reply_buf(req, nullptr, 0);
+            return;
+        case bus::Outcome::would_block:
+            fuse_reply_err(req, EAGAIN);
+            return;
+        case bus::Outcome::cancelled:
+            fuse_reply_err(req, EINTR);
+            return;
+        case bus::Outcome::parked:
+            break;
     }
     fuse_reply_err(req, EIO);  // a parked outcome is never replied to
 }

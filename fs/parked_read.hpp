@@ -18,7 +18,7 @@ namespace ipnfs::fs {
 void reply_received(fuse_req_t req, std::size_t size, const bus::Received& received);
 
 class ParkedRead final : public bus::Waiter {
-public:
+  public:
     // Parks the request or answers it at once.  Takes care of the interrupt
     // hand-off: whoever removes the waiter from the bus (a sender, the
     // hang-up, or the interrupt) is the one that replies.
@@ -27,7 +27,7 @@ public:
 
     void complete(bus::Received received) override;
 
-private:
+  private:
     ParkedRead(fuse_req_t req, std::size_t size, std::shared_ptr<NetDir> dir,
                const bus::Connection& conn)
         : req_(req), size_(size), dir_(std::move(dir)), conn_(conn) {}

@@ -15,7 +15,7 @@
 namespace ipnfs::fs {
 
 class PollSet {
-public:
+  public:
     PollSet() = default;
     PollSet(const PollSet&) = delete;
     PollSet& operator=(const PollSet&) = delete;
@@ -26,7 +26,7 @@ public:
     void forget(bus::PortId port, const void* owner);
     void notify(bus::PortId port);
 
-private:
+  private:
     using Pending = std::vector<std::pair<const void*, fuse_pollhandle*>>;
     std::mutex mu_;  // guards pending_; never held across a libfuse call
     std::unordered_map<bus::PortId, Pending> pending_;

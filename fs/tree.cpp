@@ -72,13 +72,21 @@ Tree::Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::strin
     root_.ctime = now();
 }
 
-Node Tree::node_for(const std::shared_ptr<NetDir>& dir, std::uint32_t slot) const {
+Node Tree::node_for(const std::shared_ptr<NetDir>& dir, std::uint32_t slot) {
     Node node{Kind::network, dir, slot, 0};
     switch (slot) {
-        case kDirSlot: node.kind = Kind::network; break;
-        case kCtlSlot: node.kind = Kind::ctl; break;
-        case kStatsSlot: node.kind = Kind::stats; break;
-        case kCloneSlot: node.kind = Kind::clone; break;
+        case kDirSlot:
+            node.kind = Kind::network;
+            break;
+        case kCtlSlot:
+            node.kind = Kind::ctl;
+            break;
+        case kStatsSlot:
+            node.kind = Kind::stats;
+            break;
+        case kCloneSlot:
+            node.kind = Kind::clone;
+            break;
         default:
             node.kind = Kind::port;
             node.port = slot - kFirstPortSlot;
@@ -124,8 +132,7 @@ bus::Status Tree::lookup(const Node& parent, std::string_view name, Ino& ino, No
         slot = kStatsSlot;
     } else if (name == "clone") {
         slot = kCloneSlot;
-    } else if (auto port = parse_port_name(name);
-               port && *port < parent.dir->net().port_count()) {
+    } else if (auto port = parse_port_name(name); port && *port < parent.dir->net().port_count()) {
         slot = port_slot(*port);
     } else {
         return not_found(name);
@@ -147,8 +154,7 @@ bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node&
     dir_attr.ctime = now();
     std::lock_guard lock(mu_);
     if (by_name_.contains(name)) {
-        return bus::Status::error(std::errc::file_exists,
-                                  fmt::format("network {} exists", name));
+        return bus::Status::error(std::errc::file_exists, fmt::format("network {} exists", name));
     }
     auto dir = std::make_shared<NetDir>(next_id_++, std::string(name), net, dir_attr);
     net->set_listener(dir.get());

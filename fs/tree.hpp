@@ -37,7 +37,7 @@ struct Attr {
 // One network as the file system shows it.  Also the network's listener:
 // readiness reaches the poll handles of its ports from here.
 class NetDir final : public bus::Listener {
-public:
+  public:
     NetDir(std::uint64_t id, std::string name, std::shared_ptr<bus::Network> net, Attr dir);
 
     [[nodiscard]] std::uint64_t id() const { return id_; }
@@ -54,13 +54,13 @@ public:
 
     void readable(bus::PortId port) override { polls_.notify(port); }
 
-private:
+  private:
     const std::uint64_t id_;
     const std::string name_;
     const std::shared_ptr<bus::Network> net_;
     PollSet polls_;
 
-    mutable std::mutex mu_;  // guards attrs_ and removed_
+    mutable std::mutex mu_;                          // guards attrs_ and removed_
     std::unordered_map<std::uint32_t, Attr> attrs_;  // slot -> attributes set by chmod/chown
     bool removed_ = false;
 };
@@ -74,7 +74,7 @@ struct Node {
 };
 
 class Tree {
-public:
+  public:
     static constexpr std::uint32_t kSlotBits = 24;
     static constexpr std::uint32_t kDirSlot = 0;
     static constexpr std::uint32_t kCtlSlot = 1;
@@ -111,8 +111,8 @@ public:
     }
     static std::uint32_t port_slot(bus::PortId port) { return kFirstPortSlot + port; }
 
-private:
-    [[nodiscard]] Node node_for(const std::shared_ptr<NetDir>& dir, std::uint32_t slot) const;
+  private:
+    [[nodiscard]] static Node node_for(const std::shared_ptr<NetDir>& dir, std::uint32_t slot);
 
     const bus::PolicyCatalog& catalog_;
     const bus::Settings defaults_;

@@ -9,6 +9,8 @@ std::unique_ptr<bus::Policy> BuiltinCatalog::make(std::string_view name) const {
     return nullptr;
 }
 
-std::string BuiltinCatalog::names() const { return "hub"; }
+std::string BuiltinCatalog::names() const {
+    return "hub";
+}
 
 }  // namespace ipnfs::policies

@@ -6,7 +6,7 @@
 namespace ipnfs::policies {
 
 class BuiltinCatalog final : public bus::PolicyCatalog {
-public:
+  public:
     [[nodiscard]] std::unique_ptr<bus::Policy> make(std::string_view name) const override;
     [[nodiscard]] std::string names() const override;
 };

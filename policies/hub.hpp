@@ -9,7 +9,7 @@
 namespace ipnfs::policies {
 
 class Hub final : public bus::Policy {
-public:
+  public:
     Hub();
 
     [[nodiscard]] std::string_view name() const override { return "hub"; }
@@ -21,7 +21,7 @@ public:
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
     void describe(std::string& out) const override;
 
-private:
+  private:
     static constexpr std::size_t kAbsent = static_cast<std::size_t>(-1);
 
     bus::CommandTable commands_;
