@@ -297,9 +297,10 @@ bool Network::cancel(const Connection& conn, Waiter& waiter) {
 
 bool Network::poll_readable(const Connection& conn) {
     std::lock_guard lock(mu_);
-    if (hung_up_ || conn.port->queued() > 0) return true;
+    // Armed even when readable now: an edge-triggered epoll reads until
+    // EAGAIN without polling again, and must still hear of the next message.
     conn.port->watched = true;
-    return false;
+    return hung_up_ || conn.port->queued() > 0;
 }
 
 void Network::set_listener(Listener* listener) {

@@ -81,8 +81,8 @@ class Network {
     // already handed a message.
     bool cancel(const Connection& conn, Waiter& waiter);
 
-    // True if a receive would not wait now.  Otherwise the listener hears of
-    // the next message for this port (once).
+    // True if a receive would not wait now.  Either way the listener hears
+    // of the next message for this port (once).
     bool poll_readable(const Connection& conn);
     void set_listener(Listener* listener);
 

@@ -1,6 +1,9 @@
 // ipnfs: mount message buses as files.
 #include <unistd.h>
 
+#include <climits>
+#include <csignal>
+
 #include <cstdio>
 #include <string>
 
@@ -94,8 +97,13 @@ int run(int argc, char** argv) {
                 } else {
                     fuse_loop_config* loop = fuse_loop_cfg_create();
                     fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
-                    fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
-                    fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
+                    // libfuse marks "not given" as UINT_MAX; keep its defaults then.
+                    if (cmd.max_idle_threads != UINT_MAX) {
+                        fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+                    }
+                    if (cmd.max_threads != UINT_MAX) {
+                        fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
+                    }
                     rc = fuse_session_loop_mt(se, loop);
                     fuse_loop_cfg_destroy(loop);
                 }
@@ -109,7 +117,10 @@ int run(int argc, char** argv) {
         fuse_remove_signal_handlers(se);
     }
     fuse_session_destroy(se);
-    return rc == 0 ? 0 : 1;
+    // libfuse's loop returns the number of the signal that stopped it: a
+    // requested stop, not a failure.
+    bool stopped = rc == SIGTERM || rc == SIGINT || rc == SIGHUP;
+    return rc == 0 || stopped ? 0 : 1;
 }
 
 }  // namespace
