@@ -1,0 +1,208 @@
+// The ctl file: settings shown as commands, commands written, errors reported.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "mount_fixture.hpp"
+
+namespace ipnfs_it {
+namespace {
+
+using CtlTest = IpnfsTest;
+
+// The lines before the first comment.
+std::vector<std::string> settings_of(const std::string& ctl_text) {
+    std::vector<std::string> out;
+    for (const auto& line : lines_of(ctl_text)) {
+        if (line.rfind('#', 0) == 0) break;
+        out.push_back(line);
+    }
+    return out;
+}
+
+TEST_F(CtlTest, ShowsTheSettingsAsCommandsThenCommentLines) {
+    std::string net = make_net("lan");
+    std::string text = ctl_text(net);
+    EXPECT_EQ(settings_of(text),
+              (std::vector<std::string>{"policy hub", "ports 32", "mtu 1514", "queue 64"}));
+    auto lines = lines_of(text);
+    ASSERT_GT(lines.size(), 4u);
+    bool in_comments = false;
+    for (const auto& line : lines) {
+        if (line.rfind('#', 0) == 0) in_comments = true;
+        if (in_comments) {
+            EXPECT_EQ(line.rfind('#', 0), 0u) << "not a comment: " << line;
+        }
+    }
+    EXPECT_TRUE(in_comments) << "no help comments";
+    EXPECT_EQ(last_error_line(text), "");
+    for (const char* verb : {"policy", "mtu", "queue", "ports", "loopback"}) {
+        EXPECT_NE(text.find(std::string("#   ") + verb), std::string::npos)
+            << "no help for " << verb;
+    }
+}
+
+TEST_F(CtlTest, ReadingInSmallPiecesGivesTheSameText) {
+    std::string net = make_net("lan");
+    std::string whole = ctl_text(net);
+    Fd fd = open_fd(net + "/ctl", O_RDONLY);
+    std::string pieces;
+    char buf[7];
+    ssize_t n = 0;
+    while ((n = read(fd.get(), buf, sizeof buf)) > 0) pieces.append(buf, n);
+    EXPECT_EQ(n, 0);
+    EXPECT_EQ(pieces, whole);
+}
+
+TEST_F(CtlTest, WhatCtlShowsCanBeWrittenBack) {
+    std::string net = make_net("lan");
+    ASSERT_EQ(ctl(net, "mtu 3000\nqueue 16\nports 12\nloopback 5 on\n"), 0);
+    std::string text = ctl_text(net);
+    EXPECT_EQ(settings_of(text), (std::vector<std::string>{"policy hub", "ports 12", "mtu 3000",
+                                                           "queue 16", "loopback 5 on"}));
+    // The same text, comments included, is a valid ctl input.
+    EXPECT_EQ(ctl(net, text), 0);
+    EXPECT_EQ(ctl_text(net), text);
+}
+
+TEST_F(CtlTest, LoopbackLinesAppearAndDisappear) {
+    std::string net = make_net("lan");
+    ASSERT_EQ(ctl(net, "loopback 3 on\n"), 0);
+    ASSERT_EQ(ctl(net, "loopback 7 on\n"), 0);
+    EXPECT_EQ(settings_of(ctl_text(net)),
+              (std::vector<std::string>{"policy hub", "ports 32", "mtu 1514", "queue 64",
+                                        "loopback 3 on", "loopback 7 on"}));
+    ASSERT_EQ(ctl(net, "loopback 3 off\n"), 0);
+    EXPECT_EQ(settings_of(ctl_text(net)),
+              (std::vector<std::string>{"policy hub", "ports 32", "mtu 1514", "queue 64",
+                                        "loopback 7 on"}));
+}
+
+TEST_F(CtlTest, MtuLimitsTheMessageSize) {
+    std::string net = make_net("lan");
+    Fd r = open_fd(net + "/port0", O_RDONLY);
+    Fd w = open_fd(net + "/port1", O_WRONLY);
+    EXPECT_EQ(write_msg(w.get(), std::string(1514, 'a')).n, 1514);
+    EXPECT_EQ(read_one(r.get()).n, 1514);
+    Io too_big = write_msg(w.get(), std::string(1515, 'a'));
+    EXPECT_EQ(too_big.n, -1);
+    EXPECT_EQ(too_big.err, EMSGSIZE);
+
+    ASSERT_EQ(ctl(net, "mtu 9000\n"), 0);  // allowed while ports are open
+    EXPECT_EQ(write_msg(w.get(), std::string(9000, 'b')).n, 9000);
+    Io got = read_one(r.get());
+    EXPECT_EQ(got.data, std::string(9000, 'b'));
+    EXPECT_EQ(write_msg(w.get(), std::string(9001, 'b')).err, EMSGSIZE);
+
+    ASSERT_EQ(ctl(net, "mtu 65535\n"), 0);
+    std::string biggest(65535, 'c');
+    biggest[0] = 'S';
+    biggest.back() = 'E';
+    EXPECT_EQ(write_msg(w.get(), biggest).n, 65535);
+    got = read_one(r.get(), 2000, 70000);
+    EXPECT_EQ(got.n, 65535);
+    EXPECT_TRUE(got.data == biggest) << "the 65535-byte message came back altered";
+    EXPECT_EQ(write_msg(w.get(), std::string(65536, 'c')).err, EMSGSIZE);
+    EXPECT_EQ(write_msg(w.get(), std::string(100000, 'c')).err, EMSGSIZE);
+
+    EXPECT_EQ(ctl(net, "mtu 65536\n"), EINVAL);
+    EXPECT_EQ(ctl(net, "mtu 100\n"), 0);
+    EXPECT_EQ(write_msg(w.get(), std::string(101, 'd')).err, EMSGSIZE);
+    // Nothing oversized was delivered.
+    EXPECT_TRUE(read_one(r.get(), 200).timed_out());
+}
+
+TEST_F(CtlTest, BadCommandsFailWithEINVALAndShowTheLastError) {
+    std::string net = make_net("lan");
+    const std::vector<std::string> bad{
+        "frobnicate 1", "mtu",        "mtu 0",         "mtu abc",        "mtu 65536",
+        "mtu 12 13",    "queue 0",    "queue 65537",   "queue -1",       "ports 0",
+        "ports 65537",  "ports many", "policy nosuch", "loopback 32 on", "loopback 1 maybe",
+        "loopback x on"};
+    for (const auto& cmd : bad) {
+        SCOPED_TRACE(cmd);
+        EXPECT_EQ(ctl(net, cmd + "\n"), EINVAL);
+        std::string line = last_error_line(ctl_text(net));
+        std::string prefix = "# last error: " + cmd + ": ";
+        EXPECT_EQ(line.rfind(prefix, 0), 0u) << "got: " << line;
+        EXPECT_GT(line.size(), prefix.size()) << "no reason given";
+    }
+    // Nothing was changed by the failed commands.
+    EXPECT_EQ(settings_of(ctl_text(net)),
+              (std::vector<std::string>{"policy hub", "ports 32", "mtu 1514", "queue 64"}));
+}
+
+TEST_F(CtlTest, ASuccessfulWriteClearsTheLastError) {
+    std::string net = make_net("lan");
+    ASSERT_EQ(ctl(net, "mtu 0\n"), EINVAL);
+    ASSERT_NE(last_error_line(ctl_text(net)), "");
+    ASSERT_EQ(ctl(net, "mtu 1500\n"), 0);
+    std::string text = ctl_text(net);
+    EXPECT_EQ(last_error_line(text), "");
+    EXPECT_EQ(nth_line(text, 2), "mtu 1500");
+}
+
+TEST_F(CtlTest, SeveralCommandsInOneWrite) {
+    std::string net = make_net("lan");
+    ASSERT_EQ(ctl(net, "# a comment\n\nmtu 2000\nqueue 16\n"), 0);
+    EXPECT_EQ(settings_of(ctl_text(net)),
+              (std::vector<std::string>{"policy hub", "ports 32", "mtu 2000", "queue 16"}));
+}
+
+TEST_F(CtlTest, QueueAndPolicyCannotChangeWhileAPortIsOpen) {
+    std::string net = make_net("lan");
+    {
+        Fd w = open_fd(net + "/port3", O_WRONLY);  // a writer alone counts as open
+        EXPECT_EQ(ctl(net, "queue 8\n"), EBUSY);
+        EXPECT_EQ(last_error_line(ctl_text(net)).rfind("# last error: queue 8: ", 0), 0u);
+        EXPECT_EQ(ctl(net, "policy hub\n"), EBUSY);
+        EXPECT_EQ(last_error_line(ctl_text(net)).rfind("# last error: policy hub: ", 0), 0u);
+    }
+    EXPECT_EQ(ctl(net, "queue 8\n"), 0);
+    EXPECT_EQ(ctl(net, "policy hub\n"), 0);
+    EXPECT_EQ(nth_line(ctl_text(net), 3), "queue 8");
+}
+
+TEST_F(CtlTest, PortsGrowAndShrinkThePortFiles) {
+    std::string net = make_net("lan");
+    struct stat st {};
+    ASSERT_EQ(ctl(net, "ports 40\n"), 0);
+    EXPECT_EQ(stat((net + "/port39").c_str(), &st), 0);
+    EXPECT_EQ(list_dir(net).size(), 3u + 40u);
+    EXPECT_EQ(stats(net).totals["ports"], "40");
+
+    ASSERT_EQ(ctl(net, "ports 8\n"), 0);
+    std::vector<std::string> expected{"clone", "ctl", "stats"};
+    for (int i = 0; i < 8; ++i) expected.push_back("port" + std::to_string(i));
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(list_dir(net), expected);
+    EXPECT_EQ(stat((net + "/port8").c_str(), &st), -1);
+    EXPECT_EQ(errno, ENOENT);
+    EXPECT_EQ(try_open(net + "/port8", O_RDONLY), -1);
+    EXPECT_EQ(errno, ENOENT);
+    EXPECT_EQ(nth_line(ctl_text(net), 1), "ports 8");
+    EXPECT_EQ(stats(net).totals["ports"], "8");
+}
+
+TEST_F(CtlTest, PortsCannotShrinkBelowAnOpenPort) {
+    std::string net = make_net("lan");
+    Fd r = open_fd(net + "/port5", O_RDONLY);
+    EXPECT_EQ(ctl(net, "ports 5\n"), EBUSY);
+    EXPECT_EQ(last_error_line(ctl_text(net)).rfind("# last error: ports 5: ", 0), 0u);
+    struct stat st {};
+    EXPECT_EQ(stat((net + "/port31").c_str(), &st), 0) << "a refused shrink removed ports";
+    EXPECT_EQ(ctl(net, "ports 6\n"), 0);
+    EXPECT_EQ(list_dir(net).size(), 3u + 6u);
+    // The open port still works.
+    Fd w = open_fd(net + "/port0", O_WRONLY);
+    ASSERT_EQ(write_msg(w.get(), "still here").n, 10);
+    EXPECT_EQ(read_one(r.get()).data, "still here");
+}
+
+}  // namespace
+}  // namespace ipnfs_it

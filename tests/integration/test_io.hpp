@@ -1,0 +1,115 @@
+// Bounded I/O and process helpers for the integration tests: nothing here
+// knows about the daemon, only about files, descriptors and processes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ipnfs_it {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+double seconds_since(Clock::time_point t0);
+// The content of an ordinary file (outside the mount), "" if unreadable.
+std::string read_whole(const std::string& path);
+
+// ---- Descriptors: every wait bounded ----
+
+struct Io {
+    ssize_t n = -1;
+    int err = 0;  // errno, or ETIMEDOUT if nothing happened in time
+    std::string data;
+    [[nodiscard]] bool timed_out() const { return n < 0 && err == ETIMEDOUT; }
+};
+
+// One write() (one message) once poll() says the fd is writable.
+Io write_msg(int fd, std::string_view data, int timeout_ms = 2000);
+// Loops until all of `data` is written (ordinary files, pipes).
+bool write_all(int fd, std::string_view data, int timeout_ms = 2000);
+// One read() once poll() says there is something; ETIMEDOUT if nothing came.
+Io read_one(int fd, int timeout_ms = 2000, std::size_t bufsize = 65536);
+
+// An owned descriptor.
+class Fd {
+  public:
+    Fd() = default;
+    explicit Fd(int fd) : fd_(fd) {}
+    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    Fd& operator=(Fd&& other) noexcept {
+        if (this != &other) {
+            reset();
+            fd_ = std::exchange(other.fd_, -1);
+        }
+        return *this;
+    }
+    ~Fd() { reset(); }
+    [[nodiscard]] int get() const { return fd_; }
+    [[nodiscard]] bool ok() const { return fd_ >= 0; }
+    void reset();
+
+  private:
+    int fd_ = -1;
+};
+
+// open(); a failure is reported (ADD_FAILURE) and gives an invalid Fd.
+Fd open_fd(const std::string& path, int flags);
+// open(); -1 and errno on failure, nothing reported.
+int try_open(const std::string& path, int flags, mode_t mode = 0);
+// The whole content of a (small, non-blocking) file such as ctl or stats.
+std::string slurp(const std::string& path);
+// open(O_WRONLY|O_TRUNC) + one write() + close: 0 or the errno of the step that failed.
+int write_file(const std::string& path, std::string_view text);
+
+// ctl and stats, parsed.
+struct PortRow {
+    std::uint64_t readers = 0, writers = 0, msgs_in = 0, bytes_in = 0, msgs_out = 0, bytes_out = 0,
+                  drops = 0, queued = 0;
+};
+struct Stats {
+    std::map<std::string, std::string> totals;  // "network" -> NAME, "drops" -> "6", ...
+    std::vector<std::string> header;
+    std::map<unsigned, PortRow> rows;
+    std::uint64_t total(const std::string& key) const;
+};
+Stats parse_stats(const std::string& text);
+// The "# last error: ..." line of a ctl text, or "" if there is none.
+std::string last_error_line(const std::string& ctl_text);
+// Names in a directory, without "." and "..", sorted.
+std::vector<std::string> list_dir(const std::string& path);
+std::vector<std::string> lines_of(const std::string& text);
+// Line i (from 0) of text, or "" if it has fewer lines.
+std::string nth_line(const std::string& text, std::size_t i);
+
+// sh -c SCRIPT in its own process group, killed (the group) at the deadline.
+struct Shell {
+    int status = -1;  // wait status
+    bool timed_out = false;
+    std::string out, err;
+    double seconds = 0;
+    [[nodiscard]] int exit_code() const;  // -1 unless it exited normally
+};
+Shell run_shell(const std::string& script, double timeout_s = 10.0);
+// A word for a shell script, in single quotes (paths here have no quotes).
+inline std::string sq(const std::string& s) {
+    return "'" + s + "'";
+}
+// argv exec'd directly (no shell), same contract.
+Shell run_argv(const std::vector<std::string>& argv, double timeout_s = 10.0);
+
+// "Threads:" of /proc/PID/status, or -1.
+int thread_count(pid_t pid);
+
+// A signal handler (installed without SA_RESTART) that does nothing, so a
+// signal only interrupts the syscall in progress.
+void install_interrupting_handler(int sig);
+
+}  // namespace ipnfs_it
