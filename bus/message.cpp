@@ -5,9 +5,9 @@
 
 namespace ipnfs::bus {
 
-MessageRef Message::make(PortId from, std::span<const std::byte> payload) {
+MessageRef Message::make(PortId from, std::span<const std::byte> payload, Kind kind) {
     void* mem = ::operator new(sizeof(Message) + payload.size());
-    auto* m = new (mem) Message(from, static_cast<std::uint32_t>(payload.size()));
+    auto* m = new (mem) Message(from, static_cast<std::uint32_t>(payload.size()), kind);
     if (!payload.empty()) {
         std::memcpy(reinterpret_cast<std::byte*>(m + 1), payload.data(), payload.size());
     }

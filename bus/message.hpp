@@ -13,18 +13,31 @@ namespace ipnfs::bus {
 
 using PortId = std::uint32_t;
 
+// What a message carries: data a port sent, or a membership event the bus
+// generated.  Events are delivered only to ports (and events files) that
+// asked for them, and are never dropped.
+enum class Kind : std::uint16_t {
+    data = 0,
+    join = 1,    // port from() connected (its first descriptor opened)
+    leave = 2,   // port from() disconnected (its last descriptor closed)
+    counts = 3,  // payload: two uint32, ports that receive and ports that send
+};
+
 class Message;
 using MessageRef = boost::intrusive_ptr<Message>;
 
 class Message {
   public:
     // Copies the payload once, into a buffer sized for it.
-    static MessageRef make(PortId from, std::span<const std::byte> payload);
+    static MessageRef make(PortId from, std::span<const std::byte> payload,
+                           Kind kind = Kind::data);
 
     [[nodiscard]] std::span<const std::byte> payload() const {
         return {reinterpret_cast<const std::byte*>(this + 1), size_};
     }
     [[nodiscard]] PortId from() const { return from_; }
+    [[nodiscard]] Kind kind() const { return kind_; }
+    [[nodiscard]] bool is_event() const { return kind_ != Kind::data; }
     // Position in the network's total order; set once, under the network lock,
     // before the message is visible to any receiver.
     [[nodiscard]] std::uint64_t seq() const { return seq_; }
@@ -34,7 +47,7 @@ class Message {
     Message& operator=(const Message&) = delete;
 
   private:
-    Message(PortId from, std::uint32_t size) : size_(size), from_(from) {}
+    Message(PortId from, std::uint32_t size, Kind kind) : size_(size), from_(from), kind_(kind) {}
     ~Message() = default;
 
     friend void intrusive_ptr_add_ref(Message* m) {
@@ -45,7 +58,13 @@ class Message {
     std::atomic<std::uint32_t> refs_{0};
     std::uint32_t size_;
     PortId from_;
+    Kind kind_;
     std::uint64_t seq_ = 0;
+
+public:
+    // Queue copies not yet taken or discarded; the network's pool counts a
+    // message while this is non-zero.  Changed only under the network lock.
+    std::uint32_t pending_copies = 0;
 };
 
 }  // namespace ipnfs::bus

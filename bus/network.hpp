@@ -1,7 +1,10 @@
 // A network: ports, one delivery policy, and the total order of its messages.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -18,9 +21,11 @@
 namespace ipnfs::bus {
 
 struct Settings {
-    std::uint32_t ports = 32;  // AF_IPN's default node count
-    std::uint32_t mtu = 1514;  // Ethernet frame with a VLAN tag
-    std::uint32_t queue = 64;  // messages a port may hold before it drops
+    std::uint32_t ports = 32;   // AF_IPN's default node count
+    std::uint32_t mtu = 1514;   // Ethernet frame with a VLAN tag
+    std::uint32_t queue = 64;   // messages a port may hold
+    bool lossless = false;      // full queues make senders wait instead of dropping
+    std::uint32_t pool = 1024;  // lossless: messages pending in the whole network
 };
 
 struct Limits {
@@ -29,26 +34,39 @@ struct Limits {
     // always one write request and never split.
     static constexpr std::uint32_t kMaxMtu = 65535;
     static constexpr std::uint32_t kMaxQueue = 65536;
+    static constexpr std::uint32_t kMaxPool = 1U << 20;
+    // Ids of events-file readers (observers), above every port number.
+    static constexpr PortId kFirstObserver = 1U << 31;
 };
 
-// Told when something changes that a poller may wait for.  Called by a
-// thread that holds no bus lock.
+// Told when a poller may want to look again: a watched port got a message,
+// or a send that would have waited may not wait now.  Called by a thread
+// that holds no bus lock.
 class Listener {
-  public:
+public:
     virtual ~Listener() = default;
-    virtual void readable(PortId port) = 0;
+    virtual void ready(PortId port) = 0;
 };
 
-// What one open descriptor holds on a port.
+// What one open descriptor holds on a port (or on the network's events).
 struct Connection {
     PortId id = 0;
     bool reads = false;
     bool writes = false;
     Port* port = nullptr;  // stable while connected: connected ports are never removed
+    [[nodiscard]] bool observer() const { return id >= Limits::kFirstObserver; }
+};
+
+// A receive's filter: take the next message only if it fits.
+using Fits = std::function<bool(const Message&)>;
+
+struct SendResult {
+    Status status;
+    bool parked = false;  // the waiter was parked; it will be completed later
 };
 
 class Network {
-  public:
+public:
     Network(std::string name, const Settings& settings, const PolicyCatalog& catalog,
             std::unique_ptr<Policy> policy);
     ~Network();
@@ -56,8 +74,9 @@ class Network {
     Network& operator=(const Network&) = delete;
 
     // Makes a network with the named policy; EINVAL if there is no such policy.
-    static Status create(std::string name, const Settings& settings, const PolicyCatalog& catalog,
-                         std::string_view policy, std::shared_ptr<Network>& out);
+    static Status create(std::string name, const Settings& settings,
+                         const PolicyCatalog& catalog, std::string_view policy,
+                         std::shared_ptr<Network>& out);
 
     [[nodiscard]] const std::string& name() const { return name_; }
     [[nodiscard]] PortId port_count() const;
@@ -65,62 +84,112 @@ class Network {
     // Connects to a given port / to the lowest port nobody is connected to.
     Status connect(PortId id, bool reads, bool writes, Connection& out);
     Status connect_any(bool reads, bool writes, Connection& out);
+    // Connects a reader of the network's membership events only; it first
+    // receives a join for every connected port and the current counts.
+    Status connect_observer(Connection& out);
     // The last reader leaving discards what its port still held (counted as drops).
     void disconnect(const Connection& conn);
 
     // One message from the connection's port to the recipients its policy
     // names.  Lossy: a recipient whose queue is full drops its copy.
-    Status send(const Connection& conn, std::span<const std::byte> payload);
+    // Lossless: queued to every recipient or to none; when it cannot be
+    // queued now it parks `waiter` (or fails with EAGAIN if there is none).
+    SendResult send(const Connection& conn, std::span<const std::byte> payload,
+                    SendWaiter* waiter);
+    Status send(const Connection& conn, std::span<const std::byte> payload) {
+        return send(conn, payload, nullptr).status;
+    }
+    // True if the send was parked and is now removed: the caller completes it.
+    bool cancel(SendWaiter& waiter);
 
-    // The next message of the port.  With no message queued: would_block if
-    // waiter is null, else the waiter parks (or cancelled if it was cancelled
-    // first).  hung_up once the network is gone and the queue is drained.
-    Received receive(const Connection& conn, Waiter* waiter);
+    // The next message of the port (events included, if it asked for them).
+    // With nothing queued: would_block if waiter is null, else the waiter
+    // parks (or cancelled if it was cancelled first).  With `fits`, a queued
+    // message it rejects stays queued and the answer is would_block.
+    // hung_up once the network is gone and the queue is drained.
+    Received receive(const Connection& conn, Waiter* waiter, const Fits* fits = nullptr);
     // True if the waiter was parked and is now removed: the caller completes
     // it.  Otherwise a later receive() with it reports cancelled, or it was
     // already handed a message.
     bool cancel(const Connection& conn, Waiter& waiter);
 
-    // True if a receive would not wait now.  Either way the listener hears
-    // of the next message for this port (once).
+    // Whether a receive / a send would not wait now.  Either way the listener
+    // hears (once) when that may have changed.
     bool poll_readable(const Connection& conn);
+    bool poll_writable(const Connection& conn);
     void set_listener(Listener* listener);
+
+    // Membership events for a port: on, it gets a join for every connected
+    // port and the counts first.  Same as the ctl command `events PORT on`.
+    Status set_events(PortId id, bool on);
 
     // ctl: run command lines / show settings and help / show counters.
     Status control(std::string_view text);
     [[nodiscard]] std::string describe() const;
     [[nodiscard]] std::string stats() const;
 
-    // The network is being removed: parked receivers get end of file, sends
-    // fail with EPIPE, connects with ENOENT.
+    // The network is being removed: parked receivers get end of file, parked
+    // and later sends fail with EPIPE, connects with ENOENT.
     void hang_up();
 
-  private:
+private:
+    struct AfterUnlock;
+
     void build_commands();
     Status set_policy(std::string_view name);
-    Status set_mtu(Words w);
-    Status set_queue(Words w);
+    Status set_number(Words w, std::uint32_t max, const char* what, bool idle_only,
+                      std::uint32_t& field);
     Status set_ports(Words w);
+    Status set_lossless(Words w);
+    Status set_port_flag(Words w, const char* what, bool Port::*flag);
+    void apply_port_flag(PortId id, bool Port::*flag, bool on, AfterUnlock& after);
     [[nodiscard]] std::uint32_t connected_ports() const;
     Status attach(Port& port, PortId id, bool reads, bool writes, Connection& out);
+
+    bool route_fits(PortId from, const MessageRef& msg);
+    void deliver(Port& from, const MessageRef& msg, AfterUnlock& after);
+    bool enqueue(Port& port, const MessageRef& msg, AfterUnlock& after);
+    bool take(Port& port, MessageRef& out, const Fits* fits, AfterUnlock* after);
+    void release(const MessageRef& msg, AfterUnlock& after);
+    void retry_senders(AfterUnlock& after);
+    void discard_queue(Port& port, AfterUnlock& after);
+    void emit(Kind kind, PortId member, AfterUnlock& after);
+    void send_snapshot(Port& port, PortId id, AfterUnlock& after);
+    template <typename F>
+    void for_each_event_reader(F&& f);
 
     const std::string name_;
     const PolicyCatalog& catalog_;
     CommandTable commands_;
 
     // mu_ guards everything below: settings, the shape of ports_, each port's
-    // counts, queue producer side, waiters and watch flag, the policy and its
-    // state, and the order of messages (taken once per send for the whole
-    // fan-out, which is what makes the order total).
+    // counts, flags, waiters and queue producer side (and, on a lossless
+    // network, the consumer side too, so freed room and parked senders meet
+    // under one lock), the policy and its state, the pool, parked senders, and
+    // the order of messages (taken once per send for the whole fan-out, which
+    // is what makes the order total).
     mutable std::mutex mu_;
     Settings settings_;
     std::vector<std::unique_ptr<Port>> ports_;
+    std::list<Port> observers_;                    // readers of the events file
     std::unique_ptr<Policy> policy_;
+    boost::intrusive::list<SendWaiter> senders_;   // parked sends, oldest first
+    std::uint32_t pool_used_ = 0;                  // messages with pending queue copies
+    std::uint32_t receiving_ports_ = 0;            // ports with a reader
+    std::uint32_t sending_ports_ = 0;              // ports with a writer
+    std::uint32_t parked_readers_ = 0;
     std::uint64_t next_seq_ = 1;
+    PortId next_observer_ = Limits::kFirstObserver;
     bool hung_up_ = false;
     std::string last_error_;
+    // Work for after the lock, of the connect() or control() in progress.
+    AfterUnlock* ctl_after_ = nullptr;
+    // settings_.lossless, readable without mu_: it changes only while no
+    // port is connected, so a reader's own connect() ordered it.
+    std::atomic<bool> lossless_{false};
     Listener* listener_ = nullptr;
-    std::vector<PortId> recipients_;  // scratch for route(), reused under mu_
+    std::vector<PortId> recipients_;     // scratch for route(), reused under mu_
+    std::vector<PortId> write_watchers_; // ports whose pollers wait for POLLOUT
 };
 
 }  // namespace ipnfs::bus

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 
@@ -27,6 +28,10 @@ struct PortCounters {
 };
 
 struct Port {
+    explicit Port(PortId port_id) : id(port_id) {}
+
+    const PortId id;  // its number, or an observer's id (Limits::kFirstObserver and up)
+
     // Single producer (senders, serialized by Network::mu_), single consumer
     // (readers, serialized by read_mu): the hot path from a sender's thread
     // to a reader's thread, so a reader never takes the network lock while
@@ -38,8 +43,15 @@ struct Port {
     std::uint32_t writers = 0;
     std::unique_ptr<Ring> ring;              // exists while readers > 0
     std::uint32_t capacity = 0;              // ring size, fixed at first reader
-    boost::intrusive::list<Waiter> waiters;  // non-empty only while ring is empty
-    bool watched = false;                    // a poller wants to hear of the next message
+    // Events that found the ring full wait here, in order, after the ring's
+    // messages: events are never dropped.  While it is non-empty no data is
+    // queued (data waits or drops as for a full ring), so order is kept.
+    std::deque<MessageRef> overflow;
+    boost::intrusive::list<Waiter> waiters;  // non-empty only while nothing is queued
+    bool watched = false;         // a poller wants to hear of the next message
+    bool watched_out = false;     // a poller wants to hear when a send may not wait
+    bool events = false;          // also receives membership events
+    bool drop_when_full = false;  // lossless network: loses its own copies instead of waiting
 
     // Serializes the consumers of ring: several descriptors may read one port.
     // Lock order: read_mu before Network::mu_.
@@ -48,9 +60,15 @@ struct Port {
     PortCounters counters;
 
     [[nodiscard]] bool connected() const { return readers + writers > 0; }
-    // Producer-side view of the ring depth, exact under Network::mu_.
+    // Producer-side view of the depth, exact under Network::mu_.
     [[nodiscard]] std::uint32_t queued() const {
-        return ring ? capacity - static_cast<std::uint32_t>(ring->write_available()) : 0;
+        if (!ring) return 0;
+        return capacity - static_cast<std::uint32_t>(ring->write_available()) +
+               static_cast<std::uint32_t>(overflow.size());
+    }
+    // A data message could be queued now without dropping or waiting.
+    [[nodiscard]] bool has_room() const {
+        return ring && (!waiters.empty() || (overflow.empty() && ring->write_available() > 0));
     }
 };
 

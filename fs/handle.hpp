@@ -1,6 +1,7 @@
 // What an open file holds (fuse_file_info::fh points at one).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -13,7 +14,12 @@ namespace ipnfs::fs {
 struct Handle {
     Kind kind;
     std::shared_ptr<NetDir> dir;
-    bus::Connection conn;  // ports and clone opens
+    bus::Connection conn;  // ports, clone and events opens
+    std::atomic<bool> framed{false};  // IPNFS_IOC_SET_FRAMED: records instead of plain messages
+
+    [[nodiscard]] bool connected() const {
+        return kind == Kind::port || kind == Kind::clone || kind == Kind::events;
+    }
 
     // ctl and stats: the text a read at offset 0 rendered, so one reader sees
     // one consistent snapshot across several read() calls.

@@ -4,14 +4,18 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <string_view>
 
 #include <spdlog/spdlog.h>
 
+#include "fs/framing.hpp"
 #include "fs/handle.hpp"
 #include "fs/parked_read.hpp"
+#include "fs/parked_write.hpp"
+#include "include/ipnfs.h"
 #include "fs/stream_io.hpp"
 
 namespace ipnfs::fs {
@@ -177,19 +181,18 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         int mode = fi->flags & O_ACCMODE;
         bool reads = mode != O_WRONLY;
         bool writes = mode != O_RDONLY;
-        if (node->kind == Kind::stats && writes) {
-            fuse_reply_err(req, EACCES);  // even for root: stats is only ever read
+        if ((node->kind == Kind::stats || node->kind == Kind::events) && writes) {
+            fuse_reply_err(req, EACCES);  // even for root: these are only ever read
             return;
         }
         auto h = std::make_unique<Handle>();
         h->kind = node->kind;
         h->dir = node->dir;
-        bool is_port = node->kind == Kind::port || node->kind == Kind::clone;
-        if (is_port) {
+        if (h->connected()) {
             bus::Network& net = node->dir->net();
-            bus::Status s = node->kind == Kind::port
-                                ? net.connect(node->port, reads, writes, h->conn)
-                                : net.connect_any(reads, writes, h->conn);
+            bus::Status s = node->kind == Kind::port    ? net.connect(node->port, reads, writes, h->conn)
+                            : node->kind == Kind::clone ? net.connect_any(reads, writes, h->conn)
+                                                        : net.connect_observer(h->conn);
             if (!s.ok()) {
                 reply_error(req, "open", s);
                 return;
@@ -197,11 +200,12 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             spdlog::debug("network {}: port {} connected ({}{})", net.name(), h->conn.id,
                           reads ? "r" : "", writes ? "w" : "");
         }
+        bool stream = h->connected();
         fi->direct_io = 1;
-        fi->nonseekable = is_port ? 1 : 0;
+        fi->nonseekable = stream ? 1 : 0;
         fi->noflush = 1;
         fi->fh = reinterpret_cast<std::uint64_t>(context(req).files.add(std::move(h)));
-        if (is_port) {
+        if (stream) {
             reply_open_stream(req, fi);
         } else {
             fuse_reply_open(req, fi);
@@ -235,15 +239,48 @@ void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t off, fu
             fuse_reply_err(req, EBADF);
             return;
         }
-        bus::Network& net = h.dir->net();
-        // Fast path: a queued message needs no waiter and no interrupt hook.
-        bus::Received got = net.receive(h.conn, nullptr);
-        if (got.outcome != bus::Outcome::would_block || (fi->flags & O_NONBLOCK) != 0) {
-            reply_received(req, size, got);
+        ReadRequest read{h.dir, h.conn, size, h.framed.load()};
+        if (read.framed && size < framed_min_read()) {
+            fuse_reply_err(req, EINVAL);  // not even one record header fits
             return;
         }
-        ParkedRead::start(req, size, h.dir, h.conn);
+        // Fast path: a queued message needs no waiter and no interrupt hook.
+        bus::Received got = h.dir->net().receive(h.conn, nullptr);
+        if (got.outcome != bus::Outcome::would_block || (fi->flags & O_NONBLOCK) != 0) {
+            reply_received(req, read, got);
+            return;
+        }
+        ParkedRead::start(req, std::move(read));
     });
+}
+
+// A framed write sends its records in order.  Only the first may wait (as a
+// plain write would); if a later one would wait, or is malformed, the write
+// stops there and reports the records sent so far: a short write of whole
+// records, which the writer continues from.
+void write_framed(fuse_req_t req, Handle& h, std::span<const std::byte> buf, bool nonblock) {
+    bus::Network& net = h.dir->net();
+    std::size_t done = 0;
+    while (done < buf.size()) {
+        Record record{};
+        bus::Status s = parse_record(buf.subspan(done), record);
+        if (s.ok()) s = net.send(h.conn, record.payload);
+        if (s.code == std::errc::resource_unavailable_try_again && done == 0 && !nonblock) {
+            ParkedWrite::start(req, h.dir, h.conn, record.payload, record.size);
+            return;
+        }
+        if (!s.ok()) {
+            if (done == 0) {
+                reply_error(req, "write", s);
+            } else {
+                spdlog::debug("write: stopped after {} bytes: {}", done, s.reason);
+                fuse_reply_write(req, done);
+            }
+            return;
+        }
+        done += record.size;
+    }
+    fuse_reply_write(req, done);
 }
 
 void op_write(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, std::size_t size, off_t /*off*/,
@@ -251,37 +288,76 @@ void op_write(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, std::size_t s
     guarded(req, "write", [&] {
         Handle& h = handle(fi);
         bus::Network& net = h.dir->net();
-        bus::Status s;
+        auto bytes = std::as_bytes(std::span(buf, size));
         if (h.kind == Kind::ctl) {
-            s = net.control(std::string_view(buf, size));
-            if (!s.ok()) spdlog::info("network {}: ctl: {}", net.name(), s.reason);
-        } else if (h.kind == Kind::stats) {
-            s = bus::Status::error(std::errc::bad_file_descriptor, "stats is read-only");
+            bus::Status s = net.control(std::string_view(buf, size));
+            if (!s.ok()) {
+                spdlog::info("network {}: ctl: {}", net.name(), s.reason);
+                reply_error(req, "write", s);
+                return;
+            }
+            fuse_reply_write(req, size);
+        } else if (!h.conn.writes) {
+            fuse_reply_err(req, EBADF);
+        } else if (h.framed.load()) {
+            write_framed(req, h, bytes, (fi->flags & O_NONBLOCK) != 0);
+        } else if ((fi->flags & O_NONBLOCK) != 0) {
+            bus::Status s = net.send(h.conn, bytes);
+            s.ok() ? (void)fuse_reply_write(req, size) : reply_error(req, "write", s);
         } else {
-            s = net.send(h.conn, std::as_bytes(std::span(buf, size)));
+            ParkedWrite::start(req, h.dir, h.conn, bytes, size);
         }
-        if (!s.ok()) {
-            reply_error(req, "write", s);
-            return;
-        }
-        fuse_reply_write(req, size);
     });
 }
 
 void op_poll(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi, fuse_pollhandle* ph) {
     guarded(req, "poll", [&] {
         Handle& h = handle(fi);
-        if (h.kind != Kind::port && h.kind != Kind::clone) {
+        if (!h.connected()) {
             if (ph != nullptr) fuse_pollhandle_destroy(ph);
             fuse_reply_poll(req, POLLIN | POLLOUT);
             return;
         }
-        // Stored before asking the bus, so a message that lands in between
+        // Stored before asking the bus, so a change that lands in between
         // still finds the handle to notify.
         if (ph != nullptr) h.dir->polls().store(h.conn.id, &h, ph);
-        unsigned revents = h.conn.writes ? POLLOUT : 0;
-        if (h.conn.reads && h.dir->net().poll_readable(h.conn)) revents |= POLLIN;
+        bus::Network& net = h.dir->net();
+        unsigned revents = 0;
+        if (h.conn.writes && net.poll_writable(h.conn)) revents |= POLLOUT;
+        if (h.conn.reads && net.poll_readable(h.conn)) revents |= POLLIN;
         fuse_reply_poll(req, revents);
+    });
+}
+
+void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*/, fuse_file_info* fi,
+              unsigned flags, const void* in_buf, std::size_t in_bufsz, std::size_t /*out_bufsz*/) {
+    guarded(req, "ioctl", [&] {
+        Handle& h = handle(fi);
+        if ((flags & FUSE_IOCTL_COMPAT) != 0 || !h.connected()) {
+            fuse_reply_err(req, ENOTTY);
+            return;
+        }
+        int on = 0;
+        if (in_bufsz >= sizeof on) std::memcpy(&on, in_buf, sizeof on);
+        switch (cmd) {
+            case IPNFS_IOC_SET_FRAMED:
+                h.framed = on != 0;
+                fuse_reply_ioctl(req, 0, nullptr, 0);
+                return;
+            case IPNFS_IOC_GET_PORT: {
+                std::uint32_t port = h.conn.id;
+                fuse_reply_ioctl(req, 0, &port, sizeof port);
+                return;
+            }
+            case IPNFS_IOC_SET_EVENTS: {
+                if (h.conn.observer()) break;
+                bus::Status s = h.dir->net().set_events(h.conn.id, on != 0);
+                s.ok() ? (void)fuse_reply_ioctl(req, 0, nullptr, 0) : reply_error(req, "ioctl", s);
+                return;
+            }
+            default: break;
+        }
+        fuse_reply_err(req, ENOTTY);
     });
 }
 
@@ -333,6 +409,7 @@ fuse_lowlevel_ops make_operations() {
     ops.readdir = op_readdir;
     ops.create = op_create;
     ops.poll = op_poll;
+    ops.ioctl = op_ioctl;
     return ops;
 }
 
@@ -361,7 +438,7 @@ void OpenFiles::close_all() {
 }
 
 void close_handle(Handle& h) {
-    if (h.kind != Kind::port && h.kind != Kind::clone) return;
+    if (!h.connected()) return;
     h.dir->polls().forget(h.conn.id, &h);
     h.dir->net().disconnect(h.conn);
     spdlog::debug("network {}: port {} disconnected", h.dir->name(), h.conn.id);

@@ -3,42 +3,45 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "fs/framing.hpp"
+
 namespace ipnfs::fs {
 
-void reply_received(fuse_req_t req, std::size_t size, const bus::Received& received) {
+void reply_received(fuse_req_t req, const ReadRequest& read, const bus::Received& received) {
     switch (received.outcome) {
         case bus::Outcome::message: {
-            auto payload = received.message->payload();
-            fuse_reply_buf(req, reinterpret_cast<const char*>(payload.data()),
-                           std::min(size, payload.size()));
+            const bus::Message& msg = *received.message;
+            if (read.framed) {
+                std::string records = framed_reply(read.dir->net(), read.conn, msg, read.size);
+                fuse_reply_buf(req, records.data(), records.size());
+            } else if (msg.is_event()) {
+                std::string line = event_text(msg);
+                fuse_reply_buf(req, line.data(), std::min(read.size, line.size()));
+            } else {
+                auto payload = msg.payload();
+                fuse_reply_buf(req, reinterpret_cast<const char*>(payload.data()),
+                               std::min(read.size, payload.size()));
+            }
             return;
         }
-        case bus::Outcome::hung_up:
-            fuse_reply_buf(req, nullptr, 0);
-            return;
-        case bus::Outcome::would_block:
-            fuse_reply_err(req, EAGAIN);
-            return;
-        case bus::Outcome::cancelled:
-            fuse_reply_err(req, EINTR);
-            return;
-        case bus::Outcome::parked:
-            break;
+        case bus::Outcome::hung_up: fuse_reply_buf(req, nullptr, 0); return;
+        case bus::Outcome::would_block: fuse_reply_err(req, EAGAIN); return;
+        case bus::Outcome::cancelled: fuse_reply_err(req, EINTR); return;
+        case bus::Outcome::parked: break;
     }
     fuse_reply_err(req, EIO);  // a parked outcome is never replied to
 }
 
-void ParkedRead::start(fuse_req_t req, std::size_t size, std::shared_ptr<NetDir> dir,
-                       const bus::Connection& conn) {
-    auto* self = new ParkedRead(req, size, std::move(dir), conn);
+void ParkedRead::start(fuse_req_t req, ReadRequest read) {
+    auto* self = new ParkedRead(req, std::move(read));
     // Registered before the waiter is visible to senders, and never under a
     // bus lock: libfuse runs the callback right here if the interrupt came
     // first, and the callback takes the network lock.
     fuse_req_interrupt_func(req, &ParkedRead::on_interrupt, self);
-    bus::Received received = self->dir_->net().receive(self->conn_, self);
+    bus::Received received = self->read_.dir->net().receive(self->read_.conn, self);
     if (received.outcome == bus::Outcome::parked) return;
     fuse_req_interrupt_func(req, nullptr, nullptr);
-    reply_received(req, size, received);
+    reply_received(req, self->read_, received);
     delete self;
 }
 
@@ -47,13 +50,13 @@ void ParkedRead::complete(bus::Received received) {
     // (libfuse holds the request's lock around it), and stops later ones, so
     // nothing touches this object after the delete below.
     fuse_req_interrupt_func(req_, nullptr, nullptr);
-    reply_received(req_, size_, received);
+    reply_received(req_, read_, received);
     delete this;
 }
 
 void ParkedRead::on_interrupt(fuse_req_t req, void* data) {
     auto* self = static_cast<ParkedRead*>(data);
-    if (self->dir_->net().cancel(self->conn_, *self)) {
+    if (self->read_.dir->net().cancel(self->read_.conn, *self)) {
         fuse_reply_err(req, EINTR);
         delete self;
     }

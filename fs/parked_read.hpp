@@ -13,30 +13,33 @@
 
 namespace ipnfs::fs {
 
-// Replies to a read with what the bus handed over: a message (cut to the
-// reader's buffer, like a datagram), end of file, or an error.
-void reply_received(fuse_req_t req, std::size_t size, const bus::Received& received);
+// What a read needs to turn what the bus hands over into its reply.
+struct ReadRequest {
+    std::shared_ptr<NetDir> dir;  // keeps the network alive while parked
+    bus::Connection conn;
+    std::size_t size;
+    bool framed;
+};
+
+// Replies to a read: a message (plain: its payload cut to the buffer, like a
+// datagram, or an event's text line; framed: records), end of file, or an error.
+void reply_received(fuse_req_t req, const ReadRequest& read, const bus::Received& received);
 
 class ParkedRead final : public bus::Waiter {
-  public:
+public:
     // Parks the request or answers it at once.  Takes care of the interrupt
     // hand-off: whoever removes the waiter from the bus (a sender, the
     // hang-up, or the interrupt) is the one that replies.
-    static void start(fuse_req_t req, std::size_t size, std::shared_ptr<NetDir> dir,
-                      const bus::Connection& conn);
+    static void start(fuse_req_t req, ReadRequest read);
 
     void complete(bus::Received received) override;
 
-  private:
-    ParkedRead(fuse_req_t req, std::size_t size, std::shared_ptr<NetDir> dir,
-               const bus::Connection& conn)
-        : req_(req), size_(size), dir_(std::move(dir)), conn_(conn) {}
+private:
+    ParkedRead(fuse_req_t req, ReadRequest read) : req_(req), read_(std::move(read)) {}
     static void on_interrupt(fuse_req_t req, void* data);
 
     fuse_req_t req_;
-    std::size_t size_;
-    std::shared_ptr<NetDir> dir_;  // keeps the network alive while parked
-    bus::Connection conn_;
+    ReadRequest read_;
 };
 
 }  // namespace ipnfs::fs

@@ -44,7 +44,8 @@ Attr NetDir::attr(std::uint32_t slot) const {
     std::lock_guard lock(mu_);
     if (auto it = attrs_.find(slot); it != attrs_.end()) return it->second;
     Attr derived = attrs_.at(Tree::kDirSlot);
-    derived.mode &= (slot == Tree::kStatsSlot) ? 0444 : 0666;
+    bool read_only = slot == Tree::kStatsSlot || slot == Tree::kEventsSlot;
+    derived.mode &= read_only ? 0444 : 0666;
     return derived;
 }
 
@@ -87,6 +88,9 @@ Node Tree::node_for(const std::shared_ptr<NetDir>& dir, std::uint32_t slot) {
         case kCloneSlot:
             node.kind = Kind::clone;
             break;
+        case kEventsSlot:
+            node.kind = Kind::events;
+            break;
         default:
             node.kind = Kind::port;
             node.port = slot - kFirstPortSlot;
@@ -107,7 +111,7 @@ std::optional<Node> Tree::resolve(Ino ino) const {
         dir = it->second.lock();
     }
     if (!dir) return std::nullopt;
-    bool known = slot <= kCloneSlot ||
+    bool known = slot <= kEventsSlot ||
                  (slot >= kFirstPortSlot && slot - kFirstPortSlot < dir->net().port_count());
     if (!known) return std::nullopt;
     return node_for(dir, slot);
@@ -132,6 +136,8 @@ bus::Status Tree::lookup(const Node& parent, std::string_view name, Ino& ino, No
         slot = kStatsSlot;
     } else if (name == "clone") {
         slot = kCloneSlot;
+    } else if (name == "events") {
+        slot = kEventsSlot;
     } else if (auto port = parse_port_name(name); port && *port < parent.dir->net().port_count()) {
         slot = port_slot(*port);
     } else {
@@ -227,10 +233,11 @@ std::vector<Tree::Entry> Tree::list(const Node& dir) const {
     }
     const NetDir& net = *dir.dir;
     bus::PortId ports = net.net().port_count();
-    entries.reserve(3 + ports);
+    entries.reserve(4 + ports);
     entries.push_back({"ctl", ino_of(net, kCtlSlot), S_IFREG});
     entries.push_back({"stats", ino_of(net, kStatsSlot), S_IFREG});
     entries.push_back({"clone", ino_of(net, kCloneSlot), S_IFREG});
+    entries.push_back({"events", ino_of(net, kEventsSlot), S_IFREG});
     for (bus::PortId p = 0; p < ports; ++p) {
         entries.push_back({fmt::format("port{}", p), ino_of(net, port_slot(p)), S_IFREG});
     }

@@ -25,7 +25,7 @@ namespace ipnfs::fs {
 using Ino = std::uint64_t;
 constexpr Ino kRootIno = 1;
 
-enum class Kind { root, network, ctl, stats, clone, port };
+enum class Kind { root, network, ctl, stats, clone, events, port };
 
 struct Attr {
     mode_t mode = 0;  // permission bits only
@@ -46,13 +46,13 @@ class NetDir final : public bus::Listener {
     PollSet& polls() { return polls_; }
 
     // Attributes of the file in `slot`: chmod/chown overrides, else derived
-    // from the directory (files take its r and w bits; stats only r).
+    // from the directory (files take its r and w bits; stats and events only r).
     [[nodiscard]] Attr attr(std::uint32_t slot) const;
     void set_attr(std::uint32_t slot, const Attr& attr);
     [[nodiscard]] bool removed() const;
     void mark_removed();
 
-    void readable(bus::PortId port) override { polls_.notify(port); }
+    void ready(bus::PortId port) override { polls_.notify(port); }
 
   private:
     const std::uint64_t id_;
@@ -80,7 +80,8 @@ class Tree {
     static constexpr std::uint32_t kCtlSlot = 1;
     static constexpr std::uint32_t kStatsSlot = 2;
     static constexpr std::uint32_t kCloneSlot = 3;
-    static constexpr std::uint32_t kFirstPortSlot = 16;  // 4..15 kept for future files
+    static constexpr std::uint32_t kEventsSlot = 4;
+    static constexpr std::uint32_t kFirstPortSlot = 16;  // 5..15 kept for future files
 
     Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::string default_policy,
          Attr root);
