@@ -28,11 +28,21 @@ namespace ipnfs::bus {
 // Readable gtest output for the bus's own types.
 inline void PrintTo(Outcome o, std::ostream* os) {
     switch (o) {
-        case Outcome::message: *os << "message"; return;
-        case Outcome::would_block: *os << "would_block"; return;
-        case Outcome::parked: *os << "parked"; return;
-        case Outcome::hung_up: *os << "hung_up"; return;
-        case Outcome::cancelled: *os << "cancelled"; return;
+        case Outcome::message:
+            *os << "message";
+            return;
+        case Outcome::would_block:
+            *os << "would_block";
+            return;
+        case Outcome::parked:
+            *os << "parked";
+            return;
+        case Outcome::hung_up:
+            *os << "hung_up";
+            return;
+        case Outcome::cancelled:
+            *os << "cancelled";
+            return;
     }
     *os << "Outcome(" << static_cast<int>(o) << ")";
 }
@@ -83,7 +93,7 @@ inline ::testing::AssertionResult FailsWith(const bus::Status& s, std::errc want
 // A waiter that records every complete() call, so a test can tell "never",
 // "once" and "twice" apart, and can wait for the first one.
 class RecordingWaiter : public bus::Waiter {
-public:
+  public:
     void complete(bus::Received received) override {
         // Notify while holding the lock: the owner may destroy this waiter
         // as soon as it sees the call, and must not do so before we let go.
@@ -109,7 +119,7 @@ public:
         return cv_.wait_for(lock, limit, [this] { return calls_ > 0; });
     }
 
-private:
+  private:
     mutable std::mutex mu_;
     std::condition_variable cv_;
     int calls_ = 0;
@@ -118,7 +128,7 @@ private:
 
 // Records the ports a network reports readable, in order.
 class RecordingListener : public bus::Listener {
-public:
+  public:
     void readable(bus::PortId port) override {
         std::lock_guard lock(mu_);
         ports_.push_back(port);
@@ -134,7 +144,7 @@ public:
         ports_.clear();
     }
 
-private:
+  private:
     mutable std::mutex mu_;
     std::vector<bus::PortId> ports_;
 };
@@ -153,8 +163,8 @@ inline bus::Received receive_blocking(bus::Network& net, const bus::Connection& 
 
 // stats() parsed back: "key value" header lines, then one row per port.
 struct StatsRow {
-    std::uint64_t readers = 0, writers = 0, msgs_in = 0, bytes_in = 0, msgs_out = 0,
-                  bytes_out = 0, drops = 0, queued = 0;
+    std::uint64_t readers = 0, writers = 0, msgs_in = 0, bytes_in = 0, msgs_out = 0, bytes_out = 0,
+                  drops = 0, queued = 0;
 };
 
 struct ParsedStats {
@@ -187,7 +197,7 @@ inline ParsedStats parse_stats(const std::string& stats) {
 
 // A fixture owning one hub network, "net0", made through the real catalog.
 class HubNetworkTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { remake({}); }
 
     void remake(const bus::Settings& settings) {
@@ -225,7 +235,7 @@ protected:
         return out;
     }
 
-    ParsedStats stats() const { return parse_stats(net_->stats()); }
+    [[nodiscard]] ParsedStats stats() const { return parse_stats(net_->stats()); }
 
     policies::BuiltinCatalog catalog_;  // outlives net_, which refers to it
     std::shared_ptr<bus::Network> net_;

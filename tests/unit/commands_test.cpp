@@ -13,7 +13,6 @@
 namespace ipnfs::test {
 namespace {
 
-using bus::Command;
 using bus::CommandTable;
 using bus::Status;
 using bus::Words;
@@ -144,8 +143,8 @@ TEST(ParseUint, AcceptsEveryValueInItsInclusiveRange) {
 }
 
 TEST(ParseUint, RejectsAnythingButAWholeNumberInRange) {
-    for (std::string_view word : {"0", "11", "", "-1", "+1", "1.5", "1e3", "0x5", "5x", " 5", "five",
-                                  "99999999999999999999999"}) {
+    for (std::string_view word : {"0", "11", "", "-1", "+1", "1.5", "1e3", "0x5", "5x", " 5",
+                                  "five", "99999999999999999999999"}) {
         std::uint64_t v = 1234;
         Status s = bus::parse_uint(word, 1, 10, "queue", v);
         EXPECT_TRUE(FailsWith(s, std::errc::invalid_argument)) << "'" << word << "'";

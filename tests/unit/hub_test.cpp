@@ -181,7 +181,7 @@ TEST(Hub, DescribeAppendsWithoutTouchingWhatIsThere) {
 TEST(Hub, DescribedLinesRebuildTheSameSettings) {
     Hub hub;
     hub.on_ports(32);
-    for (auto line : {"loopback 0 on", "loopback 17 on", "loopback 31 on"}) {
+    for (const auto* line : {"loopback 0 on", "loopback 17 on", "loopback 31 on"}) {
         ASSERT_TRUE(IsOk(run(hub, line)));
     }
     Hub copy;
@@ -199,21 +199,22 @@ TEST(Hub, DescribedLinesRebuildTheSameSettings) {
 TEST(Hub, LoopbackRejectsPortsOutsideTheNetwork) {
     Hub hub;
     hub.on_ports(8);
-    for (auto line : {"loopback 8 on", "loopback 65536 on", "loopback -1 on", "loopback x on",
-                      "loopback 99999999999999999999 on", "loopback 1.0 on"}) {
+    for (const auto* line :
+         {"loopback 8 on", "loopback 65536 on", "loopback -1 on", "loopback x on",
+          "loopback 99999999999999999999 on", "loopback 1.0 on"}) {
         bus::Status s = run(hub, line);
         EXPECT_TRUE(FailsWith(s, std::errc::invalid_argument)) << line;
         EXPECT_NE(s.reason.find("port"), std::string::npos) << line << ": " << s.reason;
     }
-    EXPECT_EQ(run(hub, "loopback 8 on").reason,
-              "port must be a whole number from 0 to 7, not '8'");
+    EXPECT_EQ(run(hub, "loopback 8 on").reason, "port must be a whole number from 0 to 7, not '8'");
     EXPECT_EQ(described(hub), "") << "a rejected command changed a setting";
 }
 
 TEST(Hub, LoopbackRejectsValuesOtherThanOnOrOff) {
     Hub hub;
     hub.on_ports(8);
-    for (auto line : {"loopback 1 yes", "loopback 1 ON", "loopback 1 1", "loopback 1 true"}) {
+    for (const auto* line :
+         {"loopback 1 yes", "loopback 1 ON", "loopback 1 1", "loopback 1 true"}) {
         bus::Status s = run(hub, line);
         EXPECT_TRUE(FailsWith(s, std::errc::invalid_argument)) << line;
         EXPECT_NE(s.reason.find("on' or 'off"), std::string::npos) << line << ": " << s.reason;
@@ -224,7 +225,7 @@ TEST(Hub, LoopbackRejectsValuesOtherThanOnOrOff) {
 TEST(Hub, LoopbackNeedsExactlyAPortAndAValue) {
     Hub hub;
     hub.on_ports(8);
-    for (auto line : {"loopback", "loopback 1", "loopback 1 on now"}) {
+    for (const auto* line : {"loopback", "loopback 1", "loopback 1 on now"}) {
         bus::Status s = run(hub, line);
         EXPECT_TRUE(FailsWith(s, std::errc::invalid_argument)) << line;
         EXPECT_EQ(s.reason, "usage: loopback PORT on|off") << line;

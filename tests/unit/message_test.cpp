@@ -90,7 +90,7 @@ TEST(Message, HoldersShareOneBufferAndItOutlivesAllButTheLast) {
 // Is the memory of this (live or dead) message still allocated?  Answered by
 // ASan's shadow (a freed block is poisoned) or by glibc's in-use byte count.
 class AllocationProbe {
-public:
+  public:
     static bool supported() {
 #if defined(IPNFS_TEST_ASAN) || defined(__GLIBC__)
         return true;
@@ -117,7 +117,7 @@ public:
 #endif
     }
 
-private:
+  private:
     const void* block_;
     std::size_t in_use_ = 0;
 };
@@ -146,6 +146,7 @@ TEST(Message, HoldersOnManyThreadsReleaseItExactlyOnce) {
     for (int round = 0; round < 20; ++round) {
         MessageRef m = Message::make(0, bytes("fan-out"));
         std::vector<std::thread> threads;
+        threads.reserve(kThreads);
         for (int t = 0; t < kThreads; ++t) {
             threads.emplace_back([copy = m]() mutable {
                 for (int i = 0; i < kRounds; ++i) {

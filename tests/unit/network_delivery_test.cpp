@@ -33,8 +33,8 @@ TEST(NetworkCreate, RejectsAnUnknownPolicyNamingTheKnownOnes) {
 TEST(NetworkCreate, UsesTheNameAndSettingsGiven) {
     policies::BuiltinCatalog catalog;
     std::shared_ptr<bus::Network> net;
-    ASSERT_TRUE(IsOk(bus::Network::create("lan", {.ports = 5, .mtu = 9000, .queue = 3}, catalog,
-                                          "hub", net)));
+    ASSERT_TRUE(IsOk(
+        bus::Network::create("lan", {.ports = 5, .mtu = 9000, .queue = 3}, catalog, "hub", net)));
     EXPECT_EQ(net->name(), "lan");
     EXPECT_EQ(net->port_count(), 5u);
     EXPECT_EQ(net->describe().rfind("policy hub\nports 5\nmtu 9000\nqueue 3\n", 0), 0u);
@@ -85,7 +85,7 @@ TEST_F(NetworkDelivery, SendReachesReadersOfOtherPortsButNotTheSender) {
     Connection a = duplex(0);
     Connection b = reader(1);
     Connection c = duplex(2);
-    Connection idle = writer(3);
+    writer(3);  // a port that only sends
     send(a, "from a");
     EXPECT_EQ(drain(a), Texts{});
     EXPECT_EQ(drain(b), Texts{"from a"});
@@ -196,7 +196,8 @@ TEST_F(NetworkDelivery, FullQueueDropsOnlyThatPortsCopy) {
     Connection w = writer(0);
     Connection slow = reader(1);
     Connection fast = reader(2);
-    Texts sent, fast_got;
+    Texts sent;
+    Texts fast_got;
     for (int i = 0; i < 10; ++i) {
         sent.push_back("m" + std::to_string(i));
         send(w, sent.back());
@@ -217,7 +218,7 @@ TEST_F(NetworkDelivery, LastReaderDisconnectingDiscardsItsQueue) {
     Connection w = writer(0);
     Connection r1 = reader(1);
     Connection r2 = reader(1);
-    for (auto m : {"a", "b", "c"}) send(w, m);
+    for (const auto* m : {"a", "b", "c"}) send(w, m);
     net_->disconnect(r1);
     EXPECT_EQ(stats().rows[1].queued, 3u) << "another reader still holds the port";
     EXPECT_EQ(stats().rows[1].drops, 0u);
@@ -234,7 +235,7 @@ TEST_F(NetworkDelivery, TwoReadersOfOnePortShareItsQueue) {
     Connection w = writer(0);
     Connection r1 = reader(1);
     Connection r2 = reader(1);
-    for (auto m : {"a", "b", "c"}) send(w, m);
+    for (const auto* m : {"a", "b", "c"}) send(w, m);
     EXPECT_EQ(take(r1), "a");
     EXPECT_EQ(take(r2), "b");
     EXPECT_EQ(take(r1), "c");
@@ -282,7 +283,7 @@ TEST_F(NetworkDelivery, ConnectAnyIsNoSpaceWhenEveryPortIsConnected) {
     Connection c;
     bus::Status s = net_->connect_any(true, false, c);
     EXPECT_TRUE(FailsWith(s, std::errc::no_space_on_device));
-    EXPECT_NE(s.reason.find("3"), std::string::npos) << s.reason;
+    EXPECT_NE(s.reason.find('3'), std::string::npos) << s.reason;
 
     net_->disconnect(held[1]);
     ASSERT_TRUE(IsOk(net_->connect_any(true, false, c)));

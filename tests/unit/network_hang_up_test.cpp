@@ -17,7 +17,9 @@ TEST_F(NetworkHangUp, ParkedWaitersAreCompletedOnceWithHungUp) {
     Connection r1 = reader(1);
     Connection r2 = reader(2);
     Connection r2b = reader(2);
-    RecordingWaiter a, b, c;
+    RecordingWaiter a;
+    RecordingWaiter b;
+    RecordingWaiter c;
     ASSERT_EQ(net_->receive(r1, &a).outcome, Outcome::parked);
     ASSERT_EQ(net_->receive(r2, &b).outcome, Outcome::parked);
     ASSERT_EQ(net_->receive(r2b, &c).outcome, Outcome::parked);

@@ -32,8 +32,7 @@ std::vector<Seen> read_messages(bus::Network& net, const Connection& conn, std::
     while (seen.size() < count) {
         bus::Received r = receive_blocking(net, conn);
         if (r.outcome != Outcome::message) {
-            ADD_FAILURE() << "port " << conn.id << " stopped after " << seen.size()
-                          << " messages";
+            ADD_FAILURE() << "port " << conn.id << " stopped after " << seen.size() << " messages";
             break;
         }
         seen.push_back({r.message->seq(), r.message->from(), text(r.message)});
@@ -71,15 +70,19 @@ TEST_F(NetworkOrder, AllReadersSeeOneOrderWhileManyThreadsSend) {
     constexpr int kSenders = 4;
     constexpr int kReaders = 4;
     constexpr int kPerSender = 1500;
-    constexpr std::size_t kTotal = kSenders * kPerSender;
+    constexpr std::size_t kTotal = static_cast<std::size_t>(kSenders) * kPerSender;
     remake({.ports = 16, .mtu = 1514, .queue = kTotal});  // room for all: nothing dropped
 
-    std::vector<Connection> senders, readers;
+    std::vector<Connection> senders;
+    std::vector<Connection> readers;
+    senders.reserve(kSenders);
+    readers.reserve(kReaders);
     for (int i = 0; i < kSenders; ++i) senders.push_back(writer(i));
     for (int i = 0; i < kReaders; ++i) readers.push_back(reader(kSenders + i));
 
     std::vector<std::vector<Seen>> seen(kReaders);
     std::vector<std::thread> threads;
+    threads.reserve(kReaders + kSenders);
     for (int i = 0; i < kReaders; ++i) {
         threads.emplace_back([&, i] { seen[i] = read_messages(*net_, readers[i], kTotal); });
     }
@@ -102,10 +105,11 @@ TEST_F(NetworkOrder, PortsThatSendAndReceiveSeeTheOthersInOneOrder) {
     // own, and those in the order of the network's one sequence.
     constexpr int kPorts = 4;
     constexpr int kPerSender = 1500;
-    constexpr std::size_t kEach = (kPorts - 1) * kPerSender;
+    constexpr std::size_t kEach = static_cast<std::size_t>(kPorts - 1) * kPerSender;
     remake({.ports = kPorts, .mtu = 1514, .queue = kEach});
 
     std::vector<Connection> conns;
+    conns.reserve(kPorts);
     for (int i = 0; i < kPorts; ++i) conns.push_back(duplex(i));
     std::vector<std::vector<Seen>> seen(kPorts);
     std::vector<std::thread> threads;

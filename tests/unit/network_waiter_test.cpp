@@ -69,7 +69,8 @@ TEST_F(NetworkWaiter, WaitersOnOnePortAreCompletedInTheOrderTheyParked) {
     Connection w = writer(0);
     Connection r1 = reader(1);
     Connection r2 = reader(1);
-    RecordingWaiter first, second;
+    RecordingWaiter first;
+    RecordingWaiter second;
     ASSERT_EQ(net_->receive(r1, &first).outcome, Outcome::parked);
     ASSERT_EQ(net_->receive(r2, &second).outcome, Outcome::parked);
     send(w, "one");
@@ -113,7 +114,8 @@ TEST_F(NetworkWaiter, CancelledParkedWaiterIsNeverCompleted) {
 TEST_F(NetworkWaiter, CancellingOneOfTwoParkedWaitersLeavesTheOther) {
     Connection w = writer(0);
     Connection r = reader(1);
-    RecordingWaiter gone, stays;
+    RecordingWaiter gone;
+    RecordingWaiter stays;
     ASSERT_EQ(net_->receive(r, &gone).outcome, Outcome::parked);
     ASSERT_EQ(net_->receive(r, &stays).outcome, Outcome::parked);
     EXPECT_TRUE(net_->cancel(r, gone));
@@ -159,7 +161,7 @@ TEST_F(NetworkWaiter, CompletedWaiterCanParkAgain) {
 // A waiter whose completion sends again on the same thread, as a bridge
 // forwarding each message it receives would.
 class ForwardingWaiter : public RecordingWaiter {
-public:
+  public:
     ForwardingWaiter(bus::Network& net, const Connection& out) : net_(net), out_(out) {}
     void complete(bus::Received received) override {
         if (received.message != nullptr) {
@@ -169,7 +171,7 @@ public:
     }
     [[nodiscard]] bus::Status status() const { return status_; }
 
-private:
+  private:
     bus::Network& net_;
     Connection out_;
     bus::Status status_;

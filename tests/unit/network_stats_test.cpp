@@ -1,0 +1,129 @@
+// stats(): network totals in a header, then one row per port in use.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "bus/commands.hpp"
+#include "bus_test_support.hpp"
+
+namespace ipnfs::test {
+namespace {
+
+using bus::Connection;
+using bus::Outcome;
+
+using NetworkStats = HubNetworkTest;
+
+TEST_F(NetworkStats, FreshNetworkShowsItsNameAndZeroTotals) {
+    EXPECT_EQ(net_->stats(),
+              "network net0\npolicy hub\nports 32\nconnected 0\nmsgs_in 0\nbytes_in 0\n"
+              "msgs_out 0\nbytes_out 0\ndrops 0\n\n"
+              "port   readers writers    msgs_in     bytes_in   msgs_out    bytes_out    drops "
+              "queued\n");
+}
+
+TEST_F(NetworkStats, ColumnTitlesNameEveryField) {
+    const std::string line = stats().titles;
+    auto words = bus::split_words(line);
+    std::vector<std::string> titles(words.begin(), words.end());
+    EXPECT_EQ(titles, (std::vector<std::string>{"port", "readers", "writers", "msgs_in", "bytes_in",
+                                                "msgs_out", "bytes_out", "drops", "queued"}));
+}
+
+TEST_F(NetworkStats, HeaderFollowsPortCountAndPolicy) {
+    ASSERT_TRUE(IsOk(net_->control("ports 7")));
+    ParsedStats st = stats();
+    EXPECT_EQ(st.header["network"], "net0");
+    EXPECT_EQ(st.header["policy"], "hub");
+    EXPECT_EQ(st.header["ports"], "7");
+}
+
+TEST_F(NetworkStats, CountersFollowSendsReceivesDropsAndQueues) {
+    remake({.ports = 8, .mtu = 1514, .queue = 2});
+    Connection w = writer(0);
+    Connection r1 = reader(1);
+    reader(2);
+    for (int i = 0; i < 3; ++i) send(w, "abc");  // each reader keeps 2, drops 1
+    ASSERT_EQ(net_->receive(r1, nullptr).outcome, Outcome::message);
+
+    ParsedStats st = stats();
+    EXPECT_EQ(st.header["connected"], "3");
+    EXPECT_EQ(st.header["msgs_in"], "3");
+    EXPECT_EQ(st.header["bytes_in"], "9");
+    EXPECT_EQ(st.header["msgs_out"], "1");
+    EXPECT_EQ(st.header["bytes_out"], "3");
+    EXPECT_EQ(st.header["drops"], "2");
+
+    const StatsRow& sender = st.rows[0];
+    EXPECT_EQ(sender.readers, 0u);
+    EXPECT_EQ(sender.writers, 1u);
+    EXPECT_EQ(sender.msgs_in, 3u);
+    EXPECT_EQ(sender.bytes_in, 9u);
+    EXPECT_EQ(sender.msgs_out, 0u);
+
+    const StatsRow& one = st.rows[1];
+    EXPECT_EQ(one.readers, 1u);
+    EXPECT_EQ(one.writers, 0u);
+    EXPECT_EQ(one.msgs_in, 0u);
+    EXPECT_EQ(one.msgs_out, 1u);
+    EXPECT_EQ(one.bytes_out, 3u);
+    EXPECT_EQ(one.drops, 1u);
+    EXPECT_EQ(one.queued, 1u);
+
+    const StatsRow& two = st.rows[2];
+    EXPECT_EQ(two.msgs_out, 0u);
+    EXPECT_EQ(two.drops, 1u);
+    EXPECT_EQ(two.queued, 2u);
+    EXPECT_EQ(st.rows.size(), 3u) << "idle ports are listed";
+}
+
+TEST_F(NetworkStats, RejectedSendsAreNotCounted) {
+    remake({.ports = 4, .mtu = 3, .queue = 4});
+    Connection w = writer(0);
+    Connection r = reader(1);
+    EXPECT_FALSE(net_->send(w, bytes("toolong")).ok());
+    EXPECT_FALSE(net_->send(r, bytes("x")).ok());
+    ParsedStats st = stats();
+    EXPECT_EQ(st.header["msgs_in"], "0");
+    EXPECT_EQ(st.header["bytes_in"], "0");
+}
+
+TEST_F(NetworkStats, PortKeepsItsRowWhileItHasCountsAfterDisconnect) {
+    Connection w = writer(4);
+    Connection r = reader(6);
+    send(w, "hello");
+    net_->disconnect(w);
+    net_->disconnect(r);  // the unread message is dropped
+    ParsedStats st = stats();
+    EXPECT_EQ(st.header["connected"], "0");
+    ASSERT_EQ(st.rows.count(4), 1u);
+    EXPECT_EQ(st.rows[4].writers, 0u);
+    EXPECT_EQ(st.rows[4].msgs_in, 1u);
+    EXPECT_EQ(st.rows[4].bytes_in, 5u);
+    ASSERT_EQ(st.rows.count(6), 1u);
+    EXPECT_EQ(st.rows[6].readers, 0u);
+    EXPECT_EQ(st.rows[6].drops, 1u);
+    EXPECT_EQ(st.rows[6].queued, 0u);
+}
+
+TEST_F(NetworkStats, ConnectedPortWithNoTrafficHasARow) {
+    reader(9);
+    ParsedStats st = stats();
+    ASSERT_EQ(st.rows.count(9), 1u);
+    EXPECT_EQ(st.rows[9].readers, 1u);
+    EXPECT_EQ(st.rows.size(), 1u);
+}
+
+TEST_F(NetworkStats, RowsAreInPortOrder) {
+    reader(20);
+    reader(3);
+    writer(11);
+    std::string s = net_->stats();
+    auto at = [&](const char* row) { return s.find(row); };
+    ASSERT_NE(at("\n3 "), std::string::npos) << s;
+    EXPECT_LT(at("\n3 "), at("\n11 "));
+    EXPECT_LT(at("\n11 "), at("\n20 "));
+}
+
+}  // namespace
+}  // namespace ipnfs::test
