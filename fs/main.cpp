@@ -32,14 +32,7 @@ std::string escape_option(const std::string& value) {
 int run(int argc, char** argv) {
     using namespace ipnfs;
     fuse_args args = FUSE_ARGS_INIT(argc, argv);
-    fs::Options opts;
-    std::string error;
-    if (!fs::parse_options(args, opts, error)) {
-        std::fprintf(stderr, "ipnfs: %s\n", error.c_str());
-        return 2;
-    }
     fuse_cmdline_opts cmd{};
-    if (fuse_parse_cmdline(&args, &cmd) != 0) return 2;
     struct Cleanup {
         fuse_args& args;
         fuse_cmdline_opts& cmd;
@@ -48,6 +41,13 @@ int run(int argc, char** argv) {
             fuse_opt_free_args(&args);
         }
     } cleanup{args, cmd};
+    fs::Options opts;
+    std::string error;
+    if (!fs::parse_options(args, opts, error)) {
+        std::fprintf(stderr, "ipnfs: %s\n", error.c_str());
+        return 2;
+    }
+    if (fuse_parse_cmdline(&args, &cmd) != 0) return 2;
     if (cmd.show_help) {
         fs::print_usage(argv[0]);
         fuse_cmdline_help();

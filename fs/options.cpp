@@ -12,7 +12,8 @@ namespace ipnfs::fs {
 
 namespace {
 
-// fuse_opt writes char* for %s; these hold them until copied into Options.
+// fuse_opt writes malloc'd char* for %s; these hold them until copied into
+// Options, and free whatever an early error return leaves.
 struct RawOptions {
     char* log_level = nullptr;
     char* log_file = nullptr;
@@ -21,6 +22,13 @@ struct RawOptions {
     char* mtu = nullptr;
     char* queue = nullptr;
     char* root_mode = nullptr;
+
+    RawOptions() = default;
+    RawOptions(const RawOptions&) = delete;
+    RawOptions& operator=(const RawOptions&) = delete;
+    ~RawOptions() {
+        for (char* p : {log_level, log_file, policy, ports, mtu, queue, root_mode}) free(p);
+    }
 };
 
 #define IPNFS_OPT(spec, field) \
