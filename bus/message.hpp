@@ -29,8 +29,7 @@ using MessageRef = boost::intrusive_ptr<Message>;
 class Message {
   public:
     // Copies the payload once, into a buffer sized for it.
-    static MessageRef make(PortId from, std::span<const std::byte> payload,
-                           Kind kind = Kind::data);
+    static MessageRef make(PortId from, std::span<const std::byte> payload, Kind kind = Kind::data);
 
     [[nodiscard]] std::span<const std::byte> payload() const {
         return {reinterpret_cast<const std::byte*>(this + 1), size_};
@@ -61,7 +60,7 @@ class Message {
     Kind kind_;
     std::uint64_t seq_ = 0;
 
-public:
+  public:
     // Queue copies not yet taken or discarded; the network's pool counts a
     // message while this is non-zero.  Changed only under the network lock.
     std::uint32_t pending_copies = 0;

@@ -91,6 +91,7 @@ Network::Network(std::string name, const Settings& settings, const PolicyCatalog
         ports_.push_back(std::make_unique<Port>(static_cast<PortId>(ports_.size())));
     }
     policy_->on_ports(settings_.ports);
+    lossless_.store(settings_.lossless, std::memory_order_relaxed);
     build_commands();
 }
 
@@ -100,8 +101,9 @@ Status Network::create(std::string name, const Settings& settings, const PolicyC
                        std::string_view policy, std::shared_ptr<Network>& out) {
     auto made = catalog.make(policy);
     if (!made) {
-        return Status::error(std::errc::invalid_argument,
-                             fmt::format("unknown policy '{}' (known: {})", policy, catalog.names()));
+        return Status::error(
+            std::errc::invalid_argument,
+            fmt::format("unknown policy '{}' (known: {})", policy, catalog.names()));
     }
     out = std::make_shared<Network>(std::move(name), settings, catalog, std::move(made));
     return Status::success();
@@ -113,8 +115,7 @@ void Network::build_commands() {
          [this](Words w) { return set_policy(w[0]); }},
         {"mtu", "BYTES", 1, "largest message a write may send (1-65535)",
          [this](Words w) { return set_number(w, Limits::kMaxMtu, "mtu", false, settings_.mtu); }},
-        {"queue", "MESSAGES", 1,
-         "messages a port holds (1-65536); only while no port is connected",
+        {"queue", "MESSAGES", 1, "messages a port holds (1-65536); only while no port is connected",
          [this](Words w) {
              return set_number(w, Limits::kMaxQueue, "queue", true, settings_.queue);
          }},
@@ -152,8 +153,9 @@ Status Network::set_policy(std::string_view name) {
     if (name == policy_->name()) return Status::success();
     auto made = catalog_.make(name);
     if (!made) {
-        return Status::error(std::errc::invalid_argument,
-                             fmt::format("unknown policy '{}' (known: {})", name, catalog_.names()));
+        return Status::error(
+            std::errc::invalid_argument,
+            fmt::format("unknown policy '{}' (known: {})", name, catalog_.names()));
     }
     if (Status s = busy_unless_idle(connected_ports(), "policy"); !s.ok()) return s;
     made->on_ports(static_cast<PortId>(ports_.size()));
@@ -229,7 +231,8 @@ Status Network::set_ports(Words w) {
     if (count < ports_.size()) {
         ports_.resize(count);
     } else {
-        while (ports_.size() < count) ports_.push_back(std::make_unique<Port>(static_cast<PortId>(ports_.size())));
+        while (ports_.size() < count)
+            ports_.push_back(std::make_unique<Port>(static_cast<PortId>(ports_.size())));
     }
     settings_.ports = count;
     policy_->on_ports(count);
@@ -247,14 +250,14 @@ void Network::for_each_event_reader(F&& f) {
     for (Port& observer : observers_) f(observer, observer.id);
 }
 
-void Network::emit(Kind kind, PortId member, AfterUnlock& after) {
+void Network::emit(Kind kind, PortId member, bool to_member, AfterUnlock& after) {
     std::array<std::uint32_t, 2> counts{receiving_ports_, sending_ports_};
-    auto payload = kind == Kind::counts ? std::as_bytes(std::span(counts))
-                                        : std::span<const std::byte>{};
+    auto payload =
+        kind == Kind::counts ? std::as_bytes(std::span(counts)) : std::span<const std::byte>{};
     MessageRef msg = Message::make(member, payload, kind);
     msg->set_seq(next_seq_++);
     for_each_event_reader([&](Port& port, PortId id) {
-        if (kind == Kind::counts || id != member) enqueue(port, msg, after);
+        if (to_member || id != member) enqueue(port, msg, after);
     });
 }
 
@@ -286,9 +289,12 @@ Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connectio
     receiving_ports_ += new_reader ? 1 : 0;
     sending_ports_ += new_writer ? 1 : 0;
     out = Connection{id, reads, writes, &port};
-    if (joined) emit(Kind::join, id, after);
-    if (new_reader || new_writer) emit(Kind::counts, id, after);
-    if (new_reader && port.events) send_snapshot(port, id, after);
+    // A port that starts receiving events gets the snapshot, which already
+    // holds the new counts; everyone else hears of the change.
+    bool snapshot = new_reader && port.events;
+    if (joined) emit(Kind::join, id, false, after);
+    if (new_reader || new_writer) emit(Kind::counts, id, !snapshot, after);
+    if (snapshot) send_snapshot(port, id, after);
     return Status::success();
 }
 
@@ -298,10 +304,12 @@ Status Network::connect(PortId id, bool reads, bool writes, Connection& out) {
     Status s;
     {
         std::lock_guard lock(mu_);
-        if (hung_up_) return Status::error(std::errc::no_such_file_or_directory, "network is removed");
+        if (hung_up_)
+            return Status::error(std::errc::no_such_file_or_directory, "network is removed");
         if (id >= ports_.size()) {
-            return Status::error(std::errc::no_such_file_or_directory,
-                                 fmt::format("no port {}: the network has {} ports", id, ports_.size()));
+            return Status::error(
+                std::errc::no_such_file_or_directory,
+                fmt::format("no port {}: the network has {} ports", id, ports_.size()));
         }
         ctl_after_ = &after;
         s = attach(*ports_[id], id, reads, writes, out);
@@ -318,7 +326,8 @@ Status Network::connect_any(bool reads, bool writes, Connection& out) {
     Status s = Status::error(std::errc::no_space_on_device, "");
     {
         std::lock_guard lock(mu_);
-        if (hung_up_) return Status::error(std::errc::no_such_file_or_directory, "network is removed");
+        if (hung_up_)
+            return Status::error(std::errc::no_such_file_or_directory, "network is removed");
         for (PortId id = 0; id < ports_.size(); ++id) {
             if (ports_[id]->connected()) continue;
             ctl_after_ = &after;
@@ -372,8 +381,8 @@ void Network::disconnect(const Connection& conn) {
                 --receiving_ports_;
             }
             if (lost_writer) --sending_ports_;
-            if (!port.connected()) emit(Kind::leave, conn.id, after);
-            if (lost_reader || lost_writer) emit(Kind::counts, conn.id, after);
+            if (!port.connected()) emit(Kind::leave, conn.id, false, after);
+            if (lost_reader || lost_writer) emit(Kind::counts, conn.id, true, after);
             // One recipient less may let parked sends go.
             if (lost_reader) retry_senders(after);
         }
@@ -540,9 +549,12 @@ bool Network::cancel(SendWaiter& waiter) {
                 retry_senders(after);  // it may have held back the ones behind it
                 removed = true;
                 break;
-            case WaitState::idle: waiter.state_ = WaitState::cancelled; break;
+            case WaitState::idle:
+                waiter.state_ = WaitState::cancelled;
+                break;
             case WaitState::done:
-            case WaitState::cancelled: break;
+            case WaitState::cancelled:
+                break;
         }
     }
     after.run(listener);
@@ -598,9 +610,12 @@ bool Network::cancel(const Connection& conn, Waiter& waiter) {
             waiter.state_ = WaitState::done;
             --parked_readers_;
             return true;
-        case WaitState::idle: waiter.state_ = WaitState::cancelled; return false;
+        case WaitState::idle:
+            waiter.state_ = WaitState::cancelled;
+            return false;
         case WaitState::done:
-        case WaitState::cancelled: return false;
+        case WaitState::cancelled:
+            return false;
     }
     return false;
 }

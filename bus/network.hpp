@@ -43,7 +43,7 @@ struct Limits {
 // or a send that would have waited may not wait now.  Called by a thread
 // that holds no bus lock.
 class Listener {
-public:
+  public:
     virtual ~Listener() = default;
     virtual void ready(PortId port) = 0;
 };
@@ -66,7 +66,7 @@ struct SendResult {
 };
 
 class Network {
-public:
+  public:
     Network(std::string name, const Settings& settings, const PolicyCatalog& catalog,
             std::unique_ptr<Policy> policy);
     ~Network();
@@ -74,9 +74,8 @@ public:
     Network& operator=(const Network&) = delete;
 
     // Makes a network with the named policy; EINVAL if there is no such policy.
-    static Status create(std::string name, const Settings& settings,
-                         const PolicyCatalog& catalog, std::string_view policy,
-                         std::shared_ptr<Network>& out);
+    static Status create(std::string name, const Settings& settings, const PolicyCatalog& catalog,
+                         std::string_view policy, std::shared_ptr<Network>& out);
 
     [[nodiscard]] const std::string& name() const { return name_; }
     [[nodiscard]] PortId port_count() const;
@@ -94,8 +93,7 @@ public:
     // names.  Lossy: a recipient whose queue is full drops its copy.
     // Lossless: queued to every recipient or to none; when it cannot be
     // queued now it parks `waiter` (or fails with EAGAIN if there is none).
-    SendResult send(const Connection& conn, std::span<const std::byte> payload,
-                    SendWaiter* waiter);
+    SendResult send(const Connection& conn, std::span<const std::byte> payload, SendWaiter* waiter);
     Status send(const Connection& conn, std::span<const std::byte> payload) {
         return send(conn, payload, nullptr).status;
     }
@@ -132,7 +130,7 @@ public:
     // and later sends fail with EPIPE, connects with ENOENT.
     void hang_up();
 
-private:
+  private:
     struct AfterUnlock;
 
     void build_commands();
@@ -153,7 +151,9 @@ private:
     void release(const MessageRef& msg, AfterUnlock& after);
     void retry_senders(AfterUnlock& after);
     void discard_queue(Port& port, AfterUnlock& after);
-    void emit(Kind kind, PortId member, AfterUnlock& after);
+    // Queues an event to every events reader; to the member's own port only
+    // if to_member (a port never hears its own join or leave).
+    void emit(Kind kind, PortId member, bool to_member, AfterUnlock& after);
     void send_snapshot(Port& port, PortId id, AfterUnlock& after);
     template <typename F>
     void for_each_event_reader(F&& f);
@@ -171,12 +171,12 @@ private:
     mutable std::mutex mu_;
     Settings settings_;
     std::vector<std::unique_ptr<Port>> ports_;
-    std::list<Port> observers_;                    // readers of the events file
+    std::list<Port> observers_;  // readers of the events file
     std::unique_ptr<Policy> policy_;
-    boost::intrusive::list<SendWaiter> senders_;   // parked sends, oldest first
-    std::uint32_t pool_used_ = 0;                  // messages with pending queue copies
-    std::uint32_t receiving_ports_ = 0;            // ports with a reader
-    std::uint32_t sending_ports_ = 0;              // ports with a writer
+    boost::intrusive::list<SendWaiter> senders_;  // parked sends, oldest first
+    std::uint32_t pool_used_ = 0;                 // messages with pending queue copies
+    std::uint32_t receiving_ports_ = 0;           // ports with a reader
+    std::uint32_t sending_ports_ = 0;             // ports with a writer
     std::uint32_t parked_readers_ = 0;
     std::uint64_t next_seq_ = 1;
     PortId next_observer_ = Limits::kFirstObserver;
@@ -188,8 +188,8 @@ private:
     // port is connected, so a reader's own connect() ordered it.
     std::atomic<bool> lossless_{false};
     Listener* listener_ = nullptr;
-    std::vector<PortId> recipients_;     // scratch for route(), reused under mu_
-    std::vector<PortId> write_watchers_; // ports whose pollers wait for POLLOUT
+    std::vector<PortId> recipients_;      // scratch for route(), reused under mu_
+    std::vector<PortId> write_watchers_;  // ports whose pollers wait for POLLOUT
 };
 
 }  // namespace ipnfs::bus

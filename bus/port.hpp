@@ -41,16 +41,16 @@ struct Port {
     // Guarded by Network::mu_.
     std::uint32_t readers = 0;
     std::uint32_t writers = 0;
-    std::unique_ptr<Ring> ring;              // exists while readers > 0
-    std::uint32_t capacity = 0;              // ring size, fixed at first reader
+    std::unique_ptr<Ring> ring;  // exists while readers > 0
+    std::uint32_t capacity = 0;  // ring size, fixed at first reader
     // Events that found the ring full wait here, in order, after the ring's
     // messages: events are never dropped.  While it is non-empty no data is
     // queued (data waits or drops as for a full ring), so order is kept.
     std::deque<MessageRef> overflow;
     boost::intrusive::list<Waiter> waiters;  // non-empty only while nothing is queued
-    bool watched = false;         // a poller wants to hear of the next message
-    bool watched_out = false;     // a poller wants to hear when a send may not wait
-    bool events = false;          // also receives membership events
+    bool watched = false;                    // a poller wants to hear of the next message
+    bool watched_out = false;                // a poller wants to hear when a send may not wait
+    bool events = false;                     // also receives membership events
     bool drop_when_full = false;  // lossless network: loses its own copies instead of waiting
 
     // Serializes the consumers of ring: several descriptors may read one port.

@@ -33,7 +33,7 @@ struct Received {
 enum class WaitState { idle, parked, done, cancelled };
 
 class Waiter : public boost::intrusive::list_base_hook<> {
-public:
+  public:
     Waiter() = default;
     Waiter(const Waiter&) = delete;
     Waiter& operator=(const Waiter&) = delete;
@@ -43,13 +43,13 @@ public:
     // Outcome::hung_up, by a thread that holds no bus lock.
     virtual void complete(Received received) = 0;
 
-private:
+  private:
     friend class Network;
     WaitState state_ = WaitState::idle;
 };
 
 class SendWaiter : public boost::intrusive::list_base_hook<> {
-public:
+  public:
     SendWaiter() = default;
     SendWaiter(const SendWaiter&) = delete;
     SendWaiter& operator=(const SendWaiter&) = delete;
@@ -60,7 +60,7 @@ public:
     // the network went away first.
     virtual void complete(Status status) = 0;
 
-private:
+  private:
     friend class Network;
     WaitState state_ = WaitState::idle;
     MessageRef message_;

@@ -33,20 +33,25 @@ void append_record(std::string& out, const bus::Message& m, std::size_t room) {
 
 std::string event_text(const bus::Message& event) {
     switch (event.kind()) {
-        case bus::Kind::join: return fmt::format("join {}\n", event.from());
-        case bus::Kind::leave: return fmt::format("leave {}\n", event.from());
+        case bus::Kind::join:
+            return fmt::format("join {}\n", event.from());
+        case bus::Kind::leave:
+            return fmt::format("leave {}\n", event.from());
         case bus::Kind::counts: {
             ipnfs_counts counts{};
             std::memcpy(&counts, event.payload().data(),
                         std::min(sizeof counts, event.payload().size()));
             return fmt::format("counts {} {}\n", counts.receivers, counts.senders);
         }
-        case bus::Kind::data: break;
+        case bus::Kind::data:
+            break;
     }
     return {};
 }
 
-std::size_t framed_min_read() { return sizeof(ipnfs_record); }
+std::size_t framed_min_read() {
+    return sizeof(ipnfs_record);
+}
 
 std::string framed_reply(bus::Network& net, const bus::Connection& conn, const bus::Message& first,
                          std::size_t size) {
@@ -67,9 +72,9 @@ std::string framed_reply(bus::Network& net, const bus::Connection& conn, const b
 bus::Status parse_record(std::span<const std::byte> buf, Record& out) {
     ipnfs_record header{};
     if (buf.size() < sizeof header) {
-        return bus::Status::error(std::errc::invalid_argument,
-                                  fmt::format("{} bytes left: less than a record header",
-                                              buf.size()));
+        return bus::Status::error(
+            std::errc::invalid_argument,
+            fmt::format("{} bytes left: less than a record header", buf.size()));
     }
     std::memcpy(&header, buf.data(), sizeof header);
     if (header.version != IPNFS_FRAME_VERSION) {
@@ -83,9 +88,9 @@ bus::Status parse_record(std::span<const std::byte> buf, Record& out) {
     }
     std::size_t size = IPNFS_RECORD_SIZE(header.len);
     if (sizeof header + header.len > buf.size()) {
-        return bus::Status::error(std::errc::invalid_argument,
-                                  fmt::format("record of {} bytes runs past the write",
-                                              header.len));
+        return bus::Status::error(
+            std::errc::invalid_argument,
+            fmt::format("record of {} bytes runs past the write", header.len));
     }
     out.payload = buf.subspan(sizeof header, header.len);
     out.size = std::min(size, buf.size());  // the last record's padding may be left out

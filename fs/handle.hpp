@@ -14,7 +14,7 @@ namespace ipnfs::fs {
 struct Handle {
     Kind kind;
     std::shared_ptr<NetDir> dir;
-    bus::Connection conn;  // ports, clone and events opens
+    bus::Connection conn;             // ports, clone and events opens
     std::atomic<bool> framed{false};  // IPNFS_IOC_SET_FRAMED: records instead of plain messages
 
     [[nodiscard]] bool connected() const {

@@ -15,8 +15,8 @@
 #include "fs/handle.hpp"
 #include "fs/parked_read.hpp"
 #include "fs/parked_write.hpp"
-#include "include/ipnfs.h"
 #include "fs/stream_io.hpp"
+#include "include/ipnfs.h"
 
 namespace ipnfs::fs {
 
@@ -190,7 +190,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         h->dir = node->dir;
         if (h->connected()) {
             bus::Network& net = node->dir->net();
-            bus::Status s = node->kind == Kind::port    ? net.connect(node->port, reads, writes, h->conn)
+            bus::Status s = node->kind == Kind::port
+                                ? net.connect(node->port, reads, writes, h->conn)
                             : node->kind == Kind::clone ? net.connect_any(reads, writes, h->conn)
                                                         : net.connect_observer(h->conn);
             if (!s.ok()) {
@@ -329,8 +330,9 @@ void op_poll(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi, fuse_pollha
     });
 }
 
-void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*/, fuse_file_info* fi,
-              unsigned flags, const void* in_buf, std::size_t in_bufsz, std::size_t /*out_bufsz*/) {
+void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*/,
+              fuse_file_info* fi, unsigned flags, const void* in_buf, std::size_t in_bufsz,
+              std::size_t /*out_bufsz*/) {
     guarded(req, "ioctl", [&] {
         Handle& h = handle(fi);
         if ((flags & FUSE_IOCTL_COMPAT) != 0 || !h.connected()) {
@@ -351,11 +353,16 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
             }
             case IPNFS_IOC_SET_EVENTS: {
                 if (h.conn.observer()) break;
+                if (!h.conn.reads) {
+                    fuse_reply_err(req, EBADF);  // events are for the port's receivers
+                    return;
+                }
                 bus::Status s = h.dir->net().set_events(h.conn.id, on != 0);
                 s.ok() ? (void)fuse_reply_ioctl(req, 0, nullptr, 0) : reply_error(req, "ioctl", s);
                 return;
             }
-            default: break;
+            default:
+                break;
         }
         fuse_reply_err(req, ENOTTY);
     });

@@ -24,10 +24,17 @@ void reply_received(fuse_req_t req, const ReadRequest& read, const bus::Received
             }
             return;
         }
-        case bus::Outcome::hung_up: fuse_reply_buf(req, nullptr, 0); return;
-        case bus::Outcome::would_block: fuse_reply_err(req, EAGAIN); return;
-        case bus::Outcome::cancelled: fuse_reply_err(req, EINTR); return;
-        case bus::Outcome::parked: break;
+        case bus::Outcome::hung_up:
+            fuse_reply_buf(req, nullptr, 0);
+            return;
+        case bus::Outcome::would_block:
+            fuse_reply_err(req, EAGAIN);
+            return;
+        case bus::Outcome::cancelled:
+            fuse_reply_err(req, EINTR);
+            return;
+        case bus::Outcome::parked:
+            break;
     }
     fuse_reply_err(req, EIO);  // a parked outcome is never replied to
 }

@@ -26,7 +26,7 @@ struct ReadRequest {
 void reply_received(fuse_req_t req, const ReadRequest& read, const bus::Received& received);
 
 class ParkedRead final : public bus::Waiter {
-public:
+  public:
     // Parks the request or answers it at once.  Takes care of the interrupt
     // hand-off: whoever removes the waiter from the bus (a sender, the
     // hang-up, or the interrupt) is the one that replies.
@@ -34,7 +34,7 @@ public:
 
     void complete(bus::Received received) override;
 
-private:
+  private:
     ParkedRead(fuse_req_t req, ReadRequest read) : req_(req), read_(std::move(read)) {}
     static void on_interrupt(fuse_req_t req, void* data);
 

@@ -16,7 +16,7 @@
 namespace ipnfs::fs {
 
 class ParkedWrite final : public bus::SendWaiter {
-public:
+  public:
     // Sends `payload` from `conn`, parking the request if it must wait.
     // On success the reply reports `written` bytes.
     static void start(fuse_req_t req, std::shared_ptr<NetDir> dir, const bus::Connection& conn,
@@ -24,7 +24,7 @@ public:
 
     void complete(bus::Status status) override;
 
-private:
+  private:
     ParkedWrite(fuse_req_t req, std::shared_ptr<NetDir> dir, std::size_t written)
         : req_(req), dir_(std::move(dir)), written_(written) {}
     static void on_interrupt(fuse_req_t req, void* data);

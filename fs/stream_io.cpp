@@ -22,7 +22,8 @@ ssize_t hooked_writev(int fd, struct iovec* iov, int count, void* /*userdata*/) 
         iov[1].iov_len == sizeof(fuse_open_out)) {
         const auto* header = static_cast<const fuse_out_header*>(iov[0].iov_base);
         if (header->error == 0) {
-            static_cast<fuse_open_out*>(iov[1].iov_base)->open_flags |= FOPEN_STREAM;
+            static_cast<fuse_open_out*>(iov[1].iov_base)->open_flags |=
+                FOPEN_STREAM | FOPEN_PARALLEL_DIRECT_WRITES;
         }
     }
     return ::writev(fd, iov, count);

@@ -201,6 +201,14 @@ struct stat Tree::stat(const Node& node) const {
         bool dir = node.kind == Kind::network;
         st.st_mode = (dir ? S_IFDIR : S_IFREG) | attr.mode;
         st.st_nlink = node.dir->removed() ? 0 : (dir ? 2 : 1);
+        // The largest message a port file can carry.  The kernel lets
+        // writes that end inside the file size run in parallel (with
+        // FOPEN_PARALLEL_DIRECT_WRITES); at size 0 every write would take the
+        // inode lock, and a writer waiting on a lossless network would leave
+        // every other writer of the same file (all of clone's) stuck in the
+        // kernel, where no signal reaches them.
+        bool port_file = node.kind == Kind::port || node.kind == Kind::clone;
+        st.st_size = port_file ? bus::Limits::kMaxMtu : 0;
     }
     st.st_uid = attr.uid;
     st.st_gid = attr.gid;

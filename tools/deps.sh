@@ -8,7 +8,7 @@ packages=(
   libfuse3-dev fuse3
   libspdlog-dev libfmt-dev libboost-dev
   libgtest-dev libgmock-dev googletest
-  util-linux procps
+  util-linux procps python3
 )
 
 missing=()
