@@ -1,5 +1,6 @@
 #include "bus/network.hpp"
 
+#include <algorithm>
 #include <array>
 #include <unordered_map>
 #include <utility>
@@ -397,11 +398,10 @@ bool Network::route_fits(PortId from, const MessageRef& msg) {
     policy_->route(from, msg->payload(), recipients_);
     if (!settings_.lossless) return true;
     if (pool_used_ >= settings_.pool) return false;
-    for (PortId id : recipients_) {
+    return std::ranges::all_of(recipients_, [&](PortId id) {
         const Port& port = *ports_[id];
-        if (port.ring && !port.drop_when_full && !port.has_room()) return false;
-    }
-    return true;
+        return !port.ring || port.drop_when_full || port.has_room();
+    });
 }
 
 void Network::deliver(Port& from, const MessageRef& msg, AfterUnlock& after) {
@@ -580,13 +580,12 @@ Received Network::receive(const Connection& conn, Waiter* waiter, const Fits* fi
     {
         std::lock_guard lock(mu_);
         listener = listener_;
+        bool next_does_not_fit = fits != nullptr && port.queued() > 0;
         if (take(port, msg, fits, &after)) {
             result = {Outcome::message, std::move(msg)};
-        } else if (fits != nullptr && port.queued() > 0) {
-            result = {Outcome::would_block, nullptr};  // the next message does not fit
-        } else if (hung_up_) {
+        } else if (hung_up_ && !next_does_not_fit) {
             result = {Outcome::hung_up, nullptr};
-        } else if (waiter == nullptr) {
+        } else if (waiter == nullptr || next_does_not_fit) {
             result = {Outcome::would_block, nullptr};
         } else if (waiter->state_ == WaitState::cancelled) {
             result = {Outcome::cancelled, nullptr};
@@ -737,7 +736,11 @@ std::string Network::describe() const {
 
 std::string Network::stats() const {
     std::lock_guard lock(mu_);
-    std::uint64_t in = 0, bin = 0, out = 0, bout = 0, drops = 0;
+    std::uint64_t in = 0;
+    std::uint64_t bin = 0;
+    std::uint64_t out = 0;
+    std::uint64_t bout = 0;
+    std::uint64_t drops = 0;
     std::string rows;
     std::uint32_t connected = 0;
     for (const auto& port : ports_) {

@@ -56,7 +56,7 @@ std::size_t framed_min_read() {
 std::string framed_reply(bus::Network& net, const bus::Connection& conn, const bus::Message& first,
                          std::size_t size) {
     std::string out;
-    out.reserve(std::min<std::size_t>(size, 64 * 1024));
+    out.reserve(std::min<std::size_t>(size, std::size_t{64} * 1024));
     append_record(out, first, size);
     bus::Fits fits = [&](const bus::Message& m) {
         return out.size() + IPNFS_RECORD_SIZE(m.payload().size()) <= size;
