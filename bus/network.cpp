@@ -128,7 +128,7 @@ void Network::build_commands() {
         {"pool", "MESSAGES", 1, "lossless: messages pending in the whole network (1-1048576)",
          [this](Words w) {
              Status s = set_number(w, Limits::kMaxPool, "pool", false, settings_.pool);
-             if (s.ok()) retry_senders(*ctl_after_);  // a larger pool may let them go
+             if (s.ok()) room_freed(*ctl_after_);  // a larger pool may let them go
              return s;
          }},
         {"dropwhenfull", "PORT on|off", 2,
@@ -199,7 +199,7 @@ void Network::apply_port_flag(PortId id, bool Port::*flag, bool on, AfterUnlock&
     bool was = port.*flag;
     port.*flag = on;
     if (flag == &Port::events && on && !was && port.ring) send_snapshot(port, id, after);
-    if (flag == &Port::drop_when_full && on) retry_senders(after);
+    if (flag == &Port::drop_when_full && on) room_freed(after);
 }
 
 Status Network::set_events(PortId id, bool on) {
@@ -385,7 +385,7 @@ void Network::disconnect(const Connection& conn) {
             if (!port.connected()) emit(Kind::leave, conn.id, false, after);
             if (lost_reader || lost_writer) emit(Kind::counts, conn.id, true, after);
             // One recipient less may let parked sends go.
-            if (lost_reader) retry_senders(after);
+            if (lost_reader) room_freed(after);
         }
     }
     after.run(listener);
@@ -459,17 +459,14 @@ bool Network::take(Port& port, MessageRef& out, const Fits* fits, AfterUnlock* a
 }
 
 void Network::release(const MessageRef& msg, AfterUnlock& after) {
-    if (!settings_.lossless || msg->is_event()) return;
-    if (--msg->pending_copies == 0) --pool_used_;
-    retry_senders(after);
-    for (PortId id : write_watchers_) {
-        after.ready.push_back(id);
-        if (id < ports_.size()) ports_[id]->watched_out = false;
-    }
-    write_watchers_.clear();
+    if (!settings_.lossless) return;
+    // Events use no pool, but they do take queue slots: either frees room.
+    if (!msg->is_event() && --msg->pending_copies == 0) --pool_used_;
+    room_freed(after);
 }
 
-void Network::retry_senders(AfterUnlock& after) {
+void Network::room_freed(AfterUnlock& after) {
+    if (!settings_.lossless) return;
     while (!senders_.empty()) {
         SendWaiter& waiter = senders_.front();
         if (!route_fits(waiter.from_->id, waiter.message_)) break;
@@ -479,6 +476,13 @@ void Network::retry_senders(AfterUnlock& after) {
         waiter.message_.reset();
         after.sent.emplace_back(&waiter, Status::success());
     }
+    // Pollers waiting for POLLOUT look again; whoever still cannot send
+    // re-arms with its next poll.
+    for (PortId id : write_watchers_) {
+        after.ready.push_back(id);
+        if (id < ports_.size()) ports_[id]->watched_out = false;
+    }
+    write_watchers_.clear();
 }
 
 void Network::discard_queue(Port& port, AfterUnlock& after) {
@@ -546,7 +550,7 @@ bool Network::cancel(SendWaiter& waiter) {
                 senders_.erase(senders_.iterator_to(waiter));
                 waiter.state_ = WaitState::done;
                 waiter.message_.reset();
-                retry_senders(after);  // it may have held back the ones behind it
+                room_freed(after);  // it may have held back the ones behind it
                 removed = true;
                 break;
             case WaitState::idle:

@@ -149,7 +149,10 @@ class Network {
     bool enqueue(Port& port, const MessageRef& msg, AfterUnlock& after);
     bool take(Port& port, MessageRef& out, const Fits* fits, AfterUnlock* after);
     void release(const MessageRef& msg, AfterUnlock& after);
-    void retry_senders(AfterUnlock& after);
+    // Room may have appeared (a message taken, a reader gone, a setting
+    // changed, a parked send cancelled): parked sends that now fit go, in
+    // order, and pollers waiting for POLLOUT are told to look again.
+    void room_freed(AfterUnlock& after);
     void discard_queue(Port& port, AfterUnlock& after);
     // Queues an event to every events reader; to the member's own port only
     // if to_member (a port never hears its own join or leave).

@@ -347,6 +347,7 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
                 fuse_reply_ioctl(req, 0, nullptr, 0);
                 return;
             case IPNFS_IOC_GET_PORT: {
+                if (h.conn.observer()) break;  // an events reader has no port
                 std::uint32_t port = h.conn.id;
                 fuse_reply_ioctl(req, 0, &port, sizeof port);
                 return;
