@@ -192,15 +192,6 @@ void* parked_reader_main(void* arg) {
     return nullptr;
 }
 
-char task_state(pid_t tid) {
-    std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/stat");
-    std::string stat;
-    std::getline(in, stat);
-    auto close_paren = stat.rfind(')');
-    return close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2]
-                                                                             : '?';
-}
-
 TEST_F(BlockingTest, ThousandParkedReadersUseFewDaemonThreadsAndAllWakeOnOneMessage) {
     constexpr int kReaders = 1000;
     constexpr int kMaxDaemonThreads = 40;

@@ -25,13 +25,20 @@ std::vector<std::string> settings_of(const std::string& ctl_text) {
     return out;
 }
 
+// The settings lines of a fresh network (mount defaults), then `extra`.
+std::vector<std::string> defaults_and(std::vector<std::string> extra = {}) {
+    std::vector<std::string> out{"policy hub", "ports 32",     "mtu 1514",
+                                 "queue 64",   "lossless off", "pool 1024"};
+    out.insert(out.end(), extra.begin(), extra.end());
+    return out;
+}
+
 TEST_F(CtlTest, ShowsTheSettingsAsCommandsThenCommentLines) {
     std::string net = make_net("lan");
     std::string text = ctl_text(net);
-    EXPECT_EQ(settings_of(text),
-              (std::vector<std::string>{"policy hub", "ports 32", "mtu 1514", "queue 64"}));
+    EXPECT_EQ(settings_of(text), defaults_and());
     auto lines = lines_of(text);
-    ASSERT_GT(lines.size(), 4u);
+    ASSERT_GT(lines.size(), 6u);
     bool in_comments = false;
     for (const auto& line : lines) {
         if (line.rfind('#', 0) == 0) in_comments = true;
@@ -41,7 +48,8 @@ TEST_F(CtlTest, ShowsTheSettingsAsCommandsThenCommentLines) {
     }
     EXPECT_TRUE(in_comments) << "no help comments";
     EXPECT_EQ(last_error_line(text), "");
-    for (const char* verb : {"policy", "mtu", "queue", "ports", "loopback"}) {
+    for (const char* verb : {"policy", "mtu", "queue", "ports", "lossless", "pool", "dropwhenfull",
+                             "events", "loopback"}) {
         EXPECT_NE(text.find(std::string("#   ") + verb), std::string::npos)
             << "no help for " << verb;
     }
@@ -61,10 +69,16 @@ TEST_F(CtlTest, ReadingInSmallPiecesGivesTheSameText) {
 
 TEST_F(CtlTest, WhatCtlShowsCanBeWrittenBack) {
     std::string net = make_net("lan");
-    ASSERT_EQ(ctl(net, "mtu 3000\nqueue 16\nports 12\nloopback 5 on\n"), 0);
+    ASSERT_EQ(ctl(net,
+                  "mtu 3000\nqueue 16\nports 12\nloopback 5 on\nlossless on\npool 100\n"
+                  "events 4 on\ndropwhenfull 2 on\n"),
+              0);
     std::string text = ctl_text(net);
-    EXPECT_EQ(settings_of(text), (std::vector<std::string>{"policy hub", "ports 12", "mtu 3000",
-                                                           "queue 16", "loopback 5 on"}));
+    // Settings, then the per-port lines, then the policy's lines.
+    EXPECT_EQ(settings_of(text),
+              (std::vector<std::string>{"policy hub", "ports 12", "mtu 3000", "queue 16",
+                                        "lossless on", "pool 100", "dropwhenfull 2 on",
+                                        "events 4 on", "loopback 5 on"}));
     // The same text, comments included, is a valid ctl input.
     EXPECT_EQ(ctl(net, text), 0);
     EXPECT_EQ(ctl_text(net), text);
@@ -74,13 +88,37 @@ TEST_F(CtlTest, LoopbackLinesAppearAndDisappear) {
     std::string net = make_net("lan");
     ASSERT_EQ(ctl(net, "loopback 3 on\n"), 0);
     ASSERT_EQ(ctl(net, "loopback 7 on\n"), 0);
-    EXPECT_EQ(settings_of(ctl_text(net)),
-              (std::vector<std::string>{"policy hub", "ports 32", "mtu 1514", "queue 64",
-                                        "loopback 3 on", "loopback 7 on"}));
+    EXPECT_EQ(settings_of(ctl_text(net)), defaults_and({"loopback 3 on", "loopback 7 on"}));
     ASSERT_EQ(ctl(net, "loopback 3 off\n"), 0);
+    EXPECT_EQ(settings_of(ctl_text(net)), defaults_and({"loopback 7 on"}));
+}
+
+TEST_F(CtlTest, PortFlagLinesAppearAndDisappearBeforeThePolicyLines) {
+    std::string net = make_net("lan");
+    ASSERT_EQ(ctl(net, "loopback 1 on\ndropwhenfull 3 on\nevents 6 on\n"), 0);
+    EXPECT_EQ(settings_of(ctl_text(net)),
+              defaults_and({"dropwhenfull 3 on", "events 6 on", "loopback 1 on"}));
+    ASSERT_EQ(ctl(net, "dropwhenfull 3 off\n"), 0);
+    EXPECT_EQ(settings_of(ctl_text(net)), defaults_and({"events 6 on", "loopback 1 on"}));
+    ASSERT_EQ(ctl(net, "events 6 off\nloopback 1 off\n"), 0);
+    EXPECT_EQ(settings_of(ctl_text(net)), defaults_and());
+}
+
+TEST_F(CtlTest, LosslessAndPoolAreShownAndSet) {
+    std::string net = make_net("lan");
+    ASSERT_EQ(ctl(net, "lossless on\n"), 0);
+    ASSERT_EQ(ctl(net, "pool 7\n"), 0);
+    auto settings = settings_of(ctl_text(net));
+    ASSERT_GE(settings.size(), 6u);
+    EXPECT_EQ(settings[4], "lossless on");
+    EXPECT_EQ(settings[5], "pool 7");
+    ASSERT_EQ(ctl(net, "lossless off\npool 1048576\n"), 0);
     EXPECT_EQ(settings_of(ctl_text(net)),
               (std::vector<std::string>{"policy hub", "ports 32", "mtu 1514", "queue 64",
-                                        "loopback 7 on"}));
+                                        "lossless off", "pool 1048576"}));
+    Stats st = stats(net);
+    EXPECT_EQ(st.totals["lossless"], "off");
+    EXPECT_EQ(st.total("pool"), 1048576u);
 }
 
 TEST_F(CtlTest, MtuLimitsTheMessageSize) {
@@ -119,11 +157,35 @@ TEST_F(CtlTest, MtuLimitsTheMessageSize) {
 
 TEST_F(CtlTest, BadCommandsFailWithEINVALAndShowTheLastError) {
     std::string net = make_net("lan");
-    const std::vector<std::string> bad{
-        "frobnicate 1", "mtu",        "mtu 0",         "mtu abc",        "mtu 65536",
-        "mtu 12 13",    "queue 0",    "queue 65537",   "queue -1",       "ports 0",
-        "ports 65537",  "ports many", "policy nosuch", "loopback 32 on", "loopback 1 maybe",
-        "loopback x on"};
+    const std::vector<std::string> bad{"frobnicate 1",
+                                       "mtu",
+                                       "mtu 0",
+                                       "mtu abc",
+                                       "mtu 65536",
+                                       "mtu 12 13",
+                                       "queue 0",
+                                       "queue 65537",
+                                       "queue -1",
+                                       "ports 0",
+                                       "ports 65537",
+                                       "ports many",
+                                       "policy nosuch",
+                                       "loopback 32 on",
+                                       "loopback 1 maybe",
+                                       "loopback x on",
+                                       "lossless",
+                                       "lossless maybe",
+                                       "lossless 1",
+                                       "pool 0",
+                                       "pool 1048577",
+                                       "pool x",
+                                       "dropwhenfull 32 on",
+                                       "dropwhenfull 1 maybe",
+                                       "dropwhenfull 1",
+                                       "events 32 on",
+                                       "events -1 on",
+                                       "events 2 yes",
+                                       "events 2 on off"};
     for (const auto& cmd : bad) {
         SCOPED_TRACE(cmd);
         EXPECT_EQ(ctl(net, cmd + "\n"), EINVAL);
@@ -133,8 +195,7 @@ TEST_F(CtlTest, BadCommandsFailWithEINVALAndShowTheLastError) {
         EXPECT_GT(line.size(), prefix.size()) << "no reason given";
     }
     // Nothing was changed by the failed commands.
-    EXPECT_EQ(settings_of(ctl_text(net)),
-              (std::vector<std::string>{"policy hub", "ports 32", "mtu 1514", "queue 64"}));
+    EXPECT_EQ(settings_of(ctl_text(net)), defaults_and());
 }
 
 TEST_F(CtlTest, ASuccessfulWriteClearsTheLastError) {
@@ -149,23 +210,59 @@ TEST_F(CtlTest, ASuccessfulWriteClearsTheLastError) {
 
 TEST_F(CtlTest, SeveralCommandsInOneWrite) {
     std::string net = make_net("lan");
-    ASSERT_EQ(ctl(net, "# a comment\n\nmtu 2000\nqueue 16\n"), 0);
+    ASSERT_EQ(ctl(net, "# a comment\n\nmtu 2000\nqueue 16\npool 50\n"), 0);
     EXPECT_EQ(settings_of(ctl_text(net)),
-              (std::vector<std::string>{"policy hub", "ports 32", "mtu 2000", "queue 16"}));
+              (std::vector<std::string>{"policy hub", "ports 32", "mtu 2000", "queue 16",
+                                        "lossless off", "pool 50"}));
 }
 
-TEST_F(CtlTest, QueueAndPolicyCannotChangeWhileAPortIsOpen) {
+TEST_F(CtlTest, QueueAndLosslessCannotChangeWhileAPortIsOpen) {
     std::string net = make_net("lan");
     {
         Fd w = open_fd(net + "/port3", O_WRONLY);  // a writer alone counts as open
         EXPECT_EQ(ctl(net, "queue 8\n"), EBUSY);
         EXPECT_EQ(last_error_line(ctl_text(net)).rfind("# last error: queue 8: ", 0), 0u);
-        EXPECT_EQ(ctl(net, "policy hub\n"), EBUSY);
-        EXPECT_EQ(last_error_line(ctl_text(net)).rfind("# last error: policy hub: ", 0), 0u);
+        EXPECT_EQ(ctl(net, "lossless on\n"), EBUSY);
+        EXPECT_EQ(last_error_line(ctl_text(net)).rfind("# last error: lossless on: ", 0), 0u);
+        EXPECT_EQ(settings_of(ctl_text(net)), defaults_and()) << "a refused change applied";
+        // Unknown policies are EINVAL whether or not ports are open.
+        EXPECT_EQ(ctl(net, "policy nosuch\n"), EINVAL);
     }
     EXPECT_EQ(ctl(net, "queue 8\n"), 0);
-    EXPECT_EQ(ctl(net, "policy hub\n"), 0);
+    EXPECT_EQ(ctl(net, "lossless on\n"), 0);
     EXPECT_EQ(nth_line(ctl_text(net), 3), "queue 8");
+    EXPECT_EQ(nth_line(ctl_text(net), 4), "lossless on");
+}
+
+// Writing a setting with the value it already has changes nothing, so it
+// succeeds even while ports are open (a saved ctl can be written back).
+TEST_F(CtlTest, WritingTheCurrentValueIsANoOpEvenWhilePortsAreOpen) {
+    std::string net = make_net("lan");
+    Fd w = open_fd(net + "/port3", O_WRONLY);
+    Fd r = open_fd(net + "/port4", O_RDONLY);
+    EXPECT_EQ(ctl(net, "policy hub\n"), 0);
+    EXPECT_EQ(ctl(net, "queue 64\n"), 0);
+    EXPECT_EQ(ctl(net, "lossless off\n"), 0);
+    EXPECT_EQ(last_error_line(ctl_text(net)), "");
+    // The whole text ctl shows, written back while ports are open.
+    std::string text = ctl_text(net);
+    EXPECT_EQ(ctl(net, text), 0);
+    EXPECT_EQ(ctl_text(net), text);
+    // A real change is still refused.
+    EXPECT_EQ(ctl(net, "queue 63\n"), EBUSY);
+    EXPECT_EQ(ctl(net, "lossless on\n"), EBUSY);
+    ASSERT_EQ(write_msg(w.get(), "still works").n, 11);
+    EXPECT_EQ(read_one(r.get()).data, "still works");
+
+    // The same on a lossless network: "lossless on" is then the no-op.
+    w.reset();
+    r.reset();
+    // close() returns before the daemon sees the release.
+    ASSERT_TRUE(eventually([&] { return stats(net).total("connected") == 0; }, 2s));
+    ASSERT_EQ(ctl(net, "lossless on\nqueue 8\n"), 0);
+    Fd w2 = open_fd(net + "/port3", O_WRONLY);
+    EXPECT_EQ(ctl(net, "lossless on\nqueue 8\npolicy hub\n"), 0);
+    EXPECT_EQ(ctl(net, "lossless off\n"), EBUSY);
 }
 
 TEST_F(CtlTest, PortsGrowAndShrinkThePortFiles) {
@@ -173,11 +270,11 @@ TEST_F(CtlTest, PortsGrowAndShrinkThePortFiles) {
     struct stat st {};
     ASSERT_EQ(ctl(net, "ports 40\n"), 0);
     EXPECT_EQ(stat((net + "/port39").c_str(), &st), 0);
-    EXPECT_EQ(list_dir(net).size(), 3u + 40u);
+    EXPECT_EQ(list_dir(net).size(), 4u + 40u);
     EXPECT_EQ(stats(net).totals["ports"], "40");
 
     ASSERT_EQ(ctl(net, "ports 8\n"), 0);
-    std::vector<std::string> expected{"clone", "ctl", "stats"};
+    std::vector<std::string> expected{"clone", "ctl", "events", "stats"};
     for (int i = 0; i < 8; ++i) expected.push_back("port" + std::to_string(i));
     std::sort(expected.begin(), expected.end());
     EXPECT_EQ(list_dir(net), expected);
@@ -197,7 +294,7 @@ TEST_F(CtlTest, PortsCannotShrinkBelowAnOpenPort) {
     struct stat st {};
     EXPECT_EQ(stat((net + "/port31").c_str(), &st), 0) << "a refused shrink removed ports";
     EXPECT_EQ(ctl(net, "ports 6\n"), 0);
-    EXPECT_EQ(list_dir(net).size(), 3u + 6u);
+    EXPECT_EQ(list_dir(net).size(), 4u + 6u);
     // The open port still works.
     Fd w = open_fd(net + "/port0", O_WRONLY);
     ASSERT_EQ(write_msg(w.get(), "still here").n, 10);

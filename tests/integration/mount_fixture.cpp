@@ -239,18 +239,10 @@ Stats IpnfsTest::stats(const std::string& net) {
     return parse_stats(slurp(net + "/stats"));
 }
 
-BackgroundRead::BackgroundRead(Mount& mount, int fd, std::size_t bufsize) : mount_(mount) {
-    thread_ = std::thread([this, fd, bufsize] {
+BackgroundCall::BackgroundCall(Mount& mount, std::function<Io()> call) : mount_(mount) {
+    thread_ = std::thread([this, call = std::move(call)] {
         tid_ = static_cast<pid_t>(syscall(SYS_gettid));
-        std::string buf(bufsize, '\0');
-        Io io;
-        io.n = ::read(fd, buf.data(), buf.size());
-        if (io.n < 0) {
-            io.err = errno;
-        } else {
-            buf.resize(static_cast<std::size_t>(io.n));
-            io.data = std::move(buf);
-        }
+        Io io = call();
         std::lock_guard lock(mu_);
         io_ = std::move(io);
         finished_ = Clock::now();
@@ -259,20 +251,42 @@ BackgroundRead::BackgroundRead(Mount& mount, int fd, std::size_t bufsize) : moun
     });
 }
 
-BackgroundRead::~BackgroundRead() {
+BackgroundCall::~BackgroundCall() {
     if (!wait(0ms)) {
-        ADD_FAILURE() << "a read() was still blocked at the end of the test; killing the daemon";
+        ADD_FAILURE() << "a call was still blocked at the end of the test; killing the daemon";
         mount_.kill_daemon();
     }
     thread_.join();
 }
 
-bool BackgroundRead::wait(std::chrono::milliseconds timeout) {
+BackgroundRead::BackgroundRead(Mount& mount, int fd, std::size_t bufsize)
+    : BackgroundCall(mount, [fd, bufsize] {
+          std::string buf(bufsize, '\0');
+          Io io;
+          io.n = ::read(fd, buf.data(), buf.size());
+          if (io.n < 0) {
+              io.err = errno;
+          } else {
+              buf.resize(static_cast<std::size_t>(io.n));
+              io.data = std::move(buf);
+          }
+          return io;
+      }) {}
+
+BackgroundWrite::BackgroundWrite(Mount& mount, int fd, std::string data)
+    : BackgroundCall(mount, [fd, data = std::move(data)] {
+          Io io;
+          io.n = ::write(fd, data.data(), data.size());
+          if (io.n < 0) io.err = errno;
+          return io;
+      }) {}
+
+bool BackgroundCall::wait(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, timeout, [this] { return done_.load(); });
 }
 
-bool BackgroundRead::wait_blocked(std::chrono::milliseconds timeout) {
+bool BackgroundCall::wait_blocked(std::chrono::milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
         if (done_) return false;

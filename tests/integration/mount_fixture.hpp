@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -93,17 +94,17 @@ class Watchdog {
     std::thread thread_;
 };
 
-// A blocking read() on another thread, so the test can check it stays
-// blocked, interrupt it, and collect its result with a deadline.
-class BackgroundRead {
+// A blocking call (read(), write(), ...) on another thread, so the test can
+// check it stays blocked, interrupt it, and collect its result with a deadline.
+class BackgroundCall {
   public:
-    BackgroundRead(Mount& mount, int fd, std::size_t bufsize = 65536);
-    // Joins; if the read is still blocked, kills the daemon first so it ends.
-    ~BackgroundRead();
-    BackgroundRead(const BackgroundRead&) = delete;
-    BackgroundRead& operator=(const BackgroundRead&) = delete;
-    bool wait(std::chrono::milliseconds timeout);  // true once read() returned
-    // True once the thread sleeps inside read() (state S), give or take 50 ms.
+    BackgroundCall(Mount& mount, std::function<Io()> call);
+    // Joins; if the call is still blocked, kills the daemon first so it ends.
+    ~BackgroundCall();
+    BackgroundCall(const BackgroundCall&) = delete;
+    BackgroundCall& operator=(const BackgroundCall&) = delete;
+    bool wait(std::chrono::milliseconds timeout);  // true once the call returned
+    // True once the thread sleeps inside the call (state S), give or take 50 ms.
     bool wait_blocked(std::chrono::milliseconds timeout);
     [[nodiscard]] bool done() const { return done_.load(); }
     [[nodiscard]] pthread_t handle() { return thread_.native_handle(); }
@@ -119,6 +120,18 @@ class BackgroundRead {
     std::mutex mu_;
     std::condition_variable cv_;
     std::thread thread_;
+};
+
+// A blocking read() of one buffer on another thread.
+class BackgroundRead : public BackgroundCall {
+  public:
+    BackgroundRead(Mount& mount, int fd, std::size_t bufsize = 65536);
+};
+
+// A blocking write() of one buffer (one message) on another thread.
+class BackgroundWrite : public BackgroundCall {
+  public:
+    BackgroundWrite(Mount& mount, int fd, std::string data);
 };
 
 // A mount made by someone else (mount(8), a daemonizing ipnfs).  The test

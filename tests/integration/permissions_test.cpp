@@ -49,7 +49,7 @@ TEST_F(PermissionsTest, CreatingAFileIsEPERM) {
 
 TEST_F(PermissionsTest, UnlinkRenameAndLinksAreEPERM) {
     std::string net = make_net("lan");
-    for (const char* name : {"port0", "ctl", "stats", "clone"}) {
+    for (const char* name : {"port0", "ctl", "stats", "clone", "events"}) {
         SCOPED_TRACE(name);
         std::string path = net + "/" + name;
         EXPECT_EQ(unlink(path.c_str()), -1);
@@ -64,13 +64,13 @@ TEST_F(PermissionsTest, UnlinkRenameAndLinksAreEPERM) {
     EXPECT_EQ(symlink("port0", (net + "/sym").c_str()), -1);
     EXPECT_EQ(errno, EPERM);
     std::vector<std::string> names = list_dir(net);
-    EXPECT_EQ(names.size(), 3u + 32u) << "the network's files changed";
+    EXPECT_EQ(names.size(), 4u + 32u) << "the network's files changed";
 }
 
 TEST_F(PermissionsTest, ChmodAndChownWorkOnEveryObject) {
     std::string net = make_net("lan");
-    std::vector<std::string> objects{p(""),          net,           net + "/ctl", net + "/stats",
-                                     net + "/clone", net + "/port0"};
+    std::vector<std::string> objects{
+        p(""), net, net + "/ctl", net + "/stats", net + "/clone", net + "/port0", net + "/events"};
     for (const auto& path : objects) {
         SCOPED_TRACE(path);
         ASSERT_EQ(chmod(path.c_str(), 0710), 0) << std::strerror(errno);
@@ -96,11 +96,13 @@ TEST_F(PermissionsTest, FilesTakeTheNetworkDirectorysReadWriteBits) {
     EXPECT_EQ(mode_of(net + "/ctl"), 0640u);
     EXPECT_EQ(mode_of(net + "/clone"), 0640u);
     EXPECT_EQ(mode_of(net + "/stats"), 0440u);
+    EXPECT_EQ(mode_of(net + "/events"), 0440u);
 
     // They follow the directory's later changes, owner included.
     ASSERT_EQ(chmod(net.c_str(), 0777), 0);
     EXPECT_EQ(mode_of(net + "/port0"), 0666u);
     EXPECT_EQ(mode_of(net + "/stats"), 0444u);
+    EXPECT_EQ(mode_of(net + "/events"), 0444u);
     ASSERT_EQ(chown(net.c_str(), 4321, 8765), 0);
     struct stat st {};
     ASSERT_EQ(stat((net + "/port3").c_str(), &st), 0);
@@ -113,6 +115,7 @@ TEST_F(PermissionsTest, FilesTakeTheNetworkDirectorysReadWriteBits) {
     umask(old);
     EXPECT_EQ(mode_of(priv + "/port0"), 0600u);
     EXPECT_EQ(mode_of(priv + "/stats"), 0400u);
+    EXPECT_EQ(mode_of(priv + "/events"), 0400u);
 }
 
 // With allow_other, other users reach the mount and the kernel applies the

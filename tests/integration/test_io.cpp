@@ -302,6 +302,68 @@ int thread_count(pid_t pid) {
     return -1;
 }
 
+namespace {
+char state_in(const std::string& stat_path) {
+    std::ifstream in(stat_path);
+    std::string stat;
+    std::getline(in, stat);
+    auto close_paren = stat.rfind(')');
+    return close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2]
+                                                                             : '?';
+}
+}  // namespace
+
+char process_state(pid_t pid) {
+    return state_in("/proc/" + std::to_string(pid) + "/stat");
+}
+
+char task_state(pid_t tid) {
+    return state_in("/proc/self/task/" + std::to_string(tid) + "/stat");
+}
+
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (!done()) {
+        if (Clock::now() >= deadline) return done();
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+pid_t fork_child(const std::function<int()>& body) {
+    pid_t pid = fork();
+    if (pid < 0) {
+        ADD_FAILURE() << "fork: " << std::strerror(errno);
+        return -1;
+    }
+    if (pid == 0) {
+        ::signal(SIGPIPE, SIG_DFL);
+        _exit(body());
+    }
+    return pid;
+}
+
+std::optional<int> wait_child(pid_t pid, std::chrono::milliseconds timeout) {
+    if (pid <= 0) return std::nullopt;
+    auto deadline = Clock::now() + timeout;
+    int st = 0;
+    while (waitpid(pid, &st, WNOHANG) != pid) {
+        if (Clock::now() > deadline) {
+            ADD_FAILURE() << "child " << pid << " still running after " << timeout.count()
+                          << " ms: killed";
+            ::kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return std::nullopt;
+        }
+        std::this_thread::sleep_for(2ms);
+    }
+    return st;
+}
+
+int exit_code_of(const std::optional<int>& status) {
+    return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+}
+
 void install_interrupting_handler(int sig) {
     struct sigaction sa {};
     sa.sa_handler = [](int) {};

@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -107,6 +109,23 @@ Shell run_argv(const std::vector<std::string>& argv, double timeout_s = 10.0);
 
 // "Threads:" of /proc/PID/status, or -1.
 int thread_count(pid_t pid);
+
+// The scheduler state letter (R, S, D, ...) of a process, or of a thread of
+// this process (task_state), '?' if it is gone.
+char process_state(pid_t pid);
+char task_state(pid_t tid);
+
+// Polls `done` every 5 ms until it is true or `timeout` passed; its last answer.
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+
+// fork(): the child runs `body` and _exit()s with what it returns (keep the
+// body to syscalls: the parent has threads).  -1 if fork failed (reported).
+pid_t fork_child(const std::function<int()>& body);
+// The child's wait status once it exited; at the deadline it is SIGKILLed,
+// reaped, reported, and the answer is nullopt.
+std::optional<int> wait_child(pid_t pid, std::chrono::milliseconds timeout);
+// The exit code of a child that exited normally, else -1.
+int exit_code_of(const std::optional<int>& status);
 
 // A signal handler (installed without SA_RESTART) that does nothing, so a
 // signal only interrupts the syscall in progress.
