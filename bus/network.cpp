@@ -363,6 +363,7 @@ void Network::disconnect(const Connection& conn) {
     Port& port = *conn.port;
     AfterUnlock after;
     Listener* listener = nullptr;
+    std::list<Port> gone;  // an observer's port: destroyed after its read_mu is unlocked
     {
         std::unique_lock<std::mutex> consumer;
         if (conn.reads) consumer = std::unique_lock(port.read_mu);
@@ -370,7 +371,9 @@ void Network::disconnect(const Connection& conn) {
         listener = listener_;
         if (conn.observer()) {
             discard_queue(port, after);
-            observers_.remove_if([&](const Port& p) { return &p == &port; });
+            auto it = std::find_if(observers_.begin(), observers_.end(),
+                                   [&](const Port& p) { return &p == &port; });
+            gone.splice(gone.end(), observers_, it);
         } else {
             port.readers -= conn.reads ? 1 : 0;
             port.writers -= conn.writes ? 1 : 0;
@@ -453,7 +456,6 @@ bool Network::take(Port& port, MessageRef& out, const Fits* fits, AfterUnlock* a
     } else {
         return false;
     }
-    count_out(port, out);
     if (after != nullptr) release(out, *after);
     return true;
 }
@@ -576,6 +578,7 @@ Received Network::receive(const Connection& conn, Waiter* waiter, const Fits* fi
     // network takes its queues only under mu_, where freed room and parked
     // senders meet.
     if (!lossless_.load(std::memory_order_relaxed) && take(port, msg, fits, nullptr)) {
+        count_out(port, msg);
         return {Outcome::message, std::move(msg)};
     }
     AfterUnlock after;
@@ -586,6 +589,7 @@ Received Network::receive(const Connection& conn, Waiter* waiter, const Fits* fi
         listener = listener_;
         bool next_does_not_fit = fits != nullptr && port.queued() > 0;
         if (take(port, msg, fits, &after)) {
+            count_out(port, msg);
             result = {Outcome::message, std::move(msg)};
         } else if (hung_up_ && !next_does_not_fit) {
             result = {Outcome::hung_up, nullptr};
