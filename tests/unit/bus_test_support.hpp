@@ -1,5 +1,5 @@
-// Helpers shared by the unit tests: byte views of text, a Waiter and a
-// Listener that record what the bus tells them, status checks that print the
+// Helpers shared by the unit tests: byte views of text, a Waiter, a
+// SendWaiter and a Listener that record what the bus tells them, status checks that print the
 // reason, and a fixture owning a hub network built by the real catalog.
 #pragma once
 
@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "bus/network.hpp"
@@ -126,10 +128,88 @@ class RecordingWaiter : public bus::Waiter {
     bus::Received first_{bus::Outcome::would_block, nullptr};
 };
 
-// Records the ports a network reports readable, in order.
+// The order in which several waiters were completed, by their labels.
+class CompletionLog {
+  public:
+    void add(const std::string& label) {
+        std::lock_guard lock(mu_);
+        labels_.push_back(label);
+    }
+    [[nodiscard]] std::vector<std::string> labels() const {
+        std::lock_guard lock(mu_);
+        return labels_;
+    }
+
+  private:
+    mutable std::mutex mu_;
+    std::vector<std::string> labels_;
+};
+
+// A parked send that records every complete() call (and, given a log, its
+// label there), so a test can tell "never", "once" and "twice" apart.
+class RecordingSendWaiter : public bus::SendWaiter {
+  public:
+    explicit RecordingSendWaiter(std::string label = {}, CompletionLog* log = nullptr)
+        : label_(std::move(label)), log_(log) {}
+
+    void complete(bus::Status status) override {
+        if (log_ != nullptr) log_->add(label_);
+        std::lock_guard lock(mu_);
+        if (calls_++ == 0) first_ = std::move(status);
+        cv_.notify_all();
+    }
+
+    [[nodiscard]] int calls() const {
+        std::lock_guard lock(mu_);
+        return calls_;
+    }
+
+    // What the first complete() handed over.
+    [[nodiscard]] bus::Status status() const {
+        std::lock_guard lock(mu_);
+        return first_;
+    }
+
+    // True once complete() has been called; false if the limit passed first.
+    bool wait(std::chrono::milliseconds limit = kWaitLimit) {
+        std::unique_lock lock(mu_);
+        return cv_.wait_for(lock, limit, [this] { return calls_ > 0; });
+    }
+
+  private:
+    const std::string label_;
+    CompletionLog* const log_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    int calls_ = 0;
+    bus::Status first_;
+};
+
+// A message in a test's words: "data TEXT", "join P", "leave P" or
+// "counts RECEIVING SENDING".
+inline std::string show(const bus::MessageRef& m) {
+    switch (m->kind()) {
+        case bus::Kind::data:
+            return "data " + text(m);
+        case bus::Kind::join:
+            return "join " + std::to_string(m->from());
+        case bus::Kind::leave:
+            return "leave " + std::to_string(m->from());
+        case bus::Kind::counts: {
+            std::uint32_t counts[2] = {0, 0};
+            auto p = m->payload();
+            if (p.size() != sizeof counts) return "counts (" + std::to_string(p.size()) + " bytes)";
+            std::memcpy(counts, p.data(), sizeof counts);
+            return "counts " + std::to_string(counts[0]) + " " + std::to_string(counts[1]);
+        }
+    }
+    return "kind " + std::to_string(static_cast<int>(m->kind()));
+}
+
+// Records the ports a network reports ready, in order.
 class RecordingListener : public bus::Listener {
   public:
-    void readable(bus::PortId port) override {
+    void ready(bus::PortId port) override {
         std::lock_guard lock(mu_);
         ports_.push_back(port);
     }
@@ -235,8 +315,46 @@ class HubNetworkTest : public ::testing::Test {
         return out;
     }
 
+    // Every queued message, events included, as show() writes it.
+    std::vector<std::string> drain_all(const bus::Connection& conn) {
+        std::vector<std::string> out;
+        for (;;) {
+            bus::Received r = net_->receive(conn, nullptr);
+            if (r.outcome != bus::Outcome::message) {
+                EXPECT_EQ(r.outcome, bus::Outcome::would_block);
+                return out;
+            }
+            out.push_back(show(r.message));
+        }
+    }
+
+    // Runs ctl lines that must succeed.
+    void control_ok(std::string_view lines) { EXPECT_TRUE(IsOk(net_->control(lines))) << lines; }
+
+    // One header value of stats().
+    [[nodiscard]] std::string stat(const std::string& key) const {
+        ParsedStats st = stats();
+        auto it = st.header.find(key);
+        EXPECT_NE(it, st.header.end()) << "no '" << key << "' in stats";
+        return it == st.header.end() ? std::string() : it->second;
+    }
+
     [[nodiscard]] ParsedStats stats() const { return parse_stats(net_->stats()); }
 
+    // Waiters owned by the fixture: they outlive the network, so a test that
+    // fails (or ends) with one still parked does not leave the network a
+    // dangling one.
+    RecordingSendWaiter& send_waiter(std::string label = {}, CompletionLog* log = nullptr) {
+        return *send_waiters_.emplace_back(
+            std::make_unique<RecordingSendWaiter>(std::move(label), log));
+    }
+    RecordingWaiter& receive_waiter() {
+        return *receive_waiters_.emplace_back(std::make_unique<RecordingWaiter>());
+    }
+
+    // Declared before net_, so destroyed after it.
+    std::vector<std::unique_ptr<RecordingSendWaiter>> send_waiters_;
+    std::vector<std::unique_ptr<RecordingWaiter>> receive_waiters_;
     policies::BuiltinCatalog catalog_;  // outlives net_, which refers to it
     std::shared_ptr<bus::Network> net_;
 };

@@ -1,7 +1,10 @@
 // ctl: Network::control() runs command lines, describe() shows them back.
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bus_test_support.hpp"
@@ -10,7 +13,37 @@ namespace ipnfs::test {
 namespace {
 
 using bus::Connection;
+using bus::PortId;
 using Texts = std::vector<std::string>;
+
+// A policy that delivers nothing, so a catalog can offer a second name.
+class QuietPolicy final : public bus::Policy {
+  public:
+    [[nodiscard]] std::string_view name() const override { return "quiet"; }
+    void on_ports(PortId /*count*/) override {}
+    void on_attach(PortId /*port*/) override {}
+    void on_detach(PortId /*port*/) override {}
+    void route(PortId /*from*/, std::span<const std::byte> /*payload*/,
+               std::vector<PortId>& /*to*/) override {}
+    [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
+    void describe(std::string& /*out*/) const override {}
+
+  private:
+    bus::CommandTable commands_;
+};
+
+// The real catalog plus "quiet".
+class TwoPolicyCatalog final : public bus::PolicyCatalog {
+  public:
+    [[nodiscard]] std::unique_ptr<bus::Policy> make(std::string_view name) const override {
+        if (name == "quiet") return std::make_unique<QuietPolicy>();
+        return builtin_.make(name);
+    }
+    [[nodiscard]] std::string names() const override { return builtin_.names() + ", quiet"; }
+
+  private:
+    policies::BuiltinCatalog builtin_;
+};
 
 class NetworkCtl : public HubNetworkTest {
   protected:
@@ -26,13 +59,28 @@ class NetworkCtl : public HubNetworkTest {
 };
 
 TEST_F(NetworkCtl, DescribeStartsWithTheCurrentSettings) {
-    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 1514\nqueue 64\n");
+    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 1514\nqueue 64\nlossless off\npool 1024\n");
+}
+
+TEST_F(NetworkCtl, DescribeListsPortFlagsAfterTheSettingsAndPolicyLinesLast) {
+    ASSERT_TRUE(
+        IsOk(control("ports 10\nlossless on\npool 5\nevents 4 on\ndropwhenfull 3 on\n"
+                     "dropwhenfull 4 on\nloopback 2 on")));
+    EXPECT_EQ(settings(),
+              "policy hub\nports 10\nmtu 1514\nqueue 64\nlossless on\npool 5\n"
+              "dropwhenfull 3 on\ndropwhenfull 4 on\nevents 4 on\nloopback 2 on\n");
+    ASSERT_TRUE(IsOk(control("dropwhenfull 3 off\nevents 4 off")));
+    EXPECT_EQ(settings(),
+              "policy hub\nports 10\nmtu 1514\nqueue 64\nlossless on\npool 5\n"
+              "dropwhenfull 4 on\nloopback 2 on\n");
 }
 
 TEST_F(NetworkCtl, DescribeShowsHelpForEveryVerbAndThePolicies) {
     std::string d = net_->describe();
-    for (const auto* verb : {"#   policy NAME", "#   mtu BYTES", "#   queue MESSAGES",
-                             "#   ports COUNT", "#   loopback PORT on|off"}) {
+    for (const auto* verb :
+         {"#   policy NAME", "#   mtu BYTES", "#   queue MESSAGES", "#   ports COUNT",
+          "#   lossless on|off", "#   pool MESSAGES", "#   dropwhenfull PORT on|off",
+          "#   events PORT on|off", "#   loopback PORT on|off"}) {
         EXPECT_NE(d.find(verb), std::string::npos) << verb << " missing from:\n" << d;
     }
     EXPECT_NE(d.find("Policies: hub."), std::string::npos) << d;
@@ -45,7 +93,7 @@ TEST_F(NetworkCtl, MtuTakesWholeNumbersFromOneTo65535) {
     for (const auto* bad : {"mtu 0", "mtu 65536", "mtu -1", "mtu 1.5", "mtu lots", "mtu 9000x"}) {
         EXPECT_TRUE(FailsWith(control(bad), std::errc::invalid_argument)) << bad;
     }
-    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 9000\nqueue 64\n");
+    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 9000\nqueue 64\nlossless off\npool 1024\n");
 }
 
 TEST_F(NetworkCtl, MtuCanChangeWhilePortsAreConnectedAndAppliesToTheNextSend) {
@@ -84,7 +132,7 @@ TEST_F(NetworkCtl, QueueIsBusyWhileAnyPortIsConnected) {
 
 TEST_F(NetworkCtl, PolicyHubIsAcceptedWhileNothingIsConnected) {
     EXPECT_TRUE(IsOk(control("policy hub")));
-    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 1514\nqueue 64\n");
+    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 1514\nqueue 64\nlossless off\npool 1024\n");
 }
 
 TEST_F(NetworkCtl, UnknownPolicyIsInvalidArgumentNamingTheKnownOnes) {
@@ -95,12 +143,88 @@ TEST_F(NetworkCtl, UnknownPolicyIsInvalidArgumentNamingTheKnownOnes) {
 }
 
 TEST_F(NetworkCtl, PolicyIsBusyWhileAnyPortIsConnected) {
-    Connection r = reader(3);
-    bus::Status s = control("policy hub");
+    TwoPolicyCatalog two;
+    std::shared_ptr<bus::Network> net;
+    ASSERT_TRUE(IsOk(bus::Network::create("net1", {}, two, "hub", net)));
+    Connection r;
+    ASSERT_TRUE(IsOk(net->connect(3, true, false, r)));
+    bus::Status s = net->control("policy quiet");
     EXPECT_TRUE(FailsWith(s, std::errc::device_or_resource_busy));
     EXPECT_NE(s.reason.find("connected"), std::string::npos) << s.reason;
-    net_->disconnect(r);
+    EXPECT_NE(net->describe().find("policy hub\n"), std::string::npos) << "a refused change stuck";
+    net->disconnect(r);
+    EXPECT_TRUE(IsOk(net->control("policy quiet")));
+    EXPECT_EQ(net->describe().rfind("policy quiet\n", 0), 0u) << net->describe();
+}
+
+TEST_F(NetworkCtl, SettingAValueItAlreadyHasSucceedsWhilePortsAreConnected) {
+    Connection w = writer(0);
+    Connection r = reader(1);
+    const std::string before = settings();
     EXPECT_TRUE(IsOk(control("policy hub")));
+    EXPECT_TRUE(IsOk(control("queue 64")));
+    EXPECT_TRUE(IsOk(control("lossless off")));
+    EXPECT_TRUE(IsOk(control(before))) << "the settings block written back while connected";
+    EXPECT_EQ(settings(), before);
+    send(w, "still works");
+    EXPECT_EQ(drain(r), Texts{"still works"});
+}
+
+TEST_F(NetworkCtl, ChangingQueueOrLosslessWhileConnectedIsBusy) {
+    ASSERT_TRUE(IsOk(control("lossless on\nqueue 8")));
+    Connection w = writer(0);
+    EXPECT_TRUE(IsOk(control("lossless on")));
+    EXPECT_TRUE(IsOk(control("queue 8")));
+    bus::Status s = control("lossless off");
+    EXPECT_TRUE(FailsWith(s, std::errc::device_or_resource_busy));
+    EXPECT_NE(s.reason.find("connected"), std::string::npos) << s.reason;
+    EXPECT_TRUE(FailsWith(control("queue 9"), std::errc::device_or_resource_busy));
+    EXPECT_TRUE(FailsWith(control("lossless maybe"), std::errc::invalid_argument))
+        << "a bad value is reported as such even while busy";
+    EXPECT_TRUE(described("\nlossless on\n"));
+    EXPECT_TRUE(described("\nqueue 8\n"));
+    net_->disconnect(w);
+    EXPECT_TRUE(IsOk(control("lossless off\nqueue 9")));
+    EXPECT_TRUE(described("\nlossless off\n"));
+}
+
+TEST_F(NetworkCtl, PoolAndMtuMayChangeWhilePortsAreConnected) {
+    ASSERT_TRUE(IsOk(control("lossless on")));
+    Connection w = writer(0);
+    Connection r = reader(1);
+    EXPECT_TRUE(IsOk(control("pool 7\nmtu 100")));
+    EXPECT_TRUE(described("\npool 7\n"));
+    EXPECT_TRUE(described("\nmtu 100\n"));
+    EXPECT_EQ(stats().header["pool"], "7");
+    send(w, "m");
+    EXPECT_EQ(drain(r), Texts{"m"});
+}
+
+TEST_F(NetworkCtl, PoolTakesWholeNumbersFromOneTo1048576) {
+    EXPECT_TRUE(IsOk(control("pool 1")));
+    EXPECT_TRUE(IsOk(control("pool 1048576")));
+    for (const auto* bad : {"pool 0", "pool 1048577", "pool x", "pool -1"}) {
+        EXPECT_TRUE(FailsWith(control(bad), std::errc::invalid_argument)) << bad;
+    }
+    EXPECT_TRUE(described("\npool 1048576\n"));
+}
+
+TEST_F(NetworkCtl, LosslessTakesOnOrOff) {
+    for (const auto* bad : {"lossless yes", "lossless ON", "lossless 1", "lossless"}) {
+        EXPECT_TRUE(FailsWith(control(bad), std::errc::invalid_argument)) << bad;
+    }
+    EXPECT_TRUE(IsOk(control("lossless on")));
+    EXPECT_TRUE(described("\nlossless on\n"));
+    EXPECT_EQ(stats().header["lossless"], "on");
+}
+
+TEST_F(NetworkCtl, PortFlagsRejectBadPortsAndValues) {
+    for (const auto* bad : {"dropwhenfull 32 on", "dropwhenfull x on", "dropwhenfull 1 yes",
+                            "events 32 on", "events 1 On", "events 1"}) {
+        EXPECT_TRUE(FailsWith(control(bad), std::errc::invalid_argument)) << bad;
+    }
+    EXPECT_FALSE(described("\ndropwhenfull "));
+    EXPECT_FALSE(described("\nevents "));
 }
 
 TEST_F(NetworkCtl, NewPolicyRoutesForTheCurrentPortCount) {
@@ -204,31 +328,32 @@ TEST_F(NetworkCtl, ReasonStartsWithTheLineThatFailed) {
 
 TEST_F(NetworkCtl, CommentsAndBlankLinesAreIgnored) {
     EXPECT_TRUE(IsOk(control("# a comment\n\n   \n\t# indented\n#mtu 1\nmtu 900\n\n")));
-    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 900\nqueue 64\n");
+    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 900\nqueue 64\nlossless off\npool 1024\n");
     EXPECT_TRUE(IsOk(control("")));
     EXPECT_TRUE(IsOk(control("\n")));
 }
 
 TEST_F(NetworkCtl, WindowsLineEndingsAreAccepted) {
     EXPECT_TRUE(IsOk(control("mtu 1000\r\nqueue 10\r\n")));
-    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 1000\nqueue 10\n");
+    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 1000\nqueue 10\nlossless off\npool 1024\n");
 }
 
 TEST_F(NetworkCtl, LastLineNeedsNoNewline) {
     EXPECT_TRUE(IsOk(control("mtu 800\nmtu 700")));
-    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 700\nqueue 64\n");
+    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 700\nqueue 64\nlossless off\npool 1024\n");
 }
 
 TEST_F(NetworkCtl, SeveralLinesApplyInOrder) {
     EXPECT_TRUE(IsOk(control("ports 8\nloopback 7 on\nmtu 100\nmtu 200\n")));
-    EXPECT_EQ(settings(), "policy hub\nports 8\nmtu 200\nqueue 64\nloopback 7 on\n");
+    EXPECT_EQ(settings(),
+              "policy hub\nports 8\nmtu 200\nqueue 64\nlossless off\npool 1024\nloopback 7 on\n");
 }
 
 TEST_F(NetworkCtl, LinesStopAtTheFirstErrorKeepingThoseBefore) {
     bus::Status s = control("mtu 300\nbogus line\nmtu 400\n");
     EXPECT_TRUE(FailsWith(s, std::errc::invalid_argument));
     EXPECT_EQ(s.reason.rfind("bogus line: ", 0), 0u) << s.reason;
-    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 300\nqueue 64\n");
+    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 300\nqueue 64\nlossless off\npool 1024\n");
 }
 
 TEST_F(NetworkCtl, LastErrorIsShownUntilTheNextSuccessfulControl) {
@@ -245,14 +370,18 @@ TEST_F(NetworkCtl, LastErrorIsShownUntilTheNextSuccessfulControl) {
 }
 
 TEST_F(NetworkCtl, DescribeWrittenBackChangesNothing) {
-    ASSERT_TRUE(IsOk(control("ports 10\nmtu 1400\nqueue 16\nloopback 3 on\nloopback 9 on")));
+    ASSERT_TRUE(
+        IsOk(control("ports 10\nmtu 1400\nqueue 16\nlossless on\npool 9\n"
+                     "dropwhenfull 2 on\nevents 5 on\nloopback 3 on\nloopback 9 on")));
     const std::string before = net_->describe();
     EXPECT_TRUE(IsOk(control(before)));
     EXPECT_EQ(net_->describe(), before);
 }
 
 TEST_F(NetworkCtl, DescribeRebuildsTheSameSettingsOnAnotherNetwork) {
-    ASSERT_TRUE(IsOk(control("ports 10\nmtu 1400\nqueue 16\nloopback 3 on\nloopback 9 on")));
+    ASSERT_TRUE(
+        IsOk(control("ports 10\nmtu 1400\nqueue 16\nlossless on\npool 9\n"
+                     "dropwhenfull 2 on\nevents 5 on\nloopback 3 on\nloopback 9 on")));
     const std::string saved = net_->describe();
     std::shared_ptr<bus::Network> other;
     ASSERT_TRUE(IsOk(bus::Network::create("net1", {}, catalog_, "hub", other)));

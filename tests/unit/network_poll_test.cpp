@@ -120,7 +120,7 @@ TEST_F(NetworkPoll, LastReaderLeavingForgetsThePoll) {
 class ReentrantListener : public bus::Listener {
   public:
     explicit ReentrantListener(bus::Network& net) : net_(net) {}
-    void readable(PortId port) override {
+    void ready(PortId port) override {
         heard.push_back(port);
         stats = net_.stats();  // would deadlock if called under the bus lock
     }
@@ -146,12 +146,12 @@ TEST_F(NetworkPoll, ListenerIsCalledWithoutTheNetworkLock) {
 class SendingListener : public RecordingListener {
   public:
     SendingListener(bus::Network& net, const Connection& out) : net_(net), out_(out) {}
-    void readable(PortId port) override {
+    void ready(PortId port) override {
         if (!sent_) {
             sent_ = true;
             status_ = net_.send(out_, bytes("from the listener"));
         }
-        RecordingListener::readable(port);
+        RecordingListener::ready(port);
     }
     [[nodiscard]] bus::Status status() const { return status_; }
 

@@ -1,7 +1,9 @@
 // stats(): network totals in a header, then one row per port in use.
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "bus/commands.hpp"
 #include "bus_test_support.hpp"
@@ -17,7 +19,8 @@ using NetworkStats = HubNetworkTest;
 TEST_F(NetworkStats, FreshNetworkShowsItsNameAndZeroTotals) {
     EXPECT_EQ(net_->stats(),
               "network net0\npolicy hub\nports 32\nconnected 0\nmsgs_in 0\nbytes_in 0\n"
-              "msgs_out 0\nbytes_out 0\ndrops 0\n\n"
+              "msgs_out 0\nbytes_out 0\ndrops 0\nlossless off\npool_used 0\npool 1024\n"
+              "parked_readers 0\nparked_senders 0\nevent_readers 0\n\n"
               "port   readers writers    msgs_in     bytes_in   msgs_out    bytes_out    drops "
               "queued\n");
 }
@@ -28,6 +31,52 @@ TEST_F(NetworkStats, ColumnTitlesNameEveryField) {
     std::vector<std::string> titles(words.begin(), words.end());
     EXPECT_EQ(titles, (std::vector<std::string>{"port", "readers", "writers", "msgs_in", "bytes_in",
                                                 "msgs_out", "bytes_out", "drops", "queued"}));
+}
+
+TEST_F(NetworkStats, HeaderNamesEveryTotalInOrder) {
+    std::vector<std::string> keys;
+    std::istringstream in(net_->stats());
+    for (std::string line; std::getline(in, line) && !line.empty();) {
+        keys.push_back(line.substr(0, line.find(' ')));
+    }
+    EXPECT_EQ(keys, (std::vector<std::string>{"network", "policy", "ports", "connected", "msgs_in",
+                                              "bytes_in", "msgs_out", "bytes_out", "drops",
+                                              "lossless", "pool_used", "pool", "parked_readers",
+                                              "parked_senders", "event_readers"}));
+}
+
+TEST_F(NetworkStats, HeaderCountsParkedRequestsPoolAndEventReaders) {
+    ASSERT_TRUE(IsOk(net_->control("lossless on\nqueue 1\npool 3")));
+    Connection w = writer(0);
+    Connection r1 = reader(1);
+    Connection r2 = reader(2);
+    RecordingWaiter& parked_reader = receive_waiter();
+    ASSERT_EQ(net_->receive(r2, &parked_reader).outcome, Outcome::parked);
+    EXPECT_EQ(stat("parked_readers"), "1");
+
+    send(w, "a");  // r2's waiter takes it, r1 queues it: the pool holds it once
+    EXPECT_EQ(parked_reader.calls(), 1);
+    EXPECT_EQ(stat("parked_readers"), "0");
+    EXPECT_EQ(stat("pool_used"), "1");
+    RecordingSendWaiter& parked_sender = send_waiter();
+    ASSERT_TRUE(net_->send(w, bytes("b"), &parked_sender).parked);
+    EXPECT_EQ(stat("parked_senders"), "1");
+
+    Connection observer;
+    ASSERT_TRUE(IsOk(net_->connect_observer(observer)));
+    EXPECT_EQ(stat("event_readers"), "1");
+
+    ParsedStats st = stats();
+    EXPECT_EQ(st.header["lossless"], "on");
+    EXPECT_EQ(st.header["pool"], "3");
+
+    EXPECT_EQ(take(r1), "a");
+    EXPECT_EQ(parked_sender.calls(), 1);
+    st = stats();
+    EXPECT_EQ(st.header["parked_senders"], "0");
+    EXPECT_EQ(st.header["pool_used"], "1") << "b is queued at r1 and r2";
+    net_->disconnect(observer);
+    EXPECT_EQ(stat("event_readers"), "0");
 }
 
 TEST_F(NetworkStats, HeaderFollowsPortCountAndPolicy) {
@@ -104,6 +153,20 @@ TEST_F(NetworkStats, PortKeepsItsRowWhileItHasCountsAfterDisconnect) {
     EXPECT_EQ(st.rows[6].readers, 0u);
     EXPECT_EQ(st.rows[6].drops, 1u);
     EXPECT_EQ(st.rows[6].queued, 0u);
+}
+
+TEST_F(NetworkStats, DiscardedMessagesCountAsDropsNotAsTaken) {
+    Connection w = writer(0);
+    Connection r = reader(1);
+    send(w, "read");
+    send(w, "unread");
+    ASSERT_EQ(take(r), "read");
+    net_->disconnect(r);
+    ParsedStats st = stats();
+    EXPECT_EQ(st.rows[1].msgs_out, 1u) << "the discarded message was counted as taken";
+    EXPECT_EQ(st.rows[1].bytes_out, 4u);
+    EXPECT_EQ(st.rows[1].drops, 1u);
+    EXPECT_EQ(st.header["msgs_out"], "1");
 }
 
 TEST_F(NetworkStats, ConnectedPortWithNoTrafficHasARow) {
