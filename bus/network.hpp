@@ -157,6 +157,8 @@ class Network {
     // Queues an event to every events reader; to the member's own port only
     // if to_member (a port never hears its own join or leave).
     void emit(Kind kind, PortId member, bool to_member, AfterUnlock& after);
+    // An event that found the port's queue full waits behind it (compacted).
+    void hold_event(Port& port, const MessageRef& msg);
     void send_snapshot(Port& port, PortId id, AfterUnlock& after);
     template <typename F>
     void for_each_event_reader(F&& f);
