@@ -45,8 +45,9 @@ struct ipnfs_counts {
 };
 
 #define IPNFS_RECORD_ALIGN 8u
-#define IPNFS_RECORD_SIZE(len) \
-    ((sizeof(struct ipnfs_record) + (len) + IPNFS_RECORD_ALIGN - 1) & ~(size_t)(IPNFS_RECORD_ALIGN - 1))
+#define IPNFS_RECORD_SIZE(len)                                        \
+    ((sizeof(struct ipnfs_record) + (len) + IPNFS_RECORD_ALIGN - 1) & \
+     ~(size_t)(IPNFS_RECORD_ALIGN - 1))
 
 #define IPNFS_IOC_MAGIC 0xE7
 /* int: 1 = framed records on this open file, 0 = one plain message per call. */

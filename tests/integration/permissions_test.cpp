@@ -147,7 +147,7 @@ class AllowOtherTest : public IpnfsTest {
 };
 
 TEST_F(AllowOtherTest, ModeBitsDecideWhoMayOpenPorts) {
-    if (getuid() != 0) GTEST_SKIP() << "needs root to switch to another user";
+    if (getuid() != 0) IPNFS_SKIP_OR_FAIL("needs root to switch to another user");
     mode_t old = umask(0);
     std::string open_net = make_net("open", 0777);
     std::string closed_net = make_net("closed", 0700);
