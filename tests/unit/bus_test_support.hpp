@@ -92,31 +92,30 @@ inline ::testing::AssertionResult FailsWith(const bus::Status& s, std::errc want
            << (s.reason.empty() ? "" : ": ") << s.reason;
 }
 
-// A waiter that records every complete() call, so a test can tell "never",
-// "once" and "twice" apart, and can wait for the first one.
-class RecordingWaiter : public bus::Waiter {
+// Every complete() call a waiter gets, so a test can tell "never", "once"
+// and "twice" apart, see what the first one handed over, and wait for it.
+template <typename Result>
+class CompletionRecord {
   public:
-    void complete(bus::Received received) override {
-        // Notify while holding the lock: the owner may destroy this waiter
-        // as soon as it sees the call, and must not do so before we let go.
+    explicit CompletionRecord(Result initial) : first_(std::move(initial)) {}
+
+    void add(Result result) {
+        // Notify while holding the lock: the owner may destroy the waiter as
+        // soon as it sees the call, and must not do so before we let go.
         std::lock_guard lock(mu_);
-        if (calls_++ == 0) first_ = std::move(received);
+        if (calls_++ == 0) first_ = std::move(result);
         cv_.notify_all();
     }
-
     [[nodiscard]] int calls() const {
         std::lock_guard lock(mu_);
         return calls_;
     }
-
-    // What the first complete() handed over.
-    [[nodiscard]] bus::Received result() const {
+    [[nodiscard]] Result first() const {
         std::lock_guard lock(mu_);
         return first_;
     }
-
     // True once complete() has been called; false if the limit passed first.
-    bool wait(std::chrono::milliseconds limit = kWaitLimit) {
+    bool wait(std::chrono::milliseconds limit) {
         std::unique_lock lock(mu_);
         return cv_.wait_for(lock, limit, [this] { return calls_ > 0; });
     }
@@ -125,7 +124,19 @@ class RecordingWaiter : public bus::Waiter {
     mutable std::mutex mu_;
     std::condition_variable cv_;
     int calls_ = 0;
-    bus::Received first_{bus::Outcome::would_block, nullptr};
+    Result first_;
+};
+
+class RecordingWaiter : public bus::Waiter {
+  public:
+    void complete(bus::Received received) override { record_.add(std::move(received)); }
+    [[nodiscard]] int calls() const { return record_.calls(); }
+    // What the first complete() handed over.
+    [[nodiscard]] bus::Received result() const { return record_.first(); }
+    bool wait(std::chrono::milliseconds limit = kWaitLimit) { return record_.wait(limit); }
+
+  private:
+    CompletionRecord<bus::Received> record_{{bus::Outcome::would_block, nullptr}};
 };
 
 // The order in which several waiters were completed, by their labels.
@@ -145,8 +156,8 @@ class CompletionLog {
     std::vector<std::string> labels_;
 };
 
-// A parked send that records every complete() call (and, given a log, its
-// label there), so a test can tell "never", "once" and "twice" apart.
+// A parked send that records its completions (and, given a log, its label
+// there, to check the order several were completed in).
 class RecordingSendWaiter : public bus::SendWaiter {
   public:
     explicit RecordingSendWaiter(std::string label = {}, CompletionLog* log = nullptr)
@@ -154,35 +165,17 @@ class RecordingSendWaiter : public bus::SendWaiter {
 
     void complete(bus::Status status) override {
         if (log_ != nullptr) log_->add(label_);
-        std::lock_guard lock(mu_);
-        if (calls_++ == 0) first_ = std::move(status);
-        cv_.notify_all();
+        record_.add(std::move(status));
     }
-
-    [[nodiscard]] int calls() const {
-        std::lock_guard lock(mu_);
-        return calls_;
-    }
-
+    [[nodiscard]] int calls() const { return record_.calls(); }
     // What the first complete() handed over.
-    [[nodiscard]] bus::Status status() const {
-        std::lock_guard lock(mu_);
-        return first_;
-    }
-
-    // True once complete() has been called; false if the limit passed first.
-    bool wait(std::chrono::milliseconds limit = kWaitLimit) {
-        std::unique_lock lock(mu_);
-        return cv_.wait_for(lock, limit, [this] { return calls_ > 0; });
-    }
+    [[nodiscard]] bus::Status status() const { return record_.first(); }
+    bool wait(std::chrono::milliseconds limit = kWaitLimit) { return record_.wait(limit); }
 
   private:
     const std::string label_;
     CompletionLog* const log_;
-    mutable std::mutex mu_;
-    std::condition_variable cv_;
-    int calls_ = 0;
-    bus::Status first_;
+    CompletionRecord<bus::Status> record_{bus::Status{}};
 };
 
 // A message in a test's words: "data TEXT", "join P", "leave P" or
