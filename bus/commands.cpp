@@ -19,21 +19,36 @@ std::vector<std::string_view> split_words(std::string_view line) {
     return words;
 }
 
-Status dispatch(std::span<const CommandTable* const> tables, std::string_view line) {
+const Command* find_command(std::span<const CommandTable* const> tables, std::string_view line) {
     auto words = split_words(line);
-    if (words.empty()) return Status::success();
+    if (words.empty()) return nullptr;
     for (const CommandTable* table : tables) {
         for (const Command& cmd : *table) {
-            if (cmd.verb != words[0]) continue;
-            if (words.size() - 1 != cmd.nargs) {
-                return Status::error(std::errc::invalid_argument,
-                                     fmt::format("usage: {} {}", cmd.verb, cmd.args));
-            }
-            return cmd.run(Words(words).subspan(1));
+            if (cmd.verb == words[0]) return &cmd;
         }
     }
-    return Status::error(std::errc::invalid_argument,
-                         fmt::format("unknown command '{}' (read ctl for the list)", words[0]));
+    return nullptr;
+}
+
+Status dispatch(std::span<const CommandTable* const> tables, std::string_view line,
+                const Caller& caller) {
+    auto words = split_words(line);
+    if (words.empty()) return Status::success();
+    const Command* cmd = find_command(tables, line);
+    if (cmd == nullptr) {
+        return Status::error(std::errc::invalid_argument,
+                             fmt::format("unknown command '{}' (read ctl for the list)", words[0]));
+    }
+    std::size_t given = words.size() - 1;
+    if (given < cmd->nargs || given > cmd->nargs + cmd->optional) {
+        return Status::error(std::errc::invalid_argument,
+                             fmt::format("usage: {} {}", cmd->verb, cmd->args));
+    }
+    if (cmd->net_admin && !caller.net_admin) {
+        return Status::error(std::errc::operation_not_permitted,
+                             fmt::format("{} needs CAP_NET_ADMIN", cmd->verb));
+    }
+    return cmd->run(Words(words).subspan(1));
 }
 
 void append_help(const CommandTable& table, std::string& out) {

@@ -17,12 +17,20 @@ namespace ipnfs::bus {
 // The words of one ctl line after the verb.
 using Words = std::span<const std::string_view>;
 
+// Who writes a ctl line, as far as commands care: the fs layer fills it in
+// from the credentials of the writing process.
+struct Caller {
+    bool net_admin = false;  // holds CAP_NET_ADMIN (in the daemon's user namespace)
+};
+
 struct Command {
     std::string_view verb;
     std::string_view args;  // argument form for help, e.g. "PORT on|off"
     std::size_t nargs;      // how many words must follow the verb
     std::string_view help;
     std::function<Status(Words)> run;
+    std::size_t optional = 0;  // how many more words may follow
+    bool net_admin = false;    // only a caller with CAP_NET_ADMIN may run it (EPERM)
 };
 
 using CommandTable = std::vector<Command>;
@@ -30,9 +38,14 @@ using CommandTable = std::vector<Command>;
 // Splits one line into whitespace-separated words.
 std::vector<std::string_view> split_words(std::string_view line);
 
-// Finds the verb in the tables (first match wins), checks the argument count
-// and runs it.  Unknown verbs and wrong counts are EINVAL with a reason.
-Status dispatch(std::span<const CommandTable* const> tables, std::string_view line);
+// The command for the line's verb in the tables (first match wins), or null.
+const Command* find_command(std::span<const CommandTable* const> tables, std::string_view line);
+
+// Finds the verb in the tables, checks the argument count and the caller's
+// privileges and runs it.  Unknown verbs and wrong counts are EINVAL, a
+// missing privilege EPERM, each with a reason.
+Status dispatch(std::span<const CommandTable* const> tables, std::string_view line,
+                const Caller& caller);
 
 // "#   VERB ARGS   HELP" lines, for the help block that ctl shows.
 void append_help(const CommandTable& table, std::string& out);

@@ -31,7 +31,15 @@ Network::Network(std::string name, const Settings& settings, const PolicyCatalog
     build_commands();
 }
 
-Network::~Network() = default;
+Network::~Network() {
+    // The extension's connections point into ports_: they go first.
+    if (extension_ && !extension_hung_up_.exchange(true)) extension_->hang_up();
+    extension_.reset();
+}
+
+void Network::set_extension(std::unique_ptr<Extension> extension) {
+    extension_ = std::move(extension);
+}
 
 Status Network::create(std::string name, const Settings& settings, const PolicyCatalog& catalog,
                        std::string_view policy, std::shared_ptr<Network>& out) {
@@ -172,23 +180,38 @@ void Network::disconnect(const Connection& conn) {
 // ---- delivery ----
 
 bool Network::route_fits(PortId from, const MessageRef& msg) {
-    recipients_.clear();
-    policy_->route(from, msg->payload(), recipients_);
+    // A full pool is checked before routing: a send that waits is routed
+    // again when it retries, and policies count what they route.
+    if (settings_.lossless && pool_used_ >= settings_.pool) return false;
+    route_.clear();
+    policy_->route(from, msg->payload(), route_);
     if (!settings_.lossless) return true;
-    if (pool_used_ >= settings_.pool) return false;
-    return std::ranges::all_of(recipients_, [&](PortId id) {
+    auto fits = [&](PortId id) {
         const Port& port = *ports_[id];
         return !port.ring || port.drop_when_full || port.has_room();
-    });
+    };
+    return std::ranges::all_of(route_.to, fits) &&
+           std::ranges::all_of(route_.variants(), [&](const Route::Variant& v) {
+               return std::ranges::all_of(v.to, fits);
+           });
 }
 
 void Network::deliver(Port& from, const MessageRef& msg, AfterUnlock& after) {
     msg->set_seq(next_seq_++);
-    for (PortId id : recipients_) {
-        Port& port = *ports_[id];
-        if (port.ring && !enqueue(port, msg, after)) {
-            port.counters.drops.fetch_add(1, std::memory_order_relaxed);
+    auto fan_out = [&](const std::vector<PortId>& to, const MessageRef& copy) {
+        for (PortId id : to) {
+            Port& port = *ports_[id];
+            if (port.ring && !enqueue(port, copy, after)) {
+                port.counters.drops.fetch_add(1, std::memory_order_relaxed);
+            }
         }
+    };
+    fan_out(route_.to, msg);
+    for (const Route::Variant& v : route_.variants()) {
+        if (v.to.empty()) continue;
+        MessageRef copy = Message::make(from.id, v.payload);
+        copy->set_seq(msg->seq());  // one send: one place in the order
+        fan_out(v.to, copy);
     }
     from.counters.msgs_in.fetch_add(1, std::memory_order_relaxed);
     from.counters.bytes_in.fetch_add(msg->payload().size(), std::memory_order_relaxed);
@@ -464,6 +487,7 @@ void Network::hang_up() {
         write_watchers_.clear();
     }
     after.run(listener);
+    if (extension_ && !extension_hung_up_.exchange(true)) extension_->hang_up();
 }
 
 }  // namespace ipnfs::bus

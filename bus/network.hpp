@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bus/commands.hpp"
+#include "bus/extension.hpp"
 #include "bus/message.hpp"
 #include "bus/policy.hpp"
 #include "bus/port.hpp"
@@ -121,13 +122,19 @@ class Network {
     // port and the counts first.  Same as the ctl command `events PORT on`.
     Status set_events(PortId id, bool on);
 
+    // Attaches the network's extension (its kernel interfaces and such).
+    // Called once, before the network is handed to any client.
+    void set_extension(std::unique_ptr<Extension> extension);
+
     // ctl: run command lines / show settings and help / show counters.
-    Status control(std::string_view text);
+    // Lines run in order and stop at the first failure.
+    Status control(std::string_view text, const Caller& caller = {});
     [[nodiscard]] std::string describe() const;
     [[nodiscard]] std::string stats() const;
 
     // The network is being removed: parked receivers get end of file, parked
-    // and later sends fail with EPIPE, connects with ENOENT.
+    // and later sends fail with EPIPE, connects with ENOENT, and the
+    // extension lets go of its connections.
     void hang_up();
 
   private:
@@ -140,10 +147,13 @@ class Network {
     Status set_ports(Words w);
     Status set_lossless(Words w);
     Status set_port_flag(Words w, const char* what, bool Port::*flag);
+    Status control_line(std::string_view line, const Caller& caller);
     void apply_port_flag(PortId id, bool Port::*flag, bool on, AfterUnlock& after);
     [[nodiscard]] std::uint32_t connected_ports() const;
     Status attach(Port& port, PortId id, bool reads, bool writes, Connection& out);
 
+    // Routes the message into route_; false if a lossless network cannot
+    // queue it to every recipient now.
     bool route_fits(PortId from, const MessageRef& msg);
     void deliver(Port& from, const MessageRef& msg, AfterUnlock& after);
     bool enqueue(Port& port, const MessageRef& msg, AfterUnlock& after);
@@ -193,8 +203,13 @@ class Network {
     // port is connected, so a reader's own connect() ordered it.
     std::atomic<bool> lossless_{false};
     Listener* listener_ = nullptr;
-    std::vector<PortId> recipients_;      // scratch for route(), reused under mu_
+    Route route_;                         // scratch for route(), reused under mu_
     std::vector<PortId> write_watchers_;  // ports whose pollers wait for POLLOUT
+
+    // Set once before any client; it has its own lock, never taken under mu_
+    // (its commands call into the network).
+    std::unique_ptr<Extension> extension_;
+    std::atomic<bool> extension_hung_up_{false};
 };
 
 }  // namespace ipnfs::bus

@@ -145,7 +145,39 @@ Status Network::set_ports(Words w) {
     return Status::success();
 }
 
-Status Network::control(std::string_view text) {
+Status Network::control(std::string_view text, const Caller& caller) {
+    Status result;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string_view::npos) end = text.size();
+        std::string_view line = text.substr(start, end - start);
+        start = end + 1;
+        auto words = split_words(line);
+        if (words.empty() || words[0].starts_with('#')) continue;
+        result = control_line(line, caller);
+        if (!result.ok()) {
+            result.reason = fmt::format("{}: {}", fmt::join(words, " "), result.reason);
+            break;
+        }
+    }
+    std::lock_guard lock(mu_);
+    last_error_ = result.ok() ? std::string() : result.reason;
+    return result;
+}
+
+Status Network::control_line(std::string_view line, const Caller& caller) {
+    // The extension's verbs connect and disconnect, which take mu_: they run
+    // without it.
+    if (extension_) {
+        std::array<const CommandTable*, 1> outside{&extension_->commands()};
+        if (find_command(outside, line) != nullptr) {
+            if (extension_hung_up_.load()) {
+                return Status::error(std::errc::no_such_file_or_directory, "network is removed");
+            }
+            return dispatch(outside, line, caller);
+        }
+    }
     AfterUnlock after;
     Listener* listener = nullptr;
     Status result;
@@ -153,31 +185,17 @@ Status Network::control(std::string_view text) {
         std::lock_guard lock(mu_);
         listener = listener_;
         ctl_after_ = &after;
-        std::size_t start = 0;
-        while (start <= text.size()) {
-            std::size_t end = text.find('\n', start);
-            if (end == std::string_view::npos) end = text.size();
-            std::string_view line = text.substr(start, end - start);
-            start = end + 1;
-            auto words = split_words(line);
-            if (words.empty() || words[0].starts_with('#')) continue;
-            std::array<const CommandTable*, 2> tables{&commands_, &policy_->commands()};
-            result = dispatch(tables, line);
-            if (!result.ok()) {
-                result.reason = fmt::format("{}: {}", fmt::join(words, " "), result.reason);
-                break;
-            }
-        }
+        std::array<const CommandTable*, 2> tables{&commands_, &policy_->commands()};
+        result = dispatch(tables, line, caller);
         ctl_after_ = nullptr;
         lossless_.store(settings_.lossless, std::memory_order_relaxed);
-        last_error_ = result.ok() ? std::string() : result.reason;
     }
     after.run(listener);
     return result;
 }
 
 std::string Network::describe() const {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     std::string out = fmt::format("policy {}\nports {}\nmtu {}\nqueue {}\nlossless {}\npool {}\n",
                                   policy_->name(), ports_.size(), settings_.mtu, settings_.queue,
                                   settings_.lossless ? "on" : "off", settings_.pool);
@@ -186,15 +204,22 @@ std::string Network::describe() const {
         if (port->events) out += fmt::format("events {} on\n", port->id);
     }
     policy_->describe(out);
-    if (!last_error_.empty()) out += fmt::format("# last error: {}\n", last_error_);
+    std::string last_error = last_error_;
+    std::string help;
+    append_help(commands_, help);
+    append_help(policy_->commands(), help);
+    lock.unlock();  // the extension has its own lock, never taken under mu_
+    if (extension_) {
+        extension_->describe(out);
+        append_help(extension_->commands(), help);
+    }
+    if (!last_error.empty()) out += fmt::format("# last error: {}\n", last_error);
     out += fmt::format("#\n# Write commands here, one per line. Policies: {}.\n", catalog_.names());
-    append_help(commands_, out);
-    append_help(policy_->commands(), out);
-    return out;
+    return out + help;
 }
 
 std::string Network::stats() const {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     std::uint64_t in = 0;
     std::uint64_t bin = 0;
     std::uint64_t out = 0;
@@ -230,7 +255,13 @@ std::string Network::stats() const {
     text += fmt::format("{:<6} {:>7} {:>7} {:>10} {:>12} {:>10} {:>12} {:>8} {:>6}\n", "port",
                         "readers", "writers", "msgs_in", "bytes_in", "msgs_out", "bytes_out",
                         "drops", "queued");
-    return text + rows;
+    text += rows;
+    std::string sections;
+    policy_->stats(sections);
+    lock.unlock();  // the extension has its own lock, never taken under mu_
+    if (extension_) extension_->stats(sections);
+    if (!sections.empty()) text += "\n" + sections;
+    return text;
 }
 
 }  // namespace ipnfs::bus

@@ -14,6 +14,38 @@
 
 namespace ipnfs::bus {
 
+// Where one message goes.  Most policies name ports that get the payload as
+// it was sent (`to`).  A policy that rewrites at the edge (the switch adds or
+// strips VLAN tags) adds variants: each is one buffer, shared by its ports.
+// The network reuses one Route per send, so buffers keep their capacity.
+class Route {
+  public:
+    struct Variant {
+        std::vector<std::byte> payload;
+        std::vector<PortId> to;
+    };
+
+    std::vector<PortId> to;
+
+    // A new, empty variant (its payload and ports cleared).
+    Variant& add_variant() {
+        if (used_ == variants_.size()) variants_.emplace_back();
+        Variant& v = variants_[used_++];
+        v.payload.clear();
+        v.to.clear();
+        return v;
+    }
+    [[nodiscard]] std::span<const Variant> variants() const { return {variants_.data(), used_}; }
+    void clear() {
+        to.clear();
+        used_ = 0;
+    }
+
+  private:
+    std::vector<Variant> variants_;
+    std::size_t used_ = 0;
+};
+
 class Policy {
   public:
     virtual ~Policy() = default;
@@ -29,16 +61,20 @@ class Policy {
     virtual void on_attach(PortId port) = 0;
     virtual void on_detach(PortId port) = 0;
 
-    // Appends the ports that must get a copy of a message sent by `from`.
-    // Only attached ports may be named, each at most once.
-    virtual void route(PortId from, std::span<const std::byte> payload,
-                       std::vector<PortId>& to) = 0;
+    // Adds the ports that must get a copy of a message sent by `from`, to
+    // `out` (which arrives cleared).  Only attached ports may be named, each
+    // at most once in the whole route.  A lossless send that must wait is
+    // routed again when it retries, so state changed here must tolerate that.
+    virtual void route(PortId from, std::span<const std::byte> payload, Route& out) = 0;
 
     // The policy's own ctl verbs (its configuration).
     [[nodiscard]] virtual const CommandTable& commands() const = 0;
 
     // Appends its current settings as ctl lines that could be written back.
     virtual void describe(std::string& out) const = 0;
+
+    // Appends its own section of the stats file (tables, counters), if any.
+    virtual void stats(std::string& /*out*/) const {}
 };
 
 // Makes policies by name; the daemon hands one to every network.

@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "fs/caller.hpp"
 #include "fs/framing.hpp"
 #include "fs/handle.hpp"
 #include "fs/parked_read.hpp"
@@ -291,7 +292,7 @@ void op_write(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, std::size_t s
         bus::Network& net = h.dir->net();
         auto bytes = std::as_bytes(std::span(buf, size));
         if (h.kind == Kind::ctl) {
-            bus::Status s = net.control(std::string_view(buf, size));
+            bus::Status s = net.control(std::string_view(buf, size), caller_of(req));
             if (!s.ok()) {
                 spdlog::info("network {}: ctl: {}", net.name(), s.reason);
                 reply_error(req, "write", s);

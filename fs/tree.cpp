@@ -65,8 +65,9 @@ void NetDir::mark_removed() {
 }
 
 Tree::Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::string default_policy,
-           Attr root)
+           Attr root, const bus::ExtensionMaker* extensions)
     : catalog_(catalog),
+      extensions_(extensions),
       defaults_(defaults),
       default_policy_(std::move(default_policy)),
       root_(root) {
@@ -155,6 +156,7 @@ bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node&
         !s.ok()) {
         return s;
     }
+    if (extensions_ != nullptr) net->set_extension(extensions_->make(*net));
     Attr dir_attr = attr;
     dir_attr.mode &= kPermBits;
     dir_attr.ctime = now();

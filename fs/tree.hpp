@@ -83,8 +83,9 @@ class Tree {
     static constexpr std::uint32_t kEventsSlot = 4;
     static constexpr std::uint32_t kFirstPortSlot = 16;  // 5..15 kept for future files
 
+    // Every new network gets an extension from `extensions`, if given.
     Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::string default_policy,
-         Attr root);
+         Attr root, const bus::ExtensionMaker* extensions = nullptr);
 
     [[nodiscard]] std::optional<Node> resolve(Ino ino) const;
     // A child of `parent` by name: the ino and node, or ENOENT.
@@ -116,6 +117,7 @@ class Tree {
     [[nodiscard]] static Node node_for(const std::shared_ptr<NetDir>& dir, std::uint32_t slot);
 
     const bus::PolicyCatalog& catalog_;
+    const bus::ExtensionMaker* extensions_;
     const bus::Settings defaults_;
     const std::string default_policy_;
 

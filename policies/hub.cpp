@@ -39,11 +39,10 @@ void Hub::on_detach(bus::PortId port) {
     slot_[port] = kAbsent;
 }
 
-void Hub::route(bus::PortId from, std::span<const std::byte> /*payload*/,
-                std::vector<bus::PortId>& to) {
+void Hub::route(bus::PortId from, std::span<const std::byte> /*payload*/, bus::Route& out) {
     bool self = from < loopback_.size() && loopback_[from];
     for (bus::PortId port : members_) {
-        if (port != from || self) to.push_back(port);
+        if (port != from || self) out.to.push_back(port);
     }
 }
 

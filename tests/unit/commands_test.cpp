@@ -48,8 +48,9 @@ struct Recorder {
     }
 };
 
-Status run(std::span<const CommandTable* const> tables, std::string_view line) {
-    return bus::dispatch(tables, line);
+Status run(std::span<const CommandTable* const> tables, std::string_view line,
+           bus::Caller caller = {}) {
+    return bus::dispatch(tables, line, caller);
 }
 
 TEST(Dispatch, RunsTheVerbWithTheWordsAfterIt) {
@@ -90,6 +91,46 @@ TEST(Dispatch, UnknownVerbIsInvalidArgumentNamingIt) {
     EXPECT_TRUE(FailsWith(s, std::errc::invalid_argument));
     EXPECT_NE(s.reason.find("unknown command 'frobnicate'"), std::string::npos) << s.reason;
     EXPECT_TRUE(r.calls.empty());
+}
+
+TEST(Dispatch, OptionalWordsMayFollowUpToTheirCount) {
+    std::vector<std::size_t> seen;
+    CommandTable table = {{"tap", "NAME [PORT]", 1, "",
+                           [&](Words w) {
+                               seen.push_back(w.size());
+                               return Status::success();
+                           },
+                           1}};
+    std::array<const CommandTable*, 1> tables{&table};
+    EXPECT_TRUE(IsOk(run(tables, "tap t0")));
+    EXPECT_TRUE(IsOk(run(tables, "tap t0 3")));
+    EXPECT_TRUE(FailsWith(run(tables, "tap"), std::errc::invalid_argument));
+    EXPECT_TRUE(FailsWith(run(tables, "tap t0 3 4"), std::errc::invalid_argument));
+    EXPECT_EQ(seen, (std::vector<std::size_t>{1, 2}));
+}
+
+TEST(Dispatch, NetAdminCommandsRefuseOtherCallersWithEperm) {
+    int runs = 0;
+    CommandTable table = {{"grab", "IFACE", 1, "",
+                           [&](Words) {
+                               ++runs;
+                               return Status::success();
+                           },
+                           0, true}};
+    std::array<const CommandTable*, 1> tables{&table};
+    Status s = run(tables, "grab eth0", bus::Caller{.net_admin = false});
+    EXPECT_TRUE(FailsWith(s, std::errc::operation_not_permitted));
+    EXPECT_EQ(s.reason, "grab needs CAP_NET_ADMIN");
+    EXPECT_EQ(runs, 0);
+    EXPECT_TRUE(IsOk(run(tables, "grab eth0", bus::Caller{.net_admin = true})));
+    EXPECT_EQ(runs, 1);
+}
+
+TEST(Dispatch, UsageIsCheckedBeforePrivilege) {
+    CommandTable table = {
+        {"grab", "IFACE", 1, "", [](Words) { return Status::success(); }, 0, true}};
+    std::array<const CommandTable*, 1> tables{&table};
+    EXPECT_TRUE(FailsWith(run(tables, "grab"), std::errc::invalid_argument));
 }
 
 TEST(Dispatch, VerbsAreCaseSensitive) {

@@ -24,7 +24,7 @@ class QuietPolicy final : public bus::Policy {
     void on_attach(PortId /*port*/) override {}
     void on_detach(PortId /*port*/) override {}
     void route(PortId /*from*/, std::span<const std::byte> /*payload*/,
-               std::vector<PortId>& /*to*/) override {}
+               bus::Route& /*out*/) override {}
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
     void describe(std::string& /*out*/) const override {}
 
@@ -136,9 +136,9 @@ TEST_F(NetworkCtl, PolicyHubIsAcceptedWhileNothingIsConnected) {
 }
 
 TEST_F(NetworkCtl, UnknownPolicyIsInvalidArgumentNamingTheKnownOnes) {
-    bus::Status s = control("policy switch");
+    bus::Status s = control("policy nonesuch");
     EXPECT_TRUE(FailsWith(s, std::errc::invalid_argument));
-    EXPECT_NE(s.reason.find("switch"), std::string::npos) << s.reason;
+    EXPECT_NE(s.reason.find("nonesuch"), std::string::npos) << s.reason;
     EXPECT_NE(s.reason.find("hub"), std::string::npos) << s.reason;
 }
 
