@@ -82,7 +82,7 @@ Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connectio
     return Status::success();
 }
 
-Status Network::connect(PortId id, bool reads, bool writes, Connection& out) {
+Status Network::connect(PortId id, bool reads, bool writes, Connection& out, bool exclusive) {
     AfterUnlock after;
     Listener* listener = nullptr;
     Status s;
@@ -94,6 +94,10 @@ Status Network::connect(PortId id, bool reads, bool writes, Connection& out) {
             return Status::error(
                 std::errc::no_such_file_or_directory,
                 fmt::format("no port {}: the network has {} ports", id, ports_.size()));
+        }
+        if (exclusive && ports_[id]->connected()) {
+            return Status::error(std::errc::device_or_resource_busy,
+                                 fmt::format("port {} is in use", id));
         }
         ctl_after_ = &after;
         s = attach(*ports_[id], id, reads, writes, out);

@@ -81,8 +81,9 @@ class Network {
     [[nodiscard]] const std::string& name() const { return name_; }
     [[nodiscard]] PortId port_count() const;
 
-    // Connects to a given port / to the lowest port nobody is connected to.
-    Status connect(PortId id, bool reads, bool writes, Connection& out);
+    // Connects to a given port (EBUSY if `exclusive` and it is connected) /
+    // to the lowest port nobody is connected to.
+    Status connect(PortId id, bool reads, bool writes, Connection& out, bool exclusive = false);
     Status connect_any(bool reads, bool writes, Connection& out);
     // Connects a reader of the network's membership events only; it first
     // receives a join for every connected port and the current counts.

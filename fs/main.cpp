@@ -15,6 +15,8 @@
 #include "fs/options.hpp"
 #include "fs/stream_io.hpp"
 #include "fs/tree.hpp"
+#include "netdev/engine.hpp"
+#include "netdev/interfaces.hpp"
 #include "policies/catalog.hpp"
 
 namespace {
@@ -80,8 +82,12 @@ int run(int argc, char** argv) {
     fuse_opt_add_arg(&args, fmt::format("-ofsname={}", escape_option(opts.source)).c_str());
     if (!cmd.nodefault_subtype) fuse_opt_add_arg(&args, "-osubtype=ipnfs");
 
+    // Declared before the tree: networks end their interfaces through it.
+    netdev::Engine engine;
+    netdev::InterfacesMaker interfaces(engine);
     fs::Tree tree(catalog, opts.defaults, opts.policy,
-                  fs::Attr{static_cast<mode_t>(opts.root_mode), getuid(), getgid(), {}});
+                  fs::Attr{static_cast<mode_t>(opts.root_mode), getuid(), getgid(), {}},
+                  &interfaces);
     fs::Context context{tree, {}};
     fuse_session* se =
         fuse_session_new(&args, &fs::operations(), sizeof(fuse_lowlevel_ops), &context);

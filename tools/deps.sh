@@ -9,6 +9,7 @@ packages=(
   libspdlog-dev libfmt-dev libboost-dev
   libgtest-dev libgmock-dev googletest
   util-linux procps python3
+  iproute2 iputils-ping tcpdump
 )
 
 missing=()

@@ -1,0 +1,77 @@
+// One kernel interface plugged into a network as a port.  The engine thread
+// moves its frames both ways: kernel -> bus on input, bus -> kernel when its
+// port has messages.  Neither direction ever waits: a full lossless network
+// stops reading the interface (the kernel queues, then drops, as for any
+// slow link) and an empty port parks a waiter that wakes the engine.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bus/network.hpp"
+#include "netdev/engine.hpp"
+#include "netdev/handoff.hpp"
+#include "netdev/link.hpp"
+
+namespace ipnfs::netdev {
+
+struct DeviceCounters {
+    std::atomic<std::uint64_t> frames_in{0};  // from the kernel into the network
+    std::atomic<std::uint64_t> bytes_in{0};
+    std::atomic<std::uint64_t> frames_out{0};  // from the network to the kernel
+    std::atomic<std::uint64_t> bytes_out{0};
+    std::atomic<std::uint64_t> drops{0};  // lost here: too long, refused by either side
+};
+
+class Device final : public Pollable {
+  public:
+    // Takes a connection the caller made for it (reads and writes).
+    Device(bus::Network& net, Engine& engine, std::unique_ptr<Link> link, bus::Connection conn);
+    ~Device() override;
+    Device(const Device&) = delete;
+    Device& operator=(const Device&) = delete;
+
+    // Starts moving frames.  Any thread.
+    void start();
+    // Stops moving frames and lets go of the port.  On the engine thread.
+    void detach();
+
+    [[nodiscard]] const Link& link() const { return *link_; }
+    [[nodiscard]] bus::PortId port() const { return conn_.id; }
+    [[nodiscard]] const DeviceCounters& counters() const { return counters_; }
+    // "running", or why the device stopped (its interface was deleted...).
+    [[nodiscard]] std::string state() const;
+
+    void on_readable() override;
+    void on_wake() override;
+
+  private:
+    using Egress = Handoff<bus::Waiter, bus::Received>;
+    using Ingress = Handoff<bus::SendWaiter, bus::Status>;
+
+    void pump_out();
+    void transmit(const bus::Message& msg);
+    void fail(const std::string& why);
+
+    bus::Network& net_;
+    Engine& engine_;
+    const std::unique_ptr<Link> link_;
+    const bus::Connection conn_;
+    // Waiters the bus may complete from another thread; each frees itself if
+    // its device is gone first (see handoff.hpp).
+    Egress* egress_;
+    Ingress* ingress_;
+    // Engine-thread state.
+    bool attached_ = true;
+    bool input_paused_ = false;
+    std::vector<std::byte> buf_;
+
+    DeviceCounters counters_;
+    mutable std::mutex state_mu_;  // guards failure_ (read by stats)
+    std::string failure_;
+};
+
+}  // namespace ipnfs::netdev

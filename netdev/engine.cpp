@@ -1,0 +1,154 @@
+#include "netdev/engine.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <future>
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+
+namespace ipnfs::netdev {
+
+namespace {
+
+int checked(int fd, const char* what) {
+    if (fd < 0) throw std::system_error(errno, std::generic_category(), what);
+    return fd;
+}
+
+void control(int epoll_fd, int op, int fd, std::uint32_t events, void* ptr) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.ptr = ptr;
+    if (::epoll_ctl(epoll_fd, op, fd, &ev) != 0) {
+        throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+    }
+}
+
+}  // namespace
+
+Engine::Engine()
+    : epoll_fd_(checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1")),
+      event_fd_(checked(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "eventfd")) {
+    control(epoll_fd_, EPOLL_CTL_ADD, event_fd_, EPOLLIN, nullptr);
+}
+
+Engine::~Engine() {
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+    }
+    signal();
+    if (thread_.joinable()) thread_.join();
+    ::close(event_fd_);
+    ::close(epoll_fd_);
+}
+
+void Engine::ensure_started() {
+    std::lock_guard lock(mu_);
+    if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
+}
+
+void Engine::watch(Pollable& p, int fd) {
+    ensure_started();
+    control(epoll_fd_, EPOLL_CTL_ADD, fd, EPOLLIN, &p);
+    wake(p);
+}
+
+void Engine::set_input(Pollable& p, int fd, bool on) {
+    control(epoll_fd_, EPOLL_CTL_MOD, fd, on ? std::uint32_t{EPOLLIN} : 0U, &p);
+}
+
+void Engine::forget(Pollable& p, int fd) {
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);  // fails only if already gone
+    std::lock_guard lock(mu_);
+    std::erase(wakes_, &p);
+    p.wake_queued_ = false;
+}
+
+void Engine::wake(Pollable& p) {
+    {
+        std::lock_guard lock(mu_);
+        if (p.wake_queued_) return;
+        p.wake_queued_ = true;
+        wakes_.push_back(&p);
+    }
+    signal();
+}
+
+void Engine::run_sync(const std::function<void()>& fn) {
+    ensure_started();
+    bool here = false;
+    {
+        std::lock_guard lock(mu_);
+        here = thread_.get_id() == std::this_thread::get_id();
+    }
+    if (here) {
+        fn();
+        return;
+    }
+    std::promise<void> done;
+    auto finished = done.get_future();
+    {
+        std::lock_guard lock(mu_);
+        tasks_.emplace_back([&] {
+            try {
+                fn();
+                done.set_value();
+            } catch (...) {
+                done.set_exception(std::current_exception());
+            }
+        });
+    }
+    signal();
+    finished.get();
+}
+
+void Engine::signal() {
+    std::uint64_t one = 1;
+    // Fails only when the counter is about to overflow: it is non-zero then,
+    // so the loop wakes anyway.
+    [[maybe_unused]] auto n = ::write(event_fd_, &one, sizeof one);
+}
+
+void Engine::loop() {
+    std::array<epoll_event, 64> events{};
+    std::vector<Pollable*> wakes;
+    std::vector<std::function<void()>> tasks;
+    for (;;) {
+        int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), -1);
+        if (n < 0 && errno != EINTR) {
+            spdlog::critical("netdev: epoll_wait: {}", std::strerror(errno));
+            return;
+        }
+        for (int i = 0; i < n; ++i) {
+            auto* p = static_cast<Pollable*>(events[i].data.ptr);
+            if (p == nullptr) {
+                std::uint64_t count = 0;
+                [[maybe_unused]] auto r = ::read(event_fd_, &count, sizeof count);
+            } else {
+                p->on_readable();
+            }
+        }
+        bool stop = false;
+        {
+            std::lock_guard lock(mu_);
+            wakes.swap(wakes_);
+            for (Pollable* p : wakes) p->wake_queued_ = false;
+            tasks.swap(tasks_);
+            stop = stopping_;
+        }
+        for (Pollable* p : wakes) p->on_wake();
+        for (auto& task : tasks) task();
+        wakes.clear();
+        tasks.clear();
+        if (stop) return;
+    }
+}
+
+}  // namespace ipnfs::netdev

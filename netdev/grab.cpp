@@ -1,0 +1,151 @@
+// Grabbed interfaces: an AF_PACKET socket bound to one existing interface.
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "netdev/link.hpp"
+
+namespace ipnfs::netdev {
+
+namespace {
+
+constexpr std::size_t kMacs = 12;  // destination and source MAC: a tag goes after them
+constexpr std::size_t kTag = 4;
+
+class Grab final : public Link {
+  public:
+    Grab(int fd, std::string name, unsigned ifindex)
+        : Link(fd, std::move(name)), ifindex_(ifindex) {}
+
+    [[nodiscard]] std::string_view kind() const override { return "grab"; }
+
+    ssize_t receive(std::span<std::byte> buf, std::uint64_t& too_long,
+                    std::string& error) override {
+        for (;;) {
+            // Room is kept for a VLAN tag the kernel took off into metadata.
+            if (buf.size() <= kTag) return 0;
+            iovec iov{buf.data(), buf.size() - kTag};
+            sockaddr_ll from{};
+            std::array<std::byte, CMSG_SPACE(sizeof(tpacket_auxdata))> control{};
+            msghdr msg{};
+            msg.msg_name = &from;
+            msg.msg_namelen = sizeof from;
+            msg.msg_iov = &iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.data();
+            msg.msg_controllen = control.size();
+            ssize_t n = ::recvmsg(fd(), &msg, MSG_TRUNC);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                if (errno == EAGAIN) return 0;
+                // ENETDOWN: the interface went down (it may come back up) or
+                // away; only the second ends the link.
+                if (errno == ENETDOWN && exists()) continue;
+                error = errno == ENETDOWN ? std::string("the interface was deleted")
+                                          : std::string(std::strerror(errno));
+                return -1;
+            }
+            if (from.sll_pkttype == PACKET_OUTGOING) continue;
+            if ((msg.msg_flags & MSG_TRUNC) != 0) {
+                ++too_long;
+                continue;
+            }
+            auto len = static_cast<std::size_t>(n);
+            if (len >= kMacs) len += restore_tag(msg, buf, len);
+            return static_cast<ssize_t>(len);
+        }
+    }
+
+    int transmit(std::span<const std::byte> frame) override {
+        return ::send(fd(), frame.data(), frame.size(), MSG_DONTWAIT) < 0 ? errno : 0;
+    }
+
+  private:
+    [[nodiscard]] bool exists() const {
+        std::array<char, IFNAMSIZ> name{};
+        return if_indextoname(ifindex_, name.data()) != nullptr;
+    }
+
+    // Puts back the 802.1Q tag that VLAN offload moved into metadata, so the
+    // bus sees the frame as it was on the wire.  Returns the bytes added.
+    static std::size_t restore_tag(msghdr& msg, std::span<std::byte> buf, std::size_t len) {
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA) continue;
+            tpacket_auxdata aux{};
+            std::memcpy(&aux, CMSG_DATA(c), sizeof aux);
+            if ((aux.tp_status & TP_STATUS_VLAN_VALID) == 0) return 0;
+            std::uint16_t tpid = (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) != 0
+                                     ? aux.tp_vlan_tpid
+                                     : static_cast<std::uint16_t>(ETH_P_8021Q);
+            std::memmove(buf.data() + kMacs + kTag, buf.data() + kMacs, len - kMacs);
+            std::array<std::byte, kTag> tag{std::byte(tpid >> 8), std::byte(tpid & 0xff),
+                                            std::byte(aux.tp_vlan_tci >> 8),
+                                            std::byte(aux.tp_vlan_tci & 0xff)};
+            std::memcpy(buf.data() + kMacs, tag.data(), kTag);
+            return kTag;
+        }
+        return 0;
+    }
+
+    const unsigned ifindex_;
+};
+
+bus::Status failed(std::string_view name, const char* step) {
+    int err = errno;
+    std::string why = err == EPERM ? std::string("the daemon lacks CAP_NET_ADMIN")
+                                   : std::string(std::strerror(err));
+    return bus::Status::error(static_cast<std::errc>(err),
+                              fmt::format("grab {}: {}: {}", name, step, why));
+}
+
+}  // namespace
+
+bus::Status open_grab(std::string_view name, std::unique_ptr<Link>& out) {
+    if (bus::Status s = check_name(name); !s.ok()) return s;
+    std::string iface(name);
+    unsigned ifindex = if_nametoindex(iface.c_str());
+    if (ifindex == 0) {
+        return bus::Status::error(std::errc::no_such_device,
+                                  fmt::format("grab {}: no such interface", name));
+    }
+    // Protocol 0 until bound: a socket open to every protocol would queue
+    // frames of every interface in between.
+    int fd = ::socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return failed(name, "socket");
+    int on = 1;
+    sockaddr_ll addr{};
+    addr.sll_family = AF_PACKET;
+    addr.sll_protocol = htons(ETH_P_ALL);
+    addr.sll_ifindex = static_cast<int>(ifindex);
+    packet_mreq promisc{};
+    promisc.mr_ifindex = static_cast<int>(ifindex);
+    promisc.mr_type = PACKET_MR_PROMISC;
+    const char* step = nullptr;
+    if (::setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &on, sizeof on) != 0) {
+        step = "PACKET_IGNORE_OUTGOING";
+    } else if (::setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &on, sizeof on) != 0) {
+        step = "PACKET_AUXDATA";
+    } else if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        step = "bind";
+    } else if (::setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &promisc, sizeof promisc) != 0) {
+        step = "promiscuous mode";
+    }
+    if (step != nullptr) {
+        bus::Status s = failed(name, step);
+        ::close(fd);
+        return s;
+    }
+    out = std::make_unique<Grab>(fd, iface, ifindex);
+    return bus::Status::success();
+}
+
+}  // namespace ipnfs::netdev

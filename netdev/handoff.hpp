@@ -1,0 +1,70 @@
+// A bus waiter shared by a device on the engine thread and whichever thread
+// the bus completes it on.  The bus completes a parked waiter after releasing
+// its own lock, so a device may be torn down between the bus deciding and the
+// completion arriving: the device then orphans the waiter, and the waiter
+// frees itself when its completion comes.
+#pragma once
+
+#include <mutex>
+#include <utility>
+
+#include "netdev/engine.hpp"
+
+namespace ipnfs::netdev {
+
+// Base: bus::Waiter or bus::SendWaiter; Result: what its complete() gets.
+template <typename Base, typename Result>
+class Handoff final : public Base {
+  public:
+    Handoff(Engine& engine, Pollable& owner) : engine_(engine), owner_(&owner) {}
+
+    void complete(Result result) override {
+        std::unique_lock lock(mu_);
+        if (owner_ == nullptr) {
+            lock.unlock();
+            delete this;
+            return;
+        }
+        completed_ = true;
+        result_ = std::move(result);
+        engine_.wake(*owner_);  // under mu_: release() cannot take owner_ away meanwhile
+    }
+
+    // Engine thread: the bus parked it.
+    void set_parked() {
+        std::lock_guard lock(mu_);
+        parked_ = true;
+    }
+
+    // Engine thread: true and the result if a completion has arrived.
+    bool take(Result& out) {
+        std::lock_guard lock(mu_);
+        if (!completed_) return false;
+        parked_ = completed_ = false;
+        out = std::move(result_);
+        return true;
+    }
+
+    // Engine thread, after bus cancel() (which said whether it removed the
+    // waiter while parked): frees it, or leaves that to a completion still
+    // under way.  The device must not use it afterwards.
+    void release(bool removed_while_parked) {
+        std::unique_lock lock(mu_);
+        bool coming = parked_ && !completed_ && !removed_while_parked;
+        owner_ = nullptr;
+        lock.unlock();
+        if (!coming) delete this;
+    }
+
+  private:
+    ~Handoff() override = default;
+
+    Engine& engine_;
+    std::mutex mu_;  // guards everything below
+    Pollable* owner_;
+    bool parked_ = false;
+    bool completed_ = false;
+    Result result_{};
+};
+
+}  // namespace ipnfs::netdev

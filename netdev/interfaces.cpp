@@ -1,0 +1,124 @@
+#include "netdev/interfaces.hpp"
+
+#include <algorithm>
+#include <optional>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace ipnfs::netdev {
+
+Interfaces::Interfaces(bus::Network& net, Engine& engine) : net_(net), engine_(engine) {
+    commands_ = {
+        {"tap", "NAME [PORT]", 1,
+         "create TAP interface NAME on PORT (default: the lowest free port); needs CAP_NET_ADMIN",
+         [this](bus::Words w) { return attach("tap", open_tap, w); }, 1, true},
+        {"untap", "NAME", 1, "remove TAP interface NAME; needs CAP_NET_ADMIN",
+         [this](bus::Words w) { return detach("tap", w[0]); }, 0, true},
+        {"grab", "IFACE [PORT]", 1,
+         "attach existing interface IFACE (AF_PACKET, promiscuous); needs CAP_NET_ADMIN",
+         [this](bus::Words w) { return attach("grab", open_grab, w); }, 1, true},
+        {"ungrab", "IFACE", 1, "release grabbed interface IFACE; needs CAP_NET_ADMIN",
+         [this](bus::Words w) { return detach("grab", w[0]); }, 0, true},
+    };
+}
+
+Interfaces::~Interfaces() {
+    hang_up();
+}
+
+bus::Status Interfaces::attach(std::string_view kind, Opener open, bus::Words w) {
+    std::optional<bus::PortId> port;
+    if (w.size() > 1) {
+        std::uint64_t id = 0;
+        if (auto s = bus::parse_uint(w[1], 0, net_.port_count() - 1, "port", id); !s.ok()) return s;
+        port = static_cast<bus::PortId>(id);
+    }
+    std::lock_guard lock(mu_);
+    if (hung_up_) {
+        return bus::Status::error(std::errc::no_such_file_or_directory, "network is removed");
+    }
+    for (const auto& d : devices_) {
+        if (d->link().name() == w[0]) {
+            return bus::Status::error(std::errc::device_or_resource_busy,
+                                      fmt::format("{} is already attached here ({} on port {})",
+                                                  w[0], d->link().kind(), d->port()));
+        }
+    }
+    std::unique_ptr<Link> link;
+    if (bus::Status s = open(w[0], link); !s.ok()) return s;
+    bus::Connection conn;
+    bus::Status s =
+        port ? net_.connect(*port, true, true, conn, true) : net_.connect_any(true, true, conn);
+    if (!s.ok()) return s;
+    auto device = std::make_unique<Device>(net_, engine_, std::move(link), conn);
+    device->start();
+    spdlog::info("network {}: {} {} attached on port {}", net_.name(), kind, w[0], conn.id);
+    devices_.push_back(std::move(device));
+    return bus::Status::success();
+}
+
+bus::Status Interfaces::detach(std::string_view kind, std::string_view name) {
+    std::unique_ptr<Device> device;
+    {
+        std::lock_guard lock(mu_);
+        auto it = std::find_if(devices_.begin(), devices_.end(), [&](const auto& d) {
+            return d->link().kind() == kind && d->link().name() == name;
+        });
+        if (it == devices_.end()) {
+            return bus::Status::error(std::errc::no_such_device,
+                                      fmt::format("no {} {} on this network", kind, name));
+        }
+        device = std::move(*it);
+        devices_.erase(it);
+    }
+    spdlog::info("network {}: {} {} detached from port {}", net_.name(), kind, name,
+                 device->port());
+    destroy(std::move(device));
+    return bus::Status::success();
+}
+
+void Interfaces::destroy(std::unique_ptr<Device> device) {
+    // On the engine thread, between its turns: nothing it is doing can be
+    // about this device then.
+    engine_.run_sync([&] {
+        device->detach();
+        device.reset();
+    });
+}
+
+void Interfaces::hang_up() {
+    std::vector<std::unique_ptr<Device>> devices;
+    {
+        std::lock_guard lock(mu_);
+        hung_up_ = true;
+        devices.swap(devices_);
+    }
+    for (auto& device : devices) destroy(std::move(device));
+}
+
+void Interfaces::describe(std::string& out) const {
+    std::lock_guard lock(mu_);
+    for (const auto& d : devices_) {
+        out += fmt::format("{} {} {}\n", d->link().kind(), d->link().name(), d->port());
+    }
+}
+
+void Interfaces::stats(std::string& out) const {
+    std::lock_guard lock(mu_);
+    if (devices_.empty()) return;
+    out +=
+        fmt::format("{:<16} {:<4} {:>6} {:<8} {:>10} {:>12} {:>10} {:>12} {:>8}\n", "iface", "kind",
+                    "port", "state", "frames_in", "bytes_in", "frames_out", "bytes_out", "drops");
+    for (const auto& d : devices_) {
+        const DeviceCounters& c = d->counters();
+        out += fmt::format(
+            "{:<16} {:<4} {:>6} {:<8} {:>10} {:>12} {:>10} {:>12} {:>8}\n", d->link().name(),
+            d->link().kind(), d->port(), d->state(), c.frames_in.load(std::memory_order_relaxed),
+            c.bytes_in.load(std::memory_order_relaxed),
+            c.frames_out.load(std::memory_order_relaxed),
+            c.bytes_out.load(std::memory_order_relaxed), c.drops.load(std::memory_order_relaxed));
+    }
+}
+
+}  // namespace ipnfs::netdev

@@ -1,0 +1,55 @@
+// A kernel interface's descriptor and how frames cross it: a TAP the daemon
+// creates (/dev/net/tun) or an existing interface grabbed through AF_PACKET.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "bus/status.hpp"
+
+namespace ipnfs::netdev {
+
+class Link {
+  public:
+    virtual ~Link();
+    Link(const Link&) = delete;
+    Link& operator=(const Link&) = delete;
+
+    [[nodiscard]] int fd() const { return fd_; }
+    [[nodiscard]] const std::string& name() const { return name_; }
+    [[nodiscard]] virtual std::string_view kind() const = 0;
+
+    // The next frame from the kernel, into buf: its length; 0 when there is
+    // nothing more now; -1 with `error` set when the link is dead.  A frame
+    // longer than buf is skipped and counted in `too_long`.
+    virtual ssize_t receive(std::span<std::byte> buf, std::uint64_t& too_long,
+                            std::string& error) = 0;
+    // Hands a frame to the kernel; 0, or the errno of a frame the kernel
+    // refused (counted as a drop, the link lives on).
+    virtual int transmit(std::span<const std::byte> frame) = 0;
+
+  protected:
+    Link(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+
+  private:
+    const int fd_;
+    const std::string name_;
+};
+
+// An interface name the kernel accepts: 1-15 bytes, no '/', ':' or space.
+bus::Status check_name(std::string_view name);
+
+// Creates TAP `name` (or attaches to an existing persistent one), down,
+// without packet information headers.
+bus::Status open_tap(std::string_view name, std::unique_ptr<Link>& out);
+// Attaches to existing interface `name`: promiscuous, every protocol, its
+// own transmissions left out so that nothing the bus sends comes back.
+bus::Status open_grab(std::string_view name, std::unique_ptr<Link>& out);
+
+}  // namespace ipnfs::netdev
