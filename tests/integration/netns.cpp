@@ -243,7 +243,9 @@ void NetdevTest::TearDown() {
     for (const auto& name : left) {
         ADD_FAILURE() << "interface " << name << " is still there after the test and the daemon "
                       << "ended; deleting it";
-        root_sh("ip link del " + sq(name) + " 2>/dev/null; true", 10);
+        root_sh("ip link del " + sq(name) + " 2>/dev/null || ip tuntap del dev " + sq(name) +
+                    " mode tap 2>/dev/null; true",
+                10);
     }
 }
 
