@@ -95,12 +95,15 @@ Status Network::connect(PortId id, bool reads, bool writes, Connection& out, boo
                 std::errc::no_such_file_or_directory,
                 fmt::format("no port {}: the network has {} ports", id, ports_.size()));
         }
-        if (exclusive && ports_[id]->connected()) {
+        Port& port = *ports_[id];
+        if (port.exclusive || (exclusive && port.connected())) {
             return Status::error(std::errc::device_or_resource_busy,
-                                 fmt::format("port {} is in use", id));
+                                 fmt::format("port {} is in use{}", id,
+                                             port.exclusive ? " (held exclusively)" : ""));
         }
         ctl_after_ = &after;
-        s = attach(*ports_[id], id, reads, writes, out);
+        s = attach(port, id, reads, writes, out);
+        port.exclusive = exclusive;
         ctl_after_ = nullptr;
         listener = listener_;
     }
@@ -108,7 +111,7 @@ Status Network::connect(PortId id, bool reads, bool writes, Connection& out, boo
     return s;
 }
 
-Status Network::connect_any(bool reads, bool writes, Connection& out) {
+Status Network::connect_any(bool reads, bool writes, Connection& out, bool exclusive) {
     AfterUnlock after;
     Listener* listener = nullptr;
     Status s = Status::error(std::errc::no_space_on_device, "");
@@ -120,6 +123,7 @@ Status Network::connect_any(bool reads, bool writes, Connection& out) {
             if (ports_[id]->connected()) continue;
             ctl_after_ = &after;
             s = attach(*ports_[id], id, reads, writes, out);
+            ports_[id]->exclusive = exclusive;
             ctl_after_ = nullptr;
             break;
         }
@@ -172,7 +176,10 @@ void Network::disconnect(const Connection& conn) {
                 --receiving_ports_;
             }
             if (lost_writer) --sending_ports_;
-            if (!port.connected()) emit(Kind::leave, conn.id, false, after);
+            if (!port.connected()) {
+                port.exclusive = false;
+                emit(Kind::leave, conn.id, false, after);
+            }
             if (lost_reader || lost_writer) emit(Kind::counts, conn.id, true, after);
             // One recipient less may let parked sends go.
             if (lost_reader) room_freed(after);

@@ -81,10 +81,11 @@ class Network {
     [[nodiscard]] const std::string& name() const { return name_; }
     [[nodiscard]] PortId port_count() const;
 
-    // Connects to a given port (EBUSY if `exclusive` and it is connected) /
-    // to the lowest port nobody is connected to.
+    // Connects to a given port / to the lowest port nobody is connected to.
+    // An `exclusive` connection needs a port nobody is connected to and keeps
+    // everyone else out until it disconnects (EBUSY).
     Status connect(PortId id, bool reads, bool writes, Connection& out, bool exclusive = false);
-    Status connect_any(bool reads, bool writes, Connection& out);
+    Status connect_any(bool reads, bool writes, Connection& out, bool exclusive = false);
     // Connects a reader of the network's membership events only; it first
     // receives a join for every connected port and the current counts.
     Status connect_observer(Connection& out);

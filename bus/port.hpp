@@ -52,6 +52,7 @@ struct Port {
     bool watched_out = false;                // a poller wants to hear when a send may not wait
     bool events = false;                     // also receives membership events
     bool drop_when_full = false;  // lossless network: loses its own copies instead of waiting
+    bool exclusive = false;       // its one connection refuses company (a kernel interface)
 
     // Serializes the consumers of ring: several descriptors may read one port.
     // Lock order: read_mu before Network::mu_.

@@ -1,5 +1,7 @@
 #include "netdev/device.hpp"
 
+#include <cstring>
+
 #include <spdlog/spdlog.h>
 
 namespace ipnfs::netdev {

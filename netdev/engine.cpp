@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstring>
+#include <exception>
 #include <future>
 #include <system_error>
 
@@ -116,6 +118,21 @@ void Engine::signal() {
     [[maybe_unused]] auto n = ::write(event_fd_, &one, sizeof one);
 }
 
+namespace {
+
+// A device's trouble (out of memory, an epoll_ctl refused) must not take the
+// engine, and with it every other interface, down.
+template <typename F>
+void guarded(const char* what, F&& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        spdlog::error("netdev: {}: {}", what, e.what());
+    }
+}
+
+}  // namespace
+
 void Engine::loop() {
     std::array<epoll_event, 64> events{};
     std::vector<Pollable*> wakes;
@@ -132,7 +149,7 @@ void Engine::loop() {
                 std::uint64_t count = 0;
                 [[maybe_unused]] auto r = ::read(event_fd_, &count, sizeof count);
             } else {
-                p->on_readable();
+                guarded("input", [p] { p->on_readable(); });
             }
         }
         bool stop = false;
@@ -143,7 +160,7 @@ void Engine::loop() {
             tasks.swap(tasks_);
             stop = stopping_;
         }
-        for (Pollable* p : wakes) p->on_wake();
+        for (Pollable* p : wakes) guarded("wake", [p] { p->on_wake(); });
         for (auto& task : tasks) task();
         wakes.clear();
         tasks.clear();

@@ -48,8 +48,8 @@ bus::Status Interfaces::attach(std::string_view kind, Opener open, bus::Words w)
     std::unique_ptr<Link> link;
     if (bus::Status s = open(w[0], link); !s.ok()) return s;
     bus::Connection conn;
-    bus::Status s =
-        port ? net_.connect(*port, true, true, conn, true) : net_.connect_any(true, true, conn);
+    bus::Status s = port ? net_.connect(*port, true, true, conn, true)
+                         : net_.connect_any(true, true, conn, true);
     if (!s.ok()) return s;
     auto device = std::make_unique<Device>(net_, engine_, std::move(link), conn);
     device->start();

@@ -23,10 +23,10 @@ using NetworkDelivery = HubNetworkTest;
 TEST(NetworkCreate, RejectsAnUnknownPolicyNamingTheKnownOnes) {
     policies::BuiltinCatalog catalog;
     std::shared_ptr<bus::Network> net;
-    bus::Status s = bus::Network::create("n", {}, catalog, "switch", net);
+    bus::Status s = bus::Network::create("n", {}, catalog, "router", net);
     EXPECT_TRUE(FailsWith(s, std::errc::invalid_argument));
-    EXPECT_NE(s.reason.find("switch"), std::string::npos) << s.reason;
-    EXPECT_NE(s.reason.find("hub"), std::string::npos) << s.reason;
+    EXPECT_NE(s.reason.find("router"), std::string::npos) << s.reason;
+    EXPECT_NE(s.reason.find("hub, switch"), std::string::npos) << s.reason;
     EXPECT_EQ(net, nullptr);
 }
 
@@ -54,6 +54,34 @@ TEST_F(NetworkDelivery, ConnectionRecordsItsPortAndDirections) {
     EXPECT_FALSE(c.writes);
     EXPECT_NE(c.port, nullptr);
     EXPECT_EQ(reader(4).port, c.port) << "two connections to one port share it";
+}
+
+TEST_F(NetworkDelivery, AnExclusiveConnectionNeedsAFreePortAndKeepsOthersOut) {
+    Connection shared = reader(2);
+    Connection c;
+    EXPECT_TRUE(
+        FailsWith(net_->connect(2, true, true, c, true), std::errc::device_or_resource_busy))
+        << "exclusive on a port someone has open";
+    Connection sole;
+    ASSERT_TRUE(IsOk(net_->connect(3, true, true, sole, true)));
+    bus::Status s = net_->connect(3, true, false, c);
+    EXPECT_TRUE(FailsWith(s, std::errc::device_or_resource_busy));
+    EXPECT_NE(s.reason.find("port 3 is in use"), std::string::npos) << s.reason;
+    net_->disconnect(sole);
+    EXPECT_TRUE(IsOk(net_->connect(3, true, false, c))) << "released with its connection";
+    net_->disconnect(c);
+    net_->disconnect(shared);
+}
+
+TEST_F(NetworkDelivery, ExclusiveConnectAnyTakesTheLowestFreePort) {
+    Connection first = reader(0);
+    Connection sole;
+    ASSERT_TRUE(IsOk(net_->connect_any(true, true, sole, true)));
+    EXPECT_EQ(sole.id, 1u);
+    Connection c;
+    EXPECT_TRUE(FailsWith(net_->connect(1, false, true, c), std::errc::device_or_resource_busy));
+    net_->disconnect(sole);
+    net_->disconnect(first);
 }
 
 TEST_F(NetworkDelivery, ConnectAndDisconnectAreCountedPerPort) {
