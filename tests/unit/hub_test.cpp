@@ -253,7 +253,8 @@ TEST(BuiltinCatalog, MakesAFreshHubByName) {
 
 TEST(BuiltinCatalog, UnknownNameMakesNothing) {
     policies::BuiltinCatalog catalog;
-    EXPECT_EQ(catalog.make("switch"), nullptr);
+    EXPECT_EQ(catalog.make("router"), nullptr);
+    EXPECT_EQ(catalog.make("SWITCH"), nullptr);
     EXPECT_EQ(catalog.make("HUB"), nullptr);
     EXPECT_EQ(catalog.make(""), nullptr);
 }
@@ -261,6 +262,7 @@ TEST(BuiltinCatalog, UnknownNameMakesNothing) {
 TEST(BuiltinCatalog, NamesListsEveryPolicyItMakes) {
     policies::BuiltinCatalog catalog;
     EXPECT_NE(catalog.names().find("hub"), std::string::npos);
+    EXPECT_NE(catalog.names().find("switch"), std::string::npos);
 }
 
 }  // namespace

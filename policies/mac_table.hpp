@@ -1,0 +1,81 @@
+// The switch's learning table: where each (VLAN, MAC) was last seen, with
+// aging and a size limit.  Entries are also kept in the order they were last
+// seen, so expired ones are found from the front without a scan and every
+// operation is O(1) amortized, however large the table.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "bus/message.hpp"
+#include "policies/ethernet.hpp"
+
+namespace ipnfs::policies {
+
+class MacTable {
+  public:
+    using Clock = std::chrono::steady_clock;
+    using Mac = ethernet::Mac;
+    using Vid = ethernet::Vid;
+
+    static constexpr std::size_t kDefaultLimit = 4096;
+    static constexpr std::chrono::seconds kDefaultExpire{300};  // vde_switch's default
+
+    struct Entry {
+        Vid vlan;
+        Mac mac;
+        bus::PortId port;
+        Clock::time_point seen;
+    };
+
+    enum class Learned { added, refreshed, moved, full };
+
+    // `mac` was just seen on `port` in `vlan`.  With the table full, expired
+    // entries go first; if none did, a new address is not learned (full).
+    Learned learn(Vid vlan, Mac mac, bus::PortId port, Clock::time_point now);
+
+    // Where `mac` was last seen in `vlan`; nullopt when it is unknown or its
+    // entry expired (which is then forgotten).
+    std::optional<bus::PortId> find(Vid vlan, Mac mac, Clock::time_point now);
+
+    // Forgets entries of ports at or above `count`.
+    void forget_ports_from(bus::PortId count);
+    void clear();
+
+    // A smaller limit forgets the least recently seen entries beyond it.
+    void set_limit(std::size_t limit);
+    [[nodiscard]] std::size_t limit() const { return limit_; }
+    void set_expire(std::chrono::seconds expire) { expire_ = expire; }
+    [[nodiscard]] std::chrono::seconds expire() const { return expire_; }
+
+    // Entries held, expired ones not yet forgotten included.
+    [[nodiscard]] std::size_t size() const { return index_.size(); }
+    // The entries not expired at `now`, in no particular order.
+    [[nodiscard]] std::vector<Entry> live(Clock::time_point now) const;
+
+  private:
+    using Order = std::list<Entry>;  // least recently seen first
+
+    struct KeyHash {
+        std::size_t operator()(std::uint64_t key) const;
+    };
+    static std::uint64_t key(Vid vlan, Mac mac) { return (std::uint64_t{vlan} << 48) | mac; }
+
+    [[nodiscard]] bool expired(const Entry& e, Clock::time_point now) const {
+        return now - e.seen > expire_;
+    }
+    void forget(Order::iterator it);
+    void forget_expired(Clock::time_point now);
+
+    Order order_;
+    std::unordered_map<std::uint64_t, Order::iterator, KeyHash> index_;
+    std::size_t limit_ = kDefaultLimit;
+    std::chrono::seconds expire_ = kDefaultExpire;
+};
+
+}  // namespace ipnfs::policies

@@ -1,0 +1,155 @@
+#include "policies/switch.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace ipnfs::policies {
+
+Switch::Switch(std::function<Clock::time_point()> now) : now_(std::move(now)) {
+    build_commands();
+}
+
+void Switch::on_ports(bus::PortId count) {
+    // The network detaches ports before removing them; a port that is still
+    // attached here would stay in members_ and be named after it is gone.
+    for (bus::PortId port = count; port < ports_.size(); ++port) on_detach(port);
+    ports_.resize(count);
+    stamp_.resize(count, 0);
+    table_.forget_ports_from(count);
+}
+
+void Switch::on_attach(bus::PortId port) {
+    if (port >= ports_.size() || ports_[port].attached) return;
+    ports_[port].attached = true;
+    join_vlans(port);
+    if (ports_[port].mirror) mirrors_.push_back(port);
+}
+
+void Switch::on_detach(bus::PortId port) {
+    if (port >= ports_.size() || !ports_[port].attached) return;
+    leave_vlans(port);
+    ports_[port].attached = false;
+    if (auto it = std::ranges::find(mirrors_, port); it != mirrors_.end()) {
+        *it = mirrors_.back();
+        mirrors_.pop_back();
+    }
+}
+
+bool Switch::carries(const SwitchPort& p, Vid vlan) {
+    return vlan != kNoVlan && (p.untagged == vlan || std::ranges::binary_search(p.trunk, vlan));
+}
+
+void Switch::join_vlans(bus::PortId port) {
+    const SwitchPort& p = ports_[port];
+    if (!p.attached) return;
+    if (p.untagged != kNoVlan) members_.add(p.untagged, port);
+    for (Vid vlan : p.trunk) members_.add(vlan, port);
+}
+
+void Switch::leave_vlans(bus::PortId port) {
+    const SwitchPort& p = ports_[port];
+    if (!p.attached) return;
+    if (p.untagged != kNoVlan) members_.remove(p.untagged, port);
+    for (Vid vlan : p.trunk) members_.remove(vlan, port);
+}
+
+Switch::Vid Switch::ingress_vlan(const SwitchPort& p, const ethernet::Frame& f) {
+    // A priority tag (VID 0) carries only a priority: the frame is the
+    // port's own, as if untagged.
+    if (!f.tagged || f.vid() == 0) return p.untagged;
+    return std::ranges::binary_search(p.trunk, f.vid()) ? f.vid() : kNoVlan;
+}
+
+std::optional<bus::PortId> Switch::learned_port(Vid vlan, ethernet::Mac dst,
+                                                Clock::time_point now) {
+    std::optional<bus::PortId> port = table_.find(vlan, dst, now);
+    // An entry outlives the port's reader and its VLAN settings: it is used
+    // only while the port can take the frame, else the frame floods.
+    if (!port || *port >= ports_.size()) return std::nullopt;
+    const SwitchPort& p = ports_[*port];
+    if (!p.attached || !carries(p, vlan)) return std::nullopt;
+    return port;
+}
+
+void Switch::begin_route(bus::PortId from) {
+    if (++generation_ == 0) {
+        std::ranges::fill(stamp_, 0);
+        generation_ = 1;
+    }
+    stamp_[from] = generation_;  // the sender never gets its own frame
+}
+
+void Switch::name_port(bus::PortId port, Vid vlan, std::optional<Form> sent, bus::Route& out) {
+    if (stamp_[port] == generation_) return;
+    stamp_[port] = generation_;
+    Form form = egress_form(port, vlan);
+    if (form == sent) {
+        out.to.push_back(port);
+    } else {
+        rewritten(form).push_back(port);
+    }
+}
+
+void Switch::route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) {
+    if (from >= ports_.size()) return;
+    SwitchPort& sender = ports_[from];
+    std::optional<ethernet::Frame> frame = ethernet::parse(payload);
+    if (!frame) {
+        ++malformed_;
+        ++sender.malformed;
+        return;
+    }
+    Vid vlan = ingress_vlan(sender, *frame);
+    if (vlan == kNoVlan) {
+        ++vlan_drops_;
+        ++sender.vlan_drops;
+        return;
+    }
+
+    Clock::time_point now = now_();
+    // Group source addresses are bogus (no station sends from one): learning
+    // them would only fill the table.
+    if (!ethernet::is_group(frame->src) &&
+        table_.learn(vlan, frame->src, from, now) == MacTable::Learned::full) {
+        ++table_full_;
+    }
+
+    // A priority-tagged frame leaves in neither form as sent: both are
+    // rewritten (its tag dropped, or its VID filled in).
+    std::optional<Form> sent;
+    if (!frame->tagged) {
+        sent = Form::untagged;
+    } else if (frame->vid() != 0) {
+        sent = Form::tagged;
+    }
+
+    begin_route(from);
+    std::optional<bus::PortId> known;
+    if (!ethernet::is_group(frame->dst)) known = learned_port(vlan, frame->dst, now);
+    if (known) {
+        name_port(*known, vlan, sent, out);
+    } else {
+        for (bus::PortId port : members_.ports(vlan)) name_port(port, vlan, sent, out);
+    }
+    for (bus::PortId port : mirrors_) name_port(port, vlan, sent, out);
+
+    if (!rewritten(Form::untagged).empty()) {
+        bus::Route::Variant& v = out.add_variant();
+        ethernet::strip_tag(payload, v.payload);
+        std::swap(v.to, rewritten(Form::untagged));
+    }
+    if (!rewritten(Form::tagged).empty()) {
+        bus::Route::Variant& v = out.add_variant();
+        // PCP and DEI travel with the frame; an untagged one had none.
+        auto tci = static_cast<std::uint16_t>(
+            (frame->tagged ? frame->tci & ethernet::kPriorityMask : 0) | vlan);
+        if (frame->tagged) {
+            ethernet::replace_tci(payload, tci, v.payload);
+        } else {
+            ethernet::insert_tag(payload, tci, v.payload);
+        }
+        std::swap(v.to, rewritten(Form::tagged));
+    }
+}
+
+}  // namespace ipnfs::policies

@@ -1,0 +1,107 @@
+// The switch: an Ethernet learning switch with 802.1Q VLANs and port
+// mirroring (AF_IPN's IPN_VDESWITCH, VDE's vde_switch).  Each frame goes to
+// the port its destination MAC was last seen on in its VLAN, or, when that is
+// a group address or unknown, to every attached port of the VLAN; never back
+// to its sender.  Tags are added or removed at the edge, so one frame may
+// leave in two forms: as it was sent, and rewritten (a Route variant).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "bus/policy.hpp"
+#include "policies/ethernet.hpp"
+#include "policies/mac_table.hpp"
+#include "policies/vlan_members.hpp"
+
+namespace ipnfs::policies {
+
+class Switch final : public bus::Policy {
+  public:
+    using Clock = std::chrono::steady_clock;
+
+    // `now` tells the age of MAC entries; tests pass their own clock.
+    explicit Switch(std::function<Clock::time_point()> now = Clock::now);
+
+    [[nodiscard]] std::string_view name() const override { return "switch"; }
+    void on_ports(bus::PortId count) override;
+    void on_attach(bus::PortId port) override;
+    void on_detach(bus::PortId port) override;
+    void route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
+    [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
+    void describe(std::string& out) const override;
+    void stats(std::string& out) const override;
+
+  private:
+    using Vid = ethernet::Vid;
+    static constexpr Vid kNoVlan = 0;  // a port without an untagged VLAN
+    static constexpr Vid kDefaultVlan = 1;
+
+    // How a frame leaves a port: its bytes differ by form.
+    enum class Form : std::uint8_t { untagged, tagged };
+
+    struct SwitchPort {
+        Vid untagged = kDefaultVlan;  // or kNoVlan
+        std::vector<Vid> trunk;       // ascending, no repeats
+        bool mirror = false;
+        bool attached = false;
+        std::uint64_t malformed = 0;
+        std::uint64_t vlan_drops = 0;
+    };
+
+    // ---- configuration (switch_ctl.cpp) ----
+    void build_commands();
+    bus::Status parse_port(std::string_view word, bus::PortId& out) const;
+    void set_untagged(bus::PortId port, Vid vlan);
+    void set_trunk(bus::PortId port, std::vector<Vid> vlans);
+    void set_mirror(bus::PortId port, bool on);
+
+    // ---- membership ----
+    // Whether the port sends and receives frames of the VLAN.
+    [[nodiscard]] static bool carries(const SwitchPort& p, Vid vlan);
+    // The port's VLANs in members_ (an attached port is in every VLAN it
+    // carries; a detached one in none).
+    void join_vlans(bus::PortId port);
+    void leave_vlans(bus::PortId port);
+
+    // ---- routing ----
+    // The VLAN a frame from `p` belongs to, or kNoVlan if the port takes no
+    // such frame.
+    [[nodiscard]] static Vid ingress_vlan(const SwitchPort& p, const ethernet::Frame& f);
+    [[nodiscard]] Form egress_form(bus::PortId port, Vid vlan) const {
+        return ports_[port].untagged == vlan ? Form::untagged : Form::tagged;
+    }
+    // Where a known unicast destination is, if it can take the frame now.
+    [[nodiscard]] std::optional<bus::PortId> learned_port(Vid vlan, ethernet::Mac dst,
+                                                          Clock::time_point now);
+    void begin_route(bus::PortId from);
+    // Names the port once per route, in the list of its form.
+    void name_port(bus::PortId port, Vid vlan, std::optional<Form> sent, bus::Route& out);
+
+    std::function<Clock::time_point()> now_;
+    bus::CommandTable commands_;
+    std::vector<SwitchPort> ports_;
+    VlanMembers members_;
+    std::vector<bus::PortId> mirrors_;  // attached mirror ports
+    MacTable table_;
+    std::uint64_t malformed_ = 0;
+    std::uint64_t vlan_drops_ = 0;
+    std::uint64_t table_full_ = 0;
+
+    // route()'s scratch, kept so a warm switch allocates nothing per frame.
+    // A port is named in the route whose generation its stamp holds, which
+    // avoids clearing a per-port mark for each frame.
+    std::vector<std::uint32_t> stamp_;
+    std::uint32_t generation_ = 0;
+    // The ports that get the frame rewritten, by form.
+    std::array<std::vector<bus::PortId>, 2> rewritten_;
+    std::vector<bus::PortId>& rewritten(Form form) {
+        return rewritten_[static_cast<std::size_t>(form)];
+    }
+};
+
+}  // namespace ipnfs::policies
