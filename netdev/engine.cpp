@@ -62,6 +62,7 @@ void Engine::watch(Pollable& p, int fd) {
     wake(p);
 }
 
+// NOLINTNEXTLINE(readability-make-member-function-const): it changes the epoll set
 void Engine::set_input(Pollable& p, int fd, bool on) {
     control(epoll_fd_, EPOLL_CTL_MOD, fd, on ? std::uint32_t{EPOLLIN} : 0U, &p);
 }
@@ -111,6 +112,7 @@ void Engine::run_sync(const std::function<void()>& fn) {
     finished.get();
 }
 
+// NOLINTNEXTLINE(readability-make-member-function-const): it wakes the loop
 void Engine::signal() {
     std::uint64_t one = 1;
     // Fails only when the counter is about to overflow: it is non-zero then,
