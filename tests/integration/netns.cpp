@@ -1,6 +1,7 @@
 #include "netns.hpp"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -230,6 +231,21 @@ void NetdevTest::SetUp() {
 }
 
 void NetdevTest::TearDown() {
+    if (!IsSkipped() && mount_.pid() > 0) {
+        // The daemon must end cleanly when unmounted, sanitizers silent.
+        mount_.stop();
+        std::optional<int> status = mount_.wait_exit(0ms);
+        std::string log = mount_.log();
+        if (status && !(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)) {
+            ADD_FAILURE() << "the daemon ended with wait status " << *status << " after unmount";
+        }
+        for (const char* alarm :
+             {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"}) {
+            if (log.find(alarm) != std::string::npos) {
+                ADD_FAILURE() << "the daemon's output has '" << alarm << "'";
+            }
+        }
+    }
     IpnfsTest::TearDown();  // the daemon is gone: its TAPs must be too
     if (IsSkipped() || geteuid() != 0) return;
     const std::string prefix = ifname_prefix();
