@@ -165,7 +165,7 @@ std::string icmp_echo_request(std::uint32_t src, std::uint32_t dst, std::uint16_
 bool is_icmp_echo_reply(std::string_view p, std::uint32_t src, std::uint16_t id,
                         std::uint16_t seq) {
     if (p.size() < 28 || (static_cast<std::uint8_t>(p[0]) >> 4) != 4) return false;
-    std::size_t ihl = (static_cast<std::uint8_t>(p[0]) & 0x0f) * 4u;
+    std::size_t ihl = std::size_t{4} * (static_cast<std::uint8_t>(p[0]) & 0x0fU);
     if (p.size() < ihl + 8 || p[9] != 1 || get32(p, 12) != src) return false;
     return p[ihl] == 0 && get16(p, ihl + 4) == id && get16(p, ihl + 6) == seq;
 }
