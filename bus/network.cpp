@@ -190,11 +190,11 @@ void Network::disconnect(const Connection& conn) {
 
 // ---- delivery ----
 
-bool Network::route_fits(PortId from, const MessageRef& msg) {
-    // A full pool is checked before routing: a send that waits is routed
-    // again when it retries, and policies count what they route.
+bool Network::route_fits(PortId from, const MessageRef& msg, bool retry) {
+    // A full pool is checked first: nothing to route while nothing can go.
     if (settings_.lossless && pool_used_ >= settings_.pool) return false;
     route_.clear();
+    route_.retry = retry;
     policy_->route(from, msg->payload(), route_);
     if (!settings_.lossless) return true;
     auto fits = [&](PortId id) {
@@ -220,6 +220,13 @@ void Network::deliver(Port& from, const MessageRef& msg, AfterUnlock& after) {
     fan_out(route_.to, msg);
     for (const Route::Variant& v : route_.variants()) {
         if (v.to.empty()) continue;
+        if (v.payload.size() > Limits::kMaxMtu) {
+            // No reader could take it whole (a tag added to a frame of the
+            // largest size): lost, and counted, at each recipient.
+            for (PortId id : v.to)
+                ports_[id]->counters.drops.fetch_add(1, std::memory_order_relaxed);
+            continue;
+        }
         MessageRef copy = Message::make(from.id, v.payload);
         copy->set_seq(msg->seq());  // one send: one place in the order
         fan_out(v.to, copy);
@@ -279,7 +286,7 @@ void Network::room_freed(AfterUnlock& after) {
     if (!settings_.lossless) return;
     while (!senders_.empty()) {
         SendWaiter& waiter = senders_.front();
-        if (!route_fits(waiter.from_->id, waiter.message_)) break;
+        if (!route_fits(waiter.from_->id, waiter.message_, true)) break;
         senders_.pop_front();
         waiter.state_ = WaitState::done;
         deliver(*waiter.from_, waiter.message_, after);
@@ -326,7 +333,7 @@ SendResult Network::send(const Connection& conn, std::span<const std::byte> payl
                                   fmt::format("message of {} bytes exceeds the network MTU ({})",
                                               payload.size(), settings_.mtu))};
         }
-        bool fits = route_fits(conn.id, msg);
+        bool fits = route_fits(conn.id, msg, false);
         if (settings_.lossless && (!senders_.empty() || !fits)) {
             if (waiter == nullptr) {
                 return {Status::error(std::errc::resource_unavailable_try_again,

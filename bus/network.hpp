@@ -23,7 +23,7 @@ namespace ipnfs::bus {
 
 struct Settings {
     std::uint32_t ports = 32;   // AF_IPN's default node count
-    std::uint32_t mtu = 1514;   // Ethernet frame with a VLAN tag
+    std::uint32_t mtu = 1514;   // an Ethernet frame of 1500 bytes of payload, untagged
     std::uint32_t queue = 64;   // messages a port may hold
     bool lossless = false;      // full queues make senders wait instead of dropping
     std::uint32_t pool = 1024;  // lossless: messages pending in the whole network
@@ -156,7 +156,7 @@ class Network {
 
     // Routes the message into route_; false if a lossless network cannot
     // queue it to every recipient now.
-    bool route_fits(PortId from, const MessageRef& msg);
+    bool route_fits(PortId from, const MessageRef& msg, bool retry);
     void deliver(Port& from, const MessageRef& msg, AfterUnlock& after);
     bool enqueue(Port& port, const MessageRef& msg, AfterUnlock& after);
     bool take(Port& port, MessageRef& out, const Fits* fits, AfterUnlock* after);

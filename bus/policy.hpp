@@ -26,6 +26,10 @@ class Route {
     };
 
     std::vector<PortId> to;
+    // The same message is routed again: a lossless send that waited retries
+    // whenever room may have appeared.  Policies count what they route only
+    // when this is false, so each message is counted once.
+    bool retry = false;
 
     // A new, empty variant (its payload and ports cleared).
     Variant& add_variant() {
@@ -64,7 +68,8 @@ class Policy {
     // Adds the ports that must get a copy of a message sent by `from`, to
     // `out` (which arrives cleared).  Only attached ports may be named, each
     // at most once in the whole route.  A lossless send that must wait is
-    // routed again when it retries, so state changed here must tolerate that.
+    // routed again when it retries (out.retry), so state changed here must
+    // tolerate that.
     virtual void route(PortId from, std::span<const std::byte> payload, Route& out) = 0;
 
     // The policy's own ctl verbs (its configuration).

@@ -95,14 +95,18 @@ void Switch::route(bus::PortId from, std::span<const std::byte> payload, bus::Ro
     SwitchPort& sender = ports_[from];
     std::optional<ethernet::Frame> frame = ethernet::parse(payload);
     if (!frame) {
-        ++malformed_;
-        ++sender.malformed;
+        if (!out.retry) {
+            ++malformed_;
+            ++sender.malformed;
+        }
         return;
     }
     Vid vlan = ingress_vlan(sender, *frame);
     if (vlan == kNoVlan) {
-        ++vlan_drops_;
-        ++sender.vlan_drops;
+        if (!out.retry) {
+            ++vlan_drops_;
+            ++sender.vlan_drops;
+        }
         return;
     }
 
@@ -110,7 +114,7 @@ void Switch::route(bus::PortId from, std::span<const std::byte> payload, bus::Ro
     // Group source addresses are bogus (no station sends from one): learning
     // them would only fill the table.
     if (!ethernet::is_group(frame->src) &&
-        table_.learn(vlan, frame->src, from, now) == MacTable::Learned::full) {
+        table_.learn(vlan, frame->src, from, now) == MacTable::Learned::full && !out.retry) {
         ++table_full_;
     }
 

@@ -256,7 +256,7 @@ inline ParsedStats parse_stats(const std::string& stats) {
             space == std::string::npos ? "" : line.substr(space + 1);
     }
     std::getline(in, parsed.titles);
-    while (std::getline(in, line)) {
+    while (std::getline(in, line) && !line.empty()) {  // sections follow a blank line
         std::istringstream row(line);
         bus::PortId id = 0;
         StatsRow r;

@@ -113,5 +113,28 @@ TEST_F(NetworkSwitch, AMalformedFrameIsSentButReachesNobody) {
     for (bus::PortId p = 0; p < 4; ++p) EXPECT_EQ(take(p), nullptr) << p;
 }
 
+// A lossless send that waits is routed again each time room may have
+// appeared; what the switch counts, it counts once.
+TEST(NetworkSwitchLossless, AWaitingMalformedFrameIsCountedOnce) {
+    policies::BuiltinCatalog catalog;
+    std::shared_ptr<bus::Network> net;
+    ASSERT_TRUE(
+        IsOk(bus::Network::create("lan", {.queue = 1, .lossless = true}, catalog, "switch", net)));
+    std::vector<Connection> c(3);
+    for (bus::PortId p = 0; p < 3; ++p) ASSERT_TRUE(IsOk(net->connect(p, true, true, c[p])));
+    ASSERT_TRUE(IsOk(net->send(c[0], frame(kBroadcast, station(0xa)))));  // fills 1 and 2
+    RecordingSendWaiter full("full");
+    RecordingSendWaiter bad("bad");
+    ASSERT_TRUE(net->send(c[0], frame(kBroadcast, station(0xa)), &full).parked);
+    ASSERT_TRUE(net->send(c[1], Bytes(5), &bad).parked) << "waits behind the first, in order";
+    // Room appears three times: each is a retry of the head of the line.
+    ASSERT_EQ(net->receive(c[1], nullptr).outcome, Outcome::message);
+    ASSERT_EQ(net->receive(c[2], nullptr).outcome, Outcome::message);
+    ASSERT_TRUE(full.wait());
+    ASSERT_TRUE(bad.wait());
+    EXPECT_NE(net->stats().find(" malformed 1 "), std::string::npos) << net->stats();
+    for (auto& conn : c) net->disconnect(conn);
+}
+
 }  // namespace
 }  // namespace ipnfs::test
