@@ -86,6 +86,8 @@ void Device::pump_out() {
     for (int n = 0; n < kBudget; ++n) {
         bus::Received r{bus::Outcome::would_block, nullptr};
         if (!egress_->take(r)) {
+            // Woken for another reason (input resumed) while parked.
+            if (egress_->waiting()) return;
             r = net_.receive(conn_, nullptr);
             if (r.outcome == bus::Outcome::would_block) {
                 r = net_.receive(conn_, egress_);

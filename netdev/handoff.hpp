@@ -36,6 +36,13 @@ class Handoff final : public Base {
         parked_ = true;
     }
 
+    // Engine thread: parked and not completed yet, so the bus still holds it
+    // and it must not be handed to the bus again.
+    bool waiting() {
+        std::lock_guard lock(mu_);
+        return parked_ && !completed_;
+    }
+
     // Engine thread: true and the result if a completion has arrived.
     bool take(Result& out) {
         std::lock_guard lock(mu_);
