@@ -113,6 +113,18 @@ TEST_F(NetworkSwitch, AMalformedFrameIsSentButReachesNobody) {
     for (bus::PortId p = 0; p < 4; ++p) EXPECT_EQ(take(p), nullptr) << p;
 }
 
+TEST_F(NetworkSwitch, ATagThatWouldPassTheLargestMessageSizeDropsThatCopyOnly) {
+    ASSERT_TRUE(IsOk(net_->control("mtu 65535")));
+    Bytes big = frame(kBroadcast, station(0xa), std::string(65535 - 14, 'x'));
+    ASSERT_EQ(big.size(), 65535u);
+    send(0, big);
+    bus::MessageRef at1 = take(1);
+    ASSERT_NE(at1, nullptr);
+    EXPECT_EQ(at1->payload().size(), 65535u) << "untagged copies go as sent";
+    EXPECT_EQ(take(3), nullptr) << "65539 bytes tagged: no reader could take it whole";
+    EXPECT_EQ(parse_stats(net_->stats()).rows[3].drops, 1u);
+}
+
 // A lossless send that waits is routed again each time room may have
 // appeared; what the switch counts, it counts once.
 TEST(NetworkSwitchLossless, AWaitingMalformedFrameIsCountedOnce) {
