@@ -64,7 +64,14 @@ void Engine::watch(Pollable& p, int fd) {
 
 // NOLINTNEXTLINE(readability-make-member-function-const): it changes the epoll set
 void Engine::set_input(Pollable& p, int fd, bool on) {
-    control(epoll_fd_, EPOLL_CTL_MOD, fd, on ? std::uint32_t{EPOLLIN} : 0U, &p);
+    // Out of the set while paused, not just without EPOLLIN: epoll reports a
+    // hang-up or an error whatever the events asked for, and a dead link
+    // that is paused would spin the loop.
+    if (on) {
+        control(epoll_fd_, EPOLL_CTL_ADD, fd, EPOLLIN, &p);
+    } else {
+        control(epoll_fd_, EPOLL_CTL_DEL, fd, 0, nullptr);
+    }
 }
 
 void Engine::forget(Pollable& p, int fd) {
