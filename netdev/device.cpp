@@ -35,9 +35,8 @@ void Device::start() {
     engine_.watch(*this, link_->fd());
 }
 
-std::string Device::state() const {
-    std::lock_guard lock(state_mu_);
-    return failure_.empty() ? std::string("running") : failure_;
+std::string_view Device::state() const {
+    return failed_ ? "failed" : "running";
 }
 
 void Device::on_readable() {
@@ -119,23 +118,22 @@ void Device::transmit(const bus::Message& msg) {
 void Device::fail(const std::string& why) {
     spdlog::warn("network {}: {} {}: stopped, port {} released: {}", net_.name(), link_->kind(),
                  link_->name(), conn_.id, why);
-    {
-        std::lock_guard lock(state_mu_);
-        failure_ = "failed";
-    }
+    failed_ = true;
     detach();
 }
 
 void Device::detach() {
     if (!attached_) return;
     attached_ = false;
-    engine_.forget(*this, link_->fd());
     bool removed = net_.cancel(conn_, *egress_);
     egress_->release(removed);
     egress_ = nullptr;
     removed = net_.cancel(*ingress_);
     ingress_->release(removed);
     ingress_ = nullptr;
+    // Last: until the waiters were released a completion could still queue
+    // a wake for this device; forget() takes it off again.
+    engine_.forget(*this, link_->fd());
     // Frames it still held are counted as drops of its port, like a reader's.
     net_.disconnect(conn_);
 }

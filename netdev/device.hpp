@@ -42,8 +42,8 @@ class Device final : public Pollable {
     [[nodiscard]] const Link& link() const { return *link_; }
     [[nodiscard]] bus::PortId port() const { return conn_.id; }
     [[nodiscard]] const DeviceCounters& counters() const { return counters_; }
-    // "running", or why the device stopped (its interface was deleted...).
-    [[nodiscard]] std::string state() const;
+    // "running", or "failed" once its link died (the log says why).
+    [[nodiscard]] std::string_view state() const;
 
     void on_readable() override;
     void on_wake() override;
@@ -70,8 +70,7 @@ class Device final : public Pollable {
     std::vector<std::byte> buf_;
 
     DeviceCounters counters_;
-    mutable std::mutex state_mu_;  // guards failure_ (read by stats)
-    std::string failure_;
+    std::atomic<bool> failed_{false};  // set on the engine thread, read by stats
 };
 
 }  // namespace ipnfs::netdev
