@@ -17,7 +17,7 @@ std::size_t MacTable::KeyHash::operator()(std::uint64_t key) const {
 MacTable::Learned MacTable::learn(Vid vlan, Mac mac, bus::PortId port, Clock::time_point now) {
     auto found = index_.find(key(vlan, mac));
     if (found != index_.end()) {
-        Order::iterator it = found->second;
+        auto it = found->second;
         bool moved = it->port != port;
         it->port = port;
         it->seen = now;
