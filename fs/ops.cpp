@@ -224,10 +224,19 @@ void op_release(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
 }
 
 void read_text(fuse_req_t req, Handle& h, std::size_t size, off_t off) {
-    std::lock_guard lock(h.text_mu);
-    if (off == 0) h.text = h.kind == Kind::ctl ? h.dir->net().describe() : h.dir->net().stats();
-    auto start = std::min(static_cast<std::size_t>(off), h.text.size());
-    fuse_reply_buf(req, h.text.data() + start, std::min(size, h.text.size() - start));
+    // Replied from a copy, after the handle's lock is released: once the
+    // kernel has the reply the reader may close, and the release may free
+    // the handle before this thread returns from fuse_reply_buf.
+    std::string slice;
+    {
+        std::lock_guard lock(h.text_mu);
+        if (off == 0) {
+            h.text = h.kind == Kind::ctl ? h.dir->net().describe() : h.dir->net().stats();
+        }
+        auto start = std::min(static_cast<std::size_t>(off), h.text.size());
+        slice = h.text.substr(start, std::min(size, h.text.size() - start));
+    }
+    fuse_reply_buf(req, slice.data(), slice.size());
 }
 
 void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t off, fuse_file_info* fi) {
