@@ -22,6 +22,19 @@ namespace {
 class NetdevTapTest : public NetdevTest {
   protected:
     std::vector<std::string> tools() const override { return {"ping", "timeout", "python3"}; }
+
+    // TAPs t1 in ns1 (10.0.0.1) and t2 in ns2 (10.0.0.2) on the network,
+    // which then ping each other both ways.
+    void tap_pair_pings(const std::string& net, NetNs& ns1, NetNs& ns2) {
+        ASSERT_TRUE(ns1.ok()) << ns1.error();
+        ASSERT_TRUE(ns2.ok()) << ns2.error();
+        ASSERT_TRUE(tap_into(net, ifname("t1"), ns1, {"10.0.0.1/24"}));
+        ASSERT_TRUE(tap_into(net, ifname("t2"), ns2, {"10.0.0.2/24"}));
+        Shell there = ns1.ping("10.0.0.2");
+        EXPECT_EQ(there.exit_code(), 0) << "ns1 -> ns2: " << describe(there);
+        Shell back = ns2.ping("10.0.0.1");
+        EXPECT_EQ(back.exit_code(), 0) << "ns2 -> ns1: " << describe(back);
+    }
 };
 
 bool contains(const std::string& text, const std::string& part) {
@@ -83,15 +96,8 @@ TEST_F(NetdevTapTest, TapsInTwoNamespacesOnASwitchPingAndCarryATcpStreamIntact) 
     std::string net = make_net("lan");
     ASSERT_EQ(ctl(net, "policy switch\n"), 0) << last_error_line(ctl_text(net));
     NetNs ns1, ns2;
-    ASSERT_TRUE(ns1.ok()) << ns1.error();
-    ASSERT_TRUE(ns2.ok()) << ns2.error();
-    ASSERT_TRUE(tap_into(net, ifname("t1"), ns1, {"10.0.0.1/24"}));
-    ASSERT_TRUE(tap_into(net, ifname("t2"), ns2, {"10.0.0.2/24"}));
-
-    Shell there = ns1.ping("10.0.0.2");
-    EXPECT_EQ(there.exit_code(), 0) << "ns1 -> ns2: " << describe(there);
-    Shell back = ns2.ping("10.0.0.1");
-    EXPECT_EQ(back.exit_code(), 0) << "ns2 -> ns1: " << describe(back);
+    tap_pair_pings(net, ns1, ns2);
+    if (HasFatalFailure()) return;
 
     // 4 MiB of random bytes from ns1 to ns2 over TCP arrive intact.
     const std::string sink = scratch() + "/sink.py", source = scratch() + "/source.py";
@@ -114,14 +120,7 @@ TEST_F(NetdevTapTest, TapsInTwoNamespacesOnAHubPingEachOther) {
     std::string net = make_net("lan");
     ASSERT_EQ(ctl(net, "policy hub\n"), 0) << last_error_line(ctl_text(net));
     NetNs ns1, ns2;
-    ASSERT_TRUE(ns1.ok()) << ns1.error();
-    ASSERT_TRUE(ns2.ok()) << ns2.error();
-    ASSERT_TRUE(tap_into(net, ifname("t1"), ns1, {"10.0.0.1/24"}));
-    ASSERT_TRUE(tap_into(net, ifname("t2"), ns2, {"10.0.0.2/24"}));
-    Shell there = ns1.ping("10.0.0.2");
-    EXPECT_EQ(there.exit_code(), 0) << "ns1 -> ns2: " << describe(there);
-    Shell back = ns2.ping("10.0.0.1");
-    EXPECT_EQ(back.exit_code(), 0) << "ns2 -> ns1: " << describe(back);
+    tap_pair_pings(net, ns1, ns2);
 }
 
 TEST_F(NetdevTapTest, JumboFramesPassUnfragmentedOnANetworkWithMtu9014) {
