@@ -31,6 +31,9 @@ struct Command {
     std::function<Status(Words)> run;
     std::size_t optional = 0;  // how many more words may follow
     bool net_admin = false;    // only a caller with CAP_NET_ADMIN may run it (EPERM)
+    // The first word is a port, and that port's holder may run it on its own
+    // port without access to ctl (include/ipnfs.h IPNFS_IOC_PORT_CTL).
+    bool port_first = false;
 };
 
 using CommandTable = std::vector<Command>;

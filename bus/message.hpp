@@ -23,6 +23,16 @@ enum class Kind : std::uint16_t {
     counts = 3,  // payload: two uint32, ports that receive and ports that send
 };
 
+// Where the sender asked a message to go.  Only policies that take
+// addresses (the group) look at it; `standard` leaves the choice to the
+// policy.  The numbers are include/ipnfs.h's IPNFS_TO_*.
+enum class To : std::uint8_t { standard = 0, port = 1, anycast = 2, multicast = 3, broadcast = 4 };
+struct Address {
+    To to = To::standard;
+    std::uint32_t lower = 0;  // port: the port; anycast, multicast: the lowest instance
+    std::uint32_t upper = 0;  // multicast: the highest instance
+};
+
 class Message;
 using MessageRef = boost::intrusive_ptr<Message>;
 
@@ -37,6 +47,9 @@ class Message {
     [[nodiscard]] PortId from() const { return from_; }
     [[nodiscard]] Kind kind() const { return kind_; }
     [[nodiscard]] bool is_event() const { return kind_ != Kind::data; }
+    // Set before the message is sent, never after.
+    [[nodiscard]] const Address& address() const { return address_; }
+    void set_address(const Address& address) { address_ = address; }
     // Position in the network's total order; set once, under the network lock,
     // before the message is visible to any receiver.
     [[nodiscard]] std::uint64_t seq() const { return seq_; }
@@ -58,6 +71,7 @@ class Message {
     std::uint32_t size_;
     PortId from_;
     Kind kind_;
+    Address address_;
     std::uint64_t seq_ = 0;
 
   public:

@@ -43,12 +43,8 @@ void Network::set_extension(std::unique_ptr<Extension> extension) {
 
 Status Network::create(std::string name, const Settings& settings, const PolicyCatalog& catalog,
                        std::string_view policy, std::shared_ptr<Network>& out) {
-    auto made = catalog.make(policy);
-    if (!made) {
-        return Status::error(
-            std::errc::invalid_argument,
-            fmt::format("unknown policy '{}' (known: {})", policy, catalog.names()));
-    }
+    std::unique_ptr<Policy> made;
+    if (Status s = catalog.make(policy, made); !s.ok()) return s;
     out = std::make_shared<Network>(std::move(name), settings, catalog, std::move(made));
     return Status::success();
 }
@@ -190,21 +186,34 @@ void Network::disconnect(const Connection& conn) {
 
 // ---- delivery ----
 
-bool Network::route_fits(PortId from, const MessageRef& msg, bool retry) {
+std::uint32_t Network::QueueLoad::queued(PortId port) const {
+    return port < net.ports_.size() ? net.ports_[port]->queued() : 0;
+}
+
+std::uint32_t Network::QueueLoad::capacity(PortId port) const {
+    if (port >= net.ports_.size() || !net.ports_[port]->ring) return 0;
+    return net.ports_[port]->capacity;
+}
+
+Network::Fit Network::route_fits(PortId from, const MessageRef& msg, bool retry) {
     // A full pool is checked first: nothing to route while nothing can go.
-    if (settings_.lossless && pool_used_ >= settings_.pool) return false;
+    if (settings_.lossless && pool_used_ >= settings_.pool) return Fit::wait;
     route_.clear();
     route_.retry = retry;
+    route_.address = msg->address();
+    route_.load = &load_;
     policy_->route(from, msg->payload(), route_);
-    if (!settings_.lossless) return true;
+    if (!route_.refused.ok()) return Fit::refused;
+    if (!settings_.lossless) return Fit::now;
     auto fits = [&](PortId id) {
         const Port& port = *ports_[id];
         return !port.ring || port.drop_when_full || port.has_room();
     };
-    return std::ranges::all_of(route_.to, fits) &&
-           std::ranges::all_of(route_.variants(), [&](const Route::Variant& v) {
-               return std::ranges::all_of(v.to, fits);
-           });
+    bool all = std::ranges::all_of(route_.to, fits) &&
+               std::ranges::all_of(route_.variants(), [&](const Route::Variant& v) {
+                   return std::ranges::all_of(v.to, fits);
+               });
+    return all ? Fit::now : Fit::wait;
 }
 
 void Network::deliver(Port& from, const MessageRef& msg, AfterUnlock& after) {
@@ -228,6 +237,7 @@ void Network::deliver(Port& from, const MessageRef& msg, AfterUnlock& after) {
             continue;
         }
         MessageRef copy = Message::make(from.id, v.payload);
+        copy->set_address(msg->address());
         copy->set_seq(msg->seq());  // one send: one place in the order
         fan_out(v.to, copy);
     }
@@ -286,12 +296,14 @@ void Network::room_freed(AfterUnlock& after) {
     if (!settings_.lossless) return;
     while (!senders_.empty()) {
         SendWaiter& waiter = senders_.front();
-        if (!route_fits(waiter.from_->id, waiter.message_, true)) break;
+        Fit fit = route_fits(waiter.from_->id, waiter.message_, true);
+        if (fit == Fit::wait) break;
         senders_.pop_front();
         waiter.state_ = WaitState::done;
-        deliver(*waiter.from_, waiter.message_, after);
+        // While it waited, what it was addressed to may have gone.
+        if (fit == Fit::now) deliver(*waiter.from_, waiter.message_, after);
         waiter.message_.reset();
-        after.sent.emplace_back(&waiter, Status::success());
+        after.sent.emplace_back(&waiter, std::move(route_.refused));
     }
     // Pollers waiting for POLLOUT look again; whoever still cannot send
     // re-arms with its next poll.
@@ -313,7 +325,7 @@ void Network::discard_queue(Port& port, AfterUnlock& after) {
 }
 
 SendResult Network::send(const Connection& conn, std::span<const std::byte> payload,
-                         SendWaiter* waiter) {
+                         SendWaiter* waiter, const Address& address) {
     if (!conn.writes) {
         return {Status::error(std::errc::bad_file_descriptor, "not open for writing")};
     }
@@ -323,6 +335,7 @@ SendResult Network::send(const Connection& conn, std::span<const std::byte> payl
                                           payload.size(), Limits::kMaxMtu))};
     }
     MessageRef msg = Message::make(conn.id, payload);
+    msg->set_address(address);
     thread_local AfterUnlock after;
     Listener* listener = nullptr;
     {
@@ -333,8 +346,9 @@ SendResult Network::send(const Connection& conn, std::span<const std::byte> payl
                                   fmt::format("message of {} bytes exceeds the network MTU ({})",
                                               payload.size(), settings_.mtu))};
         }
-        bool fits = route_fits(conn.id, msg, false);
-        if (settings_.lossless && (!senders_.empty() || !fits)) {
+        Fit fit = route_fits(conn.id, msg, false);
+        if (fit == Fit::refused) return {std::move(route_.refused)};
+        if (settings_.lossless && (!senders_.empty() || fit == Fit::wait)) {
             if (waiter == nullptr) {
                 return {Status::error(std::errc::resource_unavailable_try_again,
                                       "lossless network is full: the send would wait")};

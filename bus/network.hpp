@@ -96,9 +96,13 @@ class Network {
     // names.  Lossy: a recipient whose queue is full drops its copy.
     // Lossless: queued to every recipient or to none; when it cannot be
     // queued now it parks `waiter` (or fails with EAGAIN if there is none).
-    SendResult send(const Connection& conn, std::span<const std::byte> payload, SendWaiter* waiter);
-    Status send(const Connection& conn, std::span<const std::byte> payload) {
-        return send(conn, payload, nullptr).status;
+    // The policy may refuse it (an address nobody holds), now or, for a
+    // parked send, when it is routed again.
+    SendResult send(const Connection& conn, std::span<const std::byte> payload, SendWaiter* waiter,
+                    const Address& address = {});
+    Status send(const Connection& conn, std::span<const std::byte> payload,
+                const Address& address = {}) {
+        return send(conn, payload, nullptr, address).status;
     }
     // True if the send was parked and is now removed: the caller completes it.
     bool cancel(SendWaiter& waiter);
@@ -131,6 +135,9 @@ class Network {
     // ctl: run command lines / show settings and help / show counters.
     // Lines run in order and stop at the first failure.
     Status control(std::string_view text, const Caller& caller = {});
+    // One setting of the port itself, written without its number ("member 7"
+    // runs "member PORT 7"): only commands marked port_first (else EPERM).
+    Status control_port(PortId port, std::string_view line);
     [[nodiscard]] std::string describe() const;
     [[nodiscard]] std::string stats() const;
 
@@ -154,9 +161,19 @@ class Network {
     [[nodiscard]] std::uint32_t connected_ports() const;
     Status attach(Port& port, PortId id, bool reads, bool writes, Connection& out);
 
-    // Routes the message into route_; false if a lossless network cannot
-    // queue it to every recipient now.
-    bool route_fits(PortId from, const MessageRef& msg, bool retry);
+    // Policies see queue depths through this (under mu_).
+    struct QueueLoad final : Load {
+        explicit QueueLoad(const Network& n) : net(n) {}
+        [[nodiscard]] std::uint32_t queued(PortId port) const override;
+        [[nodiscard]] std::uint32_t capacity(PortId port) const override;
+        const Network& net;
+    };
+
+    // Routes the message into route_: it can be queued to every recipient
+    // now, or a lossless network must wait for room, or the policy refused
+    // it (route_.refused says why).
+    enum class Fit : std::uint8_t { now, wait, refused };
+    Fit route_fits(PortId from, const MessageRef& msg, bool retry);
     void deliver(Port& from, const MessageRef& msg, AfterUnlock& after);
     bool enqueue(Port& port, const MessageRef& msg, AfterUnlock& after);
     bool take(Port& port, MessageRef& out, const Fits* fits, AfterUnlock* after);
@@ -205,7 +222,8 @@ class Network {
     // port is connected, so a reader's own connect() ordered it.
     std::atomic<bool> lossless_{false};
     Listener* listener_ = nullptr;
-    Route route_;                         // scratch for route(), reused under mu_
+    Route route_;  // scratch for route(), reused under mu_
+    QueueLoad load_{*this};
     std::vector<PortId> write_watchers_;  // ports whose pollers wait for POLLOUT
 
     // Set once before any client; it has its own lock, never taken under mu_

@@ -1,5 +1,6 @@
 // ctl commands, settings, and the text of ctl and stats.
 #include <array>
+#include <iterator>
 #include <utility>
 
 #include <fmt/format.h>
@@ -43,9 +44,10 @@ void Network::build_commands() {
          }},
         {"dropwhenfull", "PORT on|off", 2,
          "lossless: the port loses its own copies when full instead of holding senders",
-         [this](Words w) { return set_port_flag(w, "dropwhenfull", &Port::drop_when_full); }},
+         [this](Words w) { return set_port_flag(w, "dropwhenfull", &Port::drop_when_full); }, 0,
+         false, true},
         {"events", "PORT on|off", 2, "the port also receives join, leave and counts events",
-         [this](Words w) { return set_port_flag(w, "events", &Port::events); }},
+         [this](Words w) { return set_port_flag(w, "events", &Port::events); }, 0, false, true},
     };
 }
 
@@ -57,12 +59,8 @@ std::uint32_t Network::connected_ports() const {
 
 Status Network::set_policy(std::string_view name) {
     if (name == policy_->name()) return Status::success();
-    auto made = catalog_.make(name);
-    if (!made) {
-        return Status::error(
-            std::errc::invalid_argument,
-            fmt::format("unknown policy '{}' (known: {})", name, catalog_.names()));
-    }
+    std::unique_ptr<Policy> made;
+    if (Status s = catalog_.make(name, made); !s.ok()) return s;
     if (Status s = busy_unless_idle(connected_ports(), "policy"); !s.ok()) return s;
     made->on_ports(static_cast<PortId>(ports_.size()));
     policy_ = std::move(made);
@@ -192,6 +190,36 @@ Status Network::control_line(std::string_view line, const Caller& caller) {
     }
     after.run(listener);
     return result;
+}
+
+Status Network::control_port(PortId port, std::string_view line) {
+    auto words = split_words(line);
+    if (words.empty() || line.find('\n') != std::string_view::npos) {
+        return Status::error(std::errc::invalid_argument, "one setting, on one line, is expected");
+    }
+    {
+        std::lock_guard lock(mu_);
+        std::array<const CommandTable*, 2> tables{&commands_, &policy_->commands()};
+        const Command* cmd = find_command(tables, line);
+        if (cmd == nullptr) {
+            return Status::error(
+                std::errc::invalid_argument,
+                fmt::format("unknown command '{}' (read ctl for the list)", words[0]));
+        }
+        if (!cmd->port_first) {
+            return Status::error(
+                std::errc::operation_not_permitted,
+                fmt::format("'{}' is not a setting of a port itself: write it to ctl", words[0]));
+        }
+    }
+    // A policy changes only while no port is connected, and the caller's is:
+    // the command found above is the one that runs.
+    std::string full = fmt::format("{} {}", words[0], port);
+    for (std::string_view w : std::span(words).subspan(1))
+        fmt::format_to(std::back_inserter(full), " {}", w);
+    Status s = control_line(full, Caller{});
+    if (!s.ok()) s.reason = fmt::format("{}: {}", full, s.reason);
+    return s;
 }
 
 std::string Network::describe() const {

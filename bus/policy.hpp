@@ -11,12 +11,24 @@
 
 #include "bus/commands.hpp"
 #include "bus/message.hpp"
+#include "bus/status.hpp"
 
 namespace ipnfs::bus {
+
+// How full the network's queues are, for policies that choose by load.
+class Load {
+  public:
+    virtual ~Load() = default;
+    // Messages waiting at the port / how many it holds (0: nobody reads it).
+    [[nodiscard]] virtual std::uint32_t queued(PortId port) const = 0;
+    [[nodiscard]] virtual std::uint32_t capacity(PortId port) const = 0;
+};
 
 // Where one message goes.  Most policies name ports that get the payload as
 // it was sent (`to`).  A policy that rewrites at the edge (the switch adds or
 // strips VLAN tags) adds variants: each is one buffer, shared by its ports.
+// A policy may also refuse the message (nobody holds its address): the send
+// fails with that error and nothing is delivered.
 // The network reuses one Route per send, so buffers keep their capacity.
 class Route {
   public:
@@ -30,6 +42,11 @@ class Route {
     // whenever room may have appeared.  Policies count what they route only
     // when this is false, so each message is counted once.
     bool retry = false;
+    // In: where the sender asked it to go, and the queues' state.
+    Address address;
+    const Load* load = nullptr;
+    // Out: why the send is refused, if it is.
+    Status refused;
 
     // A new, empty variant (its payload and ports cleared).
     Variant& add_variant() {
@@ -43,6 +60,7 @@ class Route {
     void clear() {
         to.clear();
         used_ = 0;
+        refused = Status::success();
     }
 
   private:
@@ -66,10 +84,10 @@ class Policy {
     virtual void on_detach(PortId port) = 0;
 
     // Adds the ports that must get a copy of a message sent by `from`, to
-    // `out` (which arrives cleared).  Only attached ports may be named, each
-    // at most once in the whole route.  A lossless send that must wait is
-    // routed again when it retries (out.retry), so state changed here must
-    // tolerate that.
+    // `out` (which arrives cleared but for its inputs).  Only attached ports
+    // may be named, each at most once in the whole route.  A lossless send
+    // that must wait is routed again when it retries (out.retry), so state
+    // changed here must tolerate that.
     virtual void route(PortId from, std::span<const std::byte> payload, Route& out) = 0;
 
     // The policy's own ctl verbs (its configuration).
@@ -82,13 +100,16 @@ class Policy {
     virtual void stats(std::string& /*out*/) const {}
 };
 
-// Makes policies by name; the daemon hands one to every network.
+// Makes policies by name; the daemon hands one to every network.  Called
+// under a network's lock, from any thread.
 class PolicyCatalog {
   public:
     virtual ~PolicyCatalog() = default;
-    // nullptr when no policy has that name.
-    [[nodiscard]] virtual std::unique_ptr<Policy> make(std::string_view name) const = 0;
-    // The names it knows, for help and error messages: "hub, switch".
+    // EINVAL when no policy has that name, or the error of a policy that
+    // cannot be made (a plugin refused), with the reason.
+    [[nodiscard]] virtual Status make(std::string_view name,
+                                      std::unique_ptr<Policy>& out) const = 0;
+    // The names it knows, for help and error messages: "group, hub, switch".
     [[nodiscard]] virtual std::string names() const = 0;
 };
 

@@ -21,12 +21,40 @@ void append_record(std::string& out, const bus::Message& m, std::size_t room) {
     header.kind = static_cast<std::uint16_t>(m.kind());
     header.version = IPNFS_FRAME_VERSION;
     header.port = m.from();
-    header.flags = fits < payload.size() ? IPNFS_FLAG_TRUNCATED : 0;
+    header.flags = (fits < payload.size() ? IPNFS_FLAG_TRUNCATED : 0) |
+                   IPNFS_FLAGS_TO(static_cast<std::uint32_t>(m.address().to));
     header.seq = m.seq();
     std::size_t start = out.size();
     out.append(reinterpret_cast<const char*>(&header), sizeof header);
     out.append(reinterpret_cast<const char*>(payload.data()), fits);
     out.resize(start + std::min(IPNFS_RECORD_SIZE(fits), room), '\0');
+}
+
+bus::Status parse_address(const ipnfs_record& header, bus::Address& out) {
+    std::uint32_t to = IPNFS_FLAGS_GET_TO(header.flags);
+    out = {};
+    switch (to) {
+        case IPNFS_TO_DEFAULT:
+            return bus::Status::success();  // port and seq are ignored, as before addresses
+        case IPNFS_TO_PORT:
+        case IPNFS_TO_ANYCAST:
+        case IPNFS_TO_BROADCAST:
+            out = {static_cast<bus::To>(to), header.port, header.port};
+            return bus::Status::success();
+        case IPNFS_TO_MULTICAST:
+            if (header.seq < header.port || header.seq > UINT32_MAX) {
+                return bus::Status::error(
+                    std::errc::invalid_argument,
+                    fmt::format("multicast to instances {} to {}: the highest (seq) must be from "
+                                "the lowest (port) to {}",
+                                header.port, header.seq, UINT32_MAX));
+            }
+            out = {bus::To::multicast, header.port, static_cast<std::uint32_t>(header.seq)};
+            return bus::Status::success();
+        default:
+            return bus::Status::error(std::errc::invalid_argument,
+                                      fmt::format("unknown address kind IPNFS_TO {}", to));
+    }
 }
 
 }  // namespace
@@ -82,10 +110,11 @@ bus::Status parse_record(std::span<const std::byte> buf, Record& out) {
                                   fmt::format("record version {} (this is version {})",
                                               header.version, IPNFS_FRAME_VERSION));
     }
-    if (header.kind != IPNFS_DATA || header.flags != 0) {
+    if (header.kind != IPNFS_DATA || (header.flags & ~IPNFS_TO_MASK) != 0) {
         return bus::Status::error(std::errc::invalid_argument,
-                                  "a written record must be IPNFS_DATA with no flags");
+                                  "a written record must be IPNFS_DATA with no flags but IPNFS_TO");
     }
+    if (bus::Status s = parse_address(header, out.address); !s.ok()) return s;
     std::size_t size = IPNFS_RECORD_SIZE(header.len);
     if (sizeof header + header.len > buf.size()) {
         return bus::Status::error(

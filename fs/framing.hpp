@@ -27,6 +27,7 @@ std::size_t framed_min_read();
 struct Record {
     std::span<const std::byte> payload;
     std::size_t size;
+    bus::Address address;
 };
 // The record at the start of `buf`, or EINVAL (with a reason) if it is malformed.
 bus::Status parse_record(std::span<const std::byte> buf, Record& out);

@@ -71,7 +71,7 @@ int run(int argc, char** argv) {
         return 2;
     }
     policies::BuiltinCatalog catalog;
-    if (!catalog.make(opts.policy)) {
+    if (std::unique_ptr<bus::Policy> probe; !catalog.make(opts.policy, probe).ok()) {
         std::fprintf(stderr, "ipnfs: unknown policy '%s' (known: %s)\n", opts.policy.c_str(),
                      catalog.names().c_str());
         return 2;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -275,9 +276,9 @@ void write_framed(fuse_req_t req, Handle& h, std::span<const std::byte> buf, boo
     while (done < buf.size()) {
         Record record{};
         bus::Status s = parse_record(buf.subspan(done), record);
-        if (s.ok()) s = net.send(h.conn, record.payload);
+        if (s.ok()) s = net.send(h.conn, record.payload, record.address);
         if (s.code == std::errc::resource_unavailable_try_again && done == 0 && !nonblock) {
-            ParkedWrite::start(req, h.dir, h.conn, record.payload, record.size);
+            ParkedWrite::start(req, h.dir, h.conn, record.payload, record.size, record.address);
             return;
         }
         if (!s.ok()) {
@@ -360,6 +361,18 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
                 if (h.conn.observer()) break;  // an events reader has no port
                 std::uint32_t port = h.conn.id;
                 fuse_reply_ioctl(req, 0, &port, sizeof port);
+                return;
+            }
+            case IPNFS_IOC_PORT_CTL: {
+                if (h.conn.observer()) break;
+                ipnfs_port_ctl in{};
+                std::memcpy(&in, in_buf, std::min(in_bufsz, sizeof in));
+                std::string_view line(in.line, strnlen(in.line, sizeof in.line));
+                bus::Status s = h.dir->net().control_port(h.conn.id, line);
+                if (!s.ok())
+                    spdlog::info("network {}: port {}: {}", h.dir->net().name(), h.conn.id,
+                                 s.reason);
+                s.ok() ? (void)fuse_reply_ioctl(req, 0, nullptr, 0) : reply_error(req, "ioctl", s);
                 return;
             }
             case IPNFS_IOC_SET_EVENTS: {

@@ -20,7 +20,8 @@ class ParkedWrite final : public bus::SendWaiter {
     // Sends `payload` from `conn`, parking the request if it must wait.
     // On success the reply reports `written` bytes.
     static void start(fuse_req_t req, std::shared_ptr<NetDir> dir, const bus::Connection& conn,
-                      std::span<const std::byte> payload, std::size_t written);
+                      std::span<const std::byte> payload, std::size_t written,
+                      const bus::Address& address = {});
 
     void complete(bus::Status status) override;
 

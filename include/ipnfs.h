@@ -29,13 +29,39 @@ enum ipnfs_kind {
  * length before cutting; the record in the buffer holds what fitted). */
 #define IPNFS_FLAG_TRUNCATED 0x1u
 
+/*
+ * Addresses, for policies that take them (the group policy).  A written
+ * record puts one IPNFS_TO_* in flags (IPNFS_FLAGS_TO) and names the
+ * destination in its other fields:
+ *   IPNFS_TO_DEFAULT    the sending port's default destination (ctl "dest")
+ *   IPNFS_TO_PORT       port = the one receiving port
+ *   IPNFS_TO_ANYCAST    port = an instance: one receiving port holding it,
+ *                       the least loaded, in turn among equals
+ *   IPNFS_TO_MULTICAST  port = the lowest instance, seq = the highest (the
+ *                       same for one instance): every receiving port holding
+ *                       one of them
+ *   IPNFS_TO_BROADCAST  every receiving port
+ * A read record's flags carry the IPNFS_TO_* its sender used.
+ */
+enum ipnfs_to {
+    IPNFS_TO_DEFAULT = 0,
+    IPNFS_TO_PORT = 1,
+    IPNFS_TO_ANYCAST = 2,
+    IPNFS_TO_MULTICAST = 3,
+    IPNFS_TO_BROADCAST = 4,
+};
+#define IPNFS_TO_SHIFT 8
+#define IPNFS_TO_MASK 0xF00u
+#define IPNFS_FLAGS_TO(to) (((uint32_t)(to) << IPNFS_TO_SHIFT) & IPNFS_TO_MASK)
+#define IPNFS_FLAGS_GET_TO(flags) (((flags) & IPNFS_TO_MASK) >> IPNFS_TO_SHIFT)
+
 struct ipnfs_record {
     uint32_t len;     /* payload bytes */
     uint16_t kind;    /* enum ipnfs_kind; writers may only send IPNFS_DATA */
     uint16_t version; /* IPNFS_FRAME_VERSION */
-    uint32_t port;    /* see enum ipnfs_kind; ignored on write */
-    uint32_t flags;   /* IPNFS_FLAG_*; must be 0 on write */
-    uint64_t seq;     /* position in the network's total order; ignored on write */
+    uint32_t port;    /* read: see enum ipnfs_kind; write: see enum ipnfs_to */
+    uint32_t flags;   /* read: IPNFS_FLAG_* and IPNFS_FLAGS_TO; write: IPNFS_FLAGS_TO only */
+    uint64_t seq;     /* read: position in the network's total order; write: see enum ipnfs_to */
 };
 
 /* Payload of IPNFS_COUNTS: how many ports have a reader / a writer. */
@@ -56,5 +82,14 @@ struct ipnfs_counts {
 #define IPNFS_IOC_GET_PORT _IOR(IPNFS_IOC_MAGIC, 2, uint32_t)
 /* int: 1 = this port also receives join/leave/counts events (as ctl "events PORT on"). */
 #define IPNFS_IOC_SET_EVENTS _IOW(IPNFS_IOC_MAGIC, 3, int)
+
+/* A ctl setting of this file's own port, without the port number: "member 7"
+ * runs as "member PORT 7".  Only settings that take the port first may be
+ * changed this way (see ctl's help); the opener needs no access to ctl.
+ * Fails with the command's errno; the reason goes to the daemon's log. */
+struct ipnfs_port_ctl {
+    char line[256]; /* NUL-terminated */
+};
+#define IPNFS_IOC_PORT_CTL _IOW(IPNFS_IOC_MAGIC, 4, struct ipnfs_port_ctl)
 
 #endif /* IPNFS_H */

@@ -1,14 +1,22 @@
 #include "policies/catalog.hpp"
 
+#include <fmt/format.h>
+
 #include "policies/hub.hpp"
 #include "policies/switch.hpp"
 
 namespace ipnfs::policies {
 
-std::unique_ptr<bus::Policy> BuiltinCatalog::make(std::string_view name) const {
-    if (name == "hub") return std::make_unique<Hub>();
-    if (name == "switch") return std::make_unique<Switch>();
-    return nullptr;
+bus::Status BuiltinCatalog::make(std::string_view name, std::unique_ptr<bus::Policy>& out) const {
+    if (name == "hub") {
+        out = std::make_unique<Hub>();
+    } else if (name == "switch") {
+        out = std::make_unique<Switch>();
+    } else {
+        return bus::Status::error(std::errc::invalid_argument,
+                                  fmt::format("unknown policy '{}' (known: {})", name, names()));
+    }
+    return bus::Status::success();
 }
 
 std::string BuiltinCatalog::names() const {

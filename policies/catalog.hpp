@@ -7,7 +7,8 @@ namespace ipnfs::policies {
 
 class BuiltinCatalog final : public bus::PolicyCatalog {
   public:
-    [[nodiscard]] std::unique_ptr<bus::Policy> make(std::string_view name) const override;
+    [[nodiscard]] bus::Status make(std::string_view name,
+                                   std::unique_ptr<bus::Policy>& out) const override;
     [[nodiscard]] std::string names() const override;
 };
 

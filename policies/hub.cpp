@@ -16,7 +16,8 @@ Hub::Hub() {
              if (auto s = bus::parse_on_off(w[1], "loopback", on); !s.ok()) return s;
              loopback_[port] = on;
              return bus::Status::success();
-         }},
+         },
+         0, false, true},
     };
 }
 

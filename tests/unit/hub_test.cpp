@@ -243,8 +243,10 @@ TEST(Hub, HelpNamesTheLoopbackCommand) {
 
 TEST(BuiltinCatalog, MakesAFreshHubByName) {
     policies::BuiltinCatalog catalog;
-    auto a = catalog.make("hub");
-    auto b = catalog.make("hub");
+    std::unique_ptr<bus::Policy> a;
+    std::unique_ptr<bus::Policy> b;
+    ASSERT_TRUE(catalog.make("hub", a).ok());
+    ASSERT_TRUE(catalog.make("hub", b).ok());
     ASSERT_NE(a, nullptr);
     ASSERT_NE(b, nullptr);
     EXPECT_NE(a.get(), b.get());
@@ -253,10 +255,13 @@ TEST(BuiltinCatalog, MakesAFreshHubByName) {
 
 TEST(BuiltinCatalog, UnknownNameMakesNothing) {
     policies::BuiltinCatalog catalog;
-    EXPECT_EQ(catalog.make("router"), nullptr);
-    EXPECT_EQ(catalog.make("SWITCH"), nullptr);
-    EXPECT_EQ(catalog.make("HUB"), nullptr);
-    EXPECT_EQ(catalog.make(""), nullptr);
+    for (std::string_view name : {"router", "SWITCH", "HUB", ""}) {
+        std::unique_ptr<bus::Policy> made;
+        bus::Status s = catalog.make(name, made);
+        EXPECT_EQ(s.code, std::errc::invalid_argument) << name;
+        EXPECT_NE(s.reason.find("unknown policy"), std::string::npos) << s.reason;
+        EXPECT_EQ(made, nullptr);
+    }
 }
 
 TEST(BuiltinCatalog, NamesListsEveryPolicyItMakes) {

@@ -35,9 +35,11 @@ class QuietPolicy final : public bus::Policy {
 // The real catalog plus "quiet".
 class TwoPolicyCatalog final : public bus::PolicyCatalog {
   public:
-    [[nodiscard]] std::unique_ptr<bus::Policy> make(std::string_view name) const override {
-        if (name == "quiet") return std::make_unique<QuietPolicy>();
-        return builtin_.make(name);
+    [[nodiscard]] bus::Status make(std::string_view name,
+                                   std::unique_ptr<bus::Policy>& out) const override {
+        if (name != "quiet") return builtin_.make(name, out);
+        out = std::make_unique<QuietPolicy>();
+        return bus::Status::success();
     }
     [[nodiscard]] std::string names() const override { return builtin_.names() + ", quiet"; }
 

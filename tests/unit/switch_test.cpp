@@ -265,8 +265,10 @@ TEST_F(SwitchTest, AttachAndDetachInRandomOrderMatchAFloodModel) {
 
 TEST(SwitchCatalog, TheCatalogMakesAFreshSwitchByName) {
     policies::BuiltinCatalog catalog;
-    auto a = catalog.make("switch");
-    auto b = catalog.make("switch");
+    std::unique_ptr<bus::Policy> a;
+    std::unique_ptr<bus::Policy> b;
+    ASSERT_TRUE(catalog.make("switch", a).ok());
+    ASSERT_TRUE(catalog.make("switch", b).ok());
     ASSERT_NE(a, nullptr);
     ASSERT_NE(b, nullptr);
     EXPECT_NE(a.get(), b.get());
