@@ -57,6 +57,7 @@ class Route {
         return v;
     }
     [[nodiscard]] std::span<const Variant> variants() const { return {variants_.data(), used_}; }
+    [[nodiscard]] std::span<Variant> variants() { return {variants_.data(), used_}; }
     void clear() {
         to.clear();
         used_ = 0;

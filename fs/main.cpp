@@ -70,7 +70,7 @@ int run(int argc, char** argv) {
         std::fprintf(stderr, "ipnfs: %s\n", error.c_str());
         return 2;
     }
-    policies::BuiltinCatalog catalog;
+    policies::Catalog catalog(opts.plugins);
     if (std::unique_ptr<bus::Policy> probe; !catalog.make(opts.policy, probe).ok()) {
         std::fprintf(stderr, "ipnfs: unknown policy '%s' (known: %s)\n", opts.policy.c_str(),
                      catalog.names().c_str());

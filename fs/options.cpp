@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdio>
+#include <filesystem>
 #include <vector>
 
 #include <fmt/format.h>
@@ -18,6 +19,7 @@ struct RawOptions {
     char* log_level = nullptr;
     char* log_file = nullptr;
     char* policy = nullptr;
+    char* plugins = nullptr;
     char* ports = nullptr;
     char* mtu = nullptr;
     char* queue = nullptr;
@@ -27,7 +29,9 @@ struct RawOptions {
     RawOptions(const RawOptions&) = delete;
     RawOptions& operator=(const RawOptions&) = delete;
     ~RawOptions() {
-        for (char* p : {log_level, log_file, policy, ports, mtu, queue, root_mode}) free(p);
+        for (char* p : {log_level, log_file, policy, plugins, ports, mtu, queue, root_mode}) {
+            free(p);
+        }
     }
 };
 
@@ -37,6 +41,7 @@ const fuse_opt kOptionSpecs[] = {
     IPNFS_OPT("log_level=%s", log_level),
     IPNFS_OPT("log_file=%s", log_file),
     IPNFS_OPT("policy=%s", policy),
+    IPNFS_OPT("plugins=%s", plugins),
     IPNFS_OPT("ports=%s", ports),
     IPNFS_OPT("mtu=%s", mtu),
     IPNFS_OPT("queue=%s", queue),
@@ -95,6 +100,17 @@ bool parse_options(fuse_args& args, Options& opts, std::string& error) {
     take(raw.log_level, opts.log_level);
     take(raw.log_file, opts.log_file);
     take(raw.policy, opts.policy);
+    if (std::string dir; take(raw.plugins, dir)) {
+        // Absolute: the daemon leaves its working directory when it detaches.
+        std::error_code ec;
+        std::filesystem::path path = std::filesystem::canonical(dir, ec);
+        if (ec || !std::filesystem::is_directory(path)) {
+            error = fmt::format("plugins={}: not a directory{}", dir,
+                                ec ? fmt::format(" ({})", ec.message()) : "");
+            return false;
+        }
+        opts.plugins = path.string();
+    }
     std::uint32_t root_mode = opts.root_mode;
     std::string mode_text;
     if (take(raw.root_mode, mode_text)) {
@@ -134,6 +150,7 @@ void print_usage(const char* prog) {
         "    -o log_level=LEVEL     trace, debug, info (default), warn, error, off\n"
         "    -o log_file=PATH       log here instead of syslog once daemonized\n"
         "    -o policy=NAME         policy of new networks (default hub)\n"
+        "    -o plugins=DIR         load policy plugins (NAME.so) from DIR\n"
         "    -o ports=N             ports of new networks (default 32)\n"
         "    -o mtu=N               MTU of new networks in bytes (default 1514)\n"
         "    -o queue=N             per-port queue length of new networks (default 64)\n"

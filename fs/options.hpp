@@ -16,6 +16,7 @@ struct Options {
     std::string log_level = "info";
     std::string log_file;  // empty: stderr in the foreground, syslog once daemonized
     std::string policy = "hub";
+    std::string plugins;  // absolute; empty: no policy plugins
     bus::Settings defaults;
     unsigned root_mode = 0755;
 };

@@ -1,15 +1,36 @@
-// The policies built into ipnfs, by the names ctl and mount options use.
+// The policies ctl and mount options can name: the built-in ones and the
+// plugins of one directory.  Every one is made through its C table
+// (include/ipnfs_policy.h) and runs as an AbiPolicy.
 #pragma once
 
+#include <map>
+#include <mutex>
+#include <string>
+
 #include "bus/policy.hpp"
+#include "policies/plugin.hpp"
 
 namespace ipnfs::policies {
 
-class BuiltinCatalog final : public bus::PolicyCatalog {
+class Catalog final : public bus::PolicyCatalog {
   public:
+    // `plugin_dir`: where NAME.so plugins are looked for; empty for none.
+    explicit Catalog(std::string plugin_dir = {});
+
+    // A plugin loads on first use and stays loaded.  A built-in name is
+    // never looked for in the directory.
     [[nodiscard]] bus::Status make(std::string_view name,
                                    std::unique_ptr<bus::Policy>& out) const override;
     [[nodiscard]] std::string names() const override;
+
+  private:
+    bus::Status plugin(std::string_view name, Plugin& out) const;
+
+    const std::string plugin_dir_;
+    // mu_ guards loaded_; taken under a network's lock (a network makes its
+    // policy under it), never the other way round.
+    mutable std::mutex mu_;
+    mutable std::map<std::string, Plugin, std::less<>> loaded_;
 };
 
 }  // namespace ipnfs::policies

@@ -348,7 +348,7 @@ class HubNetworkTest : public ::testing::Test {
     // Declared before net_, so destroyed after it.
     std::vector<std::unique_ptr<RecordingSendWaiter>> send_waiters_;
     std::vector<std::unique_ptr<RecordingWaiter>> receive_waiters_;
-    policies::BuiltinCatalog catalog_;  // outlives net_, which refers to it
+    policies::Catalog catalog_;  // outlives net_, which refers to it
     std::shared_ptr<bus::Network> net_;
 };
 

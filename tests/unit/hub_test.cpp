@@ -241,8 +241,8 @@ TEST(Hub, HelpNamesTheLoopbackCommand) {
     EXPECT_NE(help.find("loopback PORT on|off"), std::string::npos) << help;
 }
 
-TEST(BuiltinCatalog, MakesAFreshHubByName) {
-    policies::BuiltinCatalog catalog;
+TEST(Catalog, MakesAFreshHubByName) {
+    policies::Catalog catalog;
     std::unique_ptr<bus::Policy> a;
     std::unique_ptr<bus::Policy> b;
     ASSERT_TRUE(catalog.make("hub", a).ok());
@@ -253,8 +253,8 @@ TEST(BuiltinCatalog, MakesAFreshHubByName) {
     EXPECT_EQ(a->name(), "hub");
 }
 
-TEST(BuiltinCatalog, UnknownNameMakesNothing) {
-    policies::BuiltinCatalog catalog;
+TEST(Catalog, UnknownNameMakesNothing) {
+    policies::Catalog catalog;
     for (std::string_view name : {"router", "SWITCH", "HUB", ""}) {
         std::unique_ptr<bus::Policy> made;
         bus::Status s = catalog.make(name, made);
@@ -264,8 +264,8 @@ TEST(BuiltinCatalog, UnknownNameMakesNothing) {
     }
 }
 
-TEST(BuiltinCatalog, NamesListsEveryPolicyItMakes) {
-    policies::BuiltinCatalog catalog;
+TEST(Catalog, NamesListsEveryPolicyItMakes) {
+    policies::Catalog catalog;
     EXPECT_NE(catalog.names().find("hub"), std::string::npos);
     EXPECT_NE(catalog.names().find("switch"), std::string::npos);
 }

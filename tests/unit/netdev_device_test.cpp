@@ -146,7 +146,7 @@ class NetdevDevice : public ::testing::Test {
 
     // Declared in this order so that the engine stops before the network
     // goes, and the network goes before the catalog it refers to.
-    policies::BuiltinCatalog catalog_;
+    policies::Catalog catalog_;
     std::shared_ptr<bus::Network> net_;
     netdev::Engine engine_;
     std::vector<std::unique_ptr<Plugged>> plugged_;

@@ -43,7 +43,7 @@ class NetdevInterfaces : public ::testing::Test {
 
     // The engine outlives the network, whose end tears the interfaces down on it.
     netdev::Engine engine_;
-    policies::BuiltinCatalog catalog_;
+    policies::Catalog catalog_;
     std::shared_ptr<bus::Network> net_;
 };
 

@@ -44,7 +44,7 @@ class TwoPolicyCatalog final : public bus::PolicyCatalog {
     [[nodiscard]] std::string names() const override { return builtin_.names() + ", quiet"; }
 
   private:
-    policies::BuiltinCatalog builtin_;
+    policies::Catalog builtin_;
 };
 
 class NetworkCtl : public HubNetworkTest {

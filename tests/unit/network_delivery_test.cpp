@@ -21,7 +21,7 @@ using Texts = std::vector<std::string>;
 using NetworkDelivery = HubNetworkTest;
 
 TEST(NetworkCreate, RejectsAnUnknownPolicyNamingTheKnownOnes) {
-    policies::BuiltinCatalog catalog;
+    policies::Catalog catalog;
     std::shared_ptr<bus::Network> net;
     bus::Status s = bus::Network::create("n", {}, catalog, "router", net);
     EXPECT_TRUE(FailsWith(s, std::errc::invalid_argument));
@@ -31,7 +31,7 @@ TEST(NetworkCreate, RejectsAnUnknownPolicyNamingTheKnownOnes) {
 }
 
 TEST(NetworkCreate, UsesTheNameAndSettingsGiven) {
-    policies::BuiltinCatalog catalog;
+    policies::Catalog catalog;
     std::shared_ptr<bus::Network> net;
     ASSERT_TRUE(IsOk(
         bus::Network::create("lan", {.ports = 5, .mtu = 9000, .queue = 3}, catalog, "hub", net)));

@@ -45,7 +45,7 @@ class NetworkSwitch : public ::testing::Test {
         return {p.begin(), p.end()};
     }
 
-    policies::BuiltinCatalog catalog_;  // outlives net_
+    policies::Catalog catalog_;  // outlives net_
     std::shared_ptr<bus::Network> net_;
     std::vector<Connection> conns_;
 };
@@ -128,7 +128,7 @@ TEST_F(NetworkSwitch, ATagThatWouldPassTheLargestMessageSizeDropsThatCopyOnly) {
 // A lossless send that waits is routed again each time room may have
 // appeared; what the switch counts, it counts once.
 TEST(NetworkSwitchLossless, AWaitingMalformedFrameIsCountedOnce) {
-    policies::BuiltinCatalog catalog;
+    policies::Catalog catalog;
     std::shared_ptr<bus::Network> net;
     ASSERT_TRUE(
         IsOk(bus::Network::create("lan", {.queue = 1, .lossless = true}, catalog, "switch", net)));

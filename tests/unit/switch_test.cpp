@@ -264,7 +264,7 @@ TEST_F(SwitchTest, AttachAndDetachInRandomOrderMatchAFloodModel) {
 }
 
 TEST(SwitchCatalog, TheCatalogMakesAFreshSwitchByName) {
-    policies::BuiltinCatalog catalog;
+    policies::Catalog catalog;
     std::unique_ptr<bus::Policy> a;
     std::unique_ptr<bus::Policy> b;
     ASSERT_TRUE(catalog.make("switch", a).ok());

@@ -1,0 +1,169 @@
+/*
+ * ipnfs_policy.h - the interface of ipnfs delivery policies, for plugins.
+ *
+ * A policy decides who receives each message of a network.  A plugin is a
+ * shared object, FILE.so in the directory named by the mount option
+ * `plugins=DIR`, that exports one C function:
+ *
+ *     const struct ipnfs_policy *ipnfs_policy(void);
+ *
+ * Writing "policy FILE" to a network's ctl makes a new instance of it for
+ * that network.  The built-in policies (hub, switch, group) are driven
+ * through this same table.
+ *
+ * Threads: the daemon calls an instance from one thread at a time (under its
+ * network's lock), so a policy needs no locks of its own, and it must never
+ * block: every message of the network waits for route().  Instances of one
+ * plugin share nothing unless the plugin makes them.
+ *
+ * ABI version 1.  A daemon refuses a plugin whose `abi` differs from its own.
+ */
+#ifndef IPNFS_POLICY_H
+#define IPNFS_POLICY_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ipnfs.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IPNFS_POLICY_ABI 1
+
+/* Where the sender asked a message to go (enum ipnfs_to in ipnfs.h). */
+struct ipnfs_address {
+    uint32_t to;    /* enum ipnfs_to */
+    uint32_t lower; /* IPNFS_TO_PORT: the port; ANYCAST, MULTICAST: the lowest instance */
+    uint32_t upper; /* MULTICAST: the highest instance */
+};
+
+struct ipnfs_route;
+
+/* What the daemon offers route(). */
+struct ipnfs_route_ops {
+    /* Messages waiting in the port's queue now, and how many it can hold
+     * (0 when nobody reads the port): for load-aware choices. */
+    uint32_t (*queued)(const struct ipnfs_route* r, uint32_t port);
+    uint32_t (*capacity)(const struct ipnfs_route* r, uint32_t port);
+    /* A rewritten form of the message, `len` bytes for the policy to fill,
+     * sent to the ports later named with variant_add(); *id names it.  A
+     * variant longer than the largest message (65535 bytes) is dropped and
+     * counted at each of its ports.  NULL if no memory. */
+    void* (*variant)(struct ipnfs_route* r, uint32_t len, uint32_t* id);
+    /* -1 if the port is named already or not receiving. */
+    int (*variant_add)(struct ipnfs_route* r, uint32_t id, uint32_t port);
+};
+
+/* One message to route.  The policy names receiving ports (ipnfs_route_add),
+ * each at most once in the whole route, never a port that does not receive
+ * (ipnfs_route_ops.capacity() == 0); the daemon drops and counts a name that
+ * breaks these rules. */
+struct ipnfs_route {
+    /* in */
+    uint32_t from;           /* the sending port */
+    struct ipnfs_address to; /* IPNFS_TO_DEFAULT unless the sender named one */
+    const unsigned char* payload;
+    uint32_t len;
+    /* The same message again: a lossless send that waited for room is routed
+     * anew each time room may have appeared.  Count nothing when set. */
+    int retry;
+    /* out */
+    uint32_t* ports; /* room for `capacity` ports */
+    uint32_t count;
+    uint32_t capacity;
+    /* Refuse the send: an errno (EHOSTUNREACH: nobody holds the address) and
+     * a reason for the log, a string that outlives the call. */
+    int error;
+    const char* reason;
+    /* the daemon's */
+    const struct ipnfs_route_ops* ops;
+    void* host;
+};
+
+static inline int ipnfs_route_add(struct ipnfs_route* r, uint32_t port) {
+    if (r->count == r->capacity) return -1;
+    r->ports[r->count++] = port;
+    return 0;
+}
+
+static inline void ipnfs_route_refuse(struct ipnfs_route* r, int error, const char* reason) {
+    r->error = error;
+    r->reason = reason;
+}
+
+/* Text the daemon collects: ctl lines, stats lines, error reasons. */
+struct ipnfs_text {
+    void (*append)(struct ipnfs_text* t, const char* s, size_t n);
+    void* host;
+};
+
+static inline void ipnfs_text_printf(struct ipnfs_text* t, const char* format, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static inline void ipnfs_text_printf(struct ipnfs_text* t, const char* format, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, format);
+    int n = vsnprintf(buf, sizeof buf, format, ap);
+    va_end(ap);
+    if (n > 0) t->append(t, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+/* A ctl verb of the policy: the daemon checks the word count and shows the
+ * help; command() runs it. */
+#define IPNFS_VERB_PORT 0x1u /* the first word is a port: its holder may run it */
+struct ipnfs_verb {
+    const char* verb;  /* "subscribe" */
+    const char* args;  /* "PORT PREFIX", for help */
+    uint32_t nargs;    /* words that must follow the verb */
+    uint32_t optional; /* words that may follow those */
+    uint32_t flags;    /* IPNFS_VERB_* */
+    const char* help;  /* one line */
+};
+
+struct ipnfs_policy {
+    uint32_t abi;        /* IPNFS_POLICY_ABI */
+    uint32_t addressing; /* 1u << IPNFS_TO_* for each address it takes besides DEFAULT */
+    const char* name;    /* as ctl names it; a plugin's must be its file name without .so */
+    const char* summary; /* one line for help */
+
+    /* NULL on failure (the policy is refused). */
+    void* (*create)(void);
+    void (*destroy)(void* self);
+
+    /* The network has `count` ports, 0..count-1: called before anything
+     * else and whenever the count changes.  Ports at or above a smaller new
+     * count are detached first. */
+    void (*ports)(void* self, uint32_t count);
+    /* A port can receive now (its first reader opened it) / no longer. */
+    void (*attach)(void* self, uint32_t port);
+    void (*detach)(void* self, uint32_t port);
+
+    void (*route)(void* self, struct ipnfs_route* r);
+
+    /* Its ctl verbs (may be none); the table stays valid while self lives. */
+    const struct ipnfs_verb* (*verbs)(void* self, uint32_t* count);
+    /* Runs verbs[verb] with its words: 0, or an errno with a reason appended. */
+    int (*command)(void* self, uint32_t verb, uint32_t argc, const char* const* argv,
+                   struct ipnfs_text* reason);
+    /* Its settings as ctl lines that could be written back. */
+    void (*describe)(void* self, struct ipnfs_text* out);
+    /* Its own lines of the stats file; may be NULL. */
+    void (*stats)(void* self, struct ipnfs_text* out);
+};
+
+/* The symbol a plugin exports. */
+#define IPNFS_POLICY_SYMBOL "ipnfs_policy"
+typedef const struct ipnfs_policy* (*ipnfs_policy_entry)(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IPNFS_POLICY_H */

@@ -1,0 +1,179 @@
+#include "policies/abi_policy.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace ipnfs::policies {
+
+namespace {
+
+// Appends to a std::string on the table's behalf.
+struct StringText {
+    explicit StringText(std::string& s) : text{&StringText::append, &s} {}
+    static void append(ipnfs_text* t, const char* s, std::size_t n) {
+        static_cast<std::string*>(t->host)->append(s, n);
+    }
+    ipnfs_text text;
+};
+
+// Larger than any payload the bus carries, yet bounded: a table asking for
+// more is broken.
+constexpr std::uint32_t kMaxVariant = std::uint32_t{1} << 20;
+
+}  // namespace
+
+struct AbiPolicy::RouteCall {
+    AbiPolicy& policy;
+    bus::Route& out;
+};
+
+const ipnfs_route_ops AbiPolicy::kRouteOps = {
+    .queued = [](const ipnfs_route* r, std::uint32_t port) -> std::uint32_t {
+        const bus::Load* load = static_cast<const RouteCall*>(r->host)->out.load;
+        return load != nullptr ? load->queued(port) : 0;
+    },
+    .capacity = [](const ipnfs_route* r, std::uint32_t port) -> std::uint32_t {
+        const auto* call = static_cast<const RouteCall*>(r->host);
+        if (call->out.load != nullptr) return call->out.load->capacity(port);
+        return port < call->policy.attached_.size() && call->policy.attached_[port] ? 1 : 0;
+    },
+    .variant = [](ipnfs_route* r, std::uint32_t len, std::uint32_t* id) -> void* {
+        auto* call = static_cast<RouteCall*>(r->host);
+        if (len > kMaxVariant || id == nullptr) return nullptr;
+        bus::Route::Variant& v = call->out.add_variant();
+        v.payload.resize(len);
+        *id = static_cast<std::uint32_t>(call->out.variants().size() - 1);
+        // An empty variant still gets an address that is not NULL.
+        static unsigned char empty;
+        return len == 0 ? static_cast<void*>(&empty) : static_cast<void*>(v.payload.data());
+    },
+    .variant_add = [](ipnfs_route* r, std::uint32_t id, std::uint32_t port) -> int {
+        auto* call = static_cast<RouteCall*>(r->host);
+        auto variants = call->out.variants();
+        if (id >= variants.size() || !call->policy.accept(port)) return -1;
+        variants[id].to.push_back(port);
+        return 0;
+    },
+};
+
+AbiPolicy::AbiPolicy(const ipnfs_policy& table, void* self, std::shared_ptr<const void> keep)
+    : table_(table), self_(self), keep_(std::move(keep)) {
+    build_commands();
+}
+
+AbiPolicy::~AbiPolicy() {
+    table_.destroy(self_);
+}
+
+void AbiPolicy::build_commands() {
+    std::uint32_t count = 0;
+    const ipnfs_verb* verbs = table_.verbs != nullptr ? table_.verbs(self_, &count) : nullptr;
+    if (verbs == nullptr) count = 0;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const ipnfs_verb& v = verbs[i];
+        commands_.push_back(bus::Command{
+            v.verb, v.args != nullptr ? v.args : "", v.nargs, v.help != nullptr ? v.help : "",
+            [this, i](bus::Words words) {
+                std::vector<std::string> owned(words.begin(), words.end());
+                std::vector<const char*> argv;
+                argv.reserve(owned.size());
+                for (const std::string& w : owned) argv.push_back(w.c_str());
+                std::string reason;
+                StringText text(reason);
+                int err = table_.command(self_, i, static_cast<std::uint32_t>(argv.size()),
+                                         argv.data(), &text.text);
+                if (err == 0) return bus::Status::success();
+                if (reason.empty()) reason = std::strerror(err);
+                return bus::Status::error(static_cast<std::errc>(err), std::move(reason));
+            },
+            v.optional, false, (v.flags & IPNFS_VERB_PORT) != 0});
+    }
+}
+
+void AbiPolicy::on_ports(bus::PortId count) {
+    attached_.resize(count, false);
+    stamp_.resize(count, 0);
+    names_.resize(count);
+    table_.ports(self_, count);
+}
+
+void AbiPolicy::on_attach(bus::PortId port) {
+    if (port < attached_.size()) attached_[port] = true;
+    table_.attach(self_, port);
+}
+
+void AbiPolicy::on_detach(bus::PortId port) {
+    if (port < attached_.size()) attached_[port] = false;
+    table_.detach(self_, port);
+}
+
+bool AbiPolicy::accept(std::uint32_t port) {
+    if (port < attached_.size() && attached_[port] && stamp_[port] != generation_) {
+        stamp_[port] = generation_;
+        return true;
+    }
+    if (policy_errors_++ == 0) {
+        spdlog::warn(
+            "policy {}: named port {}, which is not receiving or named already; "
+            "such names are dropped and counted as policy_errors in stats",
+            table_.name, port);
+    }
+    return false;
+}
+
+void AbiPolicy::route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) {
+    auto to = static_cast<std::uint32_t>(out.address.to);
+    if (to != IPNFS_TO_DEFAULT && (table_.addressing & (1U << to)) == 0) {
+        out.refused = bus::Status::error(
+            std::errc::operation_not_supported,
+            fmt::format("the {} policy takes no addressed messages (IPNFS_TO {})", table_.name,
+                        to));
+        return;
+    }
+    if (++generation_ == 0) {
+        std::ranges::fill(stamp_, 0);
+        generation_ = 1;
+    }
+    RouteCall call{*this, out};
+    ipnfs_route r{};
+    r.from = from;
+    r.to = {to, out.address.lower, out.address.upper};
+    r.payload = reinterpret_cast<const unsigned char*>(payload.data());
+    r.len = static_cast<std::uint32_t>(payload.size());
+    r.retry = out.retry ? 1 : 0;
+    r.ports = names_.data();
+    r.capacity = static_cast<std::uint32_t>(names_.size());
+    r.ops = &kRouteOps;
+    r.host = &call;
+    table_.route(self_, &r);
+    if (r.error != 0) {
+        out.to.clear();
+        for (bus::Route::Variant& v : out.variants()) v.to.clear();
+        out.refused = bus::Status::error(static_cast<std::errc>(r.error),
+                                         r.reason != nullptr ? r.reason : std::strerror(r.error));
+        return;
+    }
+    std::uint32_t count = std::min(r.count, r.capacity);
+    for (std::uint32_t i = 0; i < count; ++i) {
+        if (accept(names_[i])) out.to.push_back(names_[i]);
+    }
+}
+
+void AbiPolicy::describe(std::string& out) const {
+    StringText text(out);
+    table_.describe(self_, &text.text);
+}
+
+void AbiPolicy::stats(std::string& out) const {
+    if (table_.stats != nullptr) {
+        StringText text(out);
+        table_.stats(self_, &text.text);
+    }
+    if (policy_errors_ > 0) out += fmt::format("policy_errors {}\n", policy_errors_);
+}
+
+}  // namespace ipnfs::policies

@@ -1,0 +1,58 @@
+// A policy driven through its C table (include/ipnfs_policy.h): every policy
+// the daemon runs, built in or loaded from a plugin, is one of these.  It
+// checks what the table's route() names, so a buggy policy loses messages
+// (counted) instead of corrupting the bus.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bus/policy.hpp"
+#include "include/ipnfs_policy.h"
+
+namespace ipnfs::policies {
+
+class AbiPolicy final : public bus::Policy {
+  public:
+    // Takes `self`, an instance the table created; `keep` holds what the
+    // table's code lives in (a loaded library) for as long as this lives.
+    AbiPolicy(const ipnfs_policy& table, void* self, std::shared_ptr<const void> keep);
+    ~AbiPolicy() override;
+    AbiPolicy(const AbiPolicy&) = delete;
+    AbiPolicy& operator=(const AbiPolicy&) = delete;
+
+    [[nodiscard]] std::string_view name() const override { return table_.name; }
+    void on_ports(bus::PortId count) override;
+    void on_attach(bus::PortId port) override;
+    void on_detach(bus::PortId port) override;
+    void route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
+    [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
+    void describe(std::string& out) const override;
+    void stats(std::string& out) const override;
+
+  private:
+    struct RouteCall;  // the route() in progress, for the table's callbacks
+    static const ipnfs_route_ops kRouteOps;
+
+    void build_commands();
+    // Whether the port may be named now (receiving, not named yet in this
+    // route); names it if so, counts a policy error if not.
+    bool accept(std::uint32_t port);
+
+    const ipnfs_policy& table_;
+    void* self_;
+    std::shared_ptr<const void> keep_;
+    bus::CommandTable commands_;
+
+    std::vector<bool> attached_;
+    // accept()'s marks: a port is named in the route whose generation its
+    // stamp holds, which avoids clearing a mark per port for each message.
+    std::vector<std::uint32_t> stamp_;
+    std::uint32_t generation_ = 0;
+    std::vector<std::uint32_t> names_;  // route()'s output buffer, one slot per port
+    std::uint64_t policy_errors_ = 0;   // names refused by accept()
+};
+
+}  // namespace ipnfs::policies
