@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   util-linux procps python3
   iproute2 iputils-ping tcpdump
+  vde2 libvdeplug-dev iperf3
 )
 
 missing=()
