@@ -1,0 +1,91 @@
+/*
+ * Plugins the daemon must refuse, one per BAD_* macro: each is otherwise a
+ * working policy (a hub), so the refusal is for that one fault.
+ */
+#include <stdlib.h>
+
+#include "ipnfs_policy.h"
+
+struct hub {
+    uint32_t nports;
+    unsigned char *attached;
+};
+
+static void *create(void) {
+    return calloc(1, sizeof(struct hub));
+}
+
+static void destroy(void *self) {
+    struct hub *h = self;
+    free(h->attached);
+    free(h);
+}
+
+static void ports(void *self, uint32_t count) {
+    struct hub *h = self;
+    unsigned char *a = realloc(h->attached, count ? count : 1);
+    if (a == NULL) return;
+    for (uint32_t i = h->nports; i < count; ++i) a[i] = 0;
+    h->attached = a;
+    h->nports = count;
+}
+
+static void attach(void *self, uint32_t port) {
+    struct hub *h = self;
+    if (port < h->nports) h->attached[port] = 1;
+}
+
+static void detach(void *self, uint32_t port) {
+    struct hub *h = self;
+    if (port < h->nports) h->attached[port] = 0;
+}
+
+__attribute__((unused)) static void route(void *self, struct ipnfs_route *r) {
+    struct hub *h = self;
+    for (uint32_t p = 0; p < h->nports; ++p) {
+        if (p != r->from && h->attached[p]) ipnfs_route_add(r, p);
+    }
+#ifdef BAD_NAMES
+    /* Names a port twice and one that does not exist. */
+    if (r->count > 0) ipnfs_route_add(r, r->ports[0]);
+    ipnfs_route_add(r, h->nports + 7);
+#endif
+}
+
+static void describe(void *self, struct ipnfs_text *out) {
+    (void)self;
+    (void)out;
+}
+
+static const struct ipnfs_policy table = {
+#ifdef BAD_ABI
+    .abi = IPNFS_POLICY_ABI + 98,
+#else
+    .abi = IPNFS_POLICY_ABI,
+#endif
+#ifdef BAD_NAME
+    .name = "somebody_else",
+#else
+    .name = PLUGIN_NAME,
+#endif
+    .summary = "a test plugin",
+    .create = create,
+    .destroy = destroy,
+    .ports = ports,
+    .attach = attach,
+    .detach = detach,
+#ifndef BAD_NO_ROUTE
+    .route = route,
+#endif
+    .describe = describe,
+};
+
+#ifdef BAD_NO_SYMBOL
+__attribute__((visibility("default"))) const struct ipnfs_policy *not_the_entry(void) {
+    return &table;
+}
+#else
+__attribute__((visibility("default"))) const struct ipnfs_policy *ipnfs_policy(void) {
+    return &table;
+}
+#endif
