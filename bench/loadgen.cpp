@@ -34,6 +34,7 @@
 // Every message looks like an Ethernet frame (broadcast destination, a
 // locally administered source, ethertype 0x88b5) so that switches forward it;
 // after the 14-byte header come a sequence number, the send time and a kind.
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -464,6 +465,7 @@ class VdeEndpoint final : public Endpoint {
 struct DaemonProbe {
     pid_t pid = 0;
     std::int64_t cpu_ticks0 = 0;
+    long switches0 = 0;
 
     static std::string slurp(const std::string& path) {
         std::string out;
@@ -506,6 +508,28 @@ struct DaemonProbe {
             ::close(fd);
         }
         cpu_ticks0 = cpu_ticks();
+        switches0 = switches();
+    }
+    // Context switches of all its threads: how often the daemon slept and
+    // was woken (libfuse's workers never exit, so none is lost).
+    [[nodiscard]] long switches() const {
+        if (pid == 0) return 0;
+        std::string dir = "/proc/" + std::to_string(pid) + "/task";
+        long total = 0;
+        DIR* d = ::opendir(dir.c_str());
+        if (d == nullptr) return 0;
+        while (dirent* e = ::readdir(d)) {
+            if (e->d_name[0] == '.') continue;
+            std::string st = slurp(dir + "/" + e->d_name + "/status");
+            for (const char* f : {"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"}) {
+                auto at = st.find(f);
+                if (at != std::string::npos) {
+                    total += std::strtol(st.c_str() + at + std::strlen(f), nullptr, 10);
+                }
+            }
+        }
+        ::closedir(d);
+        return total;
     }
     [[nodiscard]] double cpu_seconds() const {
         if (pid == 0) return 0;
@@ -766,6 +790,29 @@ bool finish(Endpoint& sender, Traffic& t, Run& run, int receivers, double timeou
     return true;
 }
 
+// The sum of the `queued` column of an ipnfs network's stats (its last).
+long queued_total(const std::string& net) {
+    std::string text = DaemonProbe::slurp(net + "/stats");
+    long total = 0;
+    bool table = false;
+    std::size_t at = 0;
+    while (at < text.size()) {
+        auto eol = text.find('\n', at);
+        if (eol == std::string::npos) eol = text.size();
+        std::string line = text.substr(at, eol - at);
+        at = eol + 1;
+        if (line.rfind("port ", 0) == 0) {
+            table = true;
+            continue;
+        }
+        if (!table) continue;
+        if (line.empty()) break;  // the table of ports ends; other sections follow
+        auto last = line.find_last_of(' ');
+        total += std::strtol(line.c_str() + last + 1, nullptr, 10);
+    }
+    return total;
+}
+
 int default_batch(const Setup& s) {
     if (!s.framed) return 1;
     // Records fitting in 32 KiB: far below the kernel's FUSE write chunk, so
@@ -834,6 +881,9 @@ int throughput(const Setup& s, bool paced, int stalled) {
         }
     }
     const std::int64_t sent_ns = now_ns();
+    // What the stalled readers' queues hold now, from the network's stats.
+    long queued = -1;
+    if (stalled > 0 && s.kind == "ipnfs") queued = queued_total(s.opt.str("net"));
     bool clean = true;
     if (s.kind == "nullfs") {
         run.stop = true;
@@ -849,6 +899,7 @@ int throughput(const Setup& s, bool paced, int stalled) {
     const std::int64_t done_ns = now_ns();
     const double cpu = probe.cpu_seconds();
     const long hwm = probe.pid ? probe.status_kb("VmHWM:") : 0;
+    const long switches = probe.switches() - probe.switches0;
     if (sampler) sampler->stop();
     if (!clean) {
         // Receivers stuck in a read would hold the process: report and leave.
@@ -879,10 +930,10 @@ int throughput(const Setup& s, bool paced, int stalled) {
     const double wall = static_cast<double>(done_ns - run.start_ns) / 1e9;
     std::printf(
         "{\"sent\":%llu,\"send_s\":%.4f,\"send_rate\":%.1f,\"wall_s\":%.4f,\"counts\":%s,"
-        "\"rates\":%s,\"stray\":%llu,\"cpu_s\":%.3f,\"hwm_kb\":%ld",
+        "\"rates\":%s,\"stray\":%llu,\"cpu_s\":%.3f,\"hwm_kb\":%ld,\"switches\":%ld",
         static_cast<unsigned long long>(seq), send_s, static_cast<double>(seq) / send_s, wall,
-        list(counts).c_str(), list(rates).c_str(), static_cast<unsigned long long>(stray), cpu,
-        hwm);
+        list(counts).c_str(), list(rates).c_str(), static_cast<unsigned long long>(stray), cpu, hwm,
+        switches);
     if (paced) {
         std::printf(R"(,"samples":%zu,"p50_us":%.2f,"p99_us":%.2f)", lat.size(),
                     percentile(lat, 0.50), percentile(lat, 0.99));
@@ -890,7 +941,8 @@ int throughput(const Setup& s, bool paced, int stalled) {
     if (sampler) {
         std::vector<double> series;
         for (long kb : sampler->series()) series.push_back(static_cast<double>(kb));
-        std::printf(R"(,"rss_max_kb":%ld,"rss_kb":%s)", sampler->max_kb(), list(series).c_str());
+        std::printf(R"(,"rss_max_kb":%ld,"rss_kb":%s,"queued":%ld)", sampler->max_kb(),
+                    list(series).c_str(), queued);
     }
     std::printf("}\n");
     return 0;

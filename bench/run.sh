@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The side-by-side benchmark, one command (as root, a few minutes):
+#
+#   bench/run.sh [--reps N] [--seconds S] [--stall-seconds S] [--tap-seconds S]
+#                [--only fanout,latency,scale,tap,memory] [--out FILE]
+#
+# Installs what is missing (tools/deps.sh: vde2, libvdeplug-dev, iperf3 among
+# the rest), builds ipnfs, the load generator and the null FUSE filesystem in
+# build-bench (or $BUILD_DIR), runs every contender under every load with the
+# repetitions interleaved, and prints the tables in markdown; they are also
+# written to build-bench/bench-results.md (or --out).  docs/benchmark.md
+# explains the loads and holds the tables of one full run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD_DIR:-build-bench}
+
+tools/deps.sh
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIPNFS_BENCH=ON >/dev/null
+cmake --build "$build" -j"$(nproc)" --target ipnfs ipnfs-loadgen ipnfs-nullfs >/dev/null
+exec python3 bench/driver.py --build "$build" "$@"
