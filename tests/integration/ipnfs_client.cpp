@@ -23,6 +23,12 @@ int set_events(int fd, bool on) {
     return int_ioctl(fd, IPNFS_IOC_SET_EVENTS, on);
 }
 
+int port_ctl(int fd, std::string_view line) {
+    ipnfs_port_ctl arg{};
+    line.copy(arg.line, sizeof arg.line - 1);
+    return ioctl(fd, IPNFS_IOC_PORT_CTL, &arg) == 0 ? 0 : errno;
+}
+
 int get_port(int fd, std::uint32_t& port) {
     return ioctl(fd, IPNFS_IOC_GET_PORT, &port) == 0 ? 0 : errno;
 }

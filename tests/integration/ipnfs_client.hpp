@@ -21,6 +21,8 @@ static_assert(IPNFS_RECORD_SIZE(0) == 24 && IPNFS_RECORD_SIZE(1) == 32 &&
 int set_framed(int fd, bool on);
 int set_events(int fd, bool on);
 int get_port(int fd, std::uint32_t& port);
+// IPNFS_IOC_PORT_CTL: a setting of the file's own port ("member 7").
+int port_ctl(int fd, std::string_view line);
 
 // One record as a writer sends it: header, payload, zero padding to
 // IPNFS_RECORD_SIZE(len).  The fields can be spoiled for error tests.
