@@ -71,10 +71,13 @@ int run(int argc, char** argv) {
         return 2;
     }
     policies::Catalog catalog(opts.plugins);
-    if (std::unique_ptr<bus::Policy> probe; !catalog.make(opts.policy, probe).ok()) {
-        std::fprintf(stderr, "ipnfs: unknown policy '%s' (known: %s)\n", opts.policy.c_str(),
-                     catalog.names().c_str());
-        return 2;
+    // A policy that cannot be made stops the mount, not the first mkdir.
+    {
+        std::unique_ptr<bus::Policy> probe;
+        if (bus::Status s = catalog.make(opts.policy, probe); !s.ok()) {
+            std::fprintf(stderr, "ipnfs: policy=%s: %s\n", opts.policy.c_str(), s.reason.c_str());
+            return 2;
+        }
     }
     // The kernel checks every access against the mode bits with the caller's
     // credentials; the daemon only adds what it cannot check.

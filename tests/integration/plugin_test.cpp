@@ -121,6 +121,27 @@ TEST_F(PluginTest, ABrokenPluginIsRefusedWithItsReasonAndTheDaemonGoesOn) {
     EXPECT_EQ(read_one(b.get()).data, "hello");
 }
 
+class PluginDefaultTest : public PluginTest {
+  protected:
+    [[nodiscard]] std::vector<std::string> mount_options() const override {
+        return {"plugins=" + dir_, "policy=topic"};
+    }
+};
+
+TEST_F(PluginDefaultTest, APluginCanBeTheMountsDefaultPolicy) {
+    EXPECT_EQ(nth_line(ctl_text(make_net("news")), 0), "policy topic");
+}
+
+TEST(PluginMount, ABrokenDefaultPolicyStopsTheMount) {
+    Mount mount;
+    std::string why;
+    std::string dir = IPNFS_TEST_PLUGIN_DIR;
+    EXPECT_FALSE(mount.start({"plugins=" + dir, "policy=bad_abi"}, why));
+    EXPECT_NE(mount.log().find("policy=bad_abi: policy 'bad_abi' refused: built for policy ABI 99"),
+              std::string::npos)
+        << why << mount.log();
+}
+
 TEST(PluginMount, AMissingPluginDirectoryStopsTheMount) {
     Mount mount;
     std::string why;
