@@ -97,14 +97,18 @@ class Bench:
     def mount_ipnfs(self, name):
         mnt = os.path.join(self.work, name)
         os.mkdir(mnt)
-        sh([self.ipnfs, "none", mnt, "-o", "log_level=warn"])
+        sh([self.ipnfs, "none", mnt, "-o", "log_level=warn"] + self.fuse_options())
         self.mounts.append(mnt)
         return mnt, pid_of_mount(mnt)
+
+    def fuse_options(self):
+        """libfuse options for both FUSE daemons alike (e.g. max_threads=2)."""
+        return ["-o", self.args.fuse_options] if self.args.fuse_options else []
 
     def mount_nullfs(self):
         mnt = os.path.join(self.work, "null")
         os.mkdir(mnt)
-        sh([self.nullfs, mnt])
+        sh([self.nullfs, mnt] + self.fuse_options())
         self.mounts.append(mnt)
         wait_for(lambda: os.path.exists(os.path.join(mnt, "null")), "nullfs")
         return mnt, pid_of_mount(mnt)
@@ -270,17 +274,21 @@ def scale_run(b, large, learn):
     to = [1, ports // 3, 2 * ports // 3, ports - 1]
     settings = [f"ports {ports}", f"queue {QUEUE}", "lossless on", f"pool {POOL}",
                 "policy switch" if learn else "policy hub"]
+    before_kb = proc_kb(b.scale_pid, "VmRSS")
     if large:
         # 999 idle networks beside the one measured: a mount of 1000.
-        idle = os.path.join(b.ipn, "idle")
+        idle = os.path.join(b.scale, "idle")
         for i in range(SCALE_NETWORKS - 1):
             os.mkdir(f"{idle}{i}")
-    net = b.network(b.ipn, settings)
+    net = b.network(b.scale, settings)
+    made_kb = proc_kb(b.scale_pid, "VmRSS") - before_kb
     opts = ["--net", net, "--to", ",".join(map(str, to)), "--size", 64, "--seconds",
-            b.args.seconds, "--pid", b.ipn_pid]
+            b.args.seconds, "--pid", b.scale_pid]
     if learn:
         opts.append("--learn")
     r = b.loadgen_run("throughput", "ipnfs", *opts)
+    if r is not None:
+        r["made_kb"] = made_kb
     os.rmdir(net)
     if large:
         for i in range(SCALE_NETWORKS - 1):
@@ -597,7 +605,8 @@ def scale_summary(results):
                                        for r in ok]),
                         "cpu_per": median([1e6 * r["cpu_s"] / max(1, sum(r["counts"]))
                                            for r in ok]),
-                        "stray": max(r["stray"] for r in ok)}
+                        "stray": max(r["stray"] for r in ok),
+                        "made_kb": max(r["made_kb"] for r in ok)}
     return out
 
 
@@ -614,6 +623,15 @@ def scale_table(summary):
         lines.append(f"| {label} | {fmt_rate(small['per'])} | {fmt_rate(large['per'])} | "
                      f"{small['per'] / large['per']:.2f} | {small['cpu_per']:.2f} / "
                      f"{large['cpu_per']:.2f} |")
+    made = [s["made_kb"] for k, s in summary.items() if k[1] and s]
+    if made:
+        lines += ["", f"Making the large case (999 networks of 32 ports and one of 4096) took the "
+                  f"daemon's RSS up by {max(made) / 1024:.1f} MiB the first time (later times "
+                  "reuse what the allocator kept after the rmdirs)."]
+    unicast = [s["stray"] for k, s in summary.items() if k[0] and s]
+    if unicast:
+        lines += ["", f"Data messages that reached the learned unicast's other readers: "
+                  f"{max(unicast)}."]
     return "\n".join(lines)
 
 
@@ -720,6 +738,8 @@ def main():
     ap.add_argument("--tap-seconds", type=int, default=5)
     ap.add_argument("--stall-seconds", type=int, default=60)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--fuse-options", default="",
+                    help="libfuse options for ipnfs and the null FUSE alike, e.g. max_threads=2")
     ap.add_argument("--only", default="", help="comma list of: fanout,latency,scale,tap,memory")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -730,11 +750,16 @@ def main():
 
     b = Bench(args)
     started = time.monotonic()
+    typed = sys.argv[1:]
+    if typed[:2] == ["--build", "build-bench"]:  # what run.sh adds by itself
+        typed = typed[2:]
+    options = f" libfuse options for both FUSE daemons: {args.fuse_options}." if \
+        args.fuse_options else " Both FUSE daemons with libfuse's default options."
     header = [f"Machine: {machine()}",
-              f"Command: `bench/run.sh {' '.join(sys.argv[1:])}` — {args.reps} repetitions, "
+              f"Command: `bench/run.sh{''.join(' ' + a for a in typed)}` — {args.reps} repetitions, "
               f"interleaved; medians; throughput runs {args.seconds} s, paced latency "
               f"{args.rate}/s for {args.latency_seconds} s, TAP {args.tap_seconds} s, "
-              f"stall {args.stall_seconds} s."]
+              f"stall {args.stall_seconds} s.{options}"]
     try:
         b.ipn, b.ipn_pid = b.mount_ipnfs("ipn")
         null_mnt, b.null_pid = b.mount_nullfs()
@@ -749,6 +774,10 @@ def main():
         if want("latency"):
             cells += latency_cells(b)
         if want("scale"):
+            # A daemon of its own: the memory of 1000 networks stays with the
+            # process (the allocator keeps it), and would show in every other
+            # run's RSS.
+            b.scale, b.scale_pid = b.mount_ipnfs("scale")
             cells += scale_cells(b)
         if want("tap"):
             cells += tap_cells(b)
@@ -793,7 +822,9 @@ def main():
         parts += ["## Scale", "",
                   "Plain 64-byte writes on a lossless network, readers on 4 ports spread over "
                   "the port range; the large case has 999 idle networks beside it in the same "
-                  "mount.", "", scale_table(scale), ""]
+                  "mount (a daemon of its own). A learned unicast: the 4 readers first send a "
+                  "frame each from their own MAC, then the sender addresses the first of them; "
+                  "the others must get nothing.", "", scale_table(scale), ""]
     if want("tap"):
         parts += ["## TAP to TAP TCP", "",
                   f"iperf3, {args.tap_seconds} s, one TCP stream from namespace A to B, each "

@@ -702,6 +702,16 @@ double percentile(std::vector<std::int64_t>& v, double p) {
     return static_cast<double>(v[k]) / 1000.0;  // microseconds
 }
 
+// "samples", the median, p90, p99 and the largest, in microseconds.
+std::string latency_fields(std::vector<std::int64_t>& v) {
+    char b[256];
+    std::snprintf(b, sizeof b,
+                  R"("samples":%zu,"p50_us":%.2f,"p90_us":%.2f,"p99_us":%.2f,"max_us":%.2f)",
+                  v.size(), percentile(v, 0.50), percentile(v, 0.90), percentile(v, 0.99),
+                  percentile(v, 1.0));
+    return b;
+}
+
 std::string list(const std::vector<double>& v) {
     std::string out = "[";
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -719,6 +729,7 @@ struct ReceiverResult {
     std::uint64_t stray = 0;   // data messages a learned unicast should not have brought
     std::int64_t last_ns = 0;  // when the last data message arrived
     std::vector<std::int64_t> latency;
+    std::vector<std::int64_t> sent_at;  // for --dump: when each of those was sent
 };
 
 // The run's shared clock and end.
@@ -749,7 +760,10 @@ void receive_loop(Endpoint& ep, const Setup& s, Run& run, ReceiverResult& r, boo
             }
             ++r.count;
             r.last_ns = t;
-            if (latency && !null) r.latency.push_back(t - h.sent_ns);
+            if (latency && !null) {
+                r.latency.push_back(t - h.sent_ns);
+                r.sent_at.push_back(h.sent_ns - run.start_ns);
+            }
         }
     };
     while (!finished && !(null && run.stop.load())) {
@@ -811,6 +825,18 @@ long queued_total(const std::string& net) {
         total += std::strtol(line.c_str() + last + 1, nullptr, 10);
     }
     return total;
+}
+
+// --dump FILE (latency): "receiver sent_us latency_us" per message, to see
+// when the slow ones happened.
+void dump_latency(const std::string& path, int receiver, const ReceiverResult& r) {
+    FILE* f = std::fopen(path.c_str(), receiver == 0 ? "w" : "a");
+    if (f == nullptr) die_errno("open " + path);
+    for (std::size_t k = 0; k < r.latency.size(); ++k) {
+        std::fprintf(f, "%d %.1f %.1f\n", receiver, static_cast<double>(r.sent_at[k]) / 1e3,
+                     static_cast<double>(r.latency[k]) / 1e3);
+    }
+    std::fclose(f);
 }
 
 int default_batch(const Setup& s) {
@@ -925,6 +951,7 @@ int throughput(const Setup& s, bool paced, int stalled) {
         counts.push_back(static_cast<double>(r.count));
         last = std::max(last, r.last_ns);
         lat.insert(lat.end(), r.latency.begin(), r.latency.end());
+        if (s.opt.has("dump")) dump_latency(s.opt.str("dump"), i, r);
     }
     const double send_s = static_cast<double>(sent_ns - run.start_ns) / 1e9;
     const double wall = static_cast<double>(done_ns - run.start_ns) / 1e9;
@@ -935,8 +962,7 @@ int throughput(const Setup& s, bool paced, int stalled) {
         list(counts).c_str(), list(rates).c_str(), static_cast<unsigned long long>(stray), cpu, hwm,
         switches);
     if (paced) {
-        std::printf(R"(,"samples":%zu,"p50_us":%.2f,"p99_us":%.2f)", lat.size(),
-                    percentile(lat, 0.50), percentile(lat, 0.99));
+        std::printf(",%s", latency_fields(lat).c_str());
     }
     if (sampler) {
         std::vector<double> series;
@@ -972,8 +998,7 @@ int null_pairs(const Setup& s, bool round_trip) {
         }
         if (i >= 100 || !round_trip) lat.push_back(now_ns() - t0);
     }
-    std::printf("{\"samples\":%zu,\"p50_us\":%.2f,\"p99_us\":%.2f}\n", lat.size(),
-                percentile(lat, 0.50), percentile(lat, 0.99));
+    std::printf("{%s}\n", latency_fields(lat).c_str());
     return 0;
 }
 
@@ -1019,8 +1044,7 @@ int pingpong(const Setup& s) {
     write_header(m.data(), seq, 0, kMarker);
     a->send(m.data(), m.size());
     echo.join();
-    std::printf("{\"samples\":%zu,\"p50_us\":%.2f,\"p99_us\":%.2f}\n", rtt.size(),
-                percentile(rtt, 0.50), percentile(rtt, 0.99));
+    std::printf("{%s}\n", latency_fields(rtt).c_str());
     return 0;
 }
 
