@@ -8,6 +8,7 @@
 
 #include "policies/abi_export.hpp"
 #include "policies/abi_policy.hpp"
+#include "policies/group.hpp"
 #include "policies/hub.hpp"
 #include "policies/switch.hpp"
 
@@ -16,8 +17,12 @@ namespace ipnfs::policies {
 namespace {
 
 // The built-in tables, by name, in the order names() lists them.
-std::array<const ipnfs_policy*, 2> builtins() {
+std::array<const ipnfs_policy*, 3> builtins() {
+    constexpr std::uint32_t kEveryAddress = (1U << IPNFS_TO_PORT) | (1U << IPNFS_TO_ANYCAST) |
+                                            (1U << IPNFS_TO_MULTICAST) | (1U << IPNFS_TO_BROADCAST);
     return {
+        &export_policy<Group>("group", "TIPC-style groups: unicast, anycast, multicast, broadcast",
+                              kEveryAddress),
         &export_policy<Hub>("hub", "every receiving port but the sender gets each message"),
         &export_policy<Switch>("switch", "Ethernet learning switch with 802.1Q VLANs"),
     };

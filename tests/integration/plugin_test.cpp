@@ -51,7 +51,8 @@ class PluginTest : public IpnfsTest {
 TEST_F(PluginTest, CtlListsThePluginsAndSelectsOneByName) {
     std::string net = make_net("news");
     std::string text = ctl_text(net);
-    EXPECT_NE(text.find("Policies: bad_abi, bad_no_symbol, hub, switch, topic."), std::string::npos)
+    EXPECT_NE(text.find("Policies: bad_abi, bad_no_symbol, group, hub, switch, topic."),
+              std::string::npos)
         << text;
     ASSERT_EQ(ctl(net, "policy topic\n"), 0);
     text = ctl_text(net);

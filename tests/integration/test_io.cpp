@@ -158,6 +158,7 @@ Stats parse_stats(const std::string& text) {
     std::string word;
     while (header >> word) st.header.push_back(word);
     for (++i; i < lines.size(); ++i) {
+        if (lines[i].empty()) break;  // the policy's and interfaces' sections follow
         std::istringstream row(lines[i]);
         unsigned port = 0;
         PortRow r;

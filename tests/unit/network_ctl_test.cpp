@@ -85,7 +85,7 @@ TEST_F(NetworkCtl, DescribeShowsHelpForEveryVerbAndThePolicies) {
           "#   events PORT on|off", "#   loopback PORT on|off"}) {
         EXPECT_NE(d.find(verb), std::string::npos) << verb << " missing from:\n" << d;
     }
-    EXPECT_NE(d.find("Policies: hub, switch."), std::string::npos) << d;
+    EXPECT_NE(d.find("Policies: group, hub, switch."), std::string::npos) << d;
 }
 
 TEST_F(NetworkCtl, MtuTakesWholeNumbersFromOneTo65535) {

@@ -26,7 +26,7 @@ TEST(NetworkCreate, RejectsAnUnknownPolicyNamingTheKnownOnes) {
     bus::Status s = bus::Network::create("n", {}, catalog, "router", net);
     EXPECT_TRUE(FailsWith(s, std::errc::invalid_argument));
     EXPECT_NE(s.reason.find("router"), std::string::npos) << s.reason;
-    EXPECT_NE(s.reason.find("hub, switch"), std::string::npos) << s.reason;
+    EXPECT_NE(s.reason.find("group, hub, switch"), std::string::npos) << s.reason;
     EXPECT_EQ(net, nullptr);
 }
 

@@ -104,7 +104,7 @@ TEST_F(NetworkSwitch, StatsAndCtlShowTheSwitch) {
     EXPECT_NE(ctl.find("vlan 0 10\nvlan 1 10\nvlan 2 20\nvlan 3 none\ntrunk 3 10,20\n"),
               std::string::npos)
         << ctl;
-    EXPECT_NE(ctl.find("Policies: hub, switch."), std::string::npos) << ctl;
+    EXPECT_NE(ctl.find("Policies: group, hub, switch."), std::string::npos) << ctl;
     EXPECT_NE(ctl.find("#   trunk PORT VID[,VID...]|none"), std::string::npos) << ctl;
 }
 

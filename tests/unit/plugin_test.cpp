@@ -92,8 +92,8 @@ std::unique_ptr<bus::Policy> topic() {
 
 TEST(PluginCatalog, ListsThePluginsOfItsDirectoryAfterTheBuiltins) {
     policies::Catalog catalog(IPNFS_PLUGIN_DIR);
-    EXPECT_EQ(catalog.names(), "hub, switch, topic");
-    EXPECT_EQ(policies::Catalog().names(), "hub, switch");
+    EXPECT_EQ(catalog.names(), "group, hub, switch, topic");
+    EXPECT_EQ(policies::Catalog().names(), "group, hub, switch");
 }
 
 TEST(PluginCatalog, MakesAFreshTopicPolicyPerNetwork) {
@@ -249,7 +249,7 @@ TEST(PluginCatalog, ABuiltinNameIsNeverLookedForInTheDirectory) {
     auto hub = make(catalog, "hub");
     ASSERT_NE(hub, nullptr);
     EXPECT_EQ(hub->name(), "hub");
-    EXPECT_EQ(catalog.names(), "hub, switch");
+    EXPECT_EQ(catalog.names(), "group, hub, switch");
 }
 
 TEST(AbiPolicy, NamesAPolicyMustNotGiveAreDroppedAndCounted) {

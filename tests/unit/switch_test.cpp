@@ -273,7 +273,7 @@ TEST(SwitchCatalog, TheCatalogMakesAFreshSwitchByName) {
     ASSERT_NE(b, nullptr);
     EXPECT_NE(a.get(), b.get());
     EXPECT_EQ(a->name(), "switch");
-    EXPECT_EQ(catalog.names(), "hub, switch");
+    EXPECT_EQ(catalog.names(), "group, hub, switch");
 }
 
 }  // namespace
