@@ -759,10 +759,12 @@ def targets_table(fan, results, tap, scale, mem):
 
 
 def machine():
-    model = "?"
+    model, hypervisor = "?", ""
     for line in sh(["lscpu"]).stdout.splitlines():
         if line.startswith("Model name:"):
             model = line.split(":", 1)[1].strip()
+        if line.startswith("Hypervisor vendor:"):
+            hypervisor = line.split(":", 1)[1].strip()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     distro = "?"
     if os.path.exists("/etc/os-release"):
@@ -773,7 +775,8 @@ def machine():
         "systemd-detect-virt") else "?"
     load = os.getloadavg()
     return (f"{model}, {os.cpu_count()} cores, {mem:.0f} GiB, {distro}, kernel "
-            f"{platform.release()}, virtualization: {virt or 'none'}; load average at the start "
+            f"{platform.release()}, {hypervisor + ' guest' if hypervisor else 'no hypervisor'} "
+            f"(systemd-detect-virt: {virt or 'none'}); load average at the start "
             f"{load[0]:.2f}")
 
 
@@ -857,7 +860,7 @@ def main():
     fan = summarize_fanout(results)
     tap = tap_summary(results)
     scale = scale_summary(results)
-    parts = ["## Machine and command", "", *header, "",
+    parts = ["## Machine and command", "", header[0], "", header[1], "",
              "## Targets", "", targets_table(fan, results, tap, scale, mem), ""]
     if want("fanout"):
         parts += ["## One sender to N receivers", "",
