@@ -35,6 +35,10 @@ struct RawOptions {
     }
 };
 
+// libfuse's own option, seen on its way through: ipnfs picks another
+// default when it is not given (libfuse cannot tell given from default).
+constexpr int kKeyMaxThreads = 1;
+
 #define IPNFS_OPT(spec, field) \
     { spec, offsetof(RawOptions, field), 0 }
 const fuse_opt kOptionSpecs[] = {
@@ -46,6 +50,7 @@ const fuse_opt kOptionSpecs[] = {
     IPNFS_OPT("mtu=%s", mtu),
     IPNFS_OPT("queue=%s", queue),
     IPNFS_OPT("root_mode=%s", root_mode),
+    FUSE_OPT_KEY("max_threads=", kKeyMaxThreads),
     FUSE_OPT_END,
 };
 #undef IPNFS_OPT
@@ -55,9 +60,14 @@ const fuse_opt kOptionSpecs[] = {
 struct Parsed {
     RawOptions raw;
     std::vector<std::string> positionals;
+    bool max_threads = false;
 };
 
-int keep_positionals(void* data, const char* arg, int key, fuse_args* /*outargs*/) {
+int sort_argument(void* data, const char* arg, int key, fuse_args* /*outargs*/) {
+    if (key == kKeyMaxThreads) {
+        static_cast<Parsed*>(data)->max_threads = true;
+        return 1;  // libfuse's to parse
+    }
     if (key == FUSE_OPT_KEY_NONOPT) {
         static_cast<Parsed*>(data)->positionals.emplace_back(arg);
         return 0;  // put back below, once we know which one is the mount point
@@ -90,13 +100,14 @@ bool take_number(char*& raw, std::uint32_t min, std::uint32_t max, const char* w
 
 bool parse_options(fuse_args& args, Options& opts, std::string& error) {
     Parsed parsed;
-    if (fuse_opt_parse(&args, &parsed, kOptionSpecs, keep_positionals) != 0) {
+    if (fuse_opt_parse(&args, &parsed, kOptionSpecs, sort_argument) != 0) {
         error = "cannot parse the options";
         return false;
     }
     RawOptions& raw = parsed.raw;
     const std::vector<std::string>& words = parsed.positionals;
 
+    opts.max_threads_given = parsed.max_threads;
     take(raw.log_level, opts.log_level);
     take(raw.log_file, opts.log_file);
     take(raw.policy, opts.policy);

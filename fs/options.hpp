@@ -19,6 +19,7 @@ struct Options {
     std::string plugins;  // absolute; empty: no policy plugins
     bus::Settings defaults;
     unsigned root_mode = 0755;
+    bool max_threads_given = false;  // -o max_threads=N (libfuse's option) was given
 };
 
 // Parses argv into `opts` and leaves libfuse's arguments (with the mount
