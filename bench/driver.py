@@ -826,7 +826,7 @@ def main():
     if typed[:2] == ["--build", "build-bench"]:  # what run.sh adds by itself
         typed = typed[2:]
     options = f" libfuse options for both FUSE daemons: {args.fuse_options}." if \
-        args.fuse_options else " Both FUSE daemons with libfuse's default options."
+        args.fuse_options else " Both FUSE daemons with their defaults (a worker per CPU)."
     header = [f"Machine: {machine()}",
               f"Command: `bench/run.sh{''.join(' ' + a for a in typed)}` — {args.reps} repetitions, "
               f"interleaved; medians; throughput runs {args.seconds} s, paced latency "

@@ -14,12 +14,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 namespace {
 
@@ -150,6 +152,11 @@ fuse_lowlevel_ops make_ops() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // libfuse cannot tell a given max_threads from its default of 10.
+    bool max_threads_given = false;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strstr(argv[i], "max_threads=") != nullptr) max_threads_given = true;
+    }
     fuse_args args = FUSE_ARGS_INIT(argc, argv);
     fuse_cmdline_opts cmd{};
     if (fuse_parse_cmdline(&args, &cmd) != 0) return 2;
@@ -166,14 +173,16 @@ int main(int argc, char** argv) {
             static const fuse_custom_io io{hooked_writev, plain_read, nullptr, nullptr};
             if (fuse_session_custom_io(se, &io, fuse_session_fd(se)) == 0) {
                 fuse_daemonize(cmd.foreground);
-                // The same loop configuration as ipnfs's fs/main.cpp.
+                // The same loop configuration as ipnfs's fs/main.cpp: a worker
+                // per CPU (at least 2) unless -o max_threads says otherwise.
                 fuse_loop_config* loop = fuse_loop_cfg_create();
                 fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
                 if (cmd.max_idle_threads != UINT_MAX) {
                     fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
                 }
-                if (cmd.max_threads != UINT_MAX)
-                    fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
+                fuse_loop_cfg_set_max_threads(
+                    loop, max_threads_given ? cmd.max_threads
+                                            : std::max(2U, std::thread::hardware_concurrency()));
                 rc = fuse_session_loop_mt(se, loop);
                 fuse_loop_cfg_destroy(loop);
             }
