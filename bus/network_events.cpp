@@ -45,7 +45,7 @@ void compact_events(std::deque<MessageRef>& events) {
 
 void Network::hold_event(Port& port, const MessageRef& msg) {
     port.overflow.push_back(msg);
-    if (port.overflow.size() > 2 * ports_.size() + 16) compact_events(port.overflow);
+    if (port.overflow.size() > 2 * ports_.size() + 16) compact_events(port.overflow.items());
 }
 
 template <typename F>
