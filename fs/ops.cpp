@@ -366,12 +366,13 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
             case IPNFS_IOC_PORT_CTL: {
                 if (h.conn.observer()) break;
                 ipnfs_port_ctl in{};
-                std::memcpy(&in, in_buf, std::min(in_bufsz, sizeof in));
+                if (in_buf != nullptr) std::memcpy(&in, in_buf, std::min(in_bufsz, sizeof in));
                 std::string_view line(in.line, strnlen(in.line, sizeof in.line));
                 bus::Status s = h.dir->net().control_port(h.conn.id, line);
-                if (!s.ok())
+                if (!s.ok()) {
                     spdlog::info("network {}: port {}: {}", h.dir->net().name(), h.conn.id,
                                  s.reason);
+                }
                 s.ok() ? (void)fuse_reply_ioctl(req, 0, nullptr, 0) : reply_error(req, "ioctl", s);
                 return;
             }
