@@ -25,7 +25,7 @@ class GroupTest : public IpnfsTest {
         EXPECT_EQ(ctl(net, "policy group\n" + settings), 0) << last_error_line(ctl_text(net));
         return net;
     }
-    Fd open_port(const std::string& net, int port, int flags = O_RDWR) {
+    static Fd open_port(const std::string& net, int port, int flags = O_RDWR) {
         return open_fd(net + "/port" + std::to_string(port), flags);
     }
 };
@@ -246,8 +246,8 @@ TEST_F(GroupTest, OrderHoldsAcrossModesAndNothingIsLost) {
         return all;
     };
     std::vector<Record> at3;
-    std::thread slow([&] { at3 = read_all(three.get(), 2 * kRounds, 5); });
-    std::vector<Record> at2 = read_all(two.get(), 3 * kRounds, 0);
+    std::thread slow([&] { at3 = read_all(three.get(), std::size_t{2} * kRounds, 5); });
+    std::vector<Record> at2 = read_all(two.get(), std::size_t{3} * kRounds, 0);
     sender.join();
     slow.join();
     auto check = [](const std::vector<Record>& recs, const std::vector<char>& kinds, int port) {
@@ -274,6 +274,7 @@ TEST_F(GroupTest, ManySendersToOneLosslessReceiverLoseNothing) {
     constexpr int kSenders = 4;
     constexpr int kEach = 300;
     std::vector<std::thread> senders;
+    senders.reserve(kSenders);
     for (int k = 0; k < kSenders; ++k) {
         senders.emplace_back([&, k] {
             Fd s = open_port(net, k, O_WRONLY);
