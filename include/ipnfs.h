@@ -53,7 +53,7 @@ enum ipnfs_to {
 #define IPNFS_TO_SHIFT 8
 #define IPNFS_TO_MASK 0xF00u
 #define IPNFS_FLAGS_TO(to) (((uint32_t)(to) << IPNFS_TO_SHIFT) & IPNFS_TO_MASK)
-#define IPNFS_FLAGS_GET_TO(flags) (((flags) & IPNFS_TO_MASK) >> IPNFS_TO_SHIFT)
+#define IPNFS_FLAGS_GET_TO(flags) (((flags)&IPNFS_TO_MASK) >> IPNFS_TO_SHIFT)
 
 struct ipnfs_record {
     uint32_t len;     /* payload bytes */
