@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -90,6 +91,35 @@ inline ::testing::AssertionResult FailsWith(const bus::Status& s, std::errc want
     return ::testing::AssertionFailure()
            << "expected '" << describe_code(want) << "', got '" << describe_code(s.code) << "'"
            << (s.reason.empty() ? "" : ": ") << s.reason;
+}
+
+// A policy's own ctl, describe and stats, as its unit tests drive them.
+inline bus::Status run_policy_command(const bus::Policy& policy, std::string_view line) {
+    std::array<const bus::CommandTable*, 1> tables{&policy.commands()};
+    return bus::dispatch(tables, line, bus::Caller{});
+}
+// Runs each non-empty line; every one must succeed.
+inline void run_policy_lines(const bus::Policy& policy, std::string_view lines) {
+    std::size_t start = 0;
+    while (start < lines.size()) {
+        std::size_t end = lines.find('\n', start);
+        if (end == std::string_view::npos) end = lines.size();
+        std::string_view line = lines.substr(start, end - start);
+        if (!line.empty()) {
+            EXPECT_TRUE(IsOk(run_policy_command(policy, line))) << line;
+        }
+        start = end + 1;
+    }
+}
+inline std::string policy_describe(const bus::Policy& policy) {
+    std::string out;
+    policy.describe(out);
+    return out;
+}
+inline std::string policy_stats(const bus::Policy& policy) {
+    std::string out;
+    policy.stats(out);
+    return out;
 }
 
 // Every complete() call a waiter gets, so a test can tell "never", "once"

@@ -95,33 +95,10 @@ class GroupTest : public ::testing::Test {
         return route_.refused;
     }
 
-    bus::Status run(std::string_view line) {
-        std::array<const bus::CommandTable*, 1> tables{&group_.commands()};
-        return bus::dispatch(tables, line, bus::Caller{});
-    }
-    void run_ok(std::string_view lines) {
-        std::size_t start = 0;
-        while (start < lines.size()) {
-            std::size_t end = lines.find('\n', start);
-            if (end == std::string_view::npos) end = lines.size();
-            std::string_view line = lines.substr(start, end - start);
-            if (!line.empty()) {
-                EXPECT_TRUE(IsOk(run(line))) << line;
-            }
-            start = end + 1;
-        }
-    }
-
-    [[nodiscard]] std::string described() const {
-        std::string out;
-        group_.describe(out);
-        return out;
-    }
-    [[nodiscard]] std::string stats() const {
-        std::string out;
-        group_.stats(out);
-        return out;
-    }
+    bus::Status run(std::string_view line) { return run_policy_command(group_, line); }
+    void run_ok(std::string_view lines) { run_policy_lines(group_, lines); }
+    [[nodiscard]] std::string described() const { return policy_describe(group_); }
+    [[nodiscard]] std::string stats() const { return policy_stats(group_); }
     // One counter of the first stats line ("group ...").
     [[nodiscard]] std::uint64_t counter(std::string_view name) const {
         std::string s = stats();

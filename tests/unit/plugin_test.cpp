@@ -60,8 +60,7 @@ fsys::path test_so(const std::string& kind) {
 }
 
 bus::Status run(bus::Policy& policy, std::string_view line) {
-    std::array<const bus::CommandTable*, 1> tables{&policy.commands()};
-    return bus::dispatch(tables, line, bus::Caller{});
+    return run_policy_command(policy, line);
 }
 
 PortSet route(bus::Policy& policy, PortId from, std::string_view payload,

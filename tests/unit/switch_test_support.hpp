@@ -120,33 +120,10 @@ class SwitchTest : public ::testing::Test {
     }
     PortSet send_to(bus::PortId from, const Bytes& bytes) { return ports_of(send(from, bytes)); }
 
-    bus::Status run(std::string_view line) {
-        std::array<const bus::CommandTable*, 1> tables{&sw_.commands()};
-        return bus::dispatch(tables, line, bus::Caller{});
-    }
-    void run_ok(std::string_view lines) {
-        std::size_t start = 0;
-        while (start < lines.size()) {
-            std::size_t end = lines.find('\n', start);
-            if (end == std::string_view::npos) end = lines.size();
-            std::string_view line = lines.substr(start, end - start);
-            if (!line.empty()) {
-                EXPECT_TRUE(IsOk(run(line))) << line;
-            }
-            start = end + 1;
-        }
-    }
-
-    [[nodiscard]] std::string described() const {
-        std::string out;
-        sw_.describe(out);
-        return out;
-    }
-    [[nodiscard]] std::string stats() const {
-        std::string out;
-        sw_.stats(out);
-        return out;
-    }
+    bus::Status run(std::string_view line) { return run_policy_command(sw_, line); }
+    void run_ok(std::string_view lines) { run_policy_lines(sw_, lines); }
+    [[nodiscard]] std::string described() const { return policy_describe(sw_); }
+    [[nodiscard]] std::string stats() const { return policy_stats(sw_); }
     // The first stats line ("switch ...").
     [[nodiscard]] std::string summary() const {
         std::string s = stats();
