@@ -1,0 +1,43 @@
+// The cable's data path: frames between one open port file and a VDE
+// stream on two descriptors (stdin and stdout), until one side ends.
+#pragma once
+
+#include <csignal>
+#include <cstdint>
+#include <string>
+
+namespace ipnfs::cable {
+
+struct Counters {
+    std::uint64_t in = 0;       // frames from the stream into the network (the port's msgs_in)
+    std::uint64_t out = 0;      // frames from the network onto the stream (the port's msgs_out)
+    std::uint64_t dropped = 0;  // frames from the stream the network refused, and empty ones
+};
+
+enum class End {
+    stream_closed,    // stdin reached end of file, or stdout's reader went away
+    network_removed,  // the port reported end of file or EPIPE
+    failed,           // anything else; `why` says what
+    signalled,        // *stop became non-zero
+};
+
+struct Outcome {
+    End end = End::failed;
+    std::string why;
+};
+
+struct Plug {
+    int port = -1;     // opened O_RDWR | O_NONBLOCK
+    int in = 0;        // the stream from the far side
+    int out = 1;       // the stream to the far side
+    std::string name;  // the port file, for messages
+    bool quiet = false;
+    const volatile std::sig_atomic_t* stop = nullptr;  // set by a signal handler
+};
+
+// Runs until one side ends.  Never waits on the port: a write the network
+// cannot take yet stays pending (and stdin unread) while the port is still
+// read, so a lossless network that waits for this port's reader can drain.
+Outcome run(const Plug& plug, Counters& counters);
+
+}  // namespace ipnfs::cable
