@@ -74,7 +74,8 @@ bool Mount::mounted() const {
     return !dir_.empty() && is_fuse_ipnfs_mount(dir_);
 }
 
-bool Mount::start(const std::vector<std::string>& extra_options, std::string& why) {
+bool Mount::start(const std::vector<std::string>& extra_options, std::string& why,
+                  const std::vector<std::string>& prefix) {
     char tmpl[] = "/tmp/ipnfs-it.XXXXXX";
     if (mkdtemp(tmpl) == nullptr) {
         why = std::string("mkdtemp: ") + std::strerror(errno);
@@ -83,8 +84,9 @@ bool Mount::start(const std::vector<std::string>& extra_options, std::string& wh
     dir_ = tmpl;
     log_file_ = dir_ + ".log";
     out_file_ = dir_ + ".out";
-    std::vector<std::string> args{IPNFS_BINARY, "none", dir_,
-                                  "-f",         "-o",   "log_level=debug,log_file=" + log_file_};
+    std::vector<std::string> args = prefix;
+    args.insert(args.end(),
+                {IPNFS_BINARY, "none", dir_, "-f", "-o", "log_level=debug,log_file=" + log_file_});
     for (const auto& opt : extra_options) {
         args.push_back("-o");
         args.push_back(opt);
@@ -103,7 +105,7 @@ bool Mount::start(const std::vector<std::string>& extra_options, std::string& wh
         dup2(null, 0);
         dup2(out, 1);
         dup2(out, 2);
-        execv(argv[0], argv.data());
+        execvp(argv[0], argv.data());
         _exit(127);
     }
     close(out);
@@ -205,7 +207,9 @@ void IpnfsTest::SetUp() {
     ::signal(SIGPIPE, SIG_IGN);
     if (std::string why = fuse_problem(); !why.empty()) IPNFS_SKIP_OR_FAIL(why);
     std::string why;
-    if (!mount_.start(mount_options(), why)) IPNFS_SKIP_OR_FAIL("cannot mount ipnfs: " + why);
+    if (!mount_.start(mount_options(), why, daemon_prefix())) {
+        IPNFS_SKIP_OR_FAIL("cannot mount ipnfs: " + why);
+    }
     watchdog_ = std::make_unique<Watchdog>(mount_, 45s);
     char tmpl[] = "/tmp/ipnfs-it-scratch.XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr) << std::strerror(errno);

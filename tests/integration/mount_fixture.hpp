@@ -46,8 +46,11 @@ class Mount {
 
     // Makes a temp dir and runs `ipnfs none DIR -f -o log...` plus `-o OPT`
     // for each extra option; waits up to 5 s for the mount.  False with a
-    // reason if the daemon exited or never mounted.
-    bool start(const std::vector<std::string>& extra_options, std::string& why);
+    // reason if the daemon exited or never mounted.  A `prefix` runs the
+    // daemon under a command that execs it in the same process (such as
+    // `nsenter --net=PATH`), so pid() is still the daemon's.
+    bool start(const std::vector<std::string>& extra_options, std::string& why,
+               const std::vector<std::string>& prefix = {});
 
     [[nodiscard]] const std::string& dir() const { return dir_; }
     [[nodiscard]] pid_t pid() const { return pid_; }
@@ -164,6 +167,8 @@ class IpnfsTest : public ::testing::Test {
     void SetUp() override;
     void TearDown() override;
     virtual std::vector<std::string> mount_options() const { return {}; }
+    // A command the daemon runs under (see Mount::start).
+    virtual std::vector<std::string> daemon_prefix() const { return {}; }
 
     [[nodiscard]] std::string p(std::string_view rel) const { return mount_.path(rel); }
     // mkdir MOUNT/name (a new network); fails the test if it cannot.
