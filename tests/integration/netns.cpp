@@ -230,22 +230,24 @@ void NetdevTest::SetUp() {
     IpnfsTest::SetUp();
 }
 
-void NetdevTest::TearDown() {
-    if (!IsSkipped() && mount_.pid() > 0) {
-        // The daemon must end cleanly when unmounted, sanitizers silent.
-        mount_.stop();
-        std::optional<int> status = mount_.wait_exit(0ms);
-        std::string log = mount_.log();
-        if (status && !(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)) {
-            ADD_FAILURE() << "the daemon ended with wait status " << *status << " after unmount";
-        }
-        for (const char* alarm :
-             {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"}) {
-            if (log.find(alarm) != std::string::npos) {
-                ADD_FAILURE() << "the daemon's output has '" << alarm << "'";
-            }
+void stop_cleanly(Mount& mount) {
+    if (mount.pid() <= 0) return;
+    mount.stop();
+    std::optional<int> status = mount.wait_exit(0ms);
+    std::string log = mount.log();
+    if (status && !(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)) {
+        ADD_FAILURE() << "the daemon ended with wait status " << *status << " after unmount";
+    }
+    for (const char* alarm :
+         {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"}) {
+        if (log.find(alarm) != std::string::npos) {
+            ADD_FAILURE() << "the daemon's output has '" << alarm << "'";
         }
     }
+}
+
+void NetdevTest::TearDown() {
+    if (!IsSkipped()) stop_cleanly(mount_);
     IpnfsTest::TearDown();  // the daemon is gone: its TAPs must be too
     if (IsSkipped() || geteuid() != 0) return;
     const std::string prefix = ifname_prefix();

@@ -49,6 +49,11 @@ class NetNs {
     [[nodiscard]] const std::string& name() const { return name_; }
     // "ip netns exec NAME ": put in front of a command in a root script.
     [[nodiscard]] std::string exec() const { return "ip netns exec " + name_ + " "; }
+    // nsenter(1) into this network namespace only (`ip netns exec` also
+    // unshares the mount namespace, which would hide a FUSE mount made there).
+    [[nodiscard]] std::vector<std::string> enter() const {
+        return {"nsenter", "--net=/run/netns/" + name_};
+    }
 
     // sh -c SCRIPT inside the namespace, under `timeout -k 2 T`.
     [[nodiscard]] Shell sh(const std::string& script, double timeout_s = 20.0) const;
@@ -108,6 +113,11 @@ struct NetStats {
     [[nodiscard]] const MacRow* mac(const std::string& addr) const;
 };
 NetStats parse_net_stats(const std::string& text);
+
+// Unmounts and reaps the daemon (if it was started), then reports
+// (ADD_FAILURE) an exit other than a clean 0 and any sanitizer alarm in its
+// output.
+void stop_cleanly(Mount& mount);
 
 // A mounted daemon plus what kernel networking needs.  Tests name their
 // interfaces with ifname(); after the daemon is gone, none may be left in
