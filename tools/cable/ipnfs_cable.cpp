@@ -70,19 +70,24 @@ std::string without_trailing_slashes(std::string path) {
 // to the port file it is connected to.  -1 after reporting why.
 int open_port(const std::string& path, std::string& name) {
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return fail(path + ": " + std::strerror(errno)), -1;
+    if (::stat(path.c_str(), &st) != 0) {
+        fail(path + ": " + std::strerror(errno));
+        return -1;
+    }
     bool network = S_ISDIR(st.st_mode);
     std::string file = network ? without_trailing_slashes(path) + "/clone" : path;
     int fd = ::open(file.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         std::string why = file + ": " + std::strerror(errno);
         if (network && errno == ENOSPC) why += " (every port of the network is in use)";
-        return fail(why), -1;
+        fail(why);
+        return -1;
     }
     std::uint32_t port = 0;
     if (::ioctl(fd, IPNFS_IOC_GET_PORT, &port) != 0) {
         ::close(fd);
-        return fail(file + ": not an ipnfs port file or network"), -1;
+        fail(file + ": not an ipnfs port file or network");
+        return -1;
     }
     name = network ? without_trailing_slashes(path) + "/port" + std::to_string(port) : path;
     return fd;
@@ -92,7 +97,7 @@ void install_handlers() {
     // EPIPE on stdout is how we learn the far side is gone.
     std::signal(SIGPIPE, SIG_IGN);
     struct sigaction sa {};
-    sa.sa_handler = on_signal;  // no SA_RESTART: a blocked write must return
+    sa.sa_handler = on_signal;  // poll() then fails with EINTR and the loop sees the flag
     sigemptyset(&sa.sa_mask);
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
 }

@@ -1,12 +1,13 @@
 #include "plug.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <set>
 #include <string_view>
 #include <vector>
@@ -16,10 +17,17 @@
 namespace ipnfs::cable {
 namespace {
 
-// One read() of a port takes one message; the largest is kMaxFrame.
-constexpr std::size_t kReadBuffer = 65536;
+// One read() of a port takes one message, and the largest is kMaxFrame:
+// a buffer one byte larger can never cut one.
+constexpr std::size_t kReadBuffer = kMaxFrame + 1;
 // Port reads per wakeup before stdin gets its turn again.
 constexpr int kReadBurst = 64;
+// What the cable holds for a full stdout while its own frame waits for the
+// network (see Pump); beyond it, frames from the port are dropped.
+constexpr std::size_t kSpillBytes = 1 << 20;
+// drop()'s report kinds that are no errno.
+constexpr int kEmptyFrame = 0;
+constexpr int kSpillFull = -1;
 
 // Errors of a port write that mean the port itself is unusable, not that
 // the network refused this one frame.
@@ -28,6 +36,22 @@ bool fatal_write_error(int err) {
            err == ENXIO;
 }
 
+Outcome ended(End end, std::string why = {}) {
+    return {end, std::move(why)};
+}
+
+// Each direction stops on its own: a frame the network has no room for
+// stops stdin being read, a full stdout stops the port being read.  Neither
+// waits in a write, so two cables back to back (dpipe) never both sit in a
+// write to each other, and a lossless network waiting for our queue drains.
+//
+// One cycle remains when both happen at once: a lossless network takes
+// writes in order, so our frame can wait behind a local writer that waits
+// for room in our queue, while the far side's cable is held the same way
+// and each stdout is full because the other stopped reading.  So while our
+// own frame waits, the port is read even if stdout is full, into memory up
+// to kSpillBytes and past that into the bin (counted): the local writer
+// goes on, our frame goes in, we read stdin, and the far side moves too.
 class Pump {
   public:
     Pump(const Plug& plug, Counters& counters)
@@ -36,52 +60,60 @@ class Pump {
     Outcome run();
 
   private:
-    // Each returns false when the cable must end, with `end` saying why.
-    bool flush_pending(Outcome& end);
-    bool read_port(Outcome& end);
-    bool read_stream(Outcome& end);
-    bool write_stream(std::string_view frame, Outcome& end);
-    void drop(int err, std::size_t size);
+    // Each returns false when the cable must end, with `end_` saying why.
+    bool flush_to_port();
+    bool flush_to_stream();
+    bool read_port();
+    bool read_stream();
+    void drop(int kind, std::size_t size);
+    bool finish(End end, std::string why = {}) {
+        end_ = ended(end, std::move(why));
+        return false;
+    }
     [[nodiscard]] bool stopped() const { return plug_.stop != nullptr && *plug_.stop != 0; }
+    [[nodiscard]] bool to_port_pending() const { return decoder_.front().has_value(); }
+    [[nodiscard]] bool to_stream_pending() const { return !out_.empty(); }
 
     const Plug& plug_;
     Counters& counters_;
+    Outcome end_;
     StreamDecoder decoder_;
     std::vector<char> buf_;
-    std::set<int> reported_;  // errno kinds already reported (0: empty frames)
+    std::deque<std::string> out_;  // encoded frames for stdout, the first maybe partly written
+    std::size_t out_at_ = 0;       // bytes of out_.front() already written
+    std::size_t out_bytes_ = 0;    // bytes held in out_
+    std::set<int> reported_;       // drop() kinds already reported
 };
 
-Outcome ended(End end, std::string why = {}) {
-    return {end, std::move(why)};
-}
-
 Outcome Pump::run() {
-    Outcome end;
     for (;;) {
         if (stopped()) return ended(End::signalled);
-        if (!flush_pending(end)) return end;
-        bool pending = decoder_.front().has_value();
-        // While a frame waits for room, stdin is left alone: that bounds
-        // what we hold to one read's worth and pushes back on the far side.
-        pollfd fds[2] = {{plug_.port, static_cast<short>(POLLIN | (pending ? POLLOUT : 0)), 0},
-                         {pending ? -1 : plug_.in, POLLIN, 0}};
-        if (poll(fds, 2, -1) < 0) {
+        if (!flush_to_port() || !flush_to_stream()) return end_;
+        bool to_port = to_port_pending();
+        bool to_stream = to_stream_pending();
+        auto port_events =
+            static_cast<short>((!to_stream || to_port ? POLLIN : 0) | (to_port ? POLLOUT : 0));
+        pollfd fds[3] = {{plug_.port, port_events, 0},
+                         {to_port ? -1 : plug_.in, POLLIN, 0},
+                         {to_stream ? plug_.out : -1, POLLOUT, 0}};
+        if (poll(fds, 3, -1) < 0) {
             if (errno == EINTR) continue;
             return ended(End::failed, std::string("poll: ") + std::strerror(errno));
         }
-        if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !read_port(end)) return end;
-        if ((fds[0].revents & POLLNVAL) != 0) return ended(End::failed, plug_.name + ": not open");
-        if ((fds[1].revents & POLLNVAL) != 0) return ended(End::failed, "stdin is not open");
-        if ((fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !read_stream(end)) return end;
+        for (const auto& fd : fds) {
+            if ((fd.revents & POLLNVAL) != 0) return ended(End::failed, "a descriptor is not open");
+        }
+        if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !read_port()) return end_;
+        if ((fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !read_stream()) return end_;
     }
 }
 
 // Writes the frames the decoder holds, each as one message, until none is
 // left or the network has no room yet.
-bool Pump::flush_pending(Outcome& end) {
+bool Pump::flush_to_port() {
     while (auto frame = decoder_.front()) {
         if (frame->empty()) {  // VDE never sends one; a message of 0 bytes means nothing
-            drop(0, 0);
+            drop(kEmptyFrame, 0);
             decoder_.pop();
             continue;
         }
@@ -89,13 +121,9 @@ bool Pump::flush_pending(Outcome& end) {
         if (n < 0) {
             int err = errno;
             if (err == EAGAIN || err == EINTR) return true;
-            if (err == EPIPE) {
-                end = ended(End::network_removed);
-                return false;
-            }
+            if (err == EPIPE) return finish(End::network_removed);
             if (fatal_write_error(err)) {
-                end = ended(End::failed, plug_.name + ": " + std::strerror(err));
-                return false;
+                return finish(End::failed, plug_.name + ": " + std::strerror(err));
             }
             drop(err, frame->size());
         } else {
@@ -106,98 +134,95 @@ bool Pump::flush_pending(Outcome& end) {
     return true;
 }
 
-bool Pump::read_port(Outcome& end) {
-    for (int i = 0; i < kReadBurst; ++i) {
-        ssize_t n = ::read(plug_.port, buf_.data(), buf_.size());
-        if (n == 0) {
-            end = ended(End::network_removed);
-            return false;
-        }
+bool Pump::flush_to_stream() {
+    while (to_stream_pending()) {
+        const std::string& frame = out_.front();
+        ssize_t n = ::write(plug_.out, frame.data() + out_at_, frame.size() - out_at_);
         if (n < 0) {
-            if (errno == EAGAIN) return true;
-            if (errno == EINTR) return true;  // run() checks for a stop
-            end = ended(End::failed, plug_.name + ": " + std::strerror(errno));
-            return false;
+            if (errno == EAGAIN || errno == EINTR) return true;
+            if (errno == EPIPE) return finish(End::stream_closed);
+            return finish(End::failed, std::string("stdout: ") + std::strerror(errno));
         }
-        if (!write_stream({buf_.data(), static_cast<std::size_t>(n)}, end)) return false;
-        ++counters_.out;
+        out_at_ += static_cast<std::size_t>(n);
+        if (out_at_ == frame.size()) {
+            out_bytes_ -= frame.size();
+            out_.pop_front();
+            out_at_ = 0;
+            ++counters_.out;
+        }
     }
     return true;
 }
 
-bool Pump::read_stream(Outcome& end) {
+bool Pump::read_port() {
+    for (int i = 0; i < kReadBurst && (!to_stream_pending() || to_port_pending()); ++i) {
+        ssize_t n = ::read(plug_.port, buf_.data(), buf_.size());
+        if (n == 0) return finish(End::network_removed);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) return true;
+            return finish(End::failed, plug_.name + ": " + std::strerror(errno));
+        }
+        std::string_view frame(buf_.data(), static_cast<std::size_t>(n));
+        if (out_bytes_ >= kSpillBytes) {
+            drop(kSpillFull, frame.size());
+        } else {
+            out_.push_back(encode(frame));
+            out_bytes_ += out_.back().size();
+        }
+        if (!flush_to_stream() || !flush_to_port()) return false;
+    }
+    return true;
+}
+
+bool Pump::read_stream() {
     ssize_t n = ::read(plug_.in, buf_.data(), buf_.size());
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) return true;
-        end = ended(End::failed, std::string("stdin: ") + std::strerror(errno));
-        return false;
+        return finish(End::failed, std::string("stdin: ") + std::strerror(errno));
     }
     if (n == 0) {
         if (decoder_.buffered() != 0 && !plug_.quiet) {
             std::fprintf(stderr, "ipnfs-cable: stdin ended inside a frame; %zu bytes discarded\n",
                          decoder_.buffered());
         }
-        end = ended(End::stream_closed);
-        return false;
+        return finish(End::stream_closed);
     }
     decoder_.feed({buf_.data(), static_cast<std::size_t>(n)});
     return true;
 }
 
-// Length prefix and frame in one writev(); a slow far side makes this wait,
-// which is the backpressure a stream gives.
-bool Pump::write_stream(std::string_view frame, Outcome& end) {
-    auto prefix = length_prefix(frame.size());
-    iovec iov[2] = {{prefix.data(), prefix.size()},
-                    {const_cast<char*>(frame.data()), frame.size()}};
-    int first = 0;
-    while (first < 2) {
-        ssize_t n = ::writev(plug_.out, &iov[first], 2 - first);
-        if (n < 0) {
-            if (errno == EINTR) {
-                if (!stopped()) continue;
-                end = ended(End::signalled);
-                return false;
-            }
-            if (errno == EAGAIN) {  // a far side may hand us a non-blocking pipe
-                pollfd pfd{plug_.out, POLLOUT, 0};
-                poll(&pfd, 1, -1);
-                continue;
-            }
-            end = errno == EPIPE
-                      ? ended(End::stream_closed)
-                      : ended(End::failed, std::string("stdout: ") + std::strerror(errno));
-            return false;
-        }
-        auto left = static_cast<std::size_t>(n);
-        while (first < 2 && left >= iov[first].iov_len) left -= iov[first++].iov_len;
-        if (first < 2) {
-            iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
-            iov[first].iov_len -= left;
-        }
-    }
-    return true;
-}
-
-void Pump::drop(int err, std::size_t size) {
+void Pump::drop(int kind, std::size_t size) {
     ++counters_.dropped;
-    if (plug_.quiet || !reported_.insert(err).second) return;
-    if (err == 0) {
+    if (plug_.quiet || !reported_.insert(kind).second) return;
+    const char* name = plug_.name.c_str();
+    if (kind == kEmptyFrame) {
         std::fprintf(stderr,
                      "ipnfs-cable: %s: skipped an empty frame (further ones are only counted)\n",
-                     plug_.name.c_str());
+                     name);
+    } else if (kind == kSpillFull) {
+        std::fprintf(stderr,
+                     "ipnfs-cable: %s: the network and the far side wait for each other and %zu "
+                     "bytes are held for the stream: dropping frames from the network (further "
+                     "such drops are only counted)\n",
+                     name, out_bytes_);
     } else {
         std::fprintf(stderr,
                      "ipnfs-cable: %s: the network refused a %zu-byte frame: %s (further such "
                      "frames are only counted)\n",
-                     plug_.name.c_str(), size, std::strerror(err));
+                     name, size, std::strerror(kind));
     }
 }
 
 }  // namespace
 
 Outcome run(const Plug& plug, Counters& counters) {
-    return Pump(plug, counters).run();
+    // stdout must not block (see Pump); its flags are shared with whoever
+    // gave us the descriptor, so they are put back afterwards.
+    int flags = fcntl(plug.out, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK) == 0) fcntl(plug.out, F_SETFL, flags | O_NONBLOCK);
+    Outcome outcome = Pump(plug, counters).run();
+    if (flags >= 0 && (flags & O_NONBLOCK) == 0) fcntl(plug.out, F_SETFL, flags);
+    return outcome;
 }
 
 }  // namespace ipnfs::cable

@@ -9,9 +9,11 @@
 namespace ipnfs::cable {
 
 struct Counters {
-    std::uint64_t in = 0;       // frames from the stream into the network (the port's msgs_in)
-    std::uint64_t out = 0;      // frames from the network onto the stream (the port's msgs_out)
-    std::uint64_t dropped = 0;  // frames from the stream the network refused, and empty ones
+    std::uint64_t in = 0;   // frames from the stream into the network (the port's msgs_in)
+    std::uint64_t out = 0;  // frames from the network onto the stream (the port's msgs_out)
+    // frames from the stream the network refused or that were empty, and
+    // frames from the network dropped to break a mutual wait (see plug.cpp)
+    std::uint64_t dropped = 0;
 };
 
 enum class End {
@@ -35,9 +37,9 @@ struct Plug {
     const volatile std::sig_atomic_t* stop = nullptr;  // set by a signal handler
 };
 
-// Runs until one side ends.  Never waits on the port: a write the network
-// cannot take yet stays pending (and stdin unread) while the port is still
-// read, so a lossless network that waits for this port's reader can drain.
+// Runs until one side ends.  Never waits in a write: a frame the network
+// cannot take yet stops only stdin being read, a frame stdout cannot take
+// yet stops only the port being read.
 Outcome run(const Plug& plug, Counters& counters);
 
 }  // namespace ipnfs::cable
