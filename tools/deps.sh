@@ -11,6 +11,7 @@ packages=(
   util-linux procps python3
   iproute2 iputils-ping tcpdump
   vde2 libvdeplug-dev iperf3
+  vde-switch vdeplug  # the cable tests: vde_switch, vde_plug and dpipe
 )
 
 missing=()
