@@ -4,14 +4,34 @@
 // the network is removed.  The bus knows nothing else of it.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "bus/commands.hpp"
 
 namespace ipnfs::bus {
 
 class Network;
+
+// Who may use a network, as the file system shows it (its directory's mode
+// bits and owner): what an extension makes outside the tree, such as a VDE
+// endpoint's sockets, follows it.
+struct Access {
+    mode_t mode = 0;  // permission bits only
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
+// The daemon's networks by name, for what joins two of them (cables).
+class Directory {
+  public:
+    virtual ~Directory() = default;
+    // The network called `name`, or null if there is none.
+    [[nodiscard]] virtual std::shared_ptr<Network> find(std::string_view name) const = 0;
+};
 
 class Extension {
   public:
@@ -25,16 +45,21 @@ class Extension {
     virtual void describe(std::string& out) const = 0;
     virtual void stats(std::string& out) const = 0;
 
+    // The network's access changed (chmod, chown), or is first set.
+    virtual void set_access(const Access& /*access*/) {}
+
     // The network is being removed: let go of every connection now.  Called
     // once, without the network lock; later commands fail with ENOENT.
     virtual void hang_up() = 0;
 };
 
 // Makes the extension of a new network; main() decides what it holds.
+// `directory` outlives every network it makes extensions for.
 class ExtensionMaker {
   public:
     virtual ~ExtensionMaker() = default;
-    [[nodiscard]] virtual std::unique_ptr<Extension> make(Network& network) const = 0;
+    [[nodiscard]] virtual std::unique_ptr<Extension> make(Network& network,
+                                                          const Directory& directory) const = 0;
 };
 
 }  // namespace ipnfs::bus

@@ -54,6 +54,11 @@ class Message {
     // before the message is visible to any receiver.
     [[nodiscard]] std::uint64_t seq() const { return seq_; }
     void set_seq(std::uint64_t seq) { seq_ = seq; }
+    // Cables between networks this message has crossed (AF_IPN's depth): a
+    // cable refuses it past its hop limit, so cabled loops cannot melt the
+    // machine.  Set before the message is sent, never after.
+    [[nodiscard]] std::uint8_t hops() const { return hops_; }
+    void set_hops(std::uint8_t hops) { hops_ = hops; }
 
     Message(const Message&) = delete;
     Message& operator=(const Message&) = delete;
@@ -71,6 +76,7 @@ class Message {
     std::uint32_t size_;
     PortId from_;
     Kind kind_;
+    std::uint8_t hops_ = 0;
     Address address_;
     std::uint64_t seq_ = 0;
 

@@ -41,6 +41,10 @@ void Network::set_extension(std::unique_ptr<Extension> extension) {
     extension_ = std::move(extension);
 }
 
+void Network::set_access(const Access& access) {
+    if (extension_) extension_->set_access(access);
+}
+
 Status Network::create(std::string name, const Settings& settings, const PolicyCatalog& catalog,
                        std::string_view policy, std::shared_ptr<Network>& out) {
     std::unique_ptr<Policy> made;
@@ -238,6 +242,7 @@ void Network::deliver(Port& from, const MessageRef& msg, AfterUnlock& after) {
         }
         MessageRef copy = Message::make(from.id, v.payload);
         copy->set_address(msg->address());
+        copy->set_hops(msg->hops());
         copy->set_seq(msg->seq());  // one send: one place in the order
         fan_out(v.to, copy);
     }
@@ -325,7 +330,7 @@ void Network::discard_queue(Port& port, AfterUnlock& after) {
 }
 
 SendResult Network::send(const Connection& conn, std::span<const std::byte> payload,
-                         SendWaiter* waiter, const Address& address) {
+                         SendWaiter* waiter, const Address& address, std::uint8_t hops) {
     if (!conn.writes) {
         return {Status::error(std::errc::bad_file_descriptor, "not open for writing")};
     }
@@ -336,6 +341,7 @@ SendResult Network::send(const Connection& conn, std::span<const std::byte> payl
     }
     MessageRef msg = Message::make(conn.id, payload);
     msg->set_address(address);
+    msg->set_hops(hops);
     thread_local AfterUnlock after;
     Listener* listener = nullptr;
     {

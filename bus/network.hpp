@@ -97,9 +97,9 @@ class Network {
     // Lossless: queued to every recipient or to none; when it cannot be
     // queued now it parks `waiter` (or fails with EAGAIN if there is none).
     // The policy may refuse it (an address nobody holds), now or, for a
-    // parked send, when it is routed again.
+    // parked send, when it is routed again.  `hops`: cables it crossed.
     SendResult send(const Connection& conn, std::span<const std::byte> payload, SendWaiter* waiter,
-                    const Address& address = {});
+                    const Address& address = {}, std::uint8_t hops = 0);
     Status send(const Connection& conn, std::span<const std::byte> payload,
                 const Address& address = {}) {
         return send(conn, payload, nullptr, address).status;
@@ -131,6 +131,8 @@ class Network {
     // Attaches the network's extension (its kernel interfaces and such).
     // Called once, before the network is handed to any client.
     void set_extension(std::unique_ptr<Extension> extension);
+    // Tells the extension who may use the network (see Access).
+    void set_access(const Access& access);
 
     // ctl: run command lines / show settings and help / show counters.
     // Lines run in order and stop at the first failure.

@@ -17,8 +17,8 @@
 #include "fs/options.hpp"
 #include "fs/stream_io.hpp"
 #include "fs/tree.hpp"
+#include "netdev/attachments.hpp"
 #include "netdev/engine.hpp"
-#include "netdev/interfaces.hpp"
 #include "policies/catalog.hpp"
 
 namespace {
@@ -87,12 +87,12 @@ int run(int argc, char** argv) {
     fuse_opt_add_arg(&args, fmt::format("-ofsname={}", escape_option(opts.source)).c_str());
     if (!cmd.nodefault_subtype) fuse_opt_add_arg(&args, "-osubtype=ipnfs");
 
-    // Declared before the tree: networks end their interfaces through it.
+    // Declared before the tree: networks end their attachments through it.
     netdev::Engine engine;
-    netdev::InterfacesMaker interfaces(engine);
+    netdev::AttachmentsMaker attachments(engine);
     fs::Tree tree(catalog, opts.defaults, opts.policy,
                   fs::Attr{static_cast<mode_t>(opts.root_mode), getuid(), getgid(), {}},
-                  &interfaces);
+                  &attachments);
     fs::Context context{tree, {}};
     fuse_session* se =
         fuse_session_new(&args, &fs::operations(), sizeof(fuse_lowlevel_ops), &context);

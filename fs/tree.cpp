@@ -156,21 +156,31 @@ bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node&
         !s.ok()) {
         return s;
     }
-    if (extensions_ != nullptr) net->set_extension(extensions_->make(*net));
+    if (extensions_ != nullptr) net->set_extension(extensions_->make(*net, *this));
     Attr dir_attr = attr;
     dir_attr.mode &= kPermBits;
     dir_attr.ctime = now();
-    std::lock_guard lock(mu_);
-    if (by_name_.contains(name)) {
-        return bus::Status::error(std::errc::file_exists, fmt::format("network {} exists", name));
+    {
+        std::lock_guard lock(mu_);
+        if (by_name_.contains(name)) {
+            return bus::Status::error(std::errc::file_exists,
+                                      fmt::format("network {} exists", name));
+        }
+        auto dir = std::make_shared<NetDir>(next_id_++, std::string(name), net, dir_attr);
+        net->set_listener(dir.get());
+        by_name_.emplace(std::string(name), dir);
+        by_id_.emplace(dir->id(), dir);
+        ino = ino_of(*dir, kDirSlot);
+        out = node_for(dir, kDirSlot);
     }
-    auto dir = std::make_shared<NetDir>(next_id_++, std::string(name), net, dir_attr);
-    net->set_listener(dir.get());
-    by_name_.emplace(std::string(name), dir);
-    by_id_.emplace(dir->id(), dir);
-    ino = ino_of(*dir, kDirSlot);
-    out = node_for(dir, kDirSlot);
+    net->set_access({dir_attr.mode, dir_attr.uid, dir_attr.gid});
     return bus::Status::success();
+}
+
+std::shared_ptr<bus::Network> Tree::find(std::string_view name) const {
+    std::lock_guard lock(mu_);
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : it->second->shared_net();
 }
 
 bus::Status Tree::rmdir(std::string_view name) {
@@ -228,6 +238,9 @@ void Tree::set_attr(const Node& node, const Attr& attr) {
         root_ = stored;
     } else {
         node.dir->set_attr(node.slot, stored);
+        if (node.kind == Kind::network) {
+            node.dir->net().set_access({stored.mode, stored.uid, stored.gid});
+        }
     }
 }
 

@@ -43,6 +43,7 @@ class NetDir final : public bus::Listener {
     [[nodiscard]] std::uint64_t id() const { return id_; }
     [[nodiscard]] const std::string& name() const { return name_; }
     [[nodiscard]] bus::Network& net() const { return *net_; }
+    [[nodiscard]] const std::shared_ptr<bus::Network>& shared_net() const { return net_; }
     PollSet& polls() { return polls_; }
 
     // Attributes of the file in `slot`: chmod/chown overrides, else derived
@@ -73,7 +74,7 @@ struct Node {
     bus::PortId port = 0;  // for Kind::port
 };
 
-class Tree {
+class Tree final : public bus::Directory {
   public:
     static constexpr std::uint32_t kSlotBits = 24;
     static constexpr std::uint32_t kDirSlot = 0;
@@ -107,6 +108,8 @@ class Tree {
 
     // Shutdown: every network hangs up, so parked readers see end of file.
     void hang_up_all();
+
+    [[nodiscard]] std::shared_ptr<bus::Network> find(std::string_view name) const override;
 
     static Ino ino_of(const NetDir& dir, std::uint32_t slot) {
         return (dir.id() << kSlotBits) | slot;

@@ -44,7 +44,8 @@ void Device::on_readable() {
     std::uint64_t too_long = 0;
     for (int n = 0; n < kBudget; ++n) {
         std::string error;
-        ssize_t len = link_->receive(buf_, too_long, error);
+        std::uint8_t hops = 0;
+        ssize_t len = link_->receive(buf_, hops, too_long, error);
         if (len < 0) {
             fail(error);
             break;
@@ -53,7 +54,7 @@ void Device::on_readable() {
         counters_.frames_in.fetch_add(1, std::memory_order_relaxed);
         counters_.bytes_in.fetch_add(len, std::memory_order_relaxed);
         std::span<const std::byte> frame(buf_.data(), static_cast<std::size_t>(len));
-        bus::SendResult sent = net_.send(conn_, frame, ingress_);
+        bus::SendResult sent = net_.send(conn_, frame, ingress_, {}, hops);
         if (sent.parked) {
             // A full lossless network: stop reading until it takes this one.
             ingress_->set_parked();
@@ -105,9 +106,9 @@ void Device::pump_out() {
 
 void Device::transmit(const bus::Message& msg) {
     if (msg.is_event()) return;  // membership events are for programs, not wires
-    if (int err = link_->transmit(msg.payload()); err != 0) {
+    if (int err = link_->transmit(msg.payload(), msg.hops()); err != 0) {
         counters_.drops.fetch_add(1, std::memory_order_relaxed);
-        spdlog::debug("network {}: {} {}: kernel refused a frame of {} bytes: {}", net_.name(),
+        spdlog::debug("network {}: {} {}: frame of {} bytes not sent: {}", net_.name(),
                       link_->kind(), link_->name(), msg.payload().size(), std::strerror(err));
         return;
     }

@@ -28,7 +28,7 @@ class Grab final : public Link {
 
     [[nodiscard]] std::string_view kind() const override { return "grab"; }
 
-    ssize_t receive(std::span<std::byte> buf, std::uint64_t& too_long,
+    ssize_t receive(std::span<std::byte> buf, std::uint8_t& /*hops*/, std::uint64_t& too_long,
                     std::string& error) override {
         for (;;) {
             // Room is kept for a VLAN tag the kernel took off into metadata.
@@ -65,7 +65,7 @@ class Grab final : public Link {
         }
     }
 
-    int transmit(std::span<const std::byte> frame) override {
+    int transmit(std::span<const std::byte> frame, std::uint8_t /*hops*/) override {
         return ::send(fd(), frame.data(), frame.size(), MSG_DONTWAIT) < 0 ? errno : 0;
     }
 

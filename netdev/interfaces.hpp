@@ -45,16 +45,4 @@ class Interfaces final : public bus::Extension {
     bool hung_up_ = false;
 };
 
-// Gives every network an Interfaces served by one engine.
-class InterfacesMaker final : public bus::ExtensionMaker {
-  public:
-    explicit InterfacesMaker(Engine& engine) : engine_(engine) {}
-    [[nodiscard]] std::unique_ptr<bus::Extension> make(bus::Network& network) const override {
-        return std::make_unique<Interfaces>(network, engine_);
-    }
-
-  private:
-    Engine& engine_;
-};
-
 }  // namespace ipnfs::netdev

@@ -27,12 +27,15 @@ class Link {
 
     // The next frame from the kernel, into buf: its length; 0 when there is
     // nothing more now; -1 with `error` set when the link is dead.  A frame
-    // longer than buf is skipped and counted in `too_long`.
-    virtual ssize_t receive(std::span<std::byte> buf, std::uint64_t& too_long,
+    // longer than buf is skipped and counted in `too_long`.  `hops`: the
+    // cables it has crossed, for links that carry the count (cables between
+    // networks of this daemon); others leave it 0.
+    virtual ssize_t receive(std::span<std::byte> buf, std::uint8_t& hops, std::uint64_t& too_long,
                             std::string& error) = 0;
-    // Hands a frame to the kernel; 0, or the errno of a frame the kernel
-    // refused (counted as a drop, the link lives on).
-    virtual int transmit(std::span<const std::byte> frame) = 0;
+    // Hands a frame that has crossed `hops` cables to the kernel; 0, or the
+    // errno of a frame the kernel (or a cable's hop limit) refused, counted
+    // as a drop while the link lives on.
+    virtual int transmit(std::span<const std::byte> frame, std::uint8_t hops) = 0;
 
   protected:
     Link(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}

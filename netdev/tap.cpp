@@ -22,7 +22,7 @@ class Tap final : public Link {
 
     [[nodiscard]] std::string_view kind() const override { return "tap"; }
 
-    ssize_t receive(std::span<std::byte> buf, std::uint64_t& too_long,
+    ssize_t receive(std::span<std::byte> buf, std::uint8_t& /*hops*/, std::uint64_t& too_long,
                     std::string& error) override {
         for (;;) {
             ssize_t n = ::read(fd(), buf.data(), buf.size());
@@ -41,7 +41,7 @@ class Tap final : public Link {
         }
     }
 
-    int transmit(std::span<const std::byte> frame) override {
+    int transmit(std::span<const std::byte> frame, std::uint8_t /*hops*/) override {
         // EIO while the interface is down: the kernel drops what it cannot carry.
         return ::write(fd(), frame.data(), frame.size()) < 0 ? errno : 0;
     }

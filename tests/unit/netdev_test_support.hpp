@@ -111,7 +111,7 @@ class SocketLink final : public netdev::Link {
 
     [[nodiscard]] std::string_view kind() const override { return "test"; }
 
-    ssize_t receive(std::span<std::byte> buf, std::uint64_t& too_long,
+    ssize_t receive(std::span<std::byte> buf, std::uint8_t& /*hops*/, std::uint64_t& too_long,
                     std::string& error) override {
         for (;;) {
             // MSG_TRUNC: the frame's real length, even when it did not fit.
@@ -132,7 +132,7 @@ class SocketLink final : public netdev::Link {
         }
     }
 
-    int transmit(std::span<const std::byte> frame) override {
+    int transmit(std::span<const std::byte> frame, std::uint8_t /*hops*/) override {
         return ::send(fd(), frame.data(), frame.size(), MSG_NOSIGNAL) < 0 ? errno : 0;
     }
 };
