@@ -89,7 +89,8 @@ int run(int argc, char** argv) {
 
     // Declared before the tree: networks end their attachments through it.
     netdev::Engine engine;
-    netdev::AttachmentsMaker attachments(engine);
+    netdev::Cables cables(engine);
+    netdev::AttachmentsMaker attachments(engine, cables);
     fs::Tree tree(catalog, opts.defaults, opts.policy,
                   fs::Attr{static_cast<mode_t>(opts.root_mode), getuid(), getgid(), {}},
                   &attachments);

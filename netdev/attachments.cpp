@@ -29,9 +29,10 @@ void Attachments::hang_up() {
 }
 
 std::unique_ptr<bus::Extension> AttachmentsMaker::make(bus::Network& network,
-                                                       const bus::Directory& /*directory*/) const {
+                                                       const bus::Directory& directory) const {
     std::vector<std::unique_ptr<bus::Extension>> parts;
     parts.push_back(std::make_unique<Interfaces>(network, engine_));
+    parts.push_back(std::make_unique<CablePorts>(network, directory, cables_));
     return std::make_unique<Attachments>(std::move(parts));
 }
 

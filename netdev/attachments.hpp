@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bus/extension.hpp"
+#include "netdev/cables.hpp"
 #include "netdev/engine.hpp"
 
 namespace ipnfs::netdev {
@@ -30,12 +31,13 @@ class Attachments final : public bus::Extension {
 // Gives every network its Attachments, served by one engine.
 class AttachmentsMaker final : public bus::ExtensionMaker {
   public:
-    explicit AttachmentsMaker(Engine& engine) : engine_(engine) {}
+    AttachmentsMaker(Engine& engine, Cables& cables) : engine_(engine), cables_(cables) {}
     [[nodiscard]] std::unique_ptr<bus::Extension> make(
         bus::Network& network, const bus::Directory& directory) const override;
 
   private:
     Engine& engine_;
+    Cables& cables_;
 };
 
 }  // namespace ipnfs::netdev
