@@ -1,6 +1,7 @@
 #include "netdev/attachments.hpp"
 
 #include "netdev/interfaces.hpp"
+#include "netdev/vde_endpoint.hpp"
 
 namespace ipnfs::netdev {
 
@@ -33,6 +34,7 @@ std::unique_ptr<bus::Extension> AttachmentsMaker::make(bus::Network& network,
     std::vector<std::unique_ptr<bus::Extension>> parts;
     parts.push_back(std::make_unique<Interfaces>(network, engine_));
     parts.push_back(std::make_unique<CablePorts>(network, directory, cables_));
+    parts.push_back(std::make_unique<VdeEndpoints>(network, engine_));
     return std::make_unique<Attachments>(std::move(parts));
 }
 

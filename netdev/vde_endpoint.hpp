@@ -1,0 +1,63 @@
+// A network's VDE endpoints: `vde PATH` makes PATH a directory like
+// vde_switch's -s, whose ctl socket speaks VDE's request protocol, so that
+// unmodified VDE clients (vde_plug, vde_plug2tap, qemu -netdev vde) plug into
+// the network as ports.  Each client is a Device over its own datagram
+// socket; its port ends when its control connection closes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "bus/extension.hpp"
+#include "bus/network.hpp"
+#include "netdev/engine.hpp"
+
+namespace ipnfs::netdev {
+
+class VdeEndpoints final : public bus::Extension {
+  public:
+    // At most this many endpoints per network, and per endpoint this many
+    // control connections that have not finished their request.
+    static constexpr std::size_t kMaxEndpoints = 8;
+    static constexpr std::size_t kMaxPending = 32;
+
+    VdeEndpoints(bus::Network& net, Engine& engine);
+    ~VdeEndpoints() override;
+    VdeEndpoints(const VdeEndpoints&) = delete;
+    VdeEndpoints& operator=(const VdeEndpoints&) = delete;
+
+    [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
+    void describe(std::string& out) const override;
+    void stats(std::string& out) const override;
+    void set_access(const bus::Access& access) override;
+    void hang_up() override;
+
+  private:
+    class Endpoint;
+    class Client;
+
+    bus::Status open(std::string_view path);
+    bus::Status close(std::string_view path);
+    void destroy(std::unique_ptr<Endpoint> endpoint);
+
+    bus::Network& net_;
+    Engine& engine_;
+    bus::CommandTable commands_;
+
+    // mu_ guards endpoints_, each endpoint's list of clients and what stats
+    // shows of them, access_ and hung_up_; it serializes vde and unvde.
+    // Lock order: mu_ before the network's lock (vde checks, clients
+    // connect); the network never calls in here holding its own.  Never held
+    // while waiting for the engine thread, which takes it to add and remove
+    // clients.
+    mutable std::mutex mu_;
+    std::vector<std::unique_ptr<Endpoint>> endpoints_;
+    bus::Access access_;
+    bool hung_up_ = false;
+};
+
+}  // namespace ipnfs::netdev
