@@ -32,15 +32,19 @@ class Probe final : public netdev::Pollable {
     std::function<void(int)> when_readable;
     std::function<void(int)> when_woken;
 
+    // Each call is counted when it is done with the probe (even by a throw):
+    // a test that saw the count may destroy the probe at once, so counting
+    // first let the engine thread still touch it after (a race TSan found).
+    // Only the engine thread calls these, so the load cannot be overtaken.
     void on_readable() override {
-        int n = readable_.fetch_add(1) + 1;
+        CountOnExit count(readable_);
         note_thread();
-        if (when_readable) when_readable(n);
+        if (when_readable) when_readable(count.n);
     }
     void on_wake() override {
-        int n = wakes_.fetch_add(1) + 1;
+        CountOnExit count(wakes_);
         note_thread();
-        if (when_woken) when_woken(n);
+        if (when_woken) when_woken(count.n);
     }
 
     [[nodiscard]] int readable() const { return readable_.load(); }
@@ -51,6 +55,15 @@ class Probe final : public netdev::Pollable {
     }
 
   private:
+    struct CountOnExit {
+        explicit CountOnExit(std::atomic<int>& c) : counter(c), n(c.load() + 1) {}
+        CountOnExit(const CountOnExit&) = delete;
+        CountOnExit& operator=(const CountOnExit&) = delete;
+        ~CountOnExit() { counter.store(n); }
+        std::atomic<int>& counter;
+        const int n;  // this call's number, from 1
+    };
+
     void note_thread() {
         std::lock_guard lock(mu_);
         if (threads_.empty() || threads_.back() != std::this_thread::get_id()) {
