@@ -102,6 +102,14 @@ void Engine::run_sync(const std::function<void()>& fn) {
         fn();
         return;
     }
+    // A task's exception travels in `error`, not through the promise: the
+    // catch ends, and with it the engine thread's last reference, before
+    // set_value() lets the caller look, so the caller's reference is the
+    // last and frees it.  (Through set_exception() the engine thread still
+    // held a copy after the caller woke; the two frees are then ordered only
+    // by libstdc++'s uninstrumented reference count, which ThreadSanitizer
+    // cannot see.)
+    std::exception_ptr error;
     std::promise<void> done;
     auto finished = done.get_future();
     {
@@ -109,14 +117,15 @@ void Engine::run_sync(const std::function<void()>& fn) {
         tasks_.emplace_back([&] {
             try {
                 fn();
-                done.set_value();
             } catch (...) {
-                done.set_exception(std::current_exception());
+                error = std::current_exception();
             }
+            done.set_value();
         });
     }
     signal();
     finished.get();
+    if (error) std::rethrow_exception(error);
 }
 
 // NOLINTNEXTLINE(readability-make-member-function-const): it wakes the loop
