@@ -24,6 +24,23 @@ struct StringText {
 // more is broken.
 constexpr std::uint32_t kMaxVariant = std::uint32_t{1} << 20;
 
+// The errno a table returned, as the error its caller hands back.  libfuse
+// turns anything outside 1..4095 into ERANGE with a "bad error value" line
+// that says nothing of the plugin, and a plugin returning -EINVAL (the
+// kernel's habit) is an easy mistake: such a value becomes EIO, with a
+// reason that names the policy and the value.
+bus::Status table_error(std::string_view policy, std::string_view call, int err,
+                        std::string reason) {
+    constexpr int kMaxErrno = 4095;
+    if (err > 0 && err <= kMaxErrno) {
+        if (reason.empty()) reason = std::strerror(err);
+        return bus::Status::error(static_cast<std::errc>(err), std::move(reason));
+    }
+    return bus::Status::error(
+        std::errc::io_error, fmt::format("policy '{}': {}() returned {}, which is not an errno{}{}",
+                                         policy, call, err, reason.empty() ? "" : ": ", reason));
+}
+
 }  // namespace
 
 struct AbiPolicy::RouteCall {
@@ -87,8 +104,7 @@ void AbiPolicy::build_commands() {
                 int err = table_.command(self_, i, static_cast<std::uint32_t>(argv.size()),
                                          argv.data(), &text.text);
                 if (err == 0) return bus::Status::success();
-                if (reason.empty()) reason = std::strerror(err);
-                return bus::Status::error(static_cast<std::errc>(err), std::move(reason));
+                return table_error(table_.name, "command", err, std::move(reason));
             },
             v.optional, false, (v.flags & IPNFS_VERB_PORT) != 0});
     }
@@ -153,8 +169,8 @@ void AbiPolicy::route(bus::PortId from, std::span<const std::byte> payload, bus:
     if (r.error != 0) {
         out.to.clear();
         for (bus::Route::Variant& v : out.variants()) v.to.clear();
-        out.refused = bus::Status::error(static_cast<std::errc>(r.error),
-                                         r.reason != nullptr ? r.reason : std::strerror(r.error));
+        out.refused = table_error(table_.name, "route", r.error,
+                                  r.reason != nullptr ? r.reason : std::string());
         return;
     }
     std::uint32_t count = std::min(r.count, r.capacity);

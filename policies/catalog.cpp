@@ -73,6 +73,11 @@ bus::Status Catalog::make(std::string_view name, std::unique_ptr<bus::Policy>& o
         return bus::Status::error(std::errc::not_enough_memory,
                                   fmt::format("policy '{}' could not make an instance", name));
     }
+    // The verbs come from the instance, so they are checked only now.
+    if (bus::Status s = check_verbs(*table, self, name); !s.ok()) {
+        table->destroy(self);
+        return s;
+    }
     out = std::make_unique<AbiPolicy>(*table, self, std::move(loaded.library));
     return bus::Status::success();
 }

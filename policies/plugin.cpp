@@ -58,6 +58,22 @@ bus::Status check_table(const ipnfs_policy* table, std::string_view name) {
     return bus::Status::success();
 }
 
+bus::Status check_verbs(const ipnfs_policy& table, void* self, std::string_view name) {
+    std::uint32_t count = 0;
+    const ipnfs_verb* verbs = table.verbs != nullptr ? table.verbs(self, &count) : nullptr;
+    if (verbs == nullptr) return bus::Status::success();
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const char* verb = verbs[i].verb;
+        std::string_view word = verb != nullptr ? verb : "";
+        if (word.empty() || word.starts_with('#') ||
+            word.find_first_of(" \t\r\n") != std::string_view::npos) {
+            return refused(fmt::format("policy '{}' refused: its verb {} is {}", name, i,
+                                       verb == nullptr ? "NULL" : fmt::format("'{}'", word)));
+        }
+    }
+    return bus::Status::success();
+}
+
 bool valid_plugin_name(std::string_view name) {
     return !name.empty() && name.size() <= 64 && std::ranges::all_of(name, [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

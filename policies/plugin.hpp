@@ -18,7 +18,13 @@ namespace ipnfs::policies {
 // has every function it must have.
 bus::Status check_table(const ipnfs_policy* table, std::string_view name);
 
-// Letters, digits, '-' and '_' (so a name never leaves the directory).
+// ELIBBAD unless every verb the instance `self` lists is a word ctl could
+// run: not NULL (the daemon would crash reading it), not empty, without
+// whitespace, not starting with '#' (ctl skips such a line).
+bus::Status check_verbs(const ipnfs_policy& table, void* self, std::string_view name);
+
+// Letters, digits, '-' and '_', at most 64 (so a name never leaves the
+// directory).
 bool valid_plugin_name(std::string_view name);
 
 struct Plugin {

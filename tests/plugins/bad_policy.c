@@ -50,7 +50,39 @@ __attribute__((unused)) static void route(void *self, struct ipnfs_route *r) {
     if (r->count > 0) ipnfs_route_add(r, r->ports[0]);
     ipnfs_route_add(r, h->nports + 7);
 #endif
+#ifdef BAD_ERRNO
+    ipnfs_route_refuse(r, -113, "nobody"); /* -EHOSTUNREACH */
+#endif
 }
+
+#if defined(BAD_VERB) || defined(BAD_ERRNO)
+/* BAD_VERB: a verb without a name, which the daemon would read as a string.
+ * BAD_ERRNO: errnos negated, the kernel's habit, which no client can be
+ * handed as they are. */
+static const struct ipnfs_verb verbs_table[] = {
+#ifdef BAD_VERB
+    {NULL, "PORT", 1, 0, 0, "a verb without a name"},
+#else
+    {"poke", "PORT", 1, 0, 0, "fails with -EINVAL"},
+#endif
+};
+
+static const struct ipnfs_verb *verbs(void *self, uint32_t *count) {
+    (void)self;
+    *count = 1;
+    return verbs_table;
+}
+
+static int command(void *self, uint32_t verb, uint32_t argc, const char *const *argv,
+                   struct ipnfs_text *reason) {
+    (void)self;
+    (void)verb;
+    (void)argc;
+    (void)argv;
+    (void)reason;
+    return -22; /* -EINVAL */
+}
+#endif
 
 static void describe(void *self, struct ipnfs_text *out) {
     (void)self;
@@ -78,6 +110,10 @@ static const struct ipnfs_policy table = {
     .route = route,
 #endif
     .describe = describe,
+#if defined(BAD_VERB) || defined(BAD_ERRNO)
+    .verbs = verbs,
+    .command = command,
+#endif
 };
 
 #ifdef BAD_NO_SYMBOL

@@ -187,11 +187,14 @@ struct Refusal {
 };
 
 TEST(PluginCatalog, RefusesABrokenPluginWithTheReasonAndKeepsWorking) {
-    const std::array<Refusal, 4> cases{{
+    const std::array<Refusal, 5> cases{{
         {"abi", "built for policy ABI 99, this ipnfs speaks ABI 1"},
         {"name", "its table calls it 'somebody_else'"},
         {"no_route", "its table has no route()"},
         {"no_symbol", "exports no ipnfs_policy()"},
+        // Found by tests/fuzz (fuzz_plugin_checks): made into a ctl command,
+        // a verb without a name crashed the daemon.
+        {"verb", "its verb 0 is NULL"},
     }};
     PluginDir dir;
     for (const Refusal& c : cases) dir.add(test_so(c.kind), "bad_" + c.kind);
@@ -267,6 +270,28 @@ TEST(AbiPolicy, NamesAPolicyMustNotGiveAreDroppedAndCounted) {
     std::string stats;
     policy->stats(stats);
     EXPECT_EQ(stats, "policy_errors 4\n") << "two bad names per message";
+}
+
+// Found by tests/fuzz (fuzz_plugin_checks): a negated errno went to the
+// client as it was, which libfuse turns into ERANGE and a line that does not
+// name the plugin.
+TEST(AbiPolicy, AValueThatIsNotAnErrnoBecomesEIOWithAReasonNamingIt) {
+    PluginDir dir;
+    dir.add(test_so("errno"), "bad_errno");
+    policies::Catalog catalog(dir.str());
+    auto policy = make(catalog, "bad_errno");
+    ASSERT_NE(policy, nullptr);
+    policy->on_ports(4);
+    policy->on_attach(1);
+    bus::Route r;
+    policy->route(0, bytes("x"), r);
+    EXPECT_TRUE(FailsWith(r.refused, std::errc::io_error));
+    EXPECT_EQ(r.refused.reason,
+              "policy 'bad_errno': route() returned -113, which is not an errno: nobody");
+    EXPECT_TRUE(r.to.empty());
+    bus::Status s = run(*policy, "poke 1");
+    EXPECT_TRUE(FailsWith(s, std::errc::io_error));
+    EXPECT_EQ(s.reason, "policy 'bad_errno': command() returned -22, which is not an errno");
 }
 
 }  // namespace
