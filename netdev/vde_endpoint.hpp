@@ -40,8 +40,8 @@ class VdeEndpoints final : public bus::Extension {
     class Endpoint;
     class Client;
 
-    bus::Status open(std::string_view path);
-    bus::Status close(std::string_view path);
+    bus::Status open(std::string_view given);
+    bus::Status close(std::string_view given);
     void destroy(std::unique_ptr<Endpoint> endpoint);
 
     bus::Network& net_;

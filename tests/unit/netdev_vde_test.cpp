@@ -150,6 +150,15 @@ class NetdevVde : public ::testing::Test {
         }
         return "";
     }
+    // The next message for `conn`, waiting up to 5 s; "" if none came.
+    std::string next_message(const bus::Connection& conn) const {
+        bus::Received got{bus::Outcome::would_block, nullptr};
+        bool came = wait_until([&] {
+            got = net_->receive(conn, nullptr);
+            return got.outcome == bus::Outcome::message;
+        });
+        return came ? text(got.message) : "";
+    }
     // frames_in, bytes_in, frames_out, bytes_out, drops of that row.
     [[nodiscard]] std::vector<std::uint64_t> counters(bus::PortId port) const {
         std::istringstream words(row(port));
@@ -198,12 +207,7 @@ TEST_F(NetdevVde, FramesCrossBothWaysAndTheStatsRowCountsThem) {
     ASSERT_TRUE(IsOk(net_->connect(1, true, true, file)));
     const std::string in = make_frame(1, 60);
     ASSERT_TRUE(client.send(in));
-    bus::Received got{bus::Outcome::would_block, nullptr};
-    ASSERT_TRUE(wait_until([&] {
-        got = net_->receive(file, nullptr);
-        return got.outcome == bus::Outcome::message;
-    }));
-    EXPECT_EQ(text(got.message), in);
+    EXPECT_EQ(next_message(file), in);
     const std::string out = make_frame(2, 1514);
     ASSERT_TRUE(IsOk(net_->send(file, bytes(out))));
     EXPECT_EQ(client.receive(), out);
@@ -270,12 +274,7 @@ TEST_F(NetdevVde, TooShortAndTooLongDatagramsAreCountedDrops) {
     EXPECT_TRUE(client.send(""));
     const std::string ok = make_frame(3, 64);
     EXPECT_TRUE(client.send(ok));
-    bus::Received got{bus::Outcome::would_block, nullptr};
-    ASSERT_TRUE(wait_until([&] {
-        got = net_->receive(file, nullptr);
-        return got.outcome == bus::Outcome::message;
-    }));
-    EXPECT_EQ(text(got.message), ok) << "only the good frame arrives";
+    EXPECT_EQ(next_message(file), ok) << "only the good frame arrives";
     EXPECT_TRUE(wait_until([&] {
         // As for a TAP: frames_in counts what was read, the 9000 bytes too.
         return counters(0) == std::vector<std::uint64_t>{2, 9064, 0, 0, 3};
