@@ -12,6 +12,7 @@ packages=(
   iproute2 iputils-ping tcpdump
   vde2 libvdeplug-dev iperf3
   vde-switch vdeplug  # the cable tests: vde_switch, vde_plug and dpipe
+  clang libclang-rt-14-dev llvm  # tools/fuzz.sh: libFuzzer, its sanitizers, llvm-symbolizer
 )
 
 missing=()

@@ -33,3 +33,11 @@ cmake --build build-tsan -j"$jobs" --target ipnfs_unit_tests
 tsan_options="halt_on_error=1 second_deadlock_stack=1"
 if [[ -f tests/tsan.supp ]]; then tsan_options+=" suppressions=$PWD/tests/tsan.supp"; fi
 TSAN_OPTIONS="$tsan_options" ctest --test-dir build-tsan --output-on-failure --timeout 300 -L unit
+
+# ---- fuzzing (tests/fuzz, issue 8) ----
+# Every libFuzzer target for 20 s from its seeds, one per core at a time,
+# after its saved crash reproducers (each must now pass).  Builds build-fuzz
+# with clang: about 5 minutes on 2 cores from a clean tree, 1.5 once built.
+# Long runs: tools/fuzz.sh (600 s each), docs/robustness.md.
+echo "== fuzz (libFuzzer, 20 s per target)"
+tools/fuzz.sh 20
