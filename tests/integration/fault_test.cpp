@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <new>
@@ -450,29 +451,11 @@ class Traffic {
   public:
     explicit Traffic(Mount& mount) : mount_(mount) {}
     void read(int fd) {
-        loops_.push_back(std::make_unique<BackgroundCall>(mount_, [this, fd] {
-            std::string buf(65536, '\0');
-            for (;;) {
-                Io io;
-                io.n = ::read(fd, buf.data(), buf.size());
-                io.err = io.n < 0 ? errno : 0;
-                if (io.n <= 0) return io;
-                ++received_;
-            }
-        }));
-        is_reader_.push_back(true);
+        auto buf = std::make_shared<std::string>(65536, '\0');
+        start(true, received_, [fd, buf] { return ::read(fd, buf->data(), buf->size()); });
     }
     void write(int fd, const std::string& message) {
-        loops_.push_back(std::make_unique<BackgroundCall>(mount_, [this, fd, message] {
-            for (;;) {
-                Io io;
-                io.n = ::write(fd, message.data(), message.size());
-                io.err = io.n < 0 ? errno : 0;
-                if (io.n <= 0) return io;
-                ++sent_;
-            }
-        }));
-        is_reader_.push_back(false);
+        start(false, sent_, [fd, message] { return ::write(fd, message.data(), message.size()); });
     }
     [[nodiscard]] std::uint64_t received() const { return received_.load(); }
     [[nodiscard]] std::uint64_t sent() const { return sent_.load(); }
@@ -497,8 +480,23 @@ class Traffic {
     }
 
   private:
+    // Repeats `call` until it returns 0 or fails, counting each success.
+    void start(bool reader, std::atomic<std::uint64_t>& count, std::function<ssize_t()> call) {
+        loops_.push_back(std::make_unique<BackgroundCall>(mount_, [&count, call = std::move(call)] {
+            for (;;) {
+                Io io;
+                io.n = call();
+                io.err = io.n < 0 ? errno : 0;
+                if (io.n <= 0) return io;
+                ++count;
+            }
+        }));
+        is_reader_.push_back(reader);
+    }
+
     Mount& mount_;
-    std::atomic<std::uint64_t> received_{0}, sent_{0};
+    std::atomic<std::uint64_t> received_{0};
+    std::atomic<std::uint64_t> sent_{0};
     std::vector<std::unique_ptr<BackgroundCall>> loops_;
     std::vector<bool> is_reader_;
 };
