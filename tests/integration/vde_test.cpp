@@ -144,7 +144,7 @@ class Program {
 
 class VdeTest : public NetdevTest {
   protected:
-    std::vector<std::string> tools() const override {
+    [[nodiscard]] std::vector<std::string> tools() const override {
         return {"ping", "timeout", "vde_plug", "vde_plug2tap", "vde_switch"};
     }
     void SetUp() override {
@@ -195,7 +195,7 @@ class VdeTest : public NetdevTest {
         return Program({argv, scratch() + "/plug.err", true, as_nobody});
     }
     // vde_plug's frames reach a file port and the file port's reach it.
-    void frames_cross(const std::string& net, Program& client, unsigned file_port) {
+    static void frames_cross(const std::string& net, Program& client, unsigned file_port) {
         Fd port = open_fd(net + "/port" + std::to_string(file_port), O_RDWR);
         ASSERT_TRUE(port.ok());
         const std::string out = frame(1, "vde to file");

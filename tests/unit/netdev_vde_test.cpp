@@ -88,11 +88,11 @@ class Client {
         ::unlink(own_.c_str());
         return theirs.sun_path;
     }
-    bool send(std::string_view frame) const {
+    [[nodiscard]] bool send(std::string_view frame) const {
         return ::send(data_.get(), frame.data(), frame.size(), 0) ==
                static_cast<ssize_t>(frame.size());
     }
-    std::optional<std::string> receive(int timeout_ms = 5000) const {
+    [[nodiscard]] std::optional<std::string> receive(int timeout_ms = 5000) const {
         if (!readable(data_.get(), timeout_ms)) return std::nullopt;
         std::string buf(70000, '\0');
         ssize_t n = ::recv(data_.get(), buf.data(), buf.size(), 0);
@@ -130,7 +130,7 @@ class NetdevVde : public ::testing::Test {
         fs::remove_all(tmp_, ec);
     }
 
-    [[nodiscard]] bool has_line(std::string_view text, std::string_view start) const {
+    [[nodiscard]] static bool has_line(std::string_view text, std::string_view start) {
         std::istringstream in{std::string(text)};
         std::string line;
         while (std::getline(in, line)) {
@@ -162,7 +162,8 @@ class NetdevVde : public ::testing::Test {
     // frames_in, bytes_in, frames_out, bytes_out, drops of that row.
     [[nodiscard]] std::vector<std::uint64_t> counters(bus::PortId port) const {
         std::istringstream words(row(port));
-        std::string path, state;
+        std::string path;
+        std::string state;
         unsigned p = 0;
         std::vector<std::uint64_t> out(5);
         words >> path >> p >> state >> out[0] >> out[1] >> out[2] >> out[3] >> out[4];
@@ -231,7 +232,9 @@ TEST_F(NetdevVde, ATakenPortAskedForGivesTheLowestFreeOne) {
     ASSERT_TRUE(IsOk(net_->control("vde " + dir_, kAdmin)));
     bus::Connection holder;
     ASSERT_TRUE(IsOk(net_->connect(0, true, true, holder)));
-    Client asks_taken, asks_port0, asks_beyond;
+    Client asks_taken;
+    Client asks_port0;
+    Client asks_beyond;
     EXPECT_TRUE(asks_taken.plug(dir_, 0U << 8, "any").starts_with(dir_ + "/001."));
     EXPECT_TRUE(asks_port0.plug(dir_, vde::kNewPort0, "port0").starts_with(dir_ + "/002."));
     EXPECT_TRUE(asks_beyond.plug(dir_, 999U << 8, "far").starts_with(dir_ + "/003."));
