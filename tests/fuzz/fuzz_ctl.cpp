@@ -70,11 +70,6 @@ void each_line_as_port_setting(bus::Network& net, std::string_view text) {
 }  // namespace
 }  // namespace ipnfs::fuzz
 
-extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
-    ipnfs::fuzz::quiet_logs();
-    return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace ipnfs;
     using namespace ipnfs::fuzz;

@@ -318,11 +318,6 @@ class Run {
 }  // namespace
 }  // namespace ipnfs::fuzz
 
-extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
-    ipnfs::fuzz::quiet_logs();
-    return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace ipnfs::fuzz;
     FuzzedDataProvider in(data, size);

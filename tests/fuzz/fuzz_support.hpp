@@ -1,6 +1,6 @@
 // What every fuzz target shares: a failed invariant ends the run (libFuzzer
-// saves the input that broke it), a quiet log, and the policies to test,
-// made by the daemon's own catalog.
+// saves the input that broke it), and the policies to test, made by the
+// daemon's own catalog.
 #pragma once
 
 #include <cerrno>
@@ -11,8 +11,6 @@
 #include <string_view>
 #include <system_error>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "bus/status.hpp"
 #include "policies/catalog.hpp"
@@ -41,12 +39,6 @@ inline void require_error(const bus::Status& s, std::initializer_list<int> docum
         if (code == e) return;
     }
     fail(what, "undocumented errno " + std::to_string(code) + ": " + s.reason);
-}
-
-// Log lines of refused input are expected by the thousand: they would
-// drown the fuzzer's own output.
-inline void quiet_logs() {
-    spdlog::set_level(spdlog::level::off);
 }
 
 // The plugin directory of this build, if its topic.so is there.
