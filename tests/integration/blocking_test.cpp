@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "mount_fixture.hpp"
+#include "parked_readers.hpp"
 
 namespace ipnfs_it {
 namespace {
@@ -175,23 +175,6 @@ TEST_F(BlockingTest, ReaderAndWriterThreadsShareOneDescriptorWithoutBlocking) {
     reader.wait(3s);
 }
 
-// Raw pthreads with small stacks: a thousand blocked readers.
-struct ParkedReader {
-    int fd = -1;
-    std::atomic<pid_t> tid{0};
-    std::atomic<bool> done{false};
-    ssize_t n = -1;
-    char buf[64] = {};
-};
-
-void* parked_reader_main(void* arg) {
-    auto* p = static_cast<ParkedReader*>(arg);
-    p->tid = static_cast<pid_t>(syscall(SYS_gettid));
-    p->n = read(p->fd, p->buf, sizeof p->buf);
-    p->done = true;
-    return nullptr;
-}
-
 TEST_F(BlockingTest, ThousandParkedReadersUseFewDaemonThreadsAndAllWakeOnOneMessage) {
     constexpr int kReaders = 1000;
     constexpr int kMaxDaemonThreads = 40;
@@ -205,30 +188,14 @@ TEST_F(BlockingTest, ThousandParkedReadersUseFewDaemonThreadsAndAllWakeOnOneMess
     Fd w = open_fd(net + "/port0", O_WRONLY);
     int threads_before = thread_count(mount_.pid());
 
-    std::vector<ParkedReader> readers(kReaders);
-    std::vector<pthread_t> threads;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    for (int i = 0; i < kReaders; ++i) {
-        readers[i].fd = fds[i].get();
-        pthread_t t;
-        ASSERT_EQ(pthread_create(&t, &attr, parked_reader_main, &readers[i]), 0);
-        threads.push_back(t);
-    }
-    pthread_attr_destroy(&attr);
-
-    // Wait until every reader sleeps in read().
-    int blocked = 0;
+    ParkedReaders readers;
+    for (const Fd& fd : fds) ASSERT_TRUE(readers.start(fd.get()));
+    // Wait until every reader sleeps in read(), watching the daemon's threads.
     int max_daemon_threads = threads_before;
-    for (auto deadline = Clock::now() + 15s; Clock::now() < deadline;) {
-        blocked = 0;
-        for (auto& r : readers) {
-            if (r.tid != 0 && !r.done && task_state(r.tid) == 'S') ++blocked;
-        }
+    int blocked = 0;
+    for (auto deadline = Clock::now() + 15s; Clock::now() < deadline && blocked < kReaders;) {
+        blocked = readers.wait_blocked(20ms);
         max_daemon_threads = std::max(max_daemon_threads, thread_count(mount_.pid()));
-        if (blocked == kReaders) break;
-        std::this_thread::sleep_for(20ms);
     }
     EXPECT_EQ(blocked, kReaders) << "not every reader blocked in read()";
     std::this_thread::sleep_for(300ms);
@@ -238,24 +205,18 @@ TEST_F(BlockingTest, ThousandParkedReadersUseFewDaemonThreadsAndAllWakeOnOneMess
         << " parked reads (it had " << threads_before << ")";
     std::cout << "[ info ] daemon threads: " << threads_before << " before, at most "
               << max_daemon_threads << " with " << kReaders << " parked reads\n";
-    int done_early = 0;
-    for (auto& r : readers) done_early += r.done ? 1 : 0;
-    EXPECT_EQ(done_early, 0);
+    EXPECT_EQ(readers.done(), 0);
 
     // One broadcast wakes them all.
     ASSERT_EQ(write_msg(w.get(), "wake").n, 4);
-    int woken = 0;
-    for (auto deadline = Clock::now() + 10s; Clock::now() < deadline;) {
-        woken = 0;
-        for (auto& r : readers) woken += r.done ? 1 : 0;
-        if (woken == kReaders) break;
-        std::this_thread::sleep_for(10ms);
-    }
+    int woken = readers.wait_done(10s);
     EXPECT_EQ(woken, kReaders) << "one message did not wake every parked reader";
     if (woken != kReaders) mount_.kill_daemon();  // unblocks the rest so they can be joined
-    for (pthread_t t : threads) pthread_join(t, nullptr);
+    readers.join();
     int right = 0;
-    for (auto& r : readers) right += (r.n == 4 && std::string(r.buf, 4) == "wake") ? 1 : 0;
+    for (std::size_t i = 0; i < readers.size(); ++i) {
+        right += (readers[i].n == 4 && std::string(readers[i].buf, 4) == "wake") ? 1 : 0;
+    }
     EXPECT_EQ(right, kReaders) << "some readers got something else than the message";
 }
 

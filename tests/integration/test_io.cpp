@@ -294,13 +294,24 @@ Shell run_shell(const std::string& script, double timeout_s) {
     return run_argv({"/bin/sh", "-c", script}, timeout_s);
 }
 
-int thread_count(pid_t pid) {
+namespace {
+// A number field ("Threads:", "VmRSS:") of /proc/PID/status, or -1.
+long status_field(pid_t pid, std::string_view field) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     std::string line;
     while (std::getline(in, line)) {
-        if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+        if (line.starts_with(field)) return std::stol(line.substr(field.size()));
     }
     return -1;
+}
+}  // namespace
+
+int thread_count(pid_t pid) {
+    return static_cast<int>(status_field(pid, "Threads:"));
+}
+
+long rss_kib(pid_t pid) {
+    return status_field(pid, "VmRSS:");
 }
 
 namespace {

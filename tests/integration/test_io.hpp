@@ -109,6 +109,8 @@ Shell run_argv(const std::vector<std::string>& argv, double timeout_s = 10.0);
 
 // "Threads:" of /proc/PID/status, or -1.
 int thread_count(pid_t pid);
+// "VmRSS:" of /proc/PID/status in KiB, or -1.
+long rss_kib(pid_t pid);
 
 // The scheduler state letter (R, S, D, ...) of a process, or of a thread of
 // this process (task_state), '?' if it is gone.
