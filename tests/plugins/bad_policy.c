@@ -8,40 +8,40 @@
 
 struct hub {
     uint32_t nports;
-    unsigned char *attached;
+    unsigned char* attached;
 };
 
-static void *create(void) {
+static void* create(void) {
     return calloc(1, sizeof(struct hub));
 }
 
-static void destroy(void *self) {
-    struct hub *h = self;
+static void destroy(void* self) {
+    struct hub* h = self;
     free(h->attached);
     free(h);
 }
 
-static void ports(void *self, uint32_t count) {
-    struct hub *h = self;
-    unsigned char *a = realloc(h->attached, count ? count : 1);
+static void ports(void* self, uint32_t count) {
+    struct hub* h = self;
+    unsigned char* a = realloc(h->attached, count ? count : 1);
     if (a == NULL) return;
     for (uint32_t i = h->nports; i < count; ++i) a[i] = 0;
     h->attached = a;
     h->nports = count;
 }
 
-static void attach(void *self, uint32_t port) {
-    struct hub *h = self;
+static void attach(void* self, uint32_t port) {
+    struct hub* h = self;
     if (port < h->nports) h->attached[port] = 1;
 }
 
-static void detach(void *self, uint32_t port) {
-    struct hub *h = self;
+static void detach(void* self, uint32_t port) {
+    struct hub* h = self;
     if (port < h->nports) h->attached[port] = 0;
 }
 
-__attribute__((unused)) static void route(void *self, struct ipnfs_route *r) {
-    struct hub *h = self;
+__attribute__((unused)) static void route(void* self, struct ipnfs_route* r) {
+    struct hub* h = self;
     for (uint32_t p = 0; p < h->nports; ++p) {
         if (p != r->from && h->attached[p]) ipnfs_route_add(r, p);
     }
@@ -67,14 +67,14 @@ static const struct ipnfs_verb verbs_table[] = {
 #endif
 };
 
-static const struct ipnfs_verb *verbs(void *self, uint32_t *count) {
+static const struct ipnfs_verb* verbs(void* self, uint32_t* count) {
     (void)self;
     *count = 1;
     return verbs_table;
 }
 
-static int command(void *self, uint32_t verb, uint32_t argc, const char *const *argv,
-                   struct ipnfs_text *reason) {
+static int command(void* self, uint32_t verb, uint32_t argc, const char* const* argv,
+                   struct ipnfs_text* reason) {
     (void)self;
     (void)verb;
     (void)argc;
@@ -84,7 +84,7 @@ static int command(void *self, uint32_t verb, uint32_t argc, const char *const *
 }
 #endif
 
-static void describe(void *self, struct ipnfs_text *out) {
+static void describe(void* self, struct ipnfs_text* out) {
     (void)self;
     (void)out;
 }
@@ -117,11 +117,11 @@ static const struct ipnfs_policy table = {
 };
 
 #ifdef BAD_NO_SYMBOL
-__attribute__((visibility("default"))) const struct ipnfs_policy *not_the_entry(void) {
+__attribute__((visibility("default"))) const struct ipnfs_policy* not_the_entry(void) {
     return &table;
 }
 #else
-__attribute__((visibility("default"))) const struct ipnfs_policy *ipnfs_policy(void) {
+__attribute__((visibility("default"))) const struct ipnfs_policy* ipnfs_policy(void) {
     return &table;
 }
 #endif
