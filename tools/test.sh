@@ -24,9 +24,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 
 # ---- ThreadSanitizer (unit tests: bus/, policies/, netdev/; issue 8) ----
 # The unit tests alone: the daemon runs under libfuse, whose threads TSan
-# would have to see built with it too.  About 4 minutes on 2 cores with the
-# build, 45 s of it the tests.  A suppression (tests/tsan.supp, if it exists)
-# must name one frame and say why the race is not one.
+# would have to see built with it too.  About 5 minutes on 2 cores, 35 s of
+# it the tests (docs/robustness.md).  A suppression (tests/tsan.supp, if it
+# exists) must name one frame and say why the race is not one.
 echo "== unit tests (ThreadSanitizer)"
 cmake -S . -B build-tsan -DIPNFS_TESTS=ON -DIPNFS_TSAN=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-tsan -j"$jobs" --target ipnfs_unit_tests
