@@ -13,6 +13,7 @@ packages=(
   vde2 libvdeplug-dev iperf3
   vde-switch vdeplug  # the cable tests: vde_switch, vde_plug and dpipe
   clang libclang-rt-14-dev llvm  # tools/fuzz.sh: libFuzzer, its sanitizers, llvm-symbolizer
+  ccache  # tools/test.sh, tools/fuzz.sh: four builds per CI run share one compile cache
 )
 
 missing=()

@@ -34,6 +34,7 @@ tools/deps.sh
 build=build-fuzz
 flags="-O1 -gline-tables-only"
 cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
   -DIPNFS_FUZZ=ON -DIPNFS_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="$flags" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$flags" >/dev/null
 cmake --build "$build" --target "${targets[@]}" -j"$(nproc)"
