@@ -495,7 +495,9 @@ TEST_F(CableTest, ClosingStdinUnplugsTheCableWithExitZero) {
     std::string net = make_net("lan");
     std::string pidfile = scratch() + "/cable.pid";
     auto c = cable(net, net, 0, {"-q", "-p", pidfile});
-    EXPECT_EQ(read_whole(pidfile), std::to_string(c->pid()) + "\n");
+    // The cable writes its pid file just after plugging in: wait for it, not for the port.
+    std::string pid = std::to_string(c->pid()) + "\n";
+    EXPECT_TRUE(eventually([&] { return read_whole(pidfile) == pid; }, 3s)) << read_whole(pidfile);
     c->close_in();
     auto status = c->wait(3s);
     EXPECT_EQ(exit_code_of(status), 0);

@@ -93,6 +93,24 @@ int open_port(const std::string& path, std::string& name) {
     return fd;
 }
 
+// Written whole under a temporary name, then renamed: whoever reads PIDFILE
+// sees either nothing or the whole pid.
+bool write_pidfile(const std::string& pidfile) {
+    std::string tmp = pidfile + ".tmp";
+    std::FILE* f = std::fopen(tmp.c_str(), "we");
+    if (f == nullptr) {
+        fail(pidfile + ": " + std::strerror(errno));
+        return false;
+    }
+    std::fprintf(f, "%d\n", static_cast<int>(::getpid()));
+    bool ok = std::fclose(f) == 0 && std::rename(tmp.c_str(), pidfile.c_str()) == 0;
+    if (!ok) {
+        fail(pidfile + ": " + std::strerror(errno));
+        ::unlink(tmp.c_str());
+    }
+    return ok;
+}
+
 void install_handlers() {
     // EPIPE on stdout is how we learn the far side is gone.
     std::signal(SIGPIPE, SIG_IGN);
@@ -142,12 +160,7 @@ int main(int argc, char** argv) {
     plug.stop = &g_stop;
     plug.port = open_port(path, plug.name);
     if (plug.port < 0) return kExitError;
-    if (!pidfile.empty()) {
-        std::FILE* f = std::fopen(pidfile.c_str(), "we");
-        if (f == nullptr) return fail(pidfile + ": " + std::strerror(errno));
-        std::fprintf(f, "%d\n", static_cast<int>(::getpid()));
-        std::fclose(f);
-    }
+    if (!pidfile.empty() && !write_pidfile(pidfile)) return kExitError;
     install_handlers();
     if (!quiet) std::fprintf(stderr, "ipnfs-cable: plugged into %s\n", plug.name.c_str());
 
