@@ -12,7 +12,6 @@
 
 namespace {
 
-using ipnfs::bus::log::Fields;
 
 class LogFieldsTest : public ::testing::Test {
   protected:
