@@ -12,7 +12,6 @@
 
 namespace {
 
-
 class LogFieldsTest : public ::testing::Test {
   protected:
     void SetUp() override {
