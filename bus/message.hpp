@@ -59,6 +59,11 @@ class Message {
     // machine.  Set before the message is sent, never after.
     [[nodiscard]] std::uint8_t hops() const { return hops_; }
     void set_hops(std::uint8_t hops) { hops_ = hops; }
+    // When the network accepted it (CLOCK_REALTIME, ns since the epoch), for
+    // capture readers; 0 when none was open, as the clock is read only then.
+    // Set once, under the network lock, before any receiver sees it.
+    [[nodiscard]] std::uint64_t time_ns() const { return time_ns_; }
+    void set_time_ns(std::uint64_t ns) { time_ns_ = ns; }
 
     Message(const Message&) = delete;
     Message& operator=(const Message&) = delete;
@@ -79,6 +84,7 @@ class Message {
     std::uint8_t hops_ = 0;
     Address address_;
     std::uint64_t seq_ = 0;
+    std::uint64_t time_ns_ = 0;
 
   public:
     // Queue copies not yet taken or discarded; the network's pool counts a

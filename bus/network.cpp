@@ -1,6 +1,7 @@
 #include "bus/network.hpp"
 
 #include <algorithm>
+#include <ctime>
 #include <utility>
 
 #include <fmt/format.h>
@@ -10,6 +11,13 @@
 namespace ipnfs::bus {
 
 namespace {
+
+std::uint64_t now_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000U +
+           static_cast<std::uint64_t>(ts.tv_nsec);
+}
 
 void count_out(Port& port, const MessageRef& msg) {
     if (msg->is_event()) return;
@@ -150,6 +158,28 @@ Status Network::connect_observer(Connection& out) {
     return Status::success();
 }
 
+Status Network::connect_capture(Connection& out) {
+    std::lock_guard lock(mu_);
+    if (hung_up_) return Status::error(std::errc::no_such_file_or_directory, "network is removed");
+    Port& reader = observers_.emplace_back(next_observer_++);
+    reader.readers = 1;
+    reader.capture = true;
+    reader.capacity = Limits::kCaptureQueue;
+    reader.ring = std::make_unique<Port::Ring>(reader.capacity);
+    ++capture_readers_;
+    out = Connection{reader.id, true, false, &reader};
+    return Status::success();
+}
+
+bool Network::ethernet() const {
+    std::lock_guard lock(mu_);
+    return policy_->ethernet();
+}
+
+std::uint64_t Network::drops(const Connection& conn) {
+    return conn.port->counters.drops.load(std::memory_order_relaxed);
+}
+
 void Network::disconnect(const Connection& conn) {
     Port& port = *conn.port;
     AfterUnlock after;
@@ -161,6 +191,7 @@ void Network::disconnect(const Connection& conn) {
         std::lock_guard lock(mu_);
         listener = listener_;
         if (conn.observer()) {
+            if (port.capture) --capture_readers_;
             discard_queue(port, after);
             auto it = std::find_if(observers_.begin(), observers_.end(),
                                    [&](const Port& p) { return &p == &port; });
@@ -222,6 +253,7 @@ Network::Fit Network::route_fits(PortId from, const MessageRef& msg, bool retry)
 
 void Network::deliver(Port& from, const MessageRef& msg, AfterUnlock& after) {
     msg->set_seq(next_seq_++);
+    if (capture_readers_ > 0) capture(msg, after);
     auto fan_out = [&](const std::vector<PortId>& to, const MessageRef& copy) {
         for (PortId id : to) {
             Port& port = *ports_[id];
@@ -250,6 +282,20 @@ void Network::deliver(Port& from, const MessageRef& msg, AfterUnlock& after) {
     from.counters.bytes_in.fetch_add(msg->payload().size(), std::memory_order_relaxed);
 }
 
+void Network::capture(const MessageRef& msg, AfterUnlock& after) {
+    // The clock is read only while someone captures: no cost otherwise.
+    msg->set_time_ns(now_ns());
+    for (Port& reader : observers_) {
+        if (!reader.capture) continue;
+        if (enqueue(reader, msg, after)) {
+            ++captured_;
+        } else {
+            ++capture_drops_;
+            reader.counters.drops.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+}
+
 bool Network::enqueue(Port& port, const MessageRef& msg, AfterUnlock& after) {
     if (!port.waiters.empty()) {
         Waiter& waiter = port.waiters.front();
@@ -266,7 +312,8 @@ bool Network::enqueue(Port& port, const MessageRef& msg, AfterUnlock& after) {
         }
     } else {
         if (!port.overflow.empty() || !port.ring->push(msg)) return false;
-        if (settings_.lossless && msg->pending_copies++ == 0) ++pool_used_;
+        // A capture reader's copy never holds the pool: it must not slow senders.
+        if (settings_.lossless && !port.capture && msg->pending_copies++ == 0) ++pool_used_;
     }
     if (port.watched) {
         port.watched = false;
@@ -286,7 +333,7 @@ bool Network::take(Port& port, MessageRef& out, const Fits* fits, AfterUnlock* a
     } else {
         return false;
     }
-    if (after != nullptr) release(out, *after);
+    if (after != nullptr && !port.capture) release(out, *after);
     return true;
 }
 
@@ -322,7 +369,9 @@ void Network::room_freed(AfterUnlock& after) {
 void Network::discard_queue(Port& port, AfterUnlock& after) {
     MessageRef msg;
     while (take(port, msg, nullptr, &after)) {
-        if (!msg->is_event()) port.counters.drops.fetch_add(1, std::memory_order_relaxed);
+        if (!msg->is_event() && !port.capture) {
+            port.counters.drops.fetch_add(1, std::memory_order_relaxed);
+        }
     }
     port.ring.reset();
     port.capacity = 0;
@@ -411,8 +460,9 @@ Received Network::receive(const Connection& conn, Waiter* waiter, const Fits* fi
     // under mu_, before connect() returned; it lives until the last reader
     // disconnects, which cannot happen while we are one of them.  A lossless
     // network takes its queues only under mu_, where freed room and parked
-    // senders meet.
-    if (!lossless_.load(std::memory_order_relaxed) && take(port, msg, fits, nullptr)) {
+    // senders meet; a capture reader's queue is not part of that.
+    bool lock_free = !lossless_.load(std::memory_order_relaxed) || port.capture;
+    if (lock_free && take(port, msg, fits, nullptr)) {
         count_out(port, msg);
         return {Outcome::message, std::move(msg)};
     }

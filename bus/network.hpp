@@ -36,8 +36,11 @@ struct Limits {
     static constexpr std::uint32_t kMaxMtu = 65535;
     static constexpr std::uint32_t kMaxQueue = 65536;
     static constexpr std::uint32_t kMaxPool = 1U << 20;
-    // Ids of events-file readers (observers), above every port number.
+    // Ids of events-file and capture readers (observers), above every port number.
     static constexpr PortId kFirstObserver = 1U << 31;
+    // Messages a capture reader holds: it costs at most this many times the
+    // MTU, and a reader that falls further behind loses its own copies.
+    static constexpr std::uint32_t kCaptureQueue = 1024;
 };
 
 // Told when a poller may want to look again: a watched port got a message,
@@ -89,7 +92,17 @@ class Network {
     // Connects a reader of the network's membership events only; it first
     // receives a join for every connected port and the current counts.
     Status connect_observer(Connection& out);
-    // The last reader leaving discards what its port still held (counted as drops).
+    // Connects a capture reader: from now on it receives a copy of every
+    // data message the network accepts (as sent, before any policy rewrite,
+    // time-stamped), never events.  It never slows the network: when its
+    // queue (Limits::kCaptureQueue) is full it loses its own copy, counted.
+    Status connect_capture(Connection& out);
+    // Whether the messages are Ethernet frames (the policy says so).
+    [[nodiscard]] bool ethernet() const;
+    // Copies a connection's port lost (queue full, or reader gone).
+    [[nodiscard]] static std::uint64_t drops(const Connection& conn);
+    // The last reader leaving discards what its port still held (counted as
+    // drops; a capture reader's discarded copies are not).
     void disconnect(const Connection& conn);
 
     // One message from the connection's port to the recipients its policy
@@ -177,6 +190,8 @@ class Network {
     enum class Fit : std::uint8_t { now, wait, refused };
     Fit route_fits(PortId from, const MessageRef& msg, bool retry);
     void deliver(Port& from, const MessageRef& msg, AfterUnlock& after);
+    // A copy of a message deliver() accepted to every capture reader.
+    void capture(const MessageRef& msg, AfterUnlock& after);
     bool enqueue(Port& port, const MessageRef& msg, AfterUnlock& after);
     bool take(Port& port, MessageRef& out, const Fits* fits, AfterUnlock* after);
     void release(const MessageRef& msg, AfterUnlock& after);
@@ -207,7 +222,10 @@ class Network {
     mutable std::mutex mu_;
     Settings settings_;
     std::vector<std::unique_ptr<Port>> ports_;
-    std::list<Port> observers_;  // readers of the events file
+    std::list<Port> observers_;          // readers of the events file and capture readers
+    std::uint32_t capture_readers_ = 0;  // observers_ with capture set
+    std::uint64_t captured_ = 0;         // copies handed to capture readers
+    std::uint64_t capture_drops_ = 0;    // copies capture readers lost, closed ones included
     std::unique_ptr<Policy> policy_;
     boost::intrusive::list<SendWaiter> senders_;  // parked sends, oldest first
     std::uint32_t pool_used_ = 0;                 // messages with pending queue copies

@@ -276,10 +276,12 @@ std::string Network::stats() const {
     std::string text = fmt::format(
         "network {}\npolicy {}\nports {}\nconnected {}\nmsgs_in {}\nbytes_in {}\n"
         "msgs_out {}\nbytes_out {}\ndrops {}\nlossless {}\npool_used {}\npool {}\n"
-        "parked_readers {}\nparked_senders {}\nevent_readers {}\n\n",
+        "parked_readers {}\nparked_senders {}\nevent_readers {}\ncapture_readers {}\n"
+        "captured {}\ncapture_drops {}\n\n",
         name_, policy_->name(), ports_.size(), connected, in, bin, out, bout, drops,
         settings_.lossless ? "on" : "off", pool_used_, settings_.pool, parked_readers_,
-        senders_.size(), observers_.size());
+        senders_.size(), observers_.size() - capture_readers_, capture_readers_, captured_,
+        capture_drops_);
     text += fmt::format("{:<6} {:>7} {:>7} {:>10} {:>12} {:>10} {:>12} {:>8} {:>6}\n", "port",
                         "readers", "writers", "msgs_in", "bytes_in", "msgs_out", "bytes_out",
                         "drops", "queued");

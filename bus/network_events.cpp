@@ -54,7 +54,9 @@ void Network::for_each_event_reader(F&& f) {
         Port& port = *ports_[id];
         if (port.events && port.ring) f(port, id);
     }
-    for (Port& observer : observers_) f(observer, observer.id);
+    for (Port& observer : observers_) {
+        if (!observer.capture) f(observer, observer.id);  // captures see data only
+    }
 }
 
 void Network::emit(Kind kind, PortId member, bool to_member, AfterUnlock& after) {

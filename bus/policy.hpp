@@ -99,6 +99,10 @@ class Policy {
 
     // Appends its own section of the stats file (tables, counters), if any.
     virtual void stats(std::string& /*out*/) const {}
+
+    // Whether the messages it routes are Ethernet frames (the switch), which
+    // tells a capture its pcap link type; anything else is opaque bytes.
+    [[nodiscard]] virtual bool ethernet() const { return false; }
 };
 
 // Makes policies by name; the daemon hands one to every network.  Called

@@ -72,6 +72,10 @@ struct Port {
     bool events = false;                     // also receives membership events
     bool drop_when_full = false;  // lossless network: loses its own copies instead of waiting
     bool exclusive = false;       // its one connection refuses company (a kernel interface)
+    // A capture reader (an observer): gets a copy of every data message the
+    // network accepts, never events; its copies stay out of the lossless
+    // pool, and a full ring drops its own copy, so it never holds a sender.
+    bool capture = false;
 
     // Serializes the consumers of ring: several descriptors may read one port.
     // Lock order: read_mu before Network::mu_.

@@ -20,6 +20,9 @@ Instance* adopt(std::unique_ptr<bus::Policy> policy);
 // The table's functions, for any Instance.
 ipnfs_policy table(const char* name, const char* summary, std::uint32_t addressing,
                    void* (*create)());
+// Whether `self` is an instance of such a table whose policy routes Ethernet
+// frames (bus::Policy::ethernet()); false for any other table (a plugin's).
+bool ethernet(const ipnfs_policy& table, void* self);
 
 }  // namespace abi_export
 

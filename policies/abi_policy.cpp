@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "policies/abi_export.hpp"
+
 namespace ipnfs::policies {
 
 namespace {
@@ -78,7 +80,10 @@ const ipnfs_route_ops AbiPolicy::kRouteOps = {
 };
 
 AbiPolicy::AbiPolicy(const ipnfs_policy& table, void* self, std::shared_ptr<const void> keep)
-    : table_(table), self_(self), keep_(std::move(keep)) {
+    : table_(table),
+      self_(self),
+      keep_(std::move(keep)),
+      ethernet_(abi_export::ethernet(table, self)) {
     build_commands();
 }
 

@@ -31,6 +31,7 @@ class AbiPolicy final : public bus::Policy {
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
     void describe(std::string& out) const override;
     void stats(std::string& out) const override;
+    [[nodiscard]] bool ethernet() const override { return ethernet_; }
 
   private:
     struct RouteCall;  // the route() in progress, for the table's callbacks
@@ -44,6 +45,9 @@ class AbiPolicy final : public bus::Policy {
     const ipnfs_policy& table_;
     void* self_;
     std::shared_ptr<const void> keep_;
+    // Its frames are Ethernet: only a built-in (the switch) can say so, as
+    // the C table has no such field; a plugin's frames are opaque bytes.
+    const bool ethernet_;
     bus::CommandTable commands_;
 
     std::vector<bool> attached_;

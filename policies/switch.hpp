@@ -35,6 +35,7 @@ class Switch final : public bus::Policy {
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
     void describe(std::string& out) const override;
     void stats(std::string& out) const override;
+    [[nodiscard]] bool ethernet() const override { return true; }
 
   private:
     using Vid = ethernet::Vid;

@@ -20,7 +20,8 @@ TEST_F(NetworkStats, FreshNetworkShowsItsNameAndZeroTotals) {
     EXPECT_EQ(net_->stats(),
               "network net0\npolicy hub\nports 32\nconnected 0\nmsgs_in 0\nbytes_in 0\n"
               "msgs_out 0\nbytes_out 0\ndrops 0\nlossless off\npool_used 0\npool 1024\n"
-              "parked_readers 0\nparked_senders 0\nevent_readers 0\n\n"
+              "parked_readers 0\nparked_senders 0\nevent_readers 0\ncapture_readers 0\n"
+              "captured 0\ncapture_drops 0\n\n"
               "port   readers writers    msgs_in     bytes_in   msgs_out    bytes_out    drops "
               "queued\n");
 }
@@ -42,7 +43,8 @@ TEST_F(NetworkStats, HeaderNamesEveryTotalInOrder) {
     EXPECT_EQ(keys, (std::vector<std::string>{"network", "policy", "ports", "connected", "msgs_in",
                                               "bytes_in", "msgs_out", "bytes_out", "drops",
                                               "lossless", "pool_used", "pool", "parked_readers",
-                                              "parked_senders", "event_readers"}));
+                                              "parked_senders", "event_readers", "capture_readers",
+                                              "captured", "capture_drops"}));
 }
 
 TEST_F(NetworkStats, HeaderCountsParkedRequestsPoolAndEventReaders) {
