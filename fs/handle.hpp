@@ -11,15 +11,20 @@
 
 namespace ipnfs::fs {
 
+class CaptureStream;
+
 struct Handle {
     Kind kind;
     std::shared_ptr<NetDir> dir;
-    bus::Connection conn;             // ports, clone and events opens
+    bus::Connection conn;             // ports, clone, events and capture opens
     std::atomic<bool> framed{false};  // IPNFS_IOC_SET_FRAMED: records instead of plain messages
 
     [[nodiscard]] bool connected() const {
-        return kind == Kind::port || kind == Kind::clone || kind == Kind::events;
+        return kind == Kind::port || kind == Kind::clone || kind == Kind::events ||
+               kind == Kind::capture;
     }
+    // capture: the pcap bytes not yet read (shared with its parked reads).
+    std::shared_ptr<CaptureStream> capture;
 
     // ctl and stats: the text a read at offset 0 rendered, so one reader sees
     // one consistent snapshot across several read() calls.

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "fs/caller.hpp"
+#include "fs/capture.hpp"
 #include "fs/framing.hpp"
 #include "fs/handle.hpp"
 #include "fs/parked_read.hpp"
@@ -183,7 +184,9 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         int mode = fi->flags & O_ACCMODE;
         bool reads = mode != O_WRONLY;
         bool writes = mode != O_RDONLY;
-        if ((node->kind == Kind::stats || node->kind == Kind::events) && writes) {
+        bool read_only =
+            node->kind == Kind::stats || node->kind == Kind::events || node->kind == Kind::capture;
+        if (read_only && writes) {
             fuse_reply_err(req, EACCES);  // even for root: these are only ever read
             return;
         }
@@ -194,8 +197,9 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             bus::Network& net = node->dir->net();
             bus::Status s = node->kind == Kind::port
                                 ? net.connect(node->port, reads, writes, h->conn)
-                            : node->kind == Kind::clone ? net.connect_any(reads, writes, h->conn)
-                                                        : net.connect_observer(h->conn);
+                            : node->kind == Kind::clone   ? net.connect_any(reads, writes, h->conn)
+                            : node->kind == Kind::capture ? open_capture(*h)
+                                                          : net.connect_observer(h->conn);
             if (!s.ok()) {
                 reply_error(req, "open", s);
                 return;
@@ -249,6 +253,10 @@ void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t off, fu
         }
         if (!h.conn.reads) {
             fuse_reply_err(req, EBADF);
+            return;
+        }
+        if (h.kind == Kind::capture) {
+            read_capture(req, h, size, (fi->flags & O_NONBLOCK) != 0);
             return;
         }
         ReadRequest read{h.dir, h.conn, size, h.framed.load()};
@@ -337,6 +345,7 @@ void op_poll(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi, fuse_pollha
         unsigned revents = 0;
         if (h.conn.writes && net.poll_writable(h.conn)) revents |= POLLOUT;
         if (h.conn.reads && net.poll_readable(h.conn)) revents |= POLLIN;
+        if (h.capture && h.capture->has_pending()) revents |= POLLIN;
         fuse_reply_poll(req, revents);
     });
 }
@@ -346,7 +355,7 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
               std::size_t /*out_bufsz*/) {
     guarded(req, "ioctl", [&] {
         Handle& h = handle(fi);
-        if ((flags & FUSE_IOCTL_COMPAT) != 0 || !h.connected()) {
+        if ((flags & FUSE_IOCTL_COMPAT) != 0 || !h.connected() || h.kind == Kind::capture) {
             fuse_reply_err(req, ENOTTY);
             return;
         }
@@ -472,6 +481,7 @@ void OpenFiles::close_all() {
 void close_handle(Handle& h) {
     if (!h.connected()) return;
     h.dir->polls().forget(h.conn.id, &h);
+    if (h.capture) log_capture_close(h);  // its counters go with the connection
     h.dir->net().disconnect(h.conn);
     spdlog::debug("network {}: port {} disconnected", h.dir->name(), h.conn.id);
 }

@@ -3,11 +3,18 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "fs/capture.hpp"
 #include "fs/framing.hpp"
 
 namespace ipnfs::fs {
 
 void reply_received(fuse_req_t req, const ReadRequest& read, const bus::Received& received) {
+    bool capture_reply =
+        received.outcome == bus::Outcome::message || received.outcome == bus::Outcome::hung_up;
+    if (read.capture && capture_reply) {
+        reply_capture(req, read, received);
+        return;
+    }
     switch (received.outcome) {
         case bus::Outcome::message: {
             const bus::Message& msg = *received.message;

@@ -13,16 +13,21 @@
 
 namespace ipnfs::fs {
 
+class CaptureStream;
+
 // What a read needs to turn what the bus hands over into its reply.
 struct ReadRequest {
     std::shared_ptr<NetDir> dir;  // keeps the network alive while parked
     bus::Connection conn;
     std::size_t size;
     bool framed;
+    // A capture file's read: the reply is the next piece of this stream.
+    std::shared_ptr<CaptureStream> capture = nullptr;
 };
 
 // Replies to a read: a message (plain: its payload cut to the buffer, like a
-// datagram, or an event's text line; framed: records), end of file, or an error.
+// datagram, or an event's text line; framed: records; capture: the pcap
+// stream), end of file, or an error.
 void reply_received(fuse_req_t req, const ReadRequest& read, const bus::Received& received);
 
 class ParkedRead final : public bus::Waiter {

@@ -44,7 +44,8 @@ Attr NetDir::attr(std::uint32_t slot) const {
     std::lock_guard lock(mu_);
     if (auto it = attrs_.find(slot); it != attrs_.end()) return it->second;
     Attr derived = attrs_.at(Tree::kDirSlot);
-    bool read_only = slot == Tree::kStatsSlot || slot == Tree::kEventsSlot;
+    bool read_only =
+        slot == Tree::kStatsSlot || slot == Tree::kEventsSlot || slot == Tree::kCaptureSlot;
     derived.mode &= read_only ? 0444 : 0666;
     return derived;
 }
@@ -92,6 +93,9 @@ Node Tree::node_for(const std::shared_ptr<NetDir>& dir, std::uint32_t slot) {
         case kEventsSlot:
             node.kind = Kind::events;
             break;
+        case kCaptureSlot:
+            node.kind = Kind::capture;
+            break;
         default:
             node.kind = Kind::port;
             node.port = slot - kFirstPortSlot;
@@ -112,7 +116,7 @@ std::optional<Node> Tree::resolve(Ino ino) const {
         dir = it->second.lock();
     }
     if (!dir) return std::nullopt;
-    bool known = slot <= kEventsSlot ||
+    bool known = slot <= kLastFileSlot ||
                  (slot >= kFirstPortSlot && slot - kFirstPortSlot < dir->net().port_count());
     if (!known) return std::nullopt;
     return node_for(dir, slot);
@@ -139,6 +143,8 @@ bus::Status Tree::lookup(const Node& parent, std::string_view name, Ino& ino, No
         slot = kCloneSlot;
     } else if (name == "events") {
         slot = kEventsSlot;
+    } else if (name == "capture") {
+        slot = kCaptureSlot;
     } else if (auto port = parse_port_name(name); port && *port < parent.dir->net().port_count()) {
         slot = port_slot(*port);
     } else {
@@ -256,11 +262,12 @@ std::vector<Tree::Entry> Tree::list(const Node& dir) const {
     }
     const NetDir& net = *dir.dir;
     bus::PortId ports = net.net().port_count();
-    entries.reserve(4 + ports);
+    entries.reserve(5 + ports);
     entries.push_back({"ctl", ino_of(net, kCtlSlot), S_IFREG});
     entries.push_back({"stats", ino_of(net, kStatsSlot), S_IFREG});
     entries.push_back({"clone", ino_of(net, kCloneSlot), S_IFREG});
     entries.push_back({"events", ino_of(net, kEventsSlot), S_IFREG});
+    entries.push_back({"capture", ino_of(net, kCaptureSlot), S_IFREG});
     for (bus::PortId p = 0; p < ports; ++p) {
         entries.push_back({fmt::format("port{}", p), ino_of(net, port_slot(p)), S_IFREG});
     }

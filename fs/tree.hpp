@@ -25,7 +25,7 @@ namespace ipnfs::fs {
 using Ino = std::uint64_t;
 constexpr Ino kRootIno = 1;
 
-enum class Kind { root, network, ctl, stats, clone, events, port };
+enum class Kind { root, network, ctl, stats, clone, events, capture, port };
 
 struct Attr {
     mode_t mode = 0;  // permission bits only
@@ -47,7 +47,8 @@ class NetDir final : public bus::Listener {
     PollSet& polls() { return polls_; }
 
     // Attributes of the file in `slot`: chmod/chown overrides, else derived
-    // from the directory (files take its r and w bits; stats and events only r).
+    // from the directory (files take its r and w bits; stats, events and
+    // capture only r).
     [[nodiscard]] Attr attr(std::uint32_t slot) const;
     void set_attr(std::uint32_t slot, const Attr& attr);
     [[nodiscard]] bool removed() const;
@@ -82,7 +83,9 @@ class Tree final : public bus::Directory {
     static constexpr std::uint32_t kStatsSlot = 2;
     static constexpr std::uint32_t kCloneSlot = 3;
     static constexpr std::uint32_t kEventsSlot = 4;
-    static constexpr std::uint32_t kFirstPortSlot = 16;  // 5..15 kept for future files
+    static constexpr std::uint32_t kCaptureSlot = 5;
+    static constexpr std::uint32_t kLastFileSlot = kCaptureSlot;  // the last fixed file
+    static constexpr std::uint32_t kFirstPortSlot = 16;           // 6..15 kept for future files
 
     // Every new network gets an extension from `extensions`, if given.
     Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::string default_policy,

@@ -49,7 +49,7 @@ TEST_F(PermissionsTest, CreatingAFileIsEPERM) {
 
 TEST_F(PermissionsTest, UnlinkRenameAndLinksAreEPERM) {
     std::string net = make_net("lan");
-    for (const char* name : {"port0", "ctl", "stats", "clone", "events"}) {
+    for (const char* name : {"port0", "ctl", "stats", "clone", "events", "capture"}) {
         SCOPED_TRACE(name);
         std::string path = net + "/" + name;
         EXPECT_EQ(unlink(path.c_str()), -1);
@@ -64,7 +64,7 @@ TEST_F(PermissionsTest, UnlinkRenameAndLinksAreEPERM) {
     EXPECT_EQ(symlink("port0", (net + "/sym").c_str()), -1);
     EXPECT_EQ(errno, EPERM);
     std::vector<std::string> names = list_dir(net);
-    EXPECT_EQ(names.size(), 4u + 32u) << "the network's files changed";
+    EXPECT_EQ(names.size(), 5u + 32u) << "the network's files changed";
 }
 
 TEST_F(PermissionsTest, ChmodAndChownWorkOnEveryObject) {

@@ -15,11 +15,25 @@ using StatsTest = IpnfsTest;
 TEST_F(StatsTest, AFreshNetworkShowsZeroTotalsAndTheTableHeader) {
     std::string net = make_net("lan");
     auto lines = lines_of(slurp(net + "/stats"));
-    const std::vector<std::string> expected{
-        "network lan",      "policy hub",       "ports 32",        "connected 0",
-        "msgs_in 0",        "bytes_in 0",       "msgs_out 0",      "bytes_out 0",
-        "drops 0",          "lossless off",     "pool_used 0",     "pool 1024",
-        "parked_readers 0", "parked_senders 0", "event_readers 0", ""};
+    const std::vector<std::string> expected{"network lan",
+                                            "policy hub",
+                                            "ports 32",
+                                            "connected 0",
+                                            "msgs_in 0",
+                                            "bytes_in 0",
+                                            "msgs_out 0",
+                                            "bytes_out 0",
+                                            "drops 0",
+                                            "lossless off",
+                                            "pool_used 0",
+                                            "pool 1024",
+                                            "parked_readers 0",
+                                            "parked_senders 0",
+                                            "event_readers 0",
+                                            "capture_readers 0",
+                                            "captured 0",
+                                            "capture_drops 0",
+                                            ""};
     ASSERT_GE(lines.size(), expected.size() + 1);
     EXPECT_EQ(std::vector<std::string>(lines.begin(), lines.begin() + expected.size()), expected);
     Stats st = parse_stats(slurp(net + "/stats"));

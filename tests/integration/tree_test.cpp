@@ -45,7 +45,7 @@ TEST_F(TreeTest, MkdirMakesANetworkAndRmdirRemovesIt) {
 
 TEST_F(TreeTest, ANetworkListsCtlStatsCloneEventsAndItsPorts) {
     std::string net = make_net("lan");
-    std::vector<std::string> expected{"clone", "ctl", "events", "stats"};
+    std::vector<std::string> expected{"capture", "clone", "ctl", "events", "stats"};
     for (int i = 0; i < 32; ++i) expected.push_back("port" + std::to_string(i));
     std::sort(expected.begin(), expected.end());
     EXPECT_EQ(list_dir(net), expected);
