@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "fs/background.hpp"
 #include "fs/log.hpp"
 #include "fs/ops.hpp"
 #include "fs/options.hpp"
@@ -87,6 +88,8 @@ int run(int argc, char** argv) {
     fuse_opt_add_arg(&args, fmt::format("-ofsname={}", escape_option(opts.source)).c_str());
     if (!cmd.nodefault_subtype) fuse_opt_add_arg(&args, "-osubtype=ipnfs");
 
+    // From here on, what is made must live in the daemon's own process.
+    fs::Background background(cmd.foreground != 0);
     // Declared before the tree: networks end their attachments through it.
     netdev::Engine engine;
     netdev::Cables cables(engine);
@@ -103,7 +106,7 @@ int run(int argc, char** argv) {
         if (fuse_session_mount(se, cmd.mountpoint) == 0) {
             if (fs::install_stream_io(se)) {
                 spdlog::info("mounted {} on {}", opts.source, cmd.mountpoint);
-                fuse_daemonize(cmd.foreground);
+                background.detach();
                 if (cmd.singlethread) {
                     rc = fuse_session_loop(se);
                 } else {
