@@ -10,8 +10,8 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
+#include "bus/log.hpp"
 #include "fs/background.hpp"
 #include "fs/log.hpp"
 #include "fs/ops.hpp"
@@ -105,7 +105,7 @@ int run(int argc, char** argv) {
     if (fuse_set_signal_handlers(se) == 0) {
         if (fuse_session_mount(se, cmd.mountpoint) == 0) {
             if (fs::install_stream_io(se)) {
-                spdlog::info("mounted {} on {}", opts.source, cmd.mountpoint);
+                bus::log::info({"mount"}, "mounted {} on {}", opts.source, cmd.mountpoint);
                 background.detach();
                 if (cmd.singlethread) {
                     rc = fuse_session_loop(se);
@@ -130,7 +130,7 @@ int run(int argc, char** argv) {
                 // Parked readers get end of file before the mount goes away.
                 tree.hang_up_all();
                 context.files.close_all();
-                spdlog::info("unmounting {}", cmd.mountpoint);
+                bus::log::info({"unmount"}, "unmounting {}", cmd.mountpoint);
             }
             fuse_session_unmount(se);
         }

@@ -10,8 +10,7 @@
 #include <new>
 #include <string_view>
 
-#include <spdlog/spdlog.h>
-
+#include "bus/log.hpp"
 #include "fs/caller.hpp"
 #include "fs/capture.hpp"
 #include "fs/framing.hpp"
@@ -51,16 +50,16 @@ void guarded(fuse_req_t req, const char* op, F&& body) noexcept {
     try {
         body();
     } catch (const std::bad_alloc&) {
-        spdlog::error("{}: out of memory", op);
+        bus::log::error({"internal-error"}, "{}: out of memory", op);
         fuse_reply_err(req, ENOMEM);
     } catch (const std::exception& e) {
-        spdlog::error("{}: {}", op, e.what());
+        bus::log::error({"internal-error"}, "{}: {}", op, e.what());
         fuse_reply_err(req, EIO);
     }
 }
 
 void reply_error(fuse_req_t req, const char* op, const bus::Status& s) {
-    spdlog::debug("{}: {}", op, s.reason);
+    bus::log::debug({"request-error"}, "{}: {}", op, s.reason);
     fuse_reply_err(req, errno_of(s));
 }
 
@@ -136,7 +135,7 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) 
             reply_error(req, "mkdir", s);
             return;
         }
-        spdlog::info("network {} created by uid {}", name, caller->uid);
+        bus::log::info({name, "network-create"}, "created by uid {}", caller->uid);
         reply_entry(req, ino, node);
     });
 }
@@ -151,7 +150,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
             reply_error(req, "rmdir", s);
             return;
         }
-        spdlog::info("network {} removed", name);
+        bus::log::info({name, "network-remove"}, "removed");
         fuse_reply_err(req, 0);
     });
 }
@@ -204,8 +203,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
                 reply_error(req, "open", s);
                 return;
             }
-            spdlog::debug("network {}: port {} connected ({}{})", net.name(), h->conn.id,
-                          reads ? "r" : "", writes ? "w" : "");
+            bus::log::debug({net.name(), h->conn.id, "port-open"}, "connected ({}{})",
+                            reads ? "r" : "", writes ? "w" : "");
         }
         bool stream = h->connected();
         fi->direct_io = 1;
@@ -293,7 +292,8 @@ void write_framed(fuse_req_t req, Handle& h, std::span<const std::byte> buf, boo
             if (done == 0) {
                 reply_error(req, "write", s);
             } else {
-                spdlog::debug("write: stopped after {} bytes: {}", done, s.reason);
+                bus::log::debug({h.dir->name(), h.conn.id, "write-short"},
+                                "stopped after {} bytes: {}", done, s.reason);
                 fuse_reply_write(req, done);
             }
             return;
@@ -312,7 +312,7 @@ void op_write(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, std::size_t s
         if (h.kind == Kind::ctl) {
             bus::Status s = net.control(std::string_view(buf, size), caller_of(req));
             if (!s.ok()) {
-                spdlog::info("network {}: ctl: {}", net.name(), s.reason);
+                bus::log::info({net.name(), "ctl-error"}, "{}", s.reason);
                 reply_error(req, "write", s);
                 return;
             }
@@ -379,8 +379,7 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
                 std::string_view line(in.line, strnlen(in.line, sizeof in.line));
                 bus::Status s = h.dir->net().control_port(h.conn.id, line);
                 if (!s.ok()) {
-                    spdlog::info("network {}: port {}: {}", h.dir->net().name(), h.conn.id,
-                                 s.reason);
+                    bus::log::info({h.dir->name(), h.conn.id, "port-ctl-error"}, "{}", s.reason);
                 }
                 s.ok() ? (void)fuse_reply_ioctl(req, 0, nullptr, 0) : reply_error(req, "ioctl", s);
                 return;
@@ -483,7 +482,7 @@ void close_handle(Handle& h) {
     h.dir->polls().forget(h.conn.id, &h);
     if (h.capture) log_capture_close(h);  // its counters go with the connection
     h.dir->net().disconnect(h.conn);
-    spdlog::debug("network {}: port {} disconnected", h.dir->name(), h.conn.id);
+    bus::log::debug({h.dir->name(), h.conn.id, "port-close"}, "disconnected");
 }
 
 const fuse_lowlevel_ops& operations() {

@@ -2,7 +2,7 @@
 
 #include <cerrno>
 
-#include <spdlog/spdlog.h>
+#include "bus/log.hpp"
 
 namespace ipnfs::fs {
 
@@ -23,7 +23,7 @@ void ParkedWrite::reply(const bus::Status& status) {
     if (status.ok()) {
         fuse_reply_write(req_, written_);
     } else {
-        spdlog::debug("write: {}", status.reason);
+        bus::log::debug({dir_->name(), "write-error"}, "{}", status.reason);
         fuse_reply_err(req_, static_cast<int>(status.code));
     }
 }

@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include <spdlog/spdlog.h>
+#include "bus/log.hpp"
 
 namespace ipnfs::fs {
 
@@ -41,7 +41,8 @@ bool install_stream_io(fuse_session* se) {
     // back keeps libfuse's unmount path while the hooks carry the traffic.
     int rc = fuse_session_custom_io(se, &io, fuse_session_fd(se));
     if (rc != 0) {
-        spdlog::error("cannot install the stream I/O hook: {}", std::strerror(-rc));
+        bus::log::error({"mount-error"}, "cannot install the stream I/O hook: {}",
+                        std::strerror(-rc));
         return false;
     }
     return true;

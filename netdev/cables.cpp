@@ -3,7 +3,8 @@
 #include <algorithm>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+
+#include "bus/log.hpp"
 
 namespace ipnfs::netdev {
 
@@ -57,8 +58,8 @@ bus::Status Cables::plug(bus::Network& from, std::optional<bus::PortId> port,
     cable->b.device = std::make_unique<Device>(*to, engine_, std::move(link_b), conn_b);
     cable->a.device->start();
     cable->b.device->start();
-    spdlog::info("network {}: cable on port {} to network {} port {}", from.name(), conn_a.id,
-                 to->name(), conn_b.id);
+    bus::log::info({from.name(), conn_a.id, "cable-plug"}, "cable to network {} port {}",
+                   to->name(), conn_b.id);
     cables_.push_back(std::move(cable));
     return bus::Status::success();
 }
@@ -78,7 +79,7 @@ bus::Status Cables::unplug(const bus::Network& net, std::string_view peer) {
         gone.push_back(std::move(*it));
         cables_.erase(it);
     }
-    spdlog::info("network {}: cable to network {} removed", net.name(), peer);
+    bus::log::info({net.name(), "cable-unplug"}, "cable to network {} removed", peer);
     destroy(std::move(gone));
     return bus::Status::success();
 }

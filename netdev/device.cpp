@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include <spdlog/spdlog.h>
+#include "bus/log.hpp"
 
 namespace ipnfs::netdev {
 
@@ -64,8 +64,8 @@ void Device::on_readable() {
         }
         if (!sent.status.ok()) {
             counters_.drops.fetch_add(1, std::memory_order_relaxed);
-            spdlog::debug("network {}: {} {}: frame dropped: {}", net_.name(), link_->kind(),
-                          link_->name(), sent.status.reason);
+            bus::log::debug({net_.name(), conn_.id, "frame-drop"}, "{} {}: frame dropped: {}",
+                            link_->kind(), link_->name(), sent.status.reason);
         }
     }
     counters_.drops.fetch_add(too_long, std::memory_order_relaxed);
@@ -108,8 +108,9 @@ void Device::transmit(const bus::Message& msg) {
     if (msg.is_event()) return;  // membership events are for programs, not wires
     if (int err = link_->transmit(msg.payload(), msg.hops()); err != 0) {
         counters_.drops.fetch_add(1, std::memory_order_relaxed);
-        spdlog::debug("network {}: {} {}: frame of {} bytes not sent: {}", net_.name(),
-                      link_->kind(), link_->name(), msg.payload().size(), std::strerror(err));
+        bus::log::debug({net_.name(), conn_.id, "frame-drop"},
+                        "{} {}: frame of {} bytes not sent: {}", link_->kind(), link_->name(),
+                        msg.payload().size(), std::strerror(err));
         return;
     }
     counters_.frames_out.fetch_add(1, std::memory_order_relaxed);
@@ -117,8 +118,8 @@ void Device::transmit(const bus::Message& msg) {
 }
 
 void Device::fail(const std::string& why) {
-    spdlog::warn("network {}: {} {}: stopped, port {} released: {}", net_.name(), link_->kind(),
-                 link_->name(), conn_.id, why);
+    bus::log::warn({net_.name(), conn_.id, "device-stop"}, "{} {}: stopped, port released: {}",
+                   link_->kind(), link_->name(), why);
     failed_ = true;
     detach();
 }

@@ -12,7 +12,7 @@
 #include <future>
 #include <system_error>
 
-#include <spdlog/spdlog.h>
+#include "bus/log.hpp"
 
 namespace ipnfs::netdev {
 
@@ -145,7 +145,7 @@ void guarded(const char* what, F&& f) {
     try {
         f();
     } catch (const std::exception& e) {
-        spdlog::error("netdev: {}: {}", what, e.what());
+        bus::log::error({"netdev-error"}, "{}: {}", what, e.what());
     }
 }
 
@@ -158,7 +158,8 @@ void Engine::loop() {
     for (;;) {
         int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), -1);
         if (n < 0 && errno != EINTR) {
-            spdlog::critical("netdev: epoll_wait: {}", std::strerror(errno));
+            bus::log::error({"netdev-error"}, "epoll_wait: {}; kernel interfaces stop",
+                            std::strerror(errno));
             return;
         }
         for (int i = 0; i < n; ++i) {

@@ -4,7 +4,8 @@
 #include <optional>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+
+#include "bus/log.hpp"
 
 namespace ipnfs::netdev {
 
@@ -53,7 +54,8 @@ bus::Status Interfaces::attach(std::string_view kind, Opener open, bus::Words w)
     if (!s.ok()) return s;
     auto device = std::make_unique<Device>(net_, engine_, std::move(link), conn);
     device->start();
-    spdlog::info("network {}: {} {} attached on port {}", net_.name(), kind, w[0], conn.id);
+    bus::log::info({net_.name(), conn.id, fmt::format("{}-attach", kind)}, "{} {} attached", kind,
+                   w[0]);
     devices_.push_back(std::move(device));
     return bus::Status::success();
 }
@@ -72,8 +74,8 @@ bus::Status Interfaces::detach(std::string_view kind, std::string_view name) {
         device = std::move(*it);
         devices_.erase(it);
     }
-    spdlog::info("network {}: {} {} detached from port {}", net_.name(), kind, name,
-                 device->port());
+    bus::log::info({net_.name(), device->port(), fmt::format("{}-detach", kind)}, "{} {} detached",
+                   kind, name);
     destroy(std::move(device));
     return bus::Status::success();
 }

@@ -14,8 +14,8 @@
 #include <utility>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
+#include "bus/log.hpp"
 #include "netdev/device.hpp"
 #include "netdev/vde_link.hpp"
 #include "netdev/vde_protocol.hpp"
@@ -167,10 +167,9 @@ class VdeEndpoints::Endpoint final : public Pollable {
     std::string socket_name(bus::PortId port) {
         return fmt::format("{:03}.{}", port, next_socket_++);
     }
-    // For log lines: "network NAME: vde PATH".
-    [[nodiscard]] std::string who() const {
-        return fmt::format("network {}: vde {}", owner_.net_.name(), path_);
-    }
+    // For log lines: the network's field and "vde PATH" to start the text.
+    [[nodiscard]] const std::string& network() const { return owner_.net_.name(); }
+    [[nodiscard]] std::string who() const { return fmt::format("vde {}", path_); }
 
   private:
     void accept_one(int fd);
@@ -196,7 +195,8 @@ void VdeEndpoints::Endpoint::on_readable() {
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED) continue;
-        if (errno != EAGAIN) spdlog::warn("{}: accept: {}", who(), std::strerror(errno));
+        if (errno != EAGAIN)
+            bus::log::warn({network(), "vde-error"}, "{}: accept: {}", who(), std::strerror(errno));
         return;
     }
 }
@@ -205,7 +205,8 @@ void VdeEndpoints::Endpoint::accept_one(int fd) {
     ucred peer{};
     socklen_t len = sizeof peer;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
-        spdlog::warn("{}: a client's credentials: {}", who(), std::strerror(errno));
+        bus::log::warn({network(), "vde-error"}, "{}: a client's credentials: {}", who(),
+                       std::strerror(errno));
         ::close(fd);
         return;
     }
@@ -214,8 +215,10 @@ void VdeEndpoints::Endpoint::accept_one(int fd) {
         return c->state() == Client::State::requesting;
     });
     if (static_cast<std::size_t>(pending) >= kMaxPending) {
-        spdlog::warn("{}: refused a client (pid {}, uid {}): {} others have not sent their request",
-                     who(), peer.pid, peer.uid, pending);
+        bus::log::warn(
+            {network(), "vde-client-refuse"},
+            "{}: refused a client (pid {}, uid {}): {} others have not sent their request", who(),
+            peer.pid, peer.uid, pending);
         ::close(fd);
         return;
     }
@@ -254,7 +257,8 @@ void VdeEndpoints::Endpoint::shut() {
     ::close(dir_fd_);
     dir_fd_ = -1;
     if (created_ && ::rmdir(real_.c_str()) != 0) {
-        spdlog::warn("{}: not removed: {}", who(), std::strerror(errno));
+        bus::log::warn({network(), "vde-error"}, "{}: not removed: {}", who(),
+                       std::strerror(errno));
     }
 }
 
@@ -264,11 +268,13 @@ void VdeEndpoints::Endpoint::apply(const bus::Access& access) const {
     if (created_) {
         if (::fchown(dir_fd_, access.uid, access.gid) != 0 ||
             ::fchmod(dir_fd_, dir_mode(access.mode)) != 0) {
-            spdlog::warn("{}: owner and mode not set: {}", who(), std::strerror(errno));
+            bus::log::warn({network(), "vde-error"}, "{}: owner and mode not set: {}", who(),
+                           std::strerror(errno));
         }
     }
     if (int err = own(dir_fd_, "ctl", access.uid, access.gid, ctl_mode(access.mode)); err != 0) {
-        spdlog::warn("{}: ctl: owner and mode not set: {}", who(), std::strerror(err));
+        bus::log::warn({network(), "vde-error"}, "{}: ctl: owner and mode not set: {}", who(),
+                       std::strerror(err));
     }
 }
 
@@ -284,6 +290,7 @@ void VdeEndpoints::Client::on_readable() {
 
 void VdeEndpoints::Client::read_request() {
     const std::string who = endpoint_.who();
+    const std::string& net = endpoint_.network();
     for (;;) {
         std::size_t had = request_.size();
         request_.resize(vde::kMaxRequest + 1);
@@ -292,8 +299,8 @@ void VdeEndpoints::Client::read_request() {
         request_.resize(had + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
         if (n > 0) {
             if (bus::Status s = vde::check_prefix(request_); !s.ok()) {
-                spdlog::warn("{}: client (pid {}, uid {}) dropped: {}", who, peer_.pid, peer_.uid,
-                             s.reason);
+                bus::log::warn({net, "vde-client-drop"}, "{}: client (pid {}, uid {}) dropped: {}",
+                               who, peer_.pid, peer_.uid, s.reason);
                 endpoint_.bury(*this);
                 return;
             }
@@ -302,8 +309,9 @@ void VdeEndpoints::Client::read_request() {
         if (err == EINTR) continue;
         if (err == EAGAIN && request_.size() < vde::kFixedSize) return;  // more to come
         if (n == 0 && request_.empty()) {
-            spdlog::info("{}: client (pid {}, uid {}) left before its request", who, peer_.pid,
-                         peer_.uid);
+            bus::log::info({net, "vde-client-leave"},
+                           "{}: client (pid {}, uid {}) left before its request", who, peer_.pid,
+                           peer_.uid);
             endpoint_.bury(*this);
             return;
         }
@@ -313,7 +321,8 @@ void VdeEndpoints::Client::read_request() {
                 vde::Request unused;
                 why = vde::parse_request(request_, unused).reason;
             }
-            spdlog::warn("{}: client (pid {}, uid {}) dropped: {}", who, peer_.pid, peer_.uid, why);
+            bus::log::warn({net, "vde-client-drop"}, "{}: client (pid {}, uid {}) dropped: {}", who,
+                           peer_.pid, peer_.uid, why);
             endpoint_.bury(*this);
             return;
         }
@@ -322,8 +331,8 @@ void VdeEndpoints::Client::read_request() {
         bus::Status s = vde::parse_request(request_, request);
         if (s.ok()) s = serve(request);
         if (!s.ok()) {
-            spdlog::warn("{}: client (pid {}, uid {}) dropped: {}", who, peer_.pid, peer_.uid,
-                         s.reason);
+            bus::log::warn({net, "vde-client-drop"}, "{}: client (pid {}, uid {}) dropped: {}", who,
+                           peer_.pid, peer_.uid, s.reason);
             endpoint_.bury(*this);
         }
         return;
@@ -381,8 +390,9 @@ bus::Status VdeEndpoints::Client::serve(const vde::Request& request) {
     if (n != static_cast<ssize_t>(reply.size())) {
         return failure(n < 0 ? errno : EAGAIN, "sending the reply");
     }
-    spdlog::info("{}: client '{}' (pid {}, uid {}) on port {}, socket {}", endpoint_.who(),
-                 description_, peer_.pid, peer_.uid, conn.id, path);
+    bus::log::info({endpoint_.network(), conn.id, "vde-client-join"},
+                   "{}: client '{}' (pid {}, uid {}) on port {}, socket {}", endpoint_.who(),
+                   description_, peer_.pid, peer_.uid, conn.id, path);
     return bus::Status::success();
 }
 
@@ -393,14 +403,15 @@ void VdeEndpoints::Client::read_after_request() {
     for (int turns = 0; turns < 64; ++turns) {
         ssize_t n = ::read(fd_, scratch.data(), scratch.size());
         if (n > 0) {
-            spdlog::debug("{}: port {}: {} bytes on the control connection ignored",
-                          endpoint_.who(), device_->port(), n);
+            bus::log::debug({endpoint_.network(), device_->port(), "vde-client-noise"},
+                            "{}: {} bytes on the control connection ignored", endpoint_.who(), n);
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) return;
-        spdlog::info("{}: client '{}' (pid {}) left port {}", endpoint_.who(), description_,
-                     peer_.pid, device_->port());
+        bus::log::info({endpoint_.network(), device_->port(), "vde-client-leave"},
+                       "{}: client '{}' (pid {}) left port {}", endpoint_.who(), description_,
+                       peer_.pid, device_->port());
         endpoint_.bury(*this);
         return;
     }
@@ -512,7 +523,7 @@ bus::Status VdeEndpoints::open(std::string_view given) {
                 fmt::format("a VDE switch (or another network) already listens at {}", ctl)));
         }
         ::unlinkat(dir_fd, "ctl", 0);
-        spdlog::info("network {}: vde {}: replaced a stale {}", net_.name(), path, ctl);
+        bus::log::info({net_.name(), "vde-stale"}, "vde {}: replaced a stale {}", path, ctl);
     }
     listen_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (listen_fd < 0) return undo(failure(errno, "socket"));
@@ -528,7 +539,7 @@ bus::Status VdeEndpoints::open(std::string_view given) {
     auto endpoint = std::make_unique<Endpoint>(*this, path, real, created, dir_fd, listen_fd);
     endpoint->apply(access_);
     engine_.watch(*endpoint, listen_fd);
-    spdlog::info("network {}: vde {}: serving VDE clients at {}", net_.name(), path, ctl);
+    bus::log::info({net_.name(), "vde-start"}, "vde {}: serving VDE clients at {}", path, ctl);
     endpoints_.push_back(std::move(endpoint));
     return bus::Status::success();
 }
@@ -548,7 +559,7 @@ bus::Status VdeEndpoints::close(std::string_view given) {
         endpoint = std::move(*it);
         endpoints_.erase(it);
     }
-    spdlog::info("network {}: vde {}: stopped", net_.name(), endpoint->path());
+    bus::log::info({net_.name(), "vde-stop"}, "vde {}: stopped", endpoint->path());
     destroy(std::move(endpoint));
     return bus::Status::success();
 }

@@ -5,8 +5,8 @@
 #include <limits>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
+#include "bus/log.hpp"
 #include "policies/abi_export.hpp"
 
 namespace ipnfs::policies {
@@ -138,10 +138,10 @@ bool AbiPolicy::accept(std::uint32_t port) {
         return true;
     }
     if (policy_errors_++ == 0) {
-        spdlog::warn(
-            "policy {}: named port {}, which is not receiving or named already; "
-            "such names are dropped and counted as policy_errors in stats",
-            table_.name, port);
+        bus::log::warn({"policy-error"},
+                       "policy {}: named port {}, which is not receiving or named already; "
+                       "such names are dropped and counted as policy_errors in stats",
+                       table_.name, port);
     }
     return false;
 }

@@ -4,8 +4,8 @@
 #include <array>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
+#include "bus/log.hpp"
 #include "policies/abi_export.hpp"
 #include "policies/abi_policy.hpp"
 #include "policies/group.hpp"
@@ -47,10 +47,12 @@ bus::Status Catalog::plugin(std::string_view name, Plugin& out) const {
     }
     bus::Status s = load_plugin(plugin_dir_, name, out);
     if (!s.ok()) {
-        if (s.code != std::errc::no_such_file_or_directory) spdlog::warn("{}", s.reason);
+        if (s.code != std::errc::no_such_file_or_directory)
+            bus::log::warn({"plugin-error"}, "{}", s.reason);
         return s;
     }
-    spdlog::info("policy plugin {} loaded from {}/{}.so", name, plugin_dir_, name);
+    bus::log::info({"plugin-load"}, "policy plugin {} loaded from {}/{}.so", name, plugin_dir_,
+                   name);
     loaded_.emplace(name, out);
     return s;
 }
