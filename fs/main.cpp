@@ -13,6 +13,7 @@
 
 #include "bus/log.hpp"
 #include "fs/background.hpp"
+#include "fs/help.hpp"
 #include "fs/log.hpp"
 #include "fs/ops.hpp"
 #include "fs/options.hpp"
@@ -55,6 +56,7 @@ int run(int argc, char** argv) {
     if (fuse_parse_cmdline(&args, &cmd) != 0) return 2;
     if (cmd.show_help) {
         fs::print_usage(argv[0]);
+        fs::print_ctl_help(opts.plugins);
         fuse_cmdline_help();
         fuse_lowlevel_help();
         return 0;
