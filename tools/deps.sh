@@ -14,6 +14,8 @@ packages=(
   vde-switch vdeplug  # the cable tests: vde_switch, vde_plug and dpipe
   clang libclang-rt-14-dev llvm  # tools/fuzz.sh: libFuzzer, its sanitizers, llvm-symbolizer
   ccache  # tools/test.sh, tools/fuzz.sh: four builds per CI run share one compile cache
+  dpkg-dev debootstrap  # the .deb: cpack's dpkg-shlibdeps, and the Debian 12 chroot it installs in
+  groff-base mandoc  # the man pages' lint test
 )
 
 missing=()

@@ -1,0 +1,310 @@
+// The .deb that `cpack -G DEB` makes (the ipnfs_deb ctest fixture) installs
+// and mounts on a fresh Debian 12: a minbase bookworm tree, debootstrapped
+// once and kept as a tarball in /var/cache/ipnfs-tests, unpacked per run in
+// a private mount namespace, so none of its mounts can outlive the test.
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "mount_fixture.hpp"
+#include "test_io.hpp"
+
+namespace ipnfs_it {
+namespace {
+
+const std::string kCache = "/var/cache/ipnfs-tests";
+
+// A word for sh, whatever it holds.
+std::string quote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+// The one .deb of this version in the fixture's directory, or "".
+std::string find_deb() {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(IPNFS_DEB_DIR, ec)) {
+        std::string name = entry.path().filename().string();
+        if (name.starts_with("ipnfs_" IPNFS_VERSION "_") && name.ends_with(".deb")) {
+            return entry.path().string();
+        }
+    }
+    return "";
+}
+
+// Makes the cached tarball if there is none (a few minutes: debootstrap
+// downloads some 40 MB); a lock keeps two runs from making it at once.
+Shell ensure_bootstrap_tarball() {
+    const std::string script = R"sh(set -eu
+cache=)sh" + quote(kCache) + R"sh(
+mkdir -p "$cache/apt/partial"
+exec 9>"$cache/lock"
+flock -w 900 9
+tarball="$cache/bookworm-minbase.tar"
+[ -f "$tarball" ] && exit 0
+if ! command -v debootstrap >/dev/null; then
+    echo "debootstrap is not installed (tools/deps.sh)" >&2
+    exit 1
+fi
+work=$(mktemp -d "$cache/bootstrap.XXXXXX")
+trap 'rm -rf --one-file-system "$work"' EXIT
+if ! debootstrap --variant=minbase bookworm "$work/root" http://deb.debian.org/debian >"$work/log" 2>&1; then
+    tail -20 "$work/log" >&2
+    exit 1
+fi
+tar -C "$work/root" -cf "$tarball.tmp" .
+mv "$tarball.tmp" "$tarball"
+)sh";
+    return run_shell(script, 900);
+}
+
+// Whether a mount of this namespace is at or below `dir`.
+bool mounted_below(const std::string& dir) {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string field;
+        for (int i = 0; i < 4; ++i) fields >> field;  // id, parent, device, root
+        std::string point;
+        fields >> point;
+        if (point == dir || point.starts_with(dir + "/")) return true;
+    }
+    return false;
+}
+
+// The processes whose root directory is `root`: what ran in the chroot.
+std::vector<pid_t> processes_in(const std::string& root) {
+    std::vector<pid_t> out;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+        std::string name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::error_code link_ec;
+        auto target = std::filesystem::read_symlink(entry.path() / "root", link_ec);
+        if (!link_ec && target == root) out.push_back(std::stoi(name));
+    }
+    return out;
+}
+
+std::string comm_of(pid_t pid) {
+    std::string comm = read_whole("/proc/" + std::to_string(pid) + "/comm");
+    while (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    return comm;
+}
+
+// A fresh Debian 12 tree in a temporary directory, with /dev, /proc and the
+// shared apt archive cache mounted in a mount namespace of its own.  The
+// test process adopts what the chroot leaves running (the daemon, once it
+// has daemonized) and ends it on the way out.
+class Chroot {
+  public:
+    Chroot() { prctl(PR_SET_CHILD_SUBREAPER, 1); }
+    ~Chroot() {
+        cleanup();
+        prctl(PR_SET_CHILD_SUBREAPER, 0);
+    }
+    Chroot(const Chroot&) = delete;
+    Chroot& operator=(const Chroot&) = delete;
+
+    bool start(const std::string& deb, std::string& why) {
+        char tmpl[] = "/var/tmp/ipnfs-deb-test.XXXXXX";
+        if (mkdtemp(tmpl) == nullptr) {
+            why = std::string("mkdtemp: ") + std::strerror(errno);
+            return false;
+        }
+        root_ = tmpl;
+        Shell untar = run_argv({"tar", "-C", root_, "-xf", kCache + "/bookworm-minbase.tar"}, 120);
+        if (untar.exit_code() != 0) {
+            why = "unpacking the cached tree: " + untar.err;
+            return false;
+        }
+        holder_ = fork();
+        if (holder_ == 0) {
+            setpgid(0, 0);
+            prctl(PR_SET_PDEATHSIG, SIGKILL);  // the namespace dies with the test
+            execlp("unshare", "unshare", "--mount", "--propagation", "private", "sleep", "3600",
+                   static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        if (holder_ < 0 || !eventually([&] { return comm_of(holder_) == "sleep"; }, 10s)) {
+            why = "no mount namespace (unshare --mount)";
+            return false;
+        }
+        const std::string r = quote(root_);
+        Shell setup = in_namespace(
+            "set -e\n"
+            "mount --rbind /dev " +
+            r +
+            "/dev\n"
+            "mount -t proc proc " +
+            r +
+            "/proc\n"
+            "mount --bind " +
+            quote(kCache + "/apt") + " " + r +
+            "/var/cache/apt/archives\n"
+            "cp /etc/resolv.conf " +
+            r +
+            "/etc/resolv.conf\n"
+            "cp " +
+            quote(deb) + " " + r + "/tmp/\n");
+        if (setup.exit_code() != 0) {
+            why = "setting up the chroot: " + setup.err;
+            return false;
+        }
+        return true;
+    }
+
+    // sh -c SCRIPT inside the chroot, with a plain root environment.
+    Shell run(const std::string& script, double timeout_s = 30) {
+        return run_argv(inside(script), timeout_s);
+    }
+
+    // The same, started in the background: the child's pid, for wait_child.
+    pid_t spawn(const std::string& script) {
+        std::vector<std::string> args = inside(script);
+        pid_t pid = fork();
+        if (pid == 0) {
+            setpgid(0, 0);
+            std::vector<char*> argv;
+            for (std::string& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            execvp(argv[0], argv.data());
+            _exit(127);
+        }
+        return pid;
+    }
+
+    [[nodiscard]] const std::string& root() const { return root_; }
+
+    // The chroot's processes are ended, its mounts (and the namespace)
+    // gone, then the tree is deleted; never while anything is mounted in it.
+    void cleanup() {
+        if (root_.empty()) return;
+        for (pid_t pid : processes_in(root_)) kill(pid, SIGKILL);
+        if (holder_ > 0) {
+            in_namespace("umount -R " + quote(root_ + "/mnt/ipn") + " 2>/dev/null; " +
+                         "umount -R " + quote(root_ + "/var/cache/apt/archives") + " " +
+                         quote(root_ + "/proc") + " " + quote(root_ + "/dev"));
+            kill(holder_, SIGKILL);
+            waitpid(holder_, nullptr, 0);
+            holder_ = -1;
+        }
+        // Reap what the chroot left to us (the daemon, adopted).
+        eventually([&] { return processes_in(root_).empty(); }, 5s);
+        while (waitpid(-1, nullptr, WNOHANG) > 0) {
+        }
+        if (mounted_below(root_)) {
+            ADD_FAILURE() << "something is still mounted under " << root_ << "; left in place";
+        } else {
+            run_argv({"rm", "-rf", "--one-file-system", root_}, 120);
+        }
+        root_.clear();
+    }
+
+  private:
+    [[nodiscard]] std::vector<std::string> in_namespace_argv(const std::string& script) const {
+        return {"nsenter", "-t", std::to_string(holder_), "-m", "--", "/bin/sh", "-c", script};
+    }
+    [[nodiscard]] Shell in_namespace(const std::string& script, double timeout_s = 30) const {
+        return run_argv(in_namespace_argv(script), timeout_s);
+    }
+    [[nodiscard]] std::vector<std::string> inside(const std::string& script) const {
+        return in_namespace_argv("exec chroot " + quote(root_) +
+                                 " /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "
+                                 "LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive /bin/sh -c " +
+                                 quote(script));
+    }
+
+    std::string root_;
+    pid_t holder_ = -1;
+};
+
+TEST(PackageTest, DebInstallsAndMountsOnAFreshDebian12) {
+    if (std::string why = fuse_problem(); !why.empty()) IPNFS_SKIP_OR_FAIL(why);
+    const std::string deb = find_deb();
+    ASSERT_FALSE(deb.empty()) << "no ipnfs_" IPNFS_VERSION "_*.deb in " IPNFS_DEB_DIR
+                              << " (the ipnfs_deb fixture runs cpack -G DEB)";
+    auto t0 = Clock::now();
+    Shell boot = ensure_bootstrap_tarball();
+    ASSERT_EQ(boot.exit_code(), 0) << "debootstrap: " << boot.out << boot.err;
+    std::cerr << "bookworm tree ready after " << seconds_since(t0) << " s\n";
+
+    Chroot chroot;
+    std::string why;
+    ASSERT_TRUE(chroot.start(deb, why)) << why;
+
+    // apt resolves the package's Depends from the tree's own package lists;
+    // the shared archive cache keeps later runs off the network.  A lock:
+    // apt refuses to share its archive directory.
+    Shell install = chroot.run(
+        "cd /tmp && flock -w 300 /var/cache/apt/archives/.ipnfs-test-lock "
+        "apt-get install -y -q -o Dpkg::Use-Pty=0 ./ipnfs_*.deb",
+        400);
+    ASSERT_EQ(install.exit_code(), 0) << install.out << install.err;
+    Shell files = chroot.run("dpkg -L ipnfs");
+    for (const char* path :
+         {"/usr/bin/ipnfs", "/usr/bin/ipnfs-cable", "/sbin/mount.fuse.ipnfs",
+          "/usr/include/ipnfs.h", "/usr/share/man/man8/ipnfs.8.gz",
+          "/usr/share/man/man5/ipnfs.5.gz", "/usr/share/man/man1/ipnfs-cable.1.gz",
+          "/usr/share/doc/ipnfs/examples/mnt-ipn.mount"}) {
+        EXPECT_NE(files.out.find(std::string(path) + "\n"), std::string::npos)
+            << path << " is not in the package:\n"
+            << files.out;
+    }
+
+    Shell mount = chroot.run("mkdir -p /mnt/ipn && mount -t fuse.ipnfs none /mnt/ipn", 20);
+    ASSERT_EQ(mount.exit_code(), 0) << mount.out << mount.err;
+    Shell mounts = chroot.run("grep ' /mnt/ipn ' /proc/self/mounts");
+    ASSERT_NE(mounts.out.find("fuse.ipnfs"), std::string::npos) << mounts.out;
+    pid_t daemon = -1;
+    for (pid_t pid : processes_in(chroot.root())) {
+        if (comm_of(pid) == "ipnfs") daemon = pid;
+    }
+    EXPECT_GT(daemon, 0) << "no ipnfs daemon runs in the chroot";
+
+    // A message from one shell command to a reader, as the README shows.
+    ASSERT_EQ(chroot.run("mkdir /mnt/ipn/chat").exit_code(), 0);
+    pid_t reader = chroot.spawn(
+        "exec timeout 20 dd if=/mnt/ipn/chat/port1 bs=65536 count=1 status=none > /tmp/got");
+    ASSERT_GT(reader, 0);
+    EXPECT_TRUE(eventually(
+        [&] { return chroot.run("grep -qx 'connected 1' /mnt/ipn/chat/stats").exit_code() == 0; },
+        10s))
+        << "the reader never connected: " << chroot.run("cat /mnt/ipn/chat/stats").out;
+    Shell send = chroot.run("echo hi > /mnt/ipn/chat/port2");
+    EXPECT_EQ(send.exit_code(), 0) << send.err;
+    EXPECT_EQ(exit_code_of(wait_child(reader, 10s)), 0);
+    EXPECT_EQ(read_whole(chroot.root() + "/tmp/got"), "hi\n");
+
+    Shell man = chroot.run(
+        "if command -v man >/dev/null; then man -w ipnfs && man -w 5 ipnfs && man -w ipnfs-cable; "
+        "else gzip -t /usr/share/man/man8/ipnfs.8.gz /usr/share/man/man5/ipnfs.5.gz "
+        "/usr/share/man/man1/ipnfs-cable.1.gz; fi");
+    EXPECT_EQ(man.exit_code(), 0) << man.out << man.err;
+    Shell cable = chroot.run("ipnfs-cable --help");
+    EXPECT_EQ(cable.exit_code(), 0) << cable.err;
+    EXPECT_NE(cable.out.find("Usage: ipnfs-cable"), std::string::npos) << cable.out;
+
+    Shell umount = chroot.run("umount /mnt/ipn", 20);
+    EXPECT_EQ(umount.exit_code(), 0) << umount.out << umount.err;
+    if (daemon > 0) {
+        auto status = wait_child(daemon, 5s);
+        EXPECT_EQ(exit_code_of(status), 0) << "the daemon did not exit cleanly after umount";
+    }
+    std::cerr << "whole test " << seconds_since(t0) << " s\n";
+}
+
+}  // namespace
+}  // namespace ipnfs_it
