@@ -178,6 +178,7 @@ class Chroot {
         if (pid == 0) {
             setpgid(0, 0);
             std::vector<char*> argv;
+            argv.reserve(args.size() + 1);
             for (std::string& a : args) argv.push_back(a.data());
             argv.push_back(nullptr);
             execvp(argv[0], argv.data());
