@@ -2,6 +2,7 @@
 
 #include <linux/capability.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <string>
@@ -39,6 +40,12 @@ bus::Caller caller_of(fuse_req_t req) {
     // pid 0: the request came from outside the daemon's pid namespace.
     if (ctx == nullptr || ctx->pid <= 0) return caller;
     caller.net_admin = has_effective(ctx->pid, CAP_NET_ADMIN) && same_user_namespace(ctx->pid);
+    return caller;
+}
+
+bus::Caller daemon_caller() {
+    bus::Caller caller;
+    caller.net_admin = has_effective(getpid(), CAP_NET_ADMIN);
     return caller;
 }
 

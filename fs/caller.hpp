@@ -13,4 +13,8 @@ namespace ipnfs::fs {
 // machine's interfaces.
 bus::Caller caller_of(fuse_req_t req);
 
+// The daemon itself as a caller (the config file's ctl lines run with the
+// daemon's own privilege).
+bus::Caller daemon_caller();
+
 }  // namespace ipnfs::fs

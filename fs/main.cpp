@@ -7,12 +7,16 @@
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "bus/log.hpp"
 #include "fs/background.hpp"
+#include "fs/caller.hpp"
+#include "fs/config_apply.hpp"
+#include "fs/config_dump.hpp"
 #include "fs/help.hpp"
 #include "fs/log.hpp"
 #include "fs/ops.hpp"
@@ -99,6 +103,12 @@ int run(int argc, char** argv) {
     fs::Tree tree(catalog, opts.defaults, opts.policy,
                   fs::Attr{static_cast<mode_t>(opts.root_mode), getuid(), getgid(), {}},
                   &attachments);
+    if (!opts.config.empty() &&
+        !fs::apply_config_file(tree, opts.config, fs::daemon_caller(), error)) {
+        std::fprintf(stderr, "ipnfs: %s\n", error.c_str());
+        tree.hang_up_all();  // TAPs, VDE sockets and cables made so far go now
+        return 2;
+    }
     fs::Context context{tree, {}};
     fuse_session* se =
         fuse_session_new(&args, &fs::operations(), sizeof(fuse_lowlevel_ops), &context);
@@ -148,5 +158,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A client of a mounted tree, not a mount: before libfuse sees the words.
+    if (argc >= 2 && std::string_view(argv[1]) == "--dump") return ipnfs::fs::dump_main(argc, argv);
     return run(argc, argv);
 }

@@ -1,8 +1,11 @@
 #include "fs/options.hpp"
 
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdio>
 #include <filesystem>
+#include <system_error>
 #include <vector>
 
 #include <fmt/format.h>
@@ -24,12 +27,14 @@ struct RawOptions {
     char* mtu = nullptr;
     char* queue = nullptr;
     char* root_mode = nullptr;
+    char* config = nullptr;
 
     RawOptions() = default;
     RawOptions(const RawOptions&) = delete;
     RawOptions& operator=(const RawOptions&) = delete;
     ~RawOptions() {
-        for (char* p : {log_level, log_file, policy, plugins, ports, mtu, queue, root_mode}) {
+        for (char* p :
+             {log_level, log_file, policy, plugins, ports, mtu, queue, root_mode, config}) {
             free(p);
         }
     }
@@ -50,6 +55,7 @@ const fuse_opt kOptionSpecs[] = {
     IPNFS_OPT("mtu=%s", mtu),
     IPNFS_OPT("queue=%s", queue),
     IPNFS_OPT("root_mode=%s", root_mode),
+    IPNFS_OPT("config=%s", config),
     FUSE_OPT_KEY("max_threads=", kKeyMaxThreads),
     FUSE_OPT_END,
 };
@@ -122,6 +128,17 @@ bool parse_options(fuse_args& args, Options& opts, std::string& error) {
         }
         opts.plugins = path.string();
     }
+    if (std::string file; take(raw.config, file)) {
+        // Absolute, as plugins=; read now so a missing file fails the mount.
+        std::error_code ec;
+        std::filesystem::path path = std::filesystem::canonical(file, ec);
+        if (ec || !std::filesystem::is_regular_file(path) || access(path.c_str(), R_OK) != 0) {
+            error = fmt::format("config={}: not a readable file{}", file,
+                                ec ? fmt::format(" ({})", ec.message()) : "");
+            return false;
+        }
+        opts.config = path.string();
+    }
     std::uint32_t root_mode = opts.root_mode;
     std::string mode_text;
     if (take(raw.root_mode, mode_text)) {
@@ -166,6 +183,8 @@ void print_usage(const char* prog) {
         "    -o mtu=N               MTU of new networks in bytes (default 1514)\n"
         "    -o queue=N             per-port queue length of new networks (default 64)\n"
         "    -o root_mode=OCTAL     permissions of the mount root (default 0755)\n"
+        "    -o config=FILE         make the networks FILE declares at mount\n"
+        "    --dump MOUNTPOINT      print the mounted networks in that file's format\n"
         "\n",
         prog);
 }

@@ -17,6 +17,7 @@ struct Options {
     std::string log_file;  // empty: stderr in the foreground, syslog once daemonized
     std::string policy = "hub";
     std::string plugins;  // absolute; empty: no policy plugins
+    std::string config;   // absolute; empty: no networks made at mount
     bus::Settings defaults;
     unsigned root_mode = 0755;
     bool max_threads_given = false;  // -o max_threads=N (libfuse's option) was given

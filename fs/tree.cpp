@@ -43,7 +43,11 @@ NetDir::NetDir(std::uint64_t id, std::string name, std::shared_ptr<bus::Network>
 Attr NetDir::attr(std::uint32_t slot) const {
     std::lock_guard lock(mu_);
     if (auto it = attrs_.find(slot); it != attrs_.end()) return it->second;
-    Attr derived = attrs_.at(Tree::kDirSlot);
+    return derive(attrs_.at(Tree::kDirSlot), slot);
+}
+
+Attr NetDir::derive(const Attr& dir, std::uint32_t slot) {
+    Attr derived = dir;
     bool read_only =
         slot == Tree::kStatsSlot || slot == Tree::kEventsSlot || slot == Tree::kCaptureSlot;
     derived.mode &= read_only ? 0444 : 0666;

@@ -50,6 +50,9 @@ class NetDir final : public bus::Listener {
     // from the directory (files take its r and w bits; stats, events and
     // capture only r).
     [[nodiscard]] Attr attr(std::uint32_t slot) const;
+    // The rule attr() applies: what the file in `slot` gets from the
+    // directory's attributes `dir` (ipnfs --dump lists only files that differ).
+    [[nodiscard]] static Attr derive(const Attr& dir, std::uint32_t slot);
     void set_attr(std::uint32_t slot, const Attr& attr);
     [[nodiscard]] bool removed() const;
     void mark_removed();
@@ -118,6 +121,10 @@ class Tree final : public bus::Directory {
         return (dir.id() << kSlotBits) | slot;
     }
     static std::uint32_t port_slot(bus::PortId port) { return kFirstPortSlot + port; }
+    // The slot of a file from its inode number (st_ino of a stat on the mount).
+    static std::uint32_t slot_of(Ino ino) {
+        return static_cast<std::uint32_t>(ino & ((Ino{1} << kSlotBits) - 1));
+    }
 
   private:
     [[nodiscard]] static Node node_for(const std::shared_ptr<NetDir>& dir, std::uint32_t slot);

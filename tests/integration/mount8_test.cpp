@@ -73,5 +73,25 @@ TEST_F(Mount8Test, FstabLineWithMountT) {
     unlink(fstab.c_str());
 }
 
+TEST_F(Mount8Test, ConfigOptionMakesTheNetworksAtMount) {
+    AdoptedMount m;
+    std::string config = m.dir() + ".conf";
+    std::ofstream(config) << "network lan\nmode 0750\nmtu 9014\n";
+    Shell sh = run_shell("mount -t fuse.ipnfs none " + sq(m.dir()) + " -o config=" + config +
+                             ",log_file=" + m.log_file(),
+                         15);
+    ASSERT_EQ(sh.exit_code(), 0) << sh.out << sh.err;
+    ASSERT_TRUE(m.mounted());
+    struct stat st {};
+    ASSERT_EQ(stat((m.dir() + "/lan").c_str(), &st), 0) << std::strerror(errno);
+    EXPECT_EQ(st.st_mode & 07777, 0750U);
+    EXPECT_NE(run_shell("cat " + sq(m.dir() + "/lan/ctl")).out.find("\nmtu 9014\n"),
+              std::string::npos);
+    auto status = m.unmount_and_wait(5s);
+    ASSERT_TRUE(status.has_value()) << "the daemon did not exit after umount";
+    if (HasFailure()) std::cerr << m.log();
+    unlink(config.c_str());
+}
+
 }  // namespace
 }  // namespace ipnfs_it
