@@ -92,14 +92,14 @@ bool apply_config_file(Tree& tree, const std::string& path, const bus::Caller& c
     if (in) text << in.rdbuf();
     if (!in || in.bad()) {
         error = fmt::format("{}: cannot read: {}", path, std::strerror(errno));
-        bus::log::error({"config-error"}, "{}", error);
+        bus::log::warn({"config-error"}, "{}", error);
         return false;
     }
     config::Config parsed;
     config::Error failed;
     if (!config::parse(text.str(), parsed, failed) || !apply_config(tree, parsed, caller, failed)) {
         error = fmt::format("{}:{}: {}", path, failed.line, failed.reason);
-        bus::log::error({"config-error"}, "{}", error);
+        bus::log::warn({"config-error"}, "{}", error);
         return false;
     }
     return true;
