@@ -36,31 +36,36 @@ void append_field(fmt::memory_buffer& out, std::string_view key, std::string_vie
 // The fields, then ": ", as every line starts.
 void append_fields(fmt::memory_buffer& out, const Fields& fields);
 
+// Never throws, as spdlog's own calls do not: a line that cannot be made
+// (out of memory) is lost, not the request or thread that logged it.
 template <typename... Args>
 void write(spdlog::level::level_enum level, const Fields& fields, fmt::format_string<Args...> text,
-           Args&&... args) {
+           Args&&... args) noexcept {
     spdlog::logger* logger = spdlog::default_logger_raw();
     if (!logger->should_log(level)) return;
-    fmt::memory_buffer line;
-    append_fields(line, fields);
-    fmt::format_to(std::back_inserter(line), text, std::forward<Args>(args)...);
-    logger->log(level, std::string_view(line.data(), line.size()));
+    try {
+        fmt::memory_buffer line;
+        append_fields(line, fields);
+        fmt::format_to(std::back_inserter(line), text, std::forward<Args>(args)...);
+        logger->log(level, std::string_view(line.data(), line.size()));
+    } catch (...) {  // NOLINT(bugprone-empty-catch): nowhere left to report it
+    }
 }
 
 template <typename... Args>
-void debug(const Fields& f, fmt::format_string<Args...> text, Args&&... args) {
+void debug(const Fields& f, fmt::format_string<Args...> text, Args&&... args) noexcept {
     write(spdlog::level::debug, f, text, std::forward<Args>(args)...);
 }
 template <typename... Args>
-void info(const Fields& f, fmt::format_string<Args...> text, Args&&... args) {
+void info(const Fields& f, fmt::format_string<Args...> text, Args&&... args) noexcept {
     write(spdlog::level::info, f, text, std::forward<Args>(args)...);
 }
 template <typename... Args>
-void warn(const Fields& f, fmt::format_string<Args...> text, Args&&... args) {
+void warn(const Fields& f, fmt::format_string<Args...> text, Args&&... args) noexcept {
     write(spdlog::level::warn, f, text, std::forward<Args>(args)...);
 }
 template <typename... Args>
-void error(const Fields& f, fmt::format_string<Args...> text, Args&&... args) {
+void error(const Fields& f, fmt::format_string<Args...> text, Args&&... args) noexcept {
     write(spdlog::level::err, f, text, std::forward<Args>(args)...);
 }
 
