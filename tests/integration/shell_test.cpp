@@ -57,7 +57,9 @@ TEST_F(ShellTest, CatStatsAndCtlWork) {
     Shell sh = run_shell("cat " + sq(net + "/stats") + " && cat " + sq(net + "/ctl"));
     EXPECT_EQ(sh.exit_code(), 0) << sh.err;
     EXPECT_EQ(sh.out.rfind("network lan\npolicy hub\nports 32\n", 0), 0u) << sh.out;
-    EXPECT_NE(sh.out.find("\nparked_senders 0\nevent_readers 0\n\nport "), std::string::npos)
+    EXPECT_NE(sh.out.find("\nparked_senders 0\nevent_readers 0\ncapture_readers 0\ncaptured "
+                          "0\ncapture_drops 0\n\nport "),
+              std::string::npos)
         << sh.out;
     EXPECT_NE(sh.out.find("\npolicy hub\nports 32\nmtu 1514\nqueue 64\nlossless off\npool 1024\n#"),
               std::string::npos)
