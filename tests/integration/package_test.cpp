@@ -195,9 +195,10 @@ class Chroot {
         if (root_.empty()) return;
         for (pid_t pid : processes_in(root_)) kill(pid, SIGKILL);
         if (holder_ > 0) {
-            in_namespace("umount -R " + quote(root_ + "/mnt/ipn") + " 2>/dev/null; " +
-                         "umount -R " + quote(root_ + "/var/cache/apt/archives") + " " +
-                         quote(root_ + "/proc") + " " + quote(root_ + "/dev"));
+            // Best effort: what is left mounted is checked below, before deleting.
+            (void)in_namespace("umount -R " + quote(root_ + "/mnt/ipn") + " 2>/dev/null; " +
+                               "umount -R " + quote(root_ + "/var/cache/apt/archives") + " " +
+                               quote(root_ + "/proc") + " " + quote(root_ + "/dev"));
             kill(holder_, SIGKILL);
             waitpid(holder_, nullptr, 0);
             holder_ = -1;
