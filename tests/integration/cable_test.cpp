@@ -137,7 +137,6 @@ class CableTest : public IpnfsTest {
         if (IsSkipped() || HasFatalFailure()) return;
         for (const auto& tool : {kCable, kDpipe, kVdeSwitch, kVdePlug}) {
             if (access(tool.c_str(), X_OK) != 0) {
-                // NOLINTNEXTLINE(readability-else-after-return): the macro's own if/else
                 IPNFS_SKIP_OR_FAIL(tool + " is missing (tools/deps.sh installs it)");
             }
         }
@@ -173,7 +172,6 @@ class TwoMountCableTest : public CableTest {
         if (IsSkipped() || HasFatalFailure()) return;
         std::string why;
         if (!far_.start({}, why)) {
-            // NOLINTNEXTLINE(readability-else-after-return): the macro's own if/else
             IPNFS_SKIP_OR_FAIL("cannot mount a second ipnfs: " + why);
         }
         far_watchdog_ = std::make_unique<Watchdog>(far_, 45s);

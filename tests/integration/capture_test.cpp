@@ -133,7 +133,6 @@ class CaptureTest : public IpnfsTest {
         IpnfsTest::SetUp();
         if (IsSkipped() || HasFatalFailure()) return;
         if (access("/usr/bin/tcpdump", X_OK) != 0 && access("/usr/sbin/tcpdump", X_OK) != 0) {
-            // NOLINTNEXTLINE(readability-else-after-return): inside the macro
             IPNFS_SKIP_OR_FAIL("tcpdump is not installed (tools/deps.sh installs it)");
         }
     }

@@ -53,7 +53,6 @@ class ConfigTest : public ::testing::Test {
         std::string why = fuse_problem();
         if (why.empty()) why = netns_problem({"timeout"});
         if (!why.empty()) {
-            // NOLINTNEXTLINE(readability-else-after-return): the macro's own if/else
             IPNFS_SKIP_OR_FAIL(why);
         }
         char tmpl[] = "/tmp/ipnfs-it-config.XXXXXX";
