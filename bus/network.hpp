@@ -154,6 +154,8 @@ class Network {
     // runs "member PORT 7"): only commands marked port_first (else EPERM).
     Status control_port(PortId port, std::string_view line);
     [[nodiscard]] std::string describe() const;
+    // The network's own ctl verbs (not its policy's or extension's).
+    [[nodiscard]] const CommandTable& commands() const { return commands_; }
     [[nodiscard]] std::string stats() const;
 
     // The network is being removed: parked receivers get end of file, parked

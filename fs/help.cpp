@@ -79,19 +79,13 @@ std::string ctl_help(const bus::PolicyCatalog& catalog, const bus::PolicyCatalog
     std::string out =
         "ctl commands (write them to NETWORK/ctl, one per line; reading ctl lists a network's):\n";
 
-    // The network's own verbs: what its ctl lists on the default policy,
-    // without that policy's.
     std::shared_ptr<bus::Network> net;
-    std::unique_ptr<bus::Policy> hub;
     if (bus::Status s = bus::Network::create("help", bus::Settings{}, builtin, "hub", net);
-        !s.ok() || !builtin.make("hub", hub).ok()) {
+        !s.ok()) {
         return out + fmt::format("  (cannot list them: {})\n", s.reason);
     }
-    std::vector<std::string> hub_lines = help_lines(hub->commands());
     out += "  every network:\n";
-    for (const std::string& line : split(net->describe(), "\n")) {
-        if (line.starts_with("#   ") && !contains(hub_lines, line)) append_line(line, out);
-    }
+    for (const std::string& line : help_lines(net->commands())) append_line(line, out);
 
     std::vector<std::string> builtins = split(builtin.names(), ", ");
     for (const std::string& name : split(catalog.names(), ", ")) {
