@@ -37,6 +37,19 @@ bool is_ipnfs_mount(const std::string& dir) {
     return found;
 }
 
+// The names in directory `dir`.
+bool list_names(const std::string& dir, std::vector<std::string>& names, std::string& error) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        names.push_back(entry.path().filename().string());
+    }
+    if (ec) {
+        error = fmt::format("{}: {}", dir, ec.message());
+        return false;
+    }
+    return true;
+}
+
 bool stat_path(const std::string& path, struct stat& st, std::string& error) {
     if (::stat(path.c_str(), &st) == 0) return true;
     error = fmt::format("{}: {}", path, std::strerror(errno));
@@ -58,15 +71,8 @@ bool read_file(const std::string& path, std::string& out, std::string& error) {
 // The files whose attributes differ from what the directory gives them.
 bool read_file_settings(const std::string& dir, const Attr& dir_attr, config::Network& net,
                         std::string& error) {
-    std::error_code ec;
     std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-        names.push_back(entry.path().filename().string());
-    }
-    if (ec) {
-        error = fmt::format("{}: {}", dir, ec.message());
-        return false;
-    }
+    if (!list_names(dir, names, error)) return false;
     // ctl, stats, ... in a fixed order, then the ports by number.
     struct File {
         std::uint32_t slot;
@@ -131,13 +137,7 @@ bool read_mounted_config(const std::string& mountpoint, config::Config& out, std
         return false;
     }
     std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
-        names.push_back(entry.path().filename().string());
-    }
-    if (ec) {
-        error = fmt::format("{}: {}", mountpoint, ec.message());
-        return false;
-    }
+    if (!list_names(root.string(), names, error)) return false;
     std::sort(names.begin(), names.end());
     out = {};
     for (const std::string& name : names) {
