@@ -17,8 +17,8 @@
 
 #include "bus/log.hpp"
 #include "netdev/device.hpp"
-#include "netdev/vde_link.hpp"
-#include "netdev/vde_protocol.hpp"
+#include "netdev/vde_client.hpp"
+#include "netdev/vde_endpoint_private.hpp"
 
 namespace ipnfs::netdev {
 
@@ -29,11 +29,6 @@ namespace {
 constexpr std::size_t kMaxPath = sizeof(sockaddr_un::sun_path) - 1 - 17;
 constexpr int kBacklog = 16;
 constexpr int kAcceptBudget = 16;
-
-bus::Status failure(int err, const std::string& what) {
-    return bus::Status::error(static_cast<std::errc>(err),
-                              fmt::format("{}: {}", what, std::strerror(err)));
-}
 
 // PATH without repeated or trailing slashes, as ctl shows and unvde takes it.
 std::string normalized(std::string_view path) {
@@ -51,23 +46,6 @@ std::string normalized(std::string_view path) {
 mode_t dir_mode(mode_t net) {
     mode_t mode = net & 0777;
     return (mode & 022) != 0 ? mode | S_ISVTX : mode;
-}
-
-// ctl's mode: rw for each class that may read and write the network.
-mode_t ctl_mode(mode_t net) {
-    mode_t mode = 0;
-    for (int shift : {6, 3, 0}) {
-        if (((net >> shift) & 6) == 6) mode |= 6 << shift;
-    }
-    return mode;
-}
-
-// Owner and mode of a name in `dir_fd`, never through a symbolic link (the
-// directory may belong to a user who could plant one).  Returns the errno.
-int own(int dir_fd, const char* name, uid_t uid, gid_t gid, mode_t mode) {
-    if (::fchownat(dir_fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) return errno;
-    if (::fchmodat(dir_fd, name, mode, AT_SYMLINK_NOFOLLOW) != 0) return errno;
-    return 0;
 }
 
 sockaddr_un unix_address(const std::string& path) {
@@ -90,100 +68,24 @@ bool listening(const std::string& path) {
 
 }  // namespace
 
-// One client: its control connection (watched for its request, then for its
-// end) and, once served, its port's Device.  Lives on the engine thread.
-class VdeEndpoints::Client final : public Pollable {
-  public:
-    enum class State : std::uint8_t { requesting, serving, ended };
+bus::Status failure(int err, const std::string& what) {
+    return bus::Status::error(static_cast<std::errc>(err),
+                              fmt::format("{}: {}", what, std::strerror(err)));
+}
 
-    Client(Endpoint& endpoint, int fd, const ucred& peer)
-        : endpoint_(endpoint), fd_(fd), peer_(peer) {}
-    ~Client() override { end(); }
-    Client(const Client&) = delete;
-    Client& operator=(const Client&) = delete;
-
-    void on_readable() override;
-    void on_wake() override {}
-
-    // Lets go of the port, the socket and the connection.  Engine thread.
-    void end();
-
-    [[nodiscard]] int fd() const { return fd_; }
-    // What stats shows; under the owner's mu_.
-    [[nodiscard]] State state() const { return state_; }
-    [[nodiscard]] const Device* device() const { return device_.get(); }
-    [[nodiscard]] const std::string& description() const { return description_; }
-    [[nodiscard]] uid_t uid() const { return peer_.uid; }
-
-  private:
-    void read_request();
-    void read_after_request();
-    bus::Status serve(const vde::Request& request);
-
-    Endpoint& endpoint_;
-    int fd_;
-    const ucred peer_;
-    std::vector<std::byte> request_;  // what has arrived of the request
-    std::string socket_name_;         // its datagram socket, in the endpoint's directory
-    // Written on the engine thread under the owner's mu_, read by stats.
-    State state_ = State::requesting;
-    std::unique_ptr<Device> device_;
-    std::string description_;
-};
-
-// One `vde PATH`: the directory, the listening ctl socket and its clients.
-class VdeEndpoints::Endpoint final : public Pollable {
-  public:
-    Endpoint(VdeEndpoints& owner, std::string path, std::string real, bool created, int dir_fd,
-             int listen_fd)
-        : owner_(owner),
-          path_(std::move(path)),
-          real_(std::move(real)),
-          created_(created),
-          dir_fd_(dir_fd),
-          listen_fd_(listen_fd) {}
-    ~Endpoint() override { shut(); }
-    Endpoint(const Endpoint&) = delete;
-    Endpoint& operator=(const Endpoint&) = delete;
-
-    void on_readable() override;
-    // Frees the clients that ended during the turn: the engine may still have
-    // had their events in hand until now.
-    void on_wake() override { ended_.clear(); }
-
-    // Ends every client and removes what `vde` made.  Engine thread.
-    void shut();
-    // Follows the network's access.  Under the owner's mu_.
-    void apply(const bus::Access& access) const;
-    // A client is done: off the list now, freed after this turn.  Engine thread.
-    void bury(Client& client);
-
-    [[nodiscard]] const std::string& path() const { return path_; }
-    [[nodiscard]] const std::string& real() const { return real_; }
-    [[nodiscard]] int dir_fd() const { return dir_fd_; }
-    [[nodiscard]] VdeEndpoints& owner() const { return owner_; }
-    [[nodiscard]] const std::vector<std::unique_ptr<Client>>& clients() const { return clients_; }
-    // The next datagram socket's name for `port`.  Engine thread.
-    std::string socket_name(bus::PortId port) {
-        return fmt::format("{:03}.{}", port, next_socket_++);
+mode_t ctl_mode(mode_t net) {
+    mode_t mode = 0;
+    for (int shift : {6, 3, 0}) {
+        if (((net >> shift) & 6) == 6) mode |= 6 << shift;
     }
-    // For log lines: the network's field and "vde PATH" to start the text.
-    [[nodiscard]] const std::string& network() const { return owner_.net_.name(); }
-    [[nodiscard]] std::string who() const { return fmt::format("vde {}", path_); }
+    return mode;
+}
 
-  private:
-    void accept_one(int fd);
-
-    VdeEndpoints& owner_;
-    const std::string path_;  // as ctl shows it
-    const std::string real_;  // resolved: where the sockets are
-    const bool created_;      // `vde` made the directory, `unvde` removes it
-    int dir_fd_;
-    int listen_fd_;
-    std::vector<std::unique_ptr<Client>> clients_;  // under the owner's mu_
-    std::vector<std::unique_ptr<Client>> ended_;    // engine thread
-    std::uint32_t next_socket_ = 1;                 // engine thread
-};
+int own(int dir_fd, const char* name, uid_t uid, gid_t gid, mode_t mode) {
+    if (::fchownat(dir_fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+    if (::fchmodat(dir_fd, name, mode, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+    return 0;
+}
 
 // ---- Endpoint ----
 
@@ -276,158 +178,6 @@ void VdeEndpoints::Endpoint::apply(const bus::Access& access) const {
         bus::log::warn({network(), "vde-error"}, "{}: ctl: owner and mode not set: {}", who(),
                        std::strerror(err));
     }
-}
-
-// ---- Client ----
-
-void VdeEndpoints::Client::on_readable() {
-    if (state_ == State::requesting) {
-        read_request();
-    } else if (state_ == State::serving) {
-        read_after_request();
-    }
-}
-
-void VdeEndpoints::Client::read_request() {
-    const std::string who = endpoint_.who();
-    const std::string& net = endpoint_.network();
-    for (;;) {
-        std::size_t had = request_.size();
-        request_.resize(vde::kMaxRequest + 1);
-        ssize_t n = ::read(fd_, request_.data() + had, request_.size() - had);
-        const int err = n < 0 ? errno : 0;
-        request_.resize(had + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
-        if (n > 0) {
-            if (bus::Status s = vde::check_prefix(request_); !s.ok()) {
-                bus::log::warn({net, "vde-client-drop"}, "{}: client (pid {}, uid {}) dropped: {}",
-                               who, peer_.pid, peer_.uid, s.reason);
-                endpoint_.bury(*this);
-                return;
-            }
-            continue;
-        }
-        if (err == EINTR) continue;
-        if (err == EAGAIN && request_.size() < vde::kFixedSize) return;  // more to come
-        if (n == 0 && request_.empty()) {
-            bus::log::info({net, "vde-client-leave"},
-                           "{}: client (pid {}, uid {}) left before its request", who, peer_.pid,
-                           peer_.uid);
-            endpoint_.bury(*this);
-            return;
-        }
-        if (n == 0 || (n < 0 && err != EAGAIN)) {
-            std::string why = n == 0 ? "it closed the connection" : std::strerror(err);
-            if (n == 0 && request_.size() < vde::kFixedSize) {
-                vde::Request unused;
-                why = vde::parse_request(request_, unused).reason;
-            }
-            bus::log::warn({net, "vde-client-drop"}, "{}: client (pid {}, uid {}) dropped: {}", who,
-                           peer_.pid, peer_.uid, why);
-            endpoint_.bury(*this);
-            return;
-        }
-        // Everything the client sent before waiting for the reply.
-        vde::Request request;
-        bus::Status s = vde::parse_request(request_, request);
-        if (s.ok()) s = serve(request);
-        if (!s.ok()) {
-            bus::log::warn({net, "vde-client-drop"}, "{}: client (pid {}, uid {}) dropped: {}", who,
-                           peer_.pid, peer_.uid, s.reason);
-            endpoint_.bury(*this);
-        }
-        return;
-    }
-}
-
-bus::Status VdeEndpoints::Client::serve(const vde::Request& request) {
-    VdeEndpoints& owner = endpoint_.owner();
-    bus::Network& net = owner.net_;
-    // The port asked for if it is there and free, else the lowest free one;
-    // held alone, like a TAP's.
-    bus::Connection conn;
-    bus::Status s = bus::Status::error(std::errc::invalid_argument, "");
-    if (request.port && *request.port < net.port_count()) {
-        s = net.connect(static_cast<bus::PortId>(*request.port), true, true, conn, true);
-    }
-    if (!s.ok()) s = net.connect_any(true, true, conn, true);
-    if (!s.ok()) return s;
-
-    socket_name_ = endpoint_.socket_name(conn.id);
-    const int dir_fd = endpoint_.dir_fd();
-    struct stat st {};
-    if (::fstatat(dir_fd, socket_name_.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        S_ISSOCK(st.st_mode)) {
-        ::unlinkat(dir_fd, socket_name_.c_str(), 0);  // left by an earlier daemon
-    }
-    std::unique_ptr<Link> link;
-    const std::string path = endpoint_.real() + "/" + socket_name_;
-    if (s = open_vde_link(path, request.client, link); !s.ok()) {
-        socket_name_.clear();
-        net.disconnect(conn);
-        return s;
-    }
-    // The client's own, as vde_switch makes it; a daemon that may not give
-    // it away lets the classes that may use ctl reach it instead.
-    bus::Access access;
-    {
-        std::lock_guard lock(owner.mu_);
-        access = owner.access_;
-    }
-    if (own(dir_fd, socket_name_.c_str(), peer_.uid, access.gid, 0600) != 0 &&
-        own(dir_fd, socket_name_.c_str(), peer_.uid, static_cast<gid_t>(-1), 0600) != 0) {
-        ::fchmodat(dir_fd, socket_name_.c_str(), ctl_mode(access.mode), AT_SYMLINK_NOFOLLOW);
-    }
-    auto device = std::make_unique<Device>(net, owner.engine_, std::move(link), conn);
-    device->start();
-    {
-        std::lock_guard lock(owner.mu_);
-        device_ = std::move(device);
-        description_ = request.description;
-        state_ = State::serving;
-    }
-    auto reply = vde::encode_reply(path);
-    ssize_t n = ::send(fd_, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n != static_cast<ssize_t>(reply.size())) {
-        return failure(n < 0 ? errno : EAGAIN, "sending the reply");
-    }
-    bus::log::info({endpoint_.network(), conn.id, "vde-client-join"},
-                   "{}: client '{}' (pid {}, uid {}) on port {}, socket {}", endpoint_.who(),
-                   description_, peer_.pid, peer_.uid, conn.id, path);
-    return bus::Status::success();
-}
-
-void VdeEndpoints::Client::read_after_request() {
-    // Clients send nothing more; what comes is read and let go, and the end
-    // of the connection is the end of the port.
-    std::array<std::byte, 512> scratch{};
-    for (int turns = 0; turns < 64; ++turns) {
-        ssize_t n = ::read(fd_, scratch.data(), scratch.size());
-        if (n > 0) {
-            bus::log::debug({endpoint_.network(), device_->port(), "vde-client-noise"},
-                            "{}: {} bytes on the control connection ignored", endpoint_.who(), n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) return;
-        bus::log::info({endpoint_.network(), device_->port(), "vde-client-leave"},
-                       "{}: client '{}' (pid {}) left port {}", endpoint_.who(), description_,
-                       peer_.pid, device_->port());
-        endpoint_.bury(*this);
-        return;
-    }
-}
-
-void VdeEndpoints::Client::end() {
-    if (state_ == State::ended) return;
-    state_ = State::ended;
-    if (device_) {
-        device_->detach();
-        device_.reset();
-    }
-    if (!socket_name_.empty()) ::unlinkat(endpoint_.dir_fd(), socket_name_.c_str(), 0);
-    endpoint_.owner().engine_.forget(*this, fd_);
-    ::close(fd_);
-    fd_ = -1;
 }
 
 // ---- VdeEndpoints ----

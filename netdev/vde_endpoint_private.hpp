@@ -1,0 +1,87 @@
+// One of VdeEndpoints' endpoints, and the helpers it shares with its clients
+// (netdev/vde_client.hpp); private to netdev/vde_endpoint.cpp and
+// netdev/vde_client.cpp.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "bus/network.hpp"
+#include "bus/status.hpp"
+#include "netdev/engine.hpp"
+#include "netdev/vde_client.hpp"
+#include "netdev/vde_endpoint.hpp"
+
+namespace ipnfs::netdev {
+
+bus::Status failure(int err, const std::string& what);
+
+// ctl's mode: rw for each class that may read and write the network.
+mode_t ctl_mode(mode_t net);
+
+// Owner and mode of a name in `dir_fd`, never through a symbolic link (the
+// directory may belong to a user who could plant one).  Returns the errno.
+int own(int dir_fd, const char* name, uid_t uid, gid_t gid, mode_t mode);
+
+// One `vde PATH`: the directory, the listening ctl socket and its clients.
+class VdeEndpoints::Endpoint final : public Pollable {
+  public:
+    Endpoint(VdeEndpoints& owner, std::string path, std::string real, bool created, int dir_fd,
+             int listen_fd)
+        : owner_(owner),
+          path_(std::move(path)),
+          real_(std::move(real)),
+          created_(created),
+          dir_fd_(dir_fd),
+          listen_fd_(listen_fd) {}
+    ~Endpoint() override { shut(); }
+    Endpoint(const Endpoint&) = delete;
+    Endpoint& operator=(const Endpoint&) = delete;
+
+    void on_readable() override;
+    // Frees the clients that ended during the turn: the engine may still have
+    // had their events in hand until now.
+    void on_wake() override { ended_.clear(); }
+
+    // Ends every client and removes what `vde` made.  Engine thread.
+    void shut();
+    // Follows the network's access.  Under the owner's mu_.
+    void apply(const bus::Access& access) const;
+    // A client is done: off the list now, freed after this turn.  Engine thread.
+    void bury(Client& client);
+
+    [[nodiscard]] const std::string& path() const { return path_; }
+    [[nodiscard]] const std::string& real() const { return real_; }
+    [[nodiscard]] int dir_fd() const { return dir_fd_; }
+    [[nodiscard]] VdeEndpoints& owner() const { return owner_; }
+    [[nodiscard]] const std::vector<std::unique_ptr<Client>>& clients() const { return clients_; }
+    // The next datagram socket's name for `port`.  Engine thread.
+    std::string socket_name(bus::PortId port) {
+        return fmt::format("{:03}.{}", port, next_socket_++);
+    }
+    // For log lines: the network's field and "vde PATH" to start the text.
+    [[nodiscard]] const std::string& network() const { return owner_.net_.name(); }
+    [[nodiscard]] std::string who() const { return fmt::format("vde {}", path_); }
+
+  private:
+    void accept_one(int fd);
+
+    VdeEndpoints& owner_;
+    const std::string path_;  // as ctl shows it
+    const std::string real_;  // resolved: where the sockets are
+    const bool created_;      // `vde` made the directory, `unvde` removes it
+    int dir_fd_;
+    int listen_fd_;
+    std::vector<std::unique_ptr<Client>> clients_;  // under the owner's mu_
+    std::vector<std::unique_ptr<Client>> ended_;    // engine thread
+    std::uint32_t next_socket_ = 1;                 // engine thread
+};
+
+}  // namespace ipnfs::netdev
