@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "bus/status.hpp"
@@ -40,6 +41,26 @@ using CommandTable = std::vector<Command>;
 
 // Splits one line into whitespace-separated words.
 std::vector<std::string_view> split_words(std::string_view line);
+
+// Calls f with each line of text, without its '\n'; stops early when f
+// returns false (if it returns bool).  Every '\n' ends one line and starts
+// another, as ctl reads a write: an empty text is one empty line, and a text
+// ending in '\n' ends with one.
+template <typename F>
+void for_each_line(std::string_view text, F f) {
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string_view::npos) end = text.size();
+        std::string_view line = text.substr(start, end - start);
+        start = end + 1;
+        if constexpr (std::is_same_v<std::invoke_result_t<F&, std::string_view>, bool>) {
+            if (!f(line)) return;
+        } else {
+            f(line);
+        }
+    }
+}
 
 // The command for the line's verb in the tables (first match wins), or null.
 const Command* find_command(std::span<const CommandTable* const> tables, std::string_view line);

@@ -145,20 +145,14 @@ Status Network::set_ports(Words w) {
 
 Status Network::control(std::string_view text, const Caller& caller) {
     Status result;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        std::size_t end = text.find('\n', start);
-        if (end == std::string_view::npos) end = text.size();
-        std::string_view line = text.substr(start, end - start);
-        start = end + 1;
+    for_each_line(text, [&](std::string_view line) {
         auto words = split_words(line);
-        if (words.empty() || words[0].starts_with('#')) continue;
+        if (words.empty() || words[0].starts_with('#')) return true;
         result = control_line(line, caller);
-        if (!result.ok()) {
-            result.reason = fmt::format("{}: {}", fmt::join(words, " "), result.reason);
-            break;
-        }
-    }
+        if (result.ok()) return true;
+        result.reason = fmt::format("{}: {}", fmt::join(words, " "), result.reason);
+        return false;
+    });
     std::lock_guard lock(mu_);
     last_error_ = result.ok() ? std::string() : result.reason;
     return result;

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "bus/commands.hpp"
 #include "bus/network.hpp"
 #include "fuzz_support.hpp"
 
@@ -56,15 +57,10 @@ void round_trip(const bus::Network& net) {
 
 void each_line_as_port_setting(bus::Network& net, std::string_view text) {
     bus::PortId port = 0;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        std::size_t end = text.find('\n', start);
-        if (end == std::string_view::npos) end = text.size();
-        std::string_view line = text.substr(start, end - start);
-        start = end + 1;
+    bus::for_each_line(text, [&](std::string_view line) {
         bus::Status s = net.control_port(port++ % net.port_count(), line);
         if (!s.ok()) require_error(s, kCtlErrors, "a port's own setting");
-    }
+    });
 }
 
 }  // namespace
