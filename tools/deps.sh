@@ -16,15 +16,28 @@ packages=(
   ccache  # tools/test.sh, tools/fuzz.sh: four builds per CI run share one compile cache
   dpkg-dev debootstrap  # the .deb: cpack's dpkg-shlibdeps, and the Debian 12 chroot it installs in
   groff-base mandoc  # the man pages' lint test
+  dnsmasq-base  # the qemu VDE test: the DHCP server qemu's iPXE asks through the network
+)
+# Installed without their Recommends (qemu-system-x86's are a GUI, OVMF, ...).
+# qemu-system-x86 brings ipxe-qemu, the NIC's boot ROM, as a dependency.
+packages_bare=(
+  qemu-system-x86  # the qemu VDE test: qemu -netdev vde against an endpoint
 )
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "ipnfs: installing ${missing[*]}"
+for p in "${packages[@]}"; do installed "$p" || missing+=("$p"); done
+missing_bare=()
+for p in "${packages_bare[@]}"; do installed "$p" || missing_bare+=("$p"); done
+if ((${#missing[@]} + ${#missing_bare[@]})); then
+  echo "ipnfs: installing ${missing[*]} ${missing_bare[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+  if ((${#missing[@]})); then
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+  fi
+  if ((${#missing_bare[@]})); then
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+      "${missing_bare[@]}"
+  fi
 fi

@@ -1,7 +1,7 @@
 // `vde PATH` as a VDE user meets it: Debian's own clients (vdeplug's
-// vde_plug, vde2's vde_plug2tap) plug into a network's endpoint like into a
-// vde_switch, exchange frames with file ports and TAPs, follow the
-// network's permissions, and every mistake gets its errno.
+// vde_plug, vde2's vde_plug2tap, qemu's -netdev vde) plug into a network's
+// endpoint like into a vde_switch, exchange frames with file ports and TAPs,
+// follow the network's permissions, and every mistake gets its errno.
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/socket.h>
@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,24 @@ std::string framed(const std::string& frame) {
 // A broadcast frame from 02:00:00:00:00:NN, of a local experimental EtherType.
 std::string frame(std::uint8_t n, const std::string& text) {
     return build_frame({kBroadcast, {0x02, 0, 0, 0, 0, n}, std::nullopt, 0x88b5, text});
+}
+
+// The stats row of a VDE client, its columns by name.
+struct VdeRow {
+    unsigned port = 0;
+    std::string state, client;
+    std::uint64_t frames_in = 0, bytes_in = 0, frames_out = 0, bytes_out = 0;
+};
+VdeRow parse_vde_row(const std::string& row) {
+    std::istringstream in(row);
+    std::string path;
+    VdeRow r;
+    std::uint64_t drops = 0;
+    unsigned uid = 0;
+    in >> path >> r.port >> r.state >> r.frames_in >> r.bytes_in >> r.frames_out >> r.bytes_out >>
+        drops >> uid;
+    std::getline(in >> std::ws, r.client);
+    return r;
 }
 
 // What a process under test runs with.
@@ -266,6 +285,105 @@ TEST_F(VdeTest, VdePlug2TapPingsATapOfTheSameNetworkInAnotherNamespace) {
     auto rows = vde_rows(net);
     ASSERT_EQ(rows.size(), 1U);
     EXPECT_FALSE(contains(rows[0], "running           0 ")) << "no frame came in: " << rows[0];
+}
+
+// What docs/vde.md tells a qemu user: -netdev vde,sock=PATH at the endpoint.
+// A PC with an e1000 and no disk boots its NIC's ROM (iPXE, ipxe-qemu), whose
+// DHCP goes qemu -> endpoint -> switch -> TAP to dnsmasq in a namespace and
+// back: a DHCPREQUEST answering dnsmasq's offer, then its DHCPACK, show both
+// directions.  No KVM (TCG), no display; a few seconds.
+TEST_F(VdeTest, QemuNetdevVdeGetsADhcpLeaseFromDnsmasqBehindATap) {
+    const std::string qemu = "/usr/bin/qemu-system-x86_64";
+    const std::string dnsmasq = "/usr/sbin/dnsmasq";
+    for (const auto& tool : {qemu, dnsmasq}) {
+        if (access(tool.c_str(), X_OK) != 0) {
+            IPNFS_SKIP_OR_FAIL(tool + " is not installed (tools/deps.sh installs it)");
+        }
+    }
+    const std::string mac = "52:54:00:12:34:56";
+    std::string net = switch_net("lan");
+    NetNs ns;
+    ASSERT_TRUE(ns.ok()) << ns.error();
+    const std::string tap_name = ifname("dhcp");
+    ASSERT_TRUE(tap_into(net, tap_name, ns, {"10.77.1.1/24"}));
+
+    // dnsmasq serves DHCP only, on the TAP.  --no-ping: it would otherwise
+    // ping an address for 3 s before offering it; option 175.176 (iPXE's
+    // no-pxedhcp): iPXE would otherwise wait 3 s for ProxyDHCP offers.
+    const std::string leases = scratch() + "/dnsmasq.leases";
+    std::vector<std::string> dhcp_argv = ns.enter();
+    dhcp_argv[0] = "/usr/bin/nsenter";
+    dhcp_argv.insert(
+        dhcp_argv.end(),
+        {dnsmasq, "--no-daemon", "--conf-file=/dev/null", "--port=0", "--interface=" + tap_name,
+         "--bind-interfaces", "--dhcp-range=10.77.1.100,10.77.1.150,1h",
+         "--dhcp-leasefile=" + leases, "--pid-file=" + scratch() + "/dnsmasq.pid", "--user=root",
+         "--no-ping", "--dhcp-option=encap:175,176,1", "--log-dhcp", "--log-facility=-"});
+    Program dhcp({dhcp_argv, scratch() + "/dnsmasq.err"});
+    ASSERT_TRUE(eventually([&] { return contains(dhcp.err(), "DHCP, IP range"); }, 5s))
+        << "dnsmasq did not start:\n"
+        << dhcp.err();
+
+    const std::string bios_log = scratch() + "/seabios.log";
+    Program vm({{qemu,        "-accel",
+                 "tcg",       "-nodefaults",
+                 "-display",  "none",
+                 "-monitor",  "none",
+                 "-serial",   "none",
+                 "-m",        "64",
+                 "-debugcon", "file:" + bios_log,
+                 "-global",   "isa-debugcon.iobase=0x402",
+                 "-netdev",   "vde,id=n0,sock=" + sw_ + ",port=5",
+                 "-device",   "e1000,netdev=n0,mac=" + mac,
+                 "-boot",     "n"},
+                scratch() + "/qemu.err"});
+    ASSERT_TRUE(has_client(net)) << "qemu did not plug in:\n"
+                                 << vm.err() << slurp(net + "/stats") << mount_.log();
+    VdeRow row = parse_vde_row(vde_rows(net).at(0));
+    EXPECT_EQ(row.state, "running") << vde_rows(net).at(0);
+    EXPECT_EQ(row.port, 5U) << "the port qemu asked for (port=5)";
+    EXPECT_TRUE(contains(row.client, "QEMU")) << "qemu's description: " << row.client;
+    EXPECT_TRUE(contains(ctl_text(net), "\nvde " + sw_ + "\n")) << ctl_text(net);
+
+    // iPXE's DHCPDISCOVER, dnsmasq's DHCPOFFER, iPXE's DHCPREQUEST (it got
+    // the offer), dnsmasq's DHCPACK.
+    const std::string ack = "DHCPACK(" + tap_name + ") 10.77.1.";
+    bool acked = eventually([&] { return contains(dhcp.err(), ack); }, 30s);
+    ASSERT_TRUE(acked) << "no DHCPACK for qemu within 30 s\n---- dnsmasq ----\n"
+                       << dhcp.err() << "---- qemu ----\n"
+                       << vm.err() << "---- SeaBIOS ----\n"
+                       << read_whole(bios_log) << "---- stats ----\n"
+                       << slurp(net + "/stats");
+    std::string log = dhcp.err();
+    for (const char* step : {"DHCPDISCOVER", "DHCPOFFER", "DHCPREQUEST", "DHCPACK"}) {
+        EXPECT_TRUE(contains(log, std::string(step) + "(" + tap_name + ")"))
+            << step << " missing:\n"
+            << log;
+    }
+    std::string ack_line = log.substr(log.find(ack));
+    ack_line.resize(ack_line.find('\n'));
+    EXPECT_TRUE(contains(ack_line, mac)) << ack_line;
+    EXPECT_TRUE(eventually([&] { return contains(read_whole(leases), mac); }, 2s))
+        << "dnsmasq's lease file:\n"
+        << read_whole(leases);
+    // dnsmasq logs its DHCPACK before it sends it.
+    EXPECT_TRUE(eventually(
+        [&] {
+            auto rows = vde_rows(net);
+            if (rows.size() != 1) return false;
+            row = parse_vde_row(rows[0]);
+            return row.frames_in >= 2 && row.frames_out >= 2;
+        },
+        2s))
+        << "DHCPDISCOVER and DHCPREQUEST from qemu, DHCPOFFER and DHCPACK to it:\n"
+        << slurp(net + "/stats");
+
+    // qemu killed: its port is free again and its socket gone.
+    vm.kill();
+    EXPECT_TRUE(eventually([&] { return vde_rows(net).empty(); }, 5s)) << slurp(net + "/stats");
+    Fd freed = open_fd(net + "/port" + std::to_string(row.port), O_RDWR);
+    EXPECT_TRUE(freed.ok()) << "qemu's port " << row.port << " is still held";
+    EXPECT_EQ(list_dir(sw_), std::vector<std::string>{"ctl"}) << "qemu's socket is left";
 }
 
 TEST_F(VdeTest, TheEndpointFollowsTheNetworksPermissionsForOtherUsers) {
