@@ -142,12 +142,13 @@ class CableTest : public IpnfsTest {
         }
     }
 
-    // Waits until `port` of the network has a reader and a writer: the cable is plugged.
+    // Waits until `port` of the network has the cable's reader and its two
+    // writers (it opens the port again for writes that wait): it is plugged.
     static bool plugged(const std::string& net, unsigned port) {
         return eventually(
             [&] {
                 auto rows = parse_stats(slurp(net + "/stats")).rows;
-                return rows.contains(port) && rows[port].readers == 1 && rows[port].writers == 1;
+                return rows.contains(port) && rows[port].readers == 1 && rows[port].writers == 2;
             },
             5s);
     }
@@ -236,7 +237,7 @@ TEST_F(TwoMountCableTest, DpipeJoinsTwoNetworksOnTwoMountsBothWays) {
     for (auto* rows : {&sa, &sb}) {
         const PortRow& cable = (*rows)[0];
         EXPECT_EQ(cable.readers, 1u);
-        EXPECT_EQ(cable.writers, 1u);
+        EXPECT_EQ(cable.writers, 2u) << "one descriptor reads, one writes and may wait";
         EXPECT_EQ(cable.msgs_in, 3u) << "what the cable brought in";
         EXPECT_EQ(cable.msgs_out, 3u) << "what the cable took out";
         EXPECT_EQ(cable.bytes_in, 1u + 1514u + 9000u);
@@ -362,6 +363,65 @@ TEST_F(TwoMountCableTest, LosslessNetworksSendingBothWaysAtOnceNeverHang) {
     EXPECT_EQ(at_b.size() + ca.dropped, static_cast<std::size_t>(kCount)) << dpipe_->err();
     EXPECT_EQ(at_a.size() + cb.dropped, static_cast<std::size_t>(kCount)) << dpipe_->err();
     RecordProperty("dropped_to_end_a_mutual_wait", std::to_string(ca.dropped + cb.dropped));
+}
+
+TEST_F(CableTest, ItsFramesTakeTheirTurnWhileLocalWritersKeepALosslessNetworkFull) {
+    std::string net = make_net("lan");
+    ASSERT_EQ(ctl(net, "lossless on\nqueue 4\n"), 0);
+    Fd reader = open_fd(net + "/port5", O_RDONLY);
+    ASSERT_TRUE(reader.ok());
+    auto c = cable(net + "/port0", net, 0);
+
+    // Three local writers that never pause keep a write waiting in the
+    // network's line at every moment; the cable's stdout is drained.
+    constexpr int kFrames = 200;
+    std::atomic<bool> stop{false};
+    std::atomic<long> local{0};
+    std::atomic<long> local_at_first{-1};
+    std::vector<std::jthread> writers;
+    for (int i = 0; i < 3; ++i) {
+        writers.emplace_back([&, i] {
+            Fd fd = open_fd(net + "/port" + std::to_string(6 + i), O_WRONLY);
+            while (fd.ok() && !stop && ::write(fd.get(), "local", 5) == 5) {
+            }
+        });
+    }
+    std::jthread drain([&] {
+        while (read_one(c->out(), 500).n > 0 || !stop) {
+        }
+    });
+    std::string from_stream(64, 'c');
+    std::string stream;
+    for (int i = 0; i < kFrames; ++i) stream += stream_frame(from_stream);
+    int cabled = 0;
+    std::jthread count([&] {
+        auto deadline = Clock::now() + 20s;
+        while (cabled < kFrames && Clock::now() < deadline) {
+            Io io = read_one(reader.get(), 5000);
+            if (io.n <= 0) return;
+            if (io.data != from_stream) {
+                ++local;
+            } else if (++cabled == 1) {
+                local_at_first = local.load();
+            }
+        }
+    });
+    EXPECT_TRUE(eventually([&] { return local >= 1000; }, 5s)) << "the line is full";
+    EXPECT_TRUE(write_all(c->in(), stream));
+    count.join();
+    long between = local - local_at_first;
+    EXPECT_EQ(stats(net).total("drops"), 0u);
+    stop = true;
+    reader.reset();  // the writers' last waiting writes go in without it
+    writers.clear();
+    c->close_in();
+    drain.join();
+
+    // Each of the cable's frames waits behind the writes already waiting,
+    // a few local messages, not for a gap the local writers never leave.
+    EXPECT_EQ(cabled, kFrames) << c->err();
+    RecordProperty("local_messages_per_cable_frame", std::to_string(between / kFrames));
+    EXPECT_LT(between, 40L * kFrames) << "local messages between the cable's first and last frame";
 }
 
 // A vde_switch the test runs in the foreground: it exits when its stdin

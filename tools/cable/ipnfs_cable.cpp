@@ -93,6 +93,14 @@ int open_port(const std::string& path, std::string& name) {
     return fd;
 }
 
+// The port opened a second time, for writes that wait (see plug.cpp): a
+// descriptor's O_NONBLOCK is shared by all its users, and reads must not wait.
+int open_for_writes(const std::string& name) {
+    int fd = ::open(name.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) fail(name + ": " + std::strerror(errno));
+    return fd;
+}
+
 // Written whole under a temporary name, then renamed: whoever reads PIDFILE
 // sees either nothing or the whole pid.
 bool write_pidfile(const std::string& pidfile) {
@@ -160,12 +168,15 @@ int main(int argc, char** argv) {
     plug.stop = &g_stop;
     plug.port = open_port(path, plug.name);
     if (plug.port < 0) return kExitError;
+    plug.port_writes = open_for_writes(plug.name);
+    if (plug.port_writes < 0) return kExitError;
     if (!pidfile.empty() && !write_pidfile(pidfile)) return kExitError;
     install_handlers();
     if (!quiet) std::fprintf(stderr, "ipnfs-cable: plugged into %s\n", plug.name.c_str());
 
     Counters counters;
     auto outcome = ipnfs::cable::run(plug, counters);
+    ::close(plug.port_writes);
     ::close(plug.port);
     if (!pidfile.empty()) ::unlink(pidfile.c_str());
     if (!quiet) {

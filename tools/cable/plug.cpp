@@ -2,14 +2,21 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <set>
 #include <string_view>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "vde_stream.hpp"
@@ -20,14 +27,16 @@ namespace {
 // One read() of a port takes one message, and the largest is kMaxFrame:
 // a buffer one byte larger can never cut one.
 constexpr std::size_t kReadBuffer = kMaxFrame + 1;
-// Port reads per wakeup before stdin gets its turn again.
+// Port reads per wakeup before stdout gets its turn again.
 constexpr int kReadBurst = 64;
 // What the cable holds for a full stdout while its own frame waits for the
-// network (see Pump); beyond it, frames from the port are dropped.
+// network (see ToStream); beyond it, frames from the port are dropped.
 constexpr std::size_t kSpillBytes = 1 << 20;
-// drop()'s report kinds that are no errno.
+// Drops::drop's report kinds that are no errno.
 constexpr int kEmptyFrame = 0;
 constexpr int kSpillFull = -1;
+// Interrupts ToNetwork's waiting read or write when the cable ends.
+constexpr int kWakeSignal = SIGUSR1;
 
 // Errors of a port write that mean the port itself is unusable, not that
 // the network refused this one frame.
@@ -36,96 +45,141 @@ bool fatal_write_error(int err) {
            err == ENXIO;
 }
 
-Outcome ended(End end, std::string why = {}) {
-    return {end, std::move(why)};
-}
-
-// Each direction stops on its own: a frame the network has no room for
-// stops stdin being read, a full stdout stops the port being read.  Neither
-// waits in a write, so two cables back to back (dpipe) never both sit in a
-// write to each other, and a lossless network waiting for our queue drains.
-//
-// One cycle remains when both happen at once: a lossless network takes
-// writes in order, so our frame can wait behind a local writer that waits
-// for room in our queue, while the far side's cable is held the same way
-// and each stdout is full because the other stopped reading.  So while our
-// own frame waits, the port is read even if stdout is full, into memory up
-// to kSpillBytes and past that into the bin (counted): the local writer
-// goes on, our frame goes in, we read stdin, and the far side moves too.
-class Pump {
+// Counts drops and reports the first of each kind on stderr.
+class Drops {
   public:
-    Pump(const Plug& plug, Counters& counters)
-        : plug_(plug), counters_(counters), buf_(kReadBuffer) {}
-
-    Outcome run();
+    Drops(const Plug& plug, std::uint64_t& count) : plug_(plug), count_(count) {}
+    void drop(int kind, std::size_t size, std::size_t held = 0);
 
   private:
-    // Each returns false when the cable must end, with `end_` saying why.
-    bool flush_to_port();
-    bool flush_to_stream();
-    bool read_port();
-    bool read_stream();
-    void drop(int kind, std::size_t size);
-    bool finish(End end, std::string why = {}) {
-        end_ = ended(end, std::move(why));
-        return false;
-    }
-    [[nodiscard]] bool stopped() const { return plug_.stop != nullptr && *plug_.stop != 0; }
-    [[nodiscard]] bool to_port_pending() const { return decoder_.front().has_value(); }
-    [[nodiscard]] bool to_stream_pending() const { return !out_.empty(); }
-
     const Plug& plug_;
-    Counters& counters_;
-    Outcome end_;
-    StreamDecoder decoder_;
-    std::vector<char> buf_;
-    std::deque<std::string> out_;  // encoded frames for stdout, the first maybe partly written
-    std::size_t out_at_ = 0;       // bytes of out_.front() already written
-    std::size_t out_bytes_ = 0;    // bytes held in out_
-    std::set<int> reported_;       // drop() kinds already reported
+    std::uint64_t& count_;
+    std::set<int> reported_;
 };
 
-Outcome Pump::run() {
-    for (;;) {
-        if (stopped()) return ended(End::signalled);
-        if (!flush_to_port() || !flush_to_stream()) return end_;
-        bool to_port = to_port_pending();
-        bool to_stream = to_stream_pending();
-        auto port_events =
-            static_cast<short>((!to_stream || to_port ? POLLIN : 0) | (to_port ? POLLOUT : 0));
-        pollfd fds[3] = {{plug_.port, port_events, 0},
-                         {to_port ? -1 : plug_.in, POLLIN, 0},
-                         {to_stream ? plug_.out : -1, POLLOUT, 0}};
-        if (poll(fds, 3, -1) < 0) {
-            if (errno == EINTR) continue;
-            return ended(End::failed, std::string("poll: ") + std::strerror(errno));
-        }
-        for (const auto& fd : fds) {
-            if ((fd.revents & POLLNVAL) != 0) return ended(End::failed, "a descriptor is not open");
-        }
-        if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !read_port()) return end_;
-        if ((fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !read_stream()) return end_;
+void Drops::drop(int kind, std::size_t size, std::size_t held) {
+    ++count_;
+    if (plug_.quiet || !reported_.insert(kind).second) return;
+    const char* name = plug_.name.c_str();
+    if (kind == kEmptyFrame) {
+        std::fprintf(stderr,
+                     "ipnfs-cable: %s: skipped an empty frame (further ones are only counted)\n",
+                     name);
+    } else if (kind == kSpillFull) {
+        std::fprintf(stderr,
+                     "ipnfs-cable: %s: the network and the far side wait for each other and %zu "
+                     "bytes are held for the stream: dropping frames from the network (further "
+                     "such drops are only counted)\n",
+                     name, held);
+    } else {
+        std::fprintf(stderr,
+                     "ipnfs-cable: %s: the network refused a %zu-byte frame: %s (further such "
+                     "frames are only counted)\n",
+                     name, size, std::strerror(kind));
     }
 }
 
-// Writes the frames the decoder holds, each as one message, until none is
-// left or the network has no room yet.
-bool Pump::flush_to_port() {
+// What the two directions share.
+class Shared {
+  public:
+    explicit Shared(int wake_fd) : wake_fd_(wake_fd) {}
+
+    // The first call decides the outcome; both directions then stop.
+    void finish(End end, std::string why = {}) {
+        {
+            std::lock_guard lock(mu_);
+            if (ended_) return;
+            outcome_ = {end, std::move(why)};
+            ended_ = true;
+        }
+        wake();
+    }
+    [[nodiscard]] bool ended() const { return ended_; }
+    Outcome outcome() {
+        std::lock_guard lock(mu_);
+        return outcome_;
+    }
+    // Wakes ToStream's poll.
+    void wake() const {
+        std::uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);  // full: it is awake anyway
+    }
+    void drain_wake() const {
+        std::uint64_t count = 0;
+        [[maybe_unused]] auto n = ::read(wake_fd_, &count, sizeof count);
+    }
+    [[nodiscard]] int wake_fd() const { return wake_fd_; }
+
+    // ToNetwork is inside a write to the port (its frame may be waiting).
+    std::atomic<bool> writing{false};
+    // ToStream polls without the port because stdout is full.  With
+    // `writing`, a Dekker pair: whichever is set second sees the other, so
+    // ToStream never sleeps on a full stdout while the frame waits.
+    std::atomic<bool> stalled{false};
+
+  private:
+    int wake_fd_;
+    std::mutex mu_;  // guards outcome_: either direction may end the cable first
+    Outcome outcome_;
+    std::atomic<bool> ended_{false};
+};
+
+// stdin into the network, on a thread of its own.  Its writes block, so each
+// frame takes its place in a lossless network's line of waiting writes and
+// goes in in its turn however busy the network is.  A non-blocking write
+// gets in only when nobody waits, so local writers that keep the line full
+// would keep the cable out for as long as they do.
+class ToNetwork {
+  public:
+    ToNetwork(const Plug& plug, Shared& shared, Counters& counters)
+        : plug_(plug),
+          shared_(shared),
+          counters_(counters),
+          drops_(plug, counters.dropped),
+          buf_(kReadBuffer) {}
+
+    void run() {
+        while (!shared_.ended() && write_frames() && read_stream()) {
+        }
+    }
+
+  private:
+    // Each returns false when the cable ends.
+    bool write_frames();
+    bool read_stream();
+    bool finish(End end, std::string why = {}) {
+        shared_.finish(end, std::move(why));
+        return false;
+    }
+
+    const Plug& plug_;
+    Shared& shared_;
+    Counters& counters_;
+    Drops drops_;
+    StreamDecoder decoder_;
+    std::vector<char> buf_;
+};
+
+bool ToNetwork::write_frames() {
     while (auto frame = decoder_.front()) {
+        if (shared_.ended()) return false;
         if (frame->empty()) {  // VDE never sends one; a message of 0 bytes means nothing
-            drop(kEmptyFrame, 0);
+            drops_.drop(kEmptyFrame, 0);
             decoder_.pop();
             continue;
         }
-        ssize_t n = ::write(plug_.port, frame->data(), frame->size());
+        shared_.writing = true;
+        if (shared_.stalled) shared_.wake();
+        ssize_t n = ::write(plug_.port_writes, frame->data(), frame->size());
+        int err = errno;
+        shared_.writing = false;
         if (n < 0) {
-            int err = errno;
-            if (err == EAGAIN || err == EINTR) return true;
+            if (err == EINTR) continue;  // kWakeSignal: ended() says whether to stop
             if (err == EPIPE) return finish(End::network_removed);
             if (fatal_write_error(err)) {
                 return finish(End::failed, plug_.name + ": " + std::strerror(err));
             }
-            drop(err, frame->size());
+            drops_.drop(err, frame->size());
         } else {
             ++counters_.in;
         }
@@ -134,8 +188,104 @@ bool Pump::flush_to_port() {
     return true;
 }
 
-bool Pump::flush_to_stream() {
-    while (to_stream_pending()) {
+bool ToNetwork::read_stream() {
+    ssize_t n = ::read(plug_.in, buf_.data(), buf_.size());
+    if (n < 0) {
+        if (errno == EINTR) return true;
+        if (errno == EAGAIN) {  // stdin is stdout's open file (a socket), made non-blocking
+            pollfd fd{plug_.in, POLLIN, 0};
+            ::poll(&fd, 1, -1);
+            return true;
+        }
+        return finish(End::failed, std::string("stdin: ") + std::strerror(errno));
+    }
+    if (n == 0) {
+        if (decoder_.buffered() != 0 && !plug_.quiet) {
+            std::fprintf(stderr, "ipnfs-cable: stdin ended inside a frame; %zu bytes discarded\n",
+                         decoder_.buffered());
+        }
+        return finish(End::stream_closed);
+    }
+    decoder_.feed({buf_.data(), static_cast<std::size_t>(n)});
+    return true;
+}
+
+// The network onto stdout, on the calling thread, never waiting in a write:
+// a full stdout stops only the port being read, so two cables back to back
+// (dpipe) never both sit in a write to each other.
+//
+// One cycle remains: a lossless network takes writes in order, so our frame
+// can wait behind a local writer that waits for room in our port's queue,
+// while the far side's cable is held the same way and each stdout is full
+// because the other's frame waits.  So while our own frame waits, the port
+// is read even if stdout is full, into memory up to kSpillBytes and past
+// that into the bin (counted): the local writer goes on, our frame goes in,
+// and the far side moves too.
+class ToStream {
+  public:
+    ToStream(const Plug& plug, Shared& shared, Counters& counters)
+        : plug_(plug),
+          shared_(shared),
+          counters_(counters),
+          drops_(plug, counters.dropped),
+          buf_(kReadBuffer) {}
+
+    void run();
+
+  private:
+    // Each returns false when the cable ends.
+    bool flush();
+    bool read_port();
+    bool finish(End end, std::string why = {}) {
+        shared_.finish(end, std::move(why));
+        return false;
+    }
+    [[nodiscard]] bool stopped() const { return plug_.stop != nullptr && *plug_.stop != 0; }
+    [[nodiscard]] bool pending() const { return !out_.empty(); }
+
+    const Plug& plug_;
+    Shared& shared_;
+    Counters& counters_;
+    Drops drops_;
+    std::vector<char> buf_;
+    std::deque<std::string> out_;  // encoded frames for stdout, the first maybe partly written
+    std::size_t out_at_ = 0;       // bytes of out_.front() already written
+    std::size_t out_bytes_ = 0;    // bytes held in out_
+};
+
+void ToStream::run() {
+    while (!shared_.ended()) {
+        if (stopped()) {
+            finish(End::signalled);
+            return;
+        }
+        if (!flush()) return;
+        bool full = pending();
+        shared_.stalled = full;
+        bool read = !full || shared_.writing;
+        pollfd fds[3] = {{read ? plug_.port : -1, POLLIN, 0},
+                         {full ? plug_.out : -1, POLLOUT, 0},
+                         {shared_.wake_fd(), POLLIN, 0}};
+        int ready = ::poll(fds, 3, -1);
+        shared_.stalled = false;
+        if (ready < 0) {
+            if (errno == EINTR) continue;
+            finish(End::failed, std::string("poll: ") + std::strerror(errno));
+            return;
+        }
+        for (const auto& fd : fds) {
+            if ((fd.revents & POLLNVAL) != 0) {
+                finish(End::failed, "a descriptor is not open");
+                return;
+            }
+        }
+        if ((fds[2].revents & POLLIN) != 0) shared_.drain_wake();
+        if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !read_port()) return;
+    }
+}
+
+bool ToStream::flush() {
+    while (pending()) {
         const std::string& frame = out_.front();
         ssize_t n = ::write(plug_.out, frame.data() + out_at_, frame.size() - out_at_);
         if (n < 0) {
@@ -154,8 +304,8 @@ bool Pump::flush_to_stream() {
     return true;
 }
 
-bool Pump::read_port() {
-    for (int i = 0; i < kReadBurst && (!to_stream_pending() || to_port_pending()); ++i) {
+bool ToStream::read_port() {
+    for (int i = 0; i < kReadBurst && (!pending() || shared_.writing); ++i) {
         ssize_t n = ::read(plug_.port, buf_.data(), buf_.size());
         if (n == 0) return finish(End::network_removed);
         if (n < 0) {
@@ -164,65 +314,86 @@ bool Pump::read_port() {
         }
         std::string_view frame(buf_.data(), static_cast<std::size_t>(n));
         if (out_bytes_ >= kSpillBytes) {
-            drop(kSpillFull, frame.size());
+            drops_.drop(kSpillFull, frame.size(), out_bytes_);
         } else {
             out_.push_back(encode(frame));
             out_bytes_ += out_.back().size();
         }
-        if (!flush_to_stream() || !flush_to_port()) return false;
+        if (!flush()) return false;
     }
     return true;
 }
 
-bool Pump::read_stream() {
-    ssize_t n = ::read(plug_.in, buf_.data(), buf_.size());
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR) return true;
-        return finish(End::failed, std::string("stdin: ") + std::strerror(errno));
-    }
-    if (n == 0) {
-        if (decoder_.buffered() != 0 && !plug_.quiet) {
-            std::fprintf(stderr, "ipnfs-cable: stdin ended inside a frame; %zu bytes discarded\n",
-                         decoder_.buffered());
+void ignore_signal(int /*sig*/) {}
+
+// Runs ToNetwork on its own thread with the terminating signals blocked, so
+// they reach the caller's poll; ends it by interrupting whatever read or
+// write it waits in.
+class ToNetworkThread {
+  public:
+    ToNetworkThread(const Plug& plug, Shared& shared) {
+        struct sigaction sa {};
+        sa.sa_handler = ignore_signal;  // no SA_RESTART: the wait fails with EINTR
+        sigemptyset(&sa.sa_mask);
+        sigaction(kWakeSignal, &sa, &old_action_);
+        sigset_t block;
+        sigset_t old;
+        sigemptyset(&block);
+        for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&block, sig);
+        pthread_sigmask(SIG_BLOCK, &block, &old);
+        try {
+            thread_ = std::thread([&plug, &shared, this] {
+                ToNetwork(plug, shared, counters_).run();
+                done_ = true;
+            });
+        } catch (const std::system_error& e) {
+            shared.finish(End::failed, std::string("cannot start a thread: ") + e.what());
         }
-        return finish(End::stream_closed);
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
-    decoder_.feed({buf_.data(), static_cast<std::size_t>(n)});
-    return true;
-}
+    ToNetworkThread(const ToNetworkThread&) = delete;
+    ToNetworkThread& operator=(const ToNetworkThread&) = delete;
+    ~ToNetworkThread() { sigaction(kWakeSignal, &old_action_, nullptr); }
 
-void Pump::drop(int kind, std::size_t size) {
-    ++counters_.dropped;
-    if (plug_.quiet || !reported_.insert(kind).second) return;
-    const char* name = plug_.name.c_str();
-    if (kind == kEmptyFrame) {
-        std::fprintf(stderr,
-                     "ipnfs-cable: %s: skipped an empty frame (further ones are only counted)\n",
-                     name);
-    } else if (kind == kSpillFull) {
-        std::fprintf(stderr,
-                     "ipnfs-cable: %s: the network and the far side wait for each other and %zu "
-                     "bytes are held for the stream: dropping frames from the network (further "
-                     "such drops are only counted)\n",
-                     name, out_bytes_);
-    } else {
-        std::fprintf(stderr,
-                     "ipnfs-cable: %s: the network refused a %zu-byte frame: %s (further such "
-                     "frames are only counted)\n",
-                     name, size, std::strerror(kind));
+    // After Shared::finish: the signal may come just before the thread
+    // enters its wait, so it is sent until the thread is out.
+    Counters join() {
+        if (!thread_.joinable()) return counters_;
+        while (!done_) {
+            pthread_kill(thread_.native_handle(), kWakeSignal);
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        thread_.join();
+        return counters_;
     }
-}
+
+  private:
+    struct sigaction old_action_ {};
+    Counters counters_;
+    std::atomic<bool> done_{false};
+    std::thread thread_;
+};
 
 }  // namespace
 
 Outcome run(const Plug& plug, Counters& counters) {
-    // stdout must not block (see Pump); its flags are shared with whoever
-    // gave us the descriptor, so they are put back afterwards.
+    int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake < 0) return {End::failed, std::string("eventfd: ") + std::strerror(errno)};
+    // stdout must not block (see ToStream); its flags are shared with
+    // whoever gave us the descriptor, so they are put back afterwards.
     int flags = fcntl(plug.out, F_GETFL);
     if (flags >= 0 && (flags & O_NONBLOCK) == 0) fcntl(plug.out, F_SETFL, flags | O_NONBLOCK);
-    Outcome outcome = Pump(plug, counters).run();
+    Shared shared(wake);
+    {
+        ToNetworkThread to_network(plug, shared);
+        ToStream(plug, shared, counters).run();
+        Counters in = to_network.join();
+        counters.in = in.in;
+        counters.dropped += in.dropped;
+    }
     if (flags >= 0 && (flags & O_NONBLOCK) == 0) fcntl(plug.out, F_SETFL, flags);
-    return outcome;
+    ::close(wake);
+    return shared.outcome();
 }
 
 }  // namespace ipnfs::cable

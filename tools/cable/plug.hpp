@@ -1,4 +1,4 @@
-// The cable's data path: frames between one open port file and a VDE
+// The cable's data path: frames between one port of a network and a VDE
 // stream on two descriptors (stdin and stdout), until one side ends.
 #pragma once
 
@@ -29,17 +29,20 @@ struct Outcome {
 };
 
 struct Plug {
-    int port = -1;     // opened O_RDWR | O_NONBLOCK
-    int in = 0;        // the stream from the far side
-    int out = 1;       // the stream to the far side
-    std::string name;  // the port file, for messages
+    int port = -1;         // the port, opened O_RDWR | O_NONBLOCK: read from
+    int port_writes = -1;  // the same port opened again O_WRONLY, blocking: written to
+    int in = 0;            // the stream from the far side
+    int out = 1;           // the stream to the far side
+    std::string name;      // the port file, for messages
     bool quiet = false;
     const volatile std::sig_atomic_t* stop = nullptr;  // set by a signal handler
 };
 
-// Runs until one side ends.  Never waits in a write: a frame the network
-// cannot take yet stops only stdin being read, a frame stdout cannot take
-// yet stops only the port being read.
+// Runs until one side ends.  Frames from stdin go into the network on a
+// thread of their own, whose writes wait their turn like any writer's;
+// frames from the network go to stdout without ever waiting in a write.
+// Uses SIGUSR1 to interrupt that thread; SIGINT, SIGTERM and SIGHUP reach
+// only the calling thread.
 Outcome run(const Plug& plug, Counters& counters);
 
 }  // namespace ipnfs::cable
