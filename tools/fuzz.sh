@@ -4,7 +4,7 @@
 # its saved crash reproducers (tests/fuzz/regressions/TARGET, each run once:
 # a fixed bug must stay fixed), then fuzzing from its seeds
 # (tests/fuzz/corpus/TARGET), one target per core at a time.  New inputs go
-# to build-fuzz/corpus/TARGET, so the tree's corpus stays small; crashes to
+# to build-fuzz/corpus/TARGET, so the tree's corpus grows only by a merge; crashes to
 # build-fuzz/artifacts/TARGET.  Prints a summary and fails if any target
 # crashed.
 #
