@@ -124,29 +124,18 @@ class Shared {
     std::atomic<bool> ended_{false};
 };
 
-// stdin into the network, on a thread of its own.  Its writes block, so each
-// frame takes its place in a lossless network's line of waiting writes and
-// goes in in its turn however busy the network is.  A non-blocking write
-// gets in only when nobody waits, so local writers that keep the line full
-// would keep the cable out for as long as they do.
-class ToNetwork {
-  public:
-    ToNetwork(const Plug& plug, Shared& shared, Counters& counters)
+// What each direction works with.  A direction's steps return false when
+// the cable ends; finish() says why, once for both.
+class Direction {
+  public:  // inherited constructors keep the base's access
+    Direction(const Plug& plug, Shared& shared, Counters& counters)
         : plug_(plug),
           shared_(shared),
           counters_(counters),
           drops_(plug, counters.dropped),
           buf_(kReadBuffer) {}
 
-    void run() {
-        while (!shared_.ended() && write_frames() && read_stream()) {
-        }
-    }
-
-  private:
-    // Each returns false when the cable ends.
-    bool write_frames();
-    bool read_stream();
+  protected:
     bool finish(End end, std::string why = {}) {
         shared_.finish(end, std::move(why));
         return false;
@@ -156,8 +145,28 @@ class ToNetwork {
     Shared& shared_;
     Counters& counters_;
     Drops drops_;
-    StreamDecoder decoder_;
     std::vector<char> buf_;
+};
+
+// stdin into the network, on a thread of its own.  Its writes block, so each
+// frame takes its place in a lossless network's line of waiting writes and
+// goes in in its turn however busy the network is.  A non-blocking write
+// gets in only when nobody waits, so local writers that keep the line full
+// would keep the cable out for as long as they do.
+class ToNetwork : Direction {
+  public:
+    using Direction::Direction;
+
+    void run() {
+        while (!shared_.ended() && write_frames() && read_stream()) {
+        }
+    }
+
+  private:
+    bool write_frames();
+    bool read_stream();
+
+    StreamDecoder decoder_;
 };
 
 bool ToNetwork::write_frames() {
@@ -221,33 +230,18 @@ bool ToNetwork::read_stream() {
 // is read even if stdout is full, into memory up to kSpillBytes and past
 // that into the bin (counted): the local writer goes on, our frame goes in,
 // and the far side moves too.
-class ToStream {
+class ToStream : Direction {
   public:
-    ToStream(const Plug& plug, Shared& shared, Counters& counters)
-        : plug_(plug),
-          shared_(shared),
-          counters_(counters),
-          drops_(plug, counters.dropped),
-          buf_(kReadBuffer) {}
+    using Direction::Direction;
 
     void run();
 
   private:
-    // Each returns false when the cable ends.
     bool flush();
     bool read_port();
-    bool finish(End end, std::string why = {}) {
-        shared_.finish(end, std::move(why));
-        return false;
-    }
     [[nodiscard]] bool stopped() const { return plug_.stop != nullptr && *plug_.stop != 0; }
     [[nodiscard]] bool pending() const { return !out_.empty(); }
 
-    const Plug& plug_;
-    Shared& shared_;
-    Counters& counters_;
-    Drops drops_;
-    std::vector<char> buf_;
     std::deque<std::string> out_;  // encoded frames for stdout, the first maybe partly written
     std::size_t out_at_ = 0;       // bytes of out_.front() already written
     std::size_t out_bytes_ = 0;    // bytes held in out_
