@@ -29,6 +29,30 @@ TEST(SplitWords, BlankLineHasNoWords) {
     EXPECT_TRUE(bus::split_words(" \t \r").empty());
 }
 
+// The lines of a ctl write: every '\n' ends one, so a text ending in one
+// has a last empty line, and an empty text is one empty line.
+WordList lines_of(std::string_view text) {
+    WordList lines;
+    bus::for_each_line(text, [&](std::string_view line) { lines.push_back(line); });
+    return lines;
+}
+
+TEST(ForEachLine, EveryNewlineEndsALine) {
+    EXPECT_EQ(lines_of("mtu 1500\nqueue 8"), (WordList{"mtu 1500", "queue 8"}));
+    EXPECT_EQ(lines_of("mtu 1500\n"), (WordList{"mtu 1500", ""}));
+    EXPECT_EQ(lines_of("\n\n"), (WordList{"", "", ""}));
+    EXPECT_EQ(lines_of(""), (WordList{""}));
+}
+
+TEST(ForEachLine, StopsWhenTheCallbackSaysFalse) {
+    WordList seen;
+    bus::for_each_line("a\nstop\nb", [&](std::string_view line) {
+        seen.push_back(line);
+        return line != "stop";
+    });
+    EXPECT_EQ(seen, (WordList{"a", "stop"}));
+}
+
 // A table whose commands record what they were run with.
 struct Recorder {
     std::vector<std::string> calls;
