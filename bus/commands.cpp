@@ -1,5 +1,6 @@
 #include "bus/commands.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -48,7 +49,19 @@ Status dispatch(std::span<const CommandTable* const> tables, std::string_view li
         return Status::error(std::errc::operation_not_permitted,
                              fmt::format("{} needs CAP_NET_ADMIN", cmd->verb));
     }
-    return cmd->run(Words(words).subspan(1));
+    Words args = Words(words).subspan(1);
+    return cmd->run_as ? cmd->run_as(args, caller) : cmd->run(args);
+}
+
+bool Caller::may(mode_t mode, uid_t owner, gid_t group, int want) const {
+    if (dac_override) return true;
+    mode_t bits = mode & 07;
+    if (uid == owner) {
+        bits = (mode >> 6) & 07;
+    } else if (gid == group || std::find(groups.begin(), groups.end(), group) != groups.end()) {
+        bits = (mode >> 3) & 07;
+    }
+    return (static_cast<int>(bits) & want) == want;
 }
 
 void append_help(const CommandTable& table, std::string& out) {

@@ -3,6 +3,8 @@
 // help text shown in ctl come from one place.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -18,10 +20,34 @@ namespace ipnfs::bus {
 // The words of one ctl line after the verb.
 using Words = std::span<const std::string_view>;
 
-// Who writes a ctl line, as far as commands care: the fs layer fills it in
-// from the credentials of the writing process.
+// Who writes a ctl line, as far as commands care.  The fs layer fills it in
+// from the credentials captured when the file was opened (the kernel's
+// f_cred), so handing a descriptor to a more privileged program grants
+// nothing.  The default is no one: no identity that owns anything, no
+// privilege.
 struct Caller {
-    bool net_admin = false;  // holds CAP_NET_ADMIN (in the daemon's user namespace)
+    uid_t uid = static_cast<uid_t>(-1);
+    gid_t gid = static_cast<gid_t>(-1);
+    std::vector<gid_t> groups = {};  // supplementary groups
+    bool net_admin = false;          // CAP_NET_ADMIN (in the daemon's user namespace)
+    bool dac_override = false;       // CAP_DAC_OVERRIDE: mode bits do not bind it
+
+    // Whether mode bits `mode` of a file owned by uid:gid grant all of `want`
+    // (R_OK, W_OK, X_OK bits), as the kernel's generic_permission decides.
+    [[nodiscard]] bool may(mode_t mode, uid_t owner, gid_t group, int want) const;
+};
+
+// What the holder of a port needs to run a setting of that port through
+// IPNFS_IOC_PORT_CTL (docs/security.md): a setting of what the port
+// receives needs a descriptor open for reading, of what it sends one open
+// for writing, and one that can make the port lose data manage rights.
+enum class Holder : std::uint8_t { none, reader, writer, manager };
+
+// What one open descriptor of a port grants its holder.
+struct PortGrant {
+    bool reads = false;
+    bool writes = false;
+    bool manage = false;  // its opener may write the network's ctl
 };
 
 struct Command {
@@ -32,9 +58,13 @@ struct Command {
     std::function<Status(Words)> run;
     std::size_t optional = 0;  // how many more words may follow
     bool net_admin = false;    // only a caller with CAP_NET_ADMIN may run it (EPERM)
-    // The first word is a port, and that port's holder may run it on its own
-    // port without access to ctl (include/ipnfs.h IPNFS_IOC_PORT_CTL).
-    bool port_first = false;
+    // Not none: the first word is a port, and that port's holder may run it
+    // on its own port without access to ctl (include/ipnfs.h
+    // IPNFS_IOC_PORT_CTL) if its descriptor grants this.
+    Holder holder = Holder::none;
+    // Runs instead of `run` when the command must know who asks (cable
+    // checks the caller's own access to the far network).
+    std::function<Status(Words, const Caller&)> run_as = nullptr;
 };
 
 using CommandTable = std::vector<Command>;

@@ -7,10 +7,12 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "bus/commands.hpp"
+#include "bus/message.hpp"
 
 namespace ipnfs::bus {
 
@@ -31,6 +33,11 @@ class Directory {
     virtual ~Directory() = default;
     // The network called `name`, or null if there is none.
     [[nodiscard]] virtual std::shared_ptr<Network> find(std::string_view name) const = 0;
+    // Whether `caller` could itself open port `port` of network `name` (any
+    // port, through clone, if none is given) for reading and writing, as the
+    // file modes say: ENOENT if there is no such network, EACCES if not.
+    [[nodiscard]] virtual Status may_open(std::string_view name, std::optional<PortId> port,
+                                          const Caller& caller) const = 0;
 };
 
 class Extension {

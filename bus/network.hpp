@@ -151,8 +151,10 @@ class Network {
     // Lines run in order and stop at the first failure.
     Status control(std::string_view text, const Caller& caller = {});
     // One setting of the port itself, written without its number ("member 7"
-    // runs "member PORT 7"): only commands marked port_first (else EPERM).
-    Status control_port(PortId port, std::string_view line);
+    // runs "member PORT 7") by a holder of the port whose descriptor grants
+    // `grant`: only commands with a Holder, and only if `grant` covers it
+    // (else EPERM).
+    Status control_port(PortId port, std::string_view line, const PortGrant& grant);
     [[nodiscard]] std::string describe() const;
     // The network's own ctl verbs (not its policy's or extension's).
     [[nodiscard]] const CommandTable& commands() const { return commands_; }

@@ -45,9 +45,10 @@ void Network::build_commands() {
         {"dropwhenfull", "PORT on|off", 2,
          "lossless: the port loses its own copies when full instead of holding senders",
          [this](Words w) { return set_port_flag(w, "dropwhenfull", &Port::drop_when_full); }, 0,
-         false, true},
+         false, Holder::manager},
         {"events", "PORT on|off", 2, "the port also receives join, leave and counts events",
-         [this](Words w) { return set_port_flag(w, "events", &Port::events); }, 0, false, true},
+         [this](Words w) { return set_port_flag(w, "events", &Port::events); }, 0, false,
+         Holder::reader},
     };
 }
 
@@ -186,7 +187,32 @@ Status Network::control_line(std::string_view line, const Caller& caller) {
     return result;
 }
 
-Status Network::control_port(PortId port, std::string_view line) {
+namespace {
+
+// Why a descriptor that grants `grant` may not run `cmd`, or empty if it may.
+std::string_view refusal(const Command& cmd, const PortGrant& grant) {
+    switch (cmd.holder) {
+        case Holder::none:
+            return "is not a setting of a port itself: write it to ctl";
+        case Holder::reader:
+            return grant.reads || grant.manage
+                       ? ""
+                       : "changes what the port receives: it needs a descriptor open for reading";
+        case Holder::writer:
+            return grant.writes || grant.manage
+                       ? ""
+                       : "changes what the port sends: it needs a descriptor open for writing";
+        case Holder::manager:
+            return grant.manage ? ""
+                                : "can make the port's reader lose messages: it needs write "
+                                  "access to ctl";
+    }
+    return "";
+}
+
+}  // namespace
+
+Status Network::control_port(PortId port, std::string_view line, const PortGrant& grant) {
     auto words = split_words(line);
     if (words.empty() || line.find('\n') != std::string_view::npos) {
         return Status::error(std::errc::invalid_argument, "one setting, on one line, is expected");
@@ -200,10 +226,9 @@ Status Network::control_port(PortId port, std::string_view line) {
                 std::errc::invalid_argument,
                 fmt::format("unknown command '{}' (read ctl for the list)", words[0]));
         }
-        if (!cmd->port_first) {
-            return Status::error(
-                std::errc::operation_not_permitted,
-                fmt::format("'{}' is not a setting of a port itself: write it to ctl", words[0]));
+        if (std::string_view why = refusal(*cmd, grant); !why.empty()) {
+            return Status::error(std::errc::operation_not_permitted,
+                                 fmt::format("'{}' {}", words[0], why));
         }
     }
     // A policy changes only while no port is connected, and the caller's is:

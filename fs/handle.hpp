@@ -16,6 +16,7 @@ class CaptureStream;
 struct Handle {
     Kind kind;
     std::shared_ptr<NetDir> dir;
+    bus::Caller opener;               // who opened it (the kernel's f_cred), set at open
     bus::Connection conn;             // ports, clone, events and capture opens
     std::atomic<bool> framed{false};  // IPNFS_IOC_SET_FRAMED: records instead of plain messages
 

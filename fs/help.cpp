@@ -26,6 +26,11 @@ class NoNetworks final : public bus::Directory {
     [[nodiscard]] std::shared_ptr<bus::Network> find(std::string_view /*name*/) const override {
         return nullptr;
     }
+    [[nodiscard]] bus::Status may_open(std::string_view /*name*/,
+                                       std::optional<bus::PortId> /*port*/,
+                                       const bus::Caller& /*caller*/) const override {
+        return bus::Status::error(std::errc::no_such_file_or_directory, "no networks");
+    }
 };
 
 // Loading a plugin logs, and logging is not set up yet when --help runs:

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -192,6 +193,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         auto h = std::make_unique<Handle>();
         h->kind = node->kind;
         h->dir = node->dir;
+        h->opener = opener_of(req);
         if (h->connected()) {
             bus::Network& net = node->dir->net();
             bus::Status s = node->kind == Kind::port
@@ -310,7 +312,7 @@ void op_write(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, std::size_t s
         bus::Network& net = h.dir->net();
         auto bytes = std::as_bytes(std::span(buf, size));
         if (h.kind == Kind::ctl) {
-            bus::Status s = net.control(std::string_view(buf, size), caller_of(req));
+            bus::Status s = net.control(std::string_view(buf, size), writer_of(req, h.opener));
             if (!s.ok()) {
                 bus::log::info({net.name(), "ctl-error"}, "{}", s.reason);
                 reply_error(req, "write", s);
@@ -350,6 +352,16 @@ void op_poll(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi, fuse_pollha
     });
 }
 
+// What an open port file lets its holder set on the port: its own access
+// modes, and manage rights if its opener may write ctl now.
+bus::PortGrant grant_of(const Handle& h) {
+    const Attr dir = h.dir->attr(Tree::kDirSlot);
+    const Attr ctl = h.dir->attr(Tree::kCtlSlot);
+    const bus::Caller& who = h.opener;
+    return {h.conn.reads, h.conn.writes,
+            who.may(dir.mode, dir.uid, dir.gid, X_OK) && who.may(ctl.mode, ctl.uid, ctl.gid, W_OK)};
+}
+
 void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*/,
               fuse_file_info* fi, unsigned flags, const void* in_buf, std::size_t in_bufsz,
               std::size_t /*out_bufsz*/) {
@@ -377,7 +389,7 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
                 ipnfs_port_ctl in{};
                 if (in_buf != nullptr) std::memcpy(&in, in_buf, std::min(in_bufsz, sizeof in));
                 std::string_view line(in.line, strnlen(in.line, sizeof in.line));
-                bus::Status s = h.dir->net().control_port(h.conn.id, line);
+                bus::Status s = h.dir->net().control_port(h.conn.id, line, grant_of(h));
                 if (!s.ok()) {
                     bus::log::info({h.dir->name(), h.conn.id, "port-ctl-error"}, "{}", s.reason);
                 }

@@ -1,5 +1,7 @@
 #include "fs/tree.hpp"
 
+#include <unistd.h>
+
 #include <charconv>
 
 #include <fmt/format.h>
@@ -191,6 +193,30 @@ std::shared_ptr<bus::Network> Tree::find(std::string_view name) const {
     std::lock_guard lock(mu_);
     auto it = by_name_.find(name);
     return it == by_name_.end() ? nullptr : it->second->shared_net();
+}
+
+bus::Status Tree::may_open(std::string_view name, std::optional<bus::PortId> port,
+                           const bus::Caller& caller) const {
+    std::shared_ptr<NetDir> dir;
+    Attr root;
+    {
+        std::lock_guard lock(mu_);
+        auto it = by_name_.find(name);
+        if (it == by_name_.end()) return not_found(name);
+        dir = it->second;
+        root = root_;
+    }
+    const std::uint32_t slot = port ? port_slot(*port) : kCloneSlot;
+    const Attr d = dir->attr(kDirSlot);
+    const Attr f = dir->attr(slot);
+    if (caller.may(root.mode, root.uid, root.gid, X_OK) && caller.may(d.mode, d.uid, d.gid, X_OK) &&
+        caller.may(f.mode, f.uid, f.gid, R_OK | W_OK)) {
+        return bus::Status::success();
+    }
+    return bus::Status::error(
+        std::errc::permission_denied,
+        fmt::format("{}/{} may not be opened for reading and writing by uid {}", name,
+                    port ? fmt::format("port{}", *port) : std::string("clone"), caller.uid));
 }
 
 bus::Status Tree::rmdir(std::string_view name) {

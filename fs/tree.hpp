@@ -116,6 +116,8 @@ class Tree final : public bus::Directory {
     void hang_up_all();
 
     [[nodiscard]] std::shared_ptr<bus::Network> find(std::string_view name) const override;
+    [[nodiscard]] bus::Status may_open(std::string_view name, std::optional<bus::PortId> port,
+                                       const bus::Caller& caller) const override;
 
     static Ino ino_of(const NetDir& dir, std::uint32_t slot) {
         return (dir.id() << kSlotBits) | slot;

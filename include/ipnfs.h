@@ -85,8 +85,12 @@ struct ipnfs_counts {
 
 /* A ctl setting of this file's own port, without the port number: "member 7"
  * runs as "member PORT 7".  Only settings that take the port first may be
- * changed this way (see ctl's help); the opener needs no access to ctl.
- * Fails with the command's errno; the reason goes to the daemon's log. */
+ * changed this way (see ctl's help), and only as far as this descriptor
+ * grants: a setting of what the port receives (events, loopback, member,
+ * subscribe) needs it open for reading, of what it sends (dest) open for
+ * writing, and dropwhenfull, which makes the port's reader lose messages,
+ * needs its opener to have write access to ctl.  Else EPERM.  Fails with
+ * the command's errno; the reason goes to the daemon's log. */
 struct ipnfs_port_ctl {
     char line[256]; /* NUL-terminated */
 };

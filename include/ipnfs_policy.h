@@ -118,6 +118,10 @@ static inline void ipnfs_text_printf(struct ipnfs_text* t, const char* format, .
 /* A ctl verb of the policy: the daemon checks the word count and shows the
  * help; command() runs it. */
 #define IPNFS_VERB_PORT 0x1u /* the first word is a port: its holder may run it */
+/* With IPNFS_VERB_PORT, what the holder's descriptor must grant (without
+ * either: open for reading, as for a setting of what the port receives). */
+#define IPNFS_VERB_PORT_SENDS 0x2u  /* what the port sends: open for writing */
+#define IPNFS_VERB_PORT_MANAGE 0x4u /* it can make the port lose data: may write ctl */
 struct ipnfs_verb {
     const char* verb;  /* "subscribe" */
     const char* args;  /* "PORT PREFIX", for help */

@@ -148,8 +148,10 @@ CablePorts::CablePorts(bus::Network& net, const bus::Directory& directory, Cable
     commands_ = {
         {"cable", "NET [PORT [PEERPORT]]", 1,
          "join PORT to PEERPORT of network NET (default: the lowest free ports); a frame "
-         "crosses at most 8 cables; needs CAP_NET_ADMIN",
-         [this](bus::Words w) { return plug(w); }, 2, true},
+         "crosses at most 8 cables; needs CAP_NET_ADMIN and the right to open NET's port for "
+         "reading and writing",
+         nullptr, 2, true, bus::Holder::none,
+         [this](bus::Words w, const bus::Caller& caller) { return plug(w, caller); }},
         {"uncable", "NET", 1, "remove the cable to network NET; needs CAP_NET_ADMIN",
          [this](bus::Words w) { return cables_.unplug(net_, w[0]); }, 0, true},
     };
@@ -159,7 +161,7 @@ CablePorts::~CablePorts() {
     cables_.unplug_all(net_);
 }
 
-bus::Status CablePorts::plug(bus::Words w) {
+bus::Status CablePorts::plug(bus::Words w, const bus::Caller& caller) {
     // Held until after plug() has let go of the cables' lock: if the peer was
     // removed meanwhile, this may be its last reference, and its end calls
     // back into the cables.
@@ -183,6 +185,9 @@ bus::Status CablePorts::plug(bus::Words w) {
     if (w.size() > 2) {
         if (bus::Status s = port_arg(w[2], *peer, "peer port", peer_port); !s.ok()) return s;
     }
+    // The cable's far end is a port its writer reads and writes through this
+    // network: CAP_NET_ADMIN does not make NET's modes moot.
+    if (bus::Status s = directory_.may_open(w[0], peer_port, caller); !s.ok()) return s;
     return cables_.plug(net_, port, peer, peer_port);
 }
 

@@ -81,7 +81,7 @@ class CablePorts final : public bus::Extension {
     void hang_up() override { cables_.unplug_all(net_); }
 
   private:
-    bus::Status plug(bus::Words w);
+    bus::Status plug(bus::Words w, const bus::Caller& caller);
 
     bus::Network& net_;
     const bus::Directory& directory_;

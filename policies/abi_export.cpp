@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "policies/verb_flags.hpp"
+
 namespace ipnfs::policies::abi_export {
 
 namespace {
@@ -46,10 +48,10 @@ Instance* adopt(std::unique_ptr<bus::Policy> policy) {
     }
     for (std::size_t i = 0; i < commands.size(); ++i) {
         const bus::Command& c = commands[i];
-        in->verbs.push_back(
-            ipnfs_verb{in->strings[3 * i].c_str(), in->strings[3 * i + 1].c_str(),
-                       static_cast<std::uint32_t>(c.nargs), static_cast<std::uint32_t>(c.optional),
-                       c.port_first ? IPNFS_VERB_PORT : 0U, in->strings[3 * i + 2].c_str()});
+        in->verbs.push_back(ipnfs_verb{in->strings[3 * i].c_str(), in->strings[3 * i + 1].c_str(),
+                                       static_cast<std::uint32_t>(c.nargs),
+                                       static_cast<std::uint32_t>(c.optional), verb_flags(c.holder),
+                                       in->strings[3 * i + 2].c_str()});
     }
     return in;
 }

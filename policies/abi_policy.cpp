@@ -8,6 +8,7 @@
 
 #include "bus/log.hpp"
 #include "policies/abi_export.hpp"
+#include "policies/verb_flags.hpp"
 
 namespace ipnfs::policies {
 
@@ -111,7 +112,7 @@ void AbiPolicy::build_commands() {
                 if (err == 0) return bus::Status::success();
                 return table_error(table_.name, "command", err, std::move(reason));
             },
-            v.optional, false, (v.flags & IPNFS_VERB_PORT) != 0});
+            v.optional, false, holder_of(v.flags)});
     }
 }
 

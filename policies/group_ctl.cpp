@@ -114,7 +114,7 @@ void Group::build_commands() {
              set_instance(port, instance);
              return bus::Status::success();
          },
-         0, false, true},
+         0, false, bus::Holder::reader},
         {"dest", "PORT broadcast|port P|anycast I|multicast L[-U]", 2,
          "where the port's messages go when they name no address (default broadcast)",
          [this](bus::Words w) {
@@ -125,7 +125,7 @@ void Group::build_commands() {
              members_[port].dest = dest;
              return bus::Status::success();
          },
-         1, false, true},
+         1, false, bus::Holder::writer},
         {"loopback", "PORT on|off", 2, "the port also receives its own multicasts and broadcasts",
          [this](bus::Words w) {
              bus::PortId port = 0;
@@ -135,7 +135,7 @@ void Group::build_commands() {
              members_[port].loopback = on;
              return bus::Status::success();
          },
-         0, false, true},
+         0, false, bus::Holder::reader},
     };
 }
 

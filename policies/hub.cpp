@@ -17,7 +17,7 @@ Hub::Hub() {
              loopback_[port] = on;
              return bus::Status::success();
          },
-         0, false, true},
+         0, false, bus::Holder::reader},
     };
 }
 

@@ -49,7 +49,7 @@ void round_trip(const bus::Network& net) {
     std::string described = net.describe();
     std::shared_ptr<bus::Network> copy;
     require(bus::Network::create("copy", {}, catalog(), "hub", copy).ok(), "a fresh network");
-    bus::Status s = copy->control(described, bus::Caller{true});
+    bus::Status s = copy->control(described, bus::Caller{.net_admin = true});
     require(s.ok(), "ctl's text writes back", s.reason + "\n---\n" + described);
     require(settings(copy->describe()) == settings(described), "ctl's text writes back the same",
             described + "\n---\n" + copy->describe());
@@ -58,7 +58,8 @@ void round_trip(const bus::Network& net) {
 void each_line_as_port_setting(bus::Network& net, std::string_view text) {
     bus::PortId port = 0;
     bus::for_each_line(text, [&](std::string_view line) {
-        bus::Status s = net.control_port(port++ % net.port_count(), line);
+        bus::Status s =
+            net.control_port(port++ % net.port_count(), line, bus::PortGrant{true, true, true});
         if (!s.ok()) require_error(s, kCtlErrors, "a port's own setting");
     });
 }
@@ -84,7 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (by_port) {
         each_line_as_port_setting(*net, text);
     } else {
-        bus::Status s = net->control(text, bus::Caller{admin});
+        bus::Status s = net->control(text, bus::Caller{.net_admin = admin});
         if (!s.ok()) {
             require_error(s, kCtlErrors, "a ctl write");
             require(net->describe().find("# last error: ") != std::string::npos,

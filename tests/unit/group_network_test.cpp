@@ -102,8 +102,8 @@ TEST_F(GroupNetwork, APortSetsItsOwnDefaultDestination) {
     Connection w = connect(0, false, true);
     Connection a = connect(1, true, false);
     Connection b = connect(2, true, false);
-    ASSERT_TRUE(IsOk(net_->control_port(2, "member 7")));
-    ASSERT_TRUE(IsOk(net_->control_port(0, "dest anycast 7")));
+    ASSERT_TRUE(IsOk(net_->control_port(2, "member 7", {.reads = true})));
+    ASSERT_TRUE(IsOk(net_->control_port(0, "dest anycast 7", {.writes = true})));
     ASSERT_TRUE(IsOk(net_->send(w, bytes("job"))));
     EXPECT_EQ(drain(b), Texts{"job"});
     EXPECT_TRUE(drain(a).empty());

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include <fmt/format.h>
@@ -37,6 +38,13 @@ class NetdevCables : public ::testing::Test, public bus::Directory {
         auto it = nets_.find(std::string(name));
         return it == nets_.end() ? nullptr : it->second;
     }
+    // The tree's answer, reduced to a list of networks no caller may open.
+    [[nodiscard]] bus::Status may_open(std::string_view name, std::optional<bus::PortId> /*port*/,
+                                       const bus::Caller& /*caller*/) const override {
+        if (closed_.count(std::string(name)) == 0) return bus::Status::success();
+        return bus::Status::error(std::errc::permission_denied, "closed");
+    }
+    std::set<std::string> closed_;
 
     bus::Network& net(const std::string& name) { return *nets_.at(name); }
 
@@ -151,6 +159,16 @@ TEST_F(NetdevCables, WrongRequestsGetTheirErrno) {
     EXPECT_TRUE(FailsWith(ctl("b", "cable a"), std::errc::file_exists));
     EXPECT_TRUE(IsOk(ctl("b", "uncable a")));
     EXPECT_TRUE(cable_rows("a").empty());
+}
+
+TEST_F(NetdevCables, ACableToANetworkTheCallerMayNotOpenIsRefusedAndTakesNoPort) {
+    closed_.insert("b");
+    EXPECT_TRUE(FailsWith(ctl("a", "cable b"), std::errc::permission_denied));
+    EXPECT_TRUE(cable_rows("a").empty());
+    bus::Connection first;
+    EXPECT_TRUE(IsOk(net("a").connect(0, true, true, first, true)));
+    net("a").disconnect(first);
+    EXPECT_TRUE(IsOk(ctl("a", "cable c")));
 }
 
 TEST_F(NetdevCables, ALoopOfCablesDropsAFrameAfterTheHopLimit) {

@@ -168,7 +168,9 @@ TEST(TopicPlugin, ItsVerbsAreSettingsOfThePortItself) {
     auto policy = topic();
     ASSERT_NE(policy, nullptr);
     ASSERT_EQ(policy->commands().size(), 2U);
-    for (const bus::Command& c : policy->commands()) EXPECT_TRUE(c.port_first) << c.verb;
+    for (const bus::Command& c : policy->commands()) {
+        EXPECT_EQ(c.holder, bus::Holder::reader) << c.verb;  // what the port receives
+    }
 }
 
 TEST(TopicPlugin, TakesNoAddresses) {
