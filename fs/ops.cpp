@@ -77,6 +77,16 @@ std::optional<Node> resolve_or_reply(fuse_req_t req, fuse_ino_t ino) {
     return node;
 }
 
+// Asynchronous direct I/O (io_submit on an O_DIRECT descriptor, io_uring)
+// would make every read a background request, and the kernel sends at most
+// max_background (12) of those at a time, FUSE_RELEASE included: a dozen
+// reads parked on empty ports would hold back every close on the mount.
+// Without FUSE_CAP_ASYNC_DIO the kernel runs such a read as an ordinary
+// request in the submitter's context, which waits there, like read().
+void op_init(void* /*userdata*/, fuse_conn_info* conn) {
+    conn->want &= ~FUSE_CAP_ASYNC_DIO;
+}
+
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     guarded(req, "lookup", [&] {
         auto dir = resolve_or_reply(req, parent);
@@ -432,6 +442,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off,
 
 fuse_lowlevel_ops make_operations() {
     fuse_lowlevel_ops ops{};
+    ops.init = op_init;
     ops.lookup = op_lookup;
     ops.getattr = op_getattr;
     ops.setattr = op_setattr;
