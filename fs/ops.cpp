@@ -59,7 +59,7 @@ void guarded(fuse_req_t req, const char* op, F&& body) noexcept {
 }
 
 void reply_error(fuse_req_t req, const char* op, const bus::Status& s) {
-    bus::log::debug({"request-error"}, "{}: {}", op, s.reason);
+    bus::log::limited(spdlog::level::debug, {"request-error"}, "{}: {}", op, s.reason);
     fuse_reply_err(req, errno_of(s));
 }
 
@@ -142,10 +142,13 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) 
         Ino ino = 0;
         Node node;
         if (bus::Status s = tree(req).mkdir(name, attr, ino, node); !s.ok()) {
-            reply_error(req, "mkdir", s);
+            bus::log::limited(spdlog::level::info, {name, "network-create-error"}, "uid {}: {}",
+                              caller->uid, s.reason);
+            fuse_reply_err(req, errno_of(s));
             return;
         }
-        bus::log::info({name, "network-create"}, "created by uid {}", caller->uid);
+        bus::log::limited(spdlog::level::info, {name, "network-create"}, "created by uid {}",
+                          caller->uid);
         reply_entry(req, ino, node);
     });
 }
@@ -160,7 +163,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
             reply_error(req, "rmdir", s);
             return;
         }
-        bus::log::info({name, "network-remove"}, "removed");
+        bus::log::limited(spdlog::level::info, {name, "network-remove"}, "removed");
         fuse_reply_err(req, 0);
     });
 }
@@ -213,8 +216,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
                 reply_error(req, "open", s);
                 return;
             }
-            bus::log::debug({net.name(), h->conn.id, "port-open"}, "connected ({}{})",
-                            reads ? "r" : "", writes ? "w" : "");
+            bus::log::limited(spdlog::level::debug, {net.name(), h->conn.id, "port-open"},
+                              "connected ({}{})", reads ? "r" : "", writes ? "w" : "");
         }
         bool stream = h->connected();
         fi->direct_io = 1;
@@ -302,8 +305,8 @@ void write_framed(fuse_req_t req, Handle& h, std::span<const std::byte> buf, boo
             if (done == 0) {
                 reply_error(req, "write", s);
             } else {
-                bus::log::debug({h.dir->name(), h.conn.id, "write-short"},
-                                "stopped after {} bytes: {}", done, s.reason);
+                bus::log::limited(spdlog::level::debug, {h.dir->name(), h.conn.id, "write-short"},
+                                  "stopped after {} bytes: {}", done, s.reason);
                 fuse_reply_write(req, done);
             }
             return;
@@ -322,7 +325,7 @@ void op_write(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, std::size_t s
         if (h.kind == Kind::ctl) {
             bus::Status s = net.control(std::string_view(buf, size), caller_of(req));
             if (!s.ok()) {
-                bus::log::info({net.name(), "ctl-error"}, "{}", s.reason);
+                bus::log::limited(spdlog::level::info, {net.name(), "ctl-error"}, "{}", s.reason);
                 reply_error(req, "write", s);
                 return;
             }
@@ -389,7 +392,8 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
                 std::string_view line(in.line, strnlen(in.line, sizeof in.line));
                 bus::Status s = h.dir->net().control_port(h.conn.id, line);
                 if (!s.ok()) {
-                    bus::log::info({h.dir->name(), h.conn.id, "port-ctl-error"}, "{}", s.reason);
+                    bus::log::limited(spdlog::level::info,
+                                      {h.dir->name(), h.conn.id, "port-ctl-error"}, "{}", s.reason);
                 }
                 s.ok() ? (void)fuse_reply_ioctl(req, 0, nullptr, 0) : reply_error(req, "ioctl", s);
                 return;
@@ -493,7 +497,8 @@ void close_handle(Handle& h) {
     h.dir->polls().forget(h.conn.id, &h);
     if (h.capture) log_capture_close(h);  // its counters go with the connection
     h.dir->net().disconnect(h.conn);
-    bus::log::debug({h.dir->name(), h.conn.id, "port-close"}, "disconnected");
+    bus::log::limited(spdlog::level::debug, {h.dir->name(), h.conn.id, "port-close"},
+                      "disconnected");
 }
 
 const fuse_lowlevel_ops& operations() {
