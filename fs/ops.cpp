@@ -247,7 +247,8 @@ void read_text(fuse_req_t req, Handle& h, std::size_t size, off_t off) {
     std::string slice;
     {
         std::lock_guard lock(h.text_mu);
-        if (off == 0) {
+        // A pread past 0 before any read at 0 renders too: never a false EOF.
+        if (off == 0 || h.text.empty()) {
             h.text = h.kind == Kind::ctl ? h.dir->net().describe() : h.dir->net().stats();
         }
         auto start = std::min(static_cast<std::size_t>(off), h.text.size());
@@ -396,6 +397,21 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
                                       {h.dir->name(), h.conn.id, "port-ctl-error"}, "{}", s.reason);
                 }
                 s.ok() ? (void)fuse_reply_ioctl(req, 0, nullptr, 0) : reply_error(req, "ioctl", s);
+                return;
+            }
+            case IPNFS_IOC_NEXT_SIZE: {
+                if (!h.conn.reads) {
+                    fuse_reply_err(req, EBADF);
+                    return;
+                }
+                std::uint32_t next = 0;
+                bus::Fits peek = [&next](const bus::Message& m) {
+                    next = static_cast<std::uint32_t>(m.is_event() ? event_text(m).size()
+                                                                   : m.payload().size());
+                    return false;  // it stays queued
+                };
+                h.dir->net().receive(h.conn, nullptr, &peek);
+                fuse_reply_ioctl(req, 0, &next, sizeof next);
                 return;
             }
             case IPNFS_IOC_SET_EVENTS: {
