@@ -257,7 +257,7 @@ bus::Status check_network_name(std::string_view name) {
         auto u = static_cast<unsigned char>(c);
         return u <= 0x20 || u == 0x7f;
     };
-    if (auto bad = std::ranges::find_if(name, unprintable); bad != name.end()) {
+    if (const auto* bad = std::ranges::find_if(name, unprintable); bad != name.end()) {
         return bus::Status::error(
             std::errc::invalid_argument,
             fmt::format("a network name has no blanks or control characters (byte {:#04x} at {})",

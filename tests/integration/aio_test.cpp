@@ -31,7 +31,9 @@ enum class Api { aio, io_uring };
 
 class AioTest : public IpnfsTest {
   protected:
-    std::vector<std::string> mount_options() const override { return {"allow_other"}; }
+    [[nodiscard]] std::vector<std::string> mount_options() const override {
+        return {"allow_other"};
+    }
     void closes_reach_the_daemon_while_reads_park(Api api);
 };
 
@@ -148,6 +150,7 @@ void AioTest::closes_reach_the_daemon_while_reads_park(Api api) {
         Clock::time_point closed = Clock::now();
         bool seen = eventually([&] { return stats(net).rows[1].readers == 0; }, 2s);
         double ms = seconds_since(closed) * 1000;
+        RecordProperty("close_ms_" + std::to_string(round), std::to_string(ms));
         ASSERT_TRUE(seen) << "the close never reached the daemon";
         EXPECT_LT(ms, 100.0) << "the close took " << ms << " ms to reach the daemon";
     }

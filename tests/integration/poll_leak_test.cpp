@@ -41,6 +41,7 @@ TEST_F(PollLeakTest, OpenPollCloseOfEventsDoesNotGrowTheDaemon) {
     Clock::time_point t0 = Clock::now();
     for (int i = 0; i < kCycles; ++i) ASSERT_TRUE(cycle(events)) << "cycle " << i;
     long after = rss_kib(mount_.pid());
+    RecordProperty("rss_growth_kib", static_cast<int>(after - before));
     EXPECT_LT(after - before, kMaxGrowthKib)
         << "RSS " << before << " KiB -> " << after << " KiB over " << kCycles << " cycles ("
         << seconds_since(t0) << " s)";
