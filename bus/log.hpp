@@ -7,8 +7,14 @@
 // (docs/usage.md, "Logging", lists them).
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -67,6 +73,67 @@ void warn(const Fields& f, fmt::format_string<Args...> text, Args&&... args) noe
 template <typename... Args>
 void error(const Fields& f, fmt::format_string<Args...> text, Args&&... args) noexcept {
     write(spdlog::level::err, f, text, std::forward<Args>(args)...);
+}
+
+// What a client can make the daemon log as often as it likes (a refused ctl
+// line, a bad mkdir) goes through a Limiter: at most kPerKey lines a second
+// per event and network, kPerEvent per event over all networks.  What is
+// held back is counted, and said with the fields of its kind, in one line
+// before the next line of that kind that goes out (or when its key is swept):
+//   network=lan event=ctl-error: 99871 more lines like this were suppressed
+class Limiter {
+  public:
+    using Clock = std::chrono::steady_clock;
+    static constexpr unsigned kPerKey = 10;
+    static constexpr unsigned kPerEvent = 50;
+    static constexpr std::chrono::seconds kWindow{1};
+    // Keys (event, network) kept; a new key past this finds the event's
+    // network-less key once the expired ones are swept.
+    static constexpr std::size_t kMaxKeys = 256;
+
+    // A held-back count to report.
+    struct Report {
+        std::string network;
+        std::string event;
+        std::uint64_t suppressed = 0;
+    };
+    // Whether a line with these fields may go out now; reports of held-back
+    // lines (this key's previous window, or swept keys) go to `reports`,
+    // to be logged before it.
+    bool admit(const Fields& f, Clock::time_point now, std::vector<Report>& reports);
+
+  private:
+    struct Bucket {
+        Clock::time_point start;
+        unsigned lines = 0;
+        std::uint64_t suppressed = 0;
+    };
+    static void roll(Bucket& b, Clock::time_point now);
+    void sweep(Clock::time_point now, std::vector<Report>& reports);
+
+    std::mutex mu_;  // guards keys_ and events_; never held across a log call
+    std::map<std::pair<std::string, std::string>, Bucket, std::less<>> keys_;  // (event, network)
+    std::map<std::string, Bucket, std::less<>> events_;  // per event (a fixed word)
+};
+
+// The daemon's one limiter.
+Limiter& limiter() noexcept;
+void write_reports(spdlog::level::level_enum level,
+                   const std::vector<Limiter::Report>& reports) noexcept;
+
+// write(), through limiter().
+template <typename... Args>
+void limited(spdlog::level::level_enum level, const Fields& fields,
+             fmt::format_string<Args...> text, Args&&... args) noexcept {
+    if (!spdlog::default_logger_raw()->should_log(level)) return;
+    bool admitted = false;
+    std::vector<Limiter::Report> reports;
+    try {
+        admitted = limiter().admit(fields, Limiter::Clock::now(), reports);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory: the line is lost
+    }
+    write_reports(level, reports);
+    if (admitted) write(level, fields, text, std::forward<Args>(args)...);
 }
 
 }  // namespace ipnfs::bus::log

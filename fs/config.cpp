@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <pwd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <climits>
 #include <iterator>
@@ -249,6 +250,18 @@ bus::Status check_network_name(std::string_view name) {
         return bus::Status::error(
             std::errc::filename_too_long,
             fmt::format("a network name has at most {} bytes, not {}", NAME_MAX, name.size()));
+    }
+    // ctl lines (`cable NAME`) and config files are words separated by
+    // blanks, one per line: a name must be one word of printable bytes.
+    auto unprintable = [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u <= 0x20 || u == 0x7f;
+    };
+    if (const auto* bad = std::ranges::find_if(name, unprintable); bad != name.end()) {
+        return bus::Status::error(
+            std::errc::invalid_argument,
+            fmt::format("a network name has no blanks or control characters (byte {:#04x} at {})",
+                        static_cast<unsigned char>(*bad), bad - name.begin()));
     }
     return bus::Status::success();
 }

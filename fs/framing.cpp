@@ -114,6 +114,11 @@ bus::Status parse_record(std::span<const std::byte> buf, Record& out) {
         return bus::Status::error(std::errc::invalid_argument,
                                   "a written record must be IPNFS_DATA with no flags but IPNFS_TO");
     }
+    if (header.len == 0) {
+        // A plain reader would get it as a read of 0 bytes: end of file.
+        return bus::Status::error(std::errc::invalid_argument,
+                                  "a record with no payload: a message has at least one byte");
+    }
     if (bus::Status s = parse_address(header, out.address); !s.ok()) return s;
     std::size_t size = IPNFS_RECORD_SIZE(header.len);
     if (sizeof header + header.len > buf.size()) {

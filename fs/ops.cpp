@@ -60,7 +60,7 @@ void guarded(fuse_req_t req, const char* op, F&& body) noexcept {
 }
 
 void reply_error(fuse_req_t req, const char* op, const bus::Status& s) {
-    bus::log::debug({"request-error"}, "{}: {}", op, s.reason);
+    bus::log::limited(spdlog::level::debug, {"request-error"}, "{}: {}", op, s.reason);
     fuse_reply_err(req, errno_of(s));
 }
 
@@ -76,6 +76,16 @@ std::optional<Node> resolve_or_reply(fuse_req_t req, fuse_ino_t ino) {
     auto node = tree(req).resolve(ino);
     if (!node) fuse_reply_err(req, ENOENT);
     return node;
+}
+
+// Asynchronous direct I/O (io_submit on an O_DIRECT descriptor, io_uring)
+// would make every read a background request, and the kernel sends at most
+// max_background (12) of those at a time, FUSE_RELEASE included: a dozen
+// reads parked on empty ports would hold back every close on the mount.
+// Without FUSE_CAP_ASYNC_DIO the kernel runs such a read as an ordinary
+// request in the submitter's context, which waits there, like read().
+void op_init(void* /*userdata*/, fuse_conn_info* conn) {
+    conn->want &= ~FUSE_CAP_ASYNC_DIO;
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -133,10 +143,13 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) 
         Ino ino = 0;
         Node node;
         if (bus::Status s = tree(req).mkdir(name, attr, ino, node); !s.ok()) {
-            reply_error(req, "mkdir", s);
+            bus::log::limited(spdlog::level::info, {name, "network-create-error"}, "uid {}: {}",
+                              caller->uid, s.reason);
+            fuse_reply_err(req, errno_of(s));
             return;
         }
-        bus::log::info({name, "network-create"}, "created by uid {}", caller->uid);
+        bus::log::limited(spdlog::level::info, {name, "network-create"}, "created by uid {}",
+                          caller->uid);
         reply_entry(req, ino, node);
     });
 }
@@ -151,7 +164,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
             reply_error(req, "rmdir", s);
             return;
         }
-        bus::log::info({name, "network-remove"}, "removed");
+        bus::log::limited(spdlog::level::info, {name, "network-remove"}, "removed");
         fuse_reply_err(req, 0);
     });
 }
@@ -205,8 +218,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
                 reply_error(req, "open", s);
                 return;
             }
-            bus::log::debug({net.name(), h->conn.id, "port-open"}, "connected ({}{})",
-                            reads ? "r" : "", writes ? "w" : "");
+            bus::log::limited(spdlog::level::debug, {net.name(), h->conn.id, "port-open"},
+                              "connected ({}{})", reads ? "r" : "", writes ? "w" : "");
         }
         bool stream = h->connected();
         fi->direct_io = 1;
@@ -236,7 +249,8 @@ void read_text(fuse_req_t req, Handle& h, std::size_t size, off_t off) {
     std::string slice;
     {
         std::lock_guard lock(h.text_mu);
-        if (off == 0) {
+        // A pread past 0 before any read at 0 renders too: never a false EOF.
+        if (off == 0 || h.text.empty()) {
             h.text = h.kind == Kind::ctl ? h.dir->net().describe() : h.dir->net().stats();
         }
         auto start = std::min(static_cast<std::size_t>(off), h.text.size());
@@ -294,8 +308,8 @@ void write_framed(fuse_req_t req, Handle& h, std::span<const std::byte> buf, boo
             if (done == 0) {
                 reply_error(req, "write", s);
             } else {
-                bus::log::debug({h.dir->name(), h.conn.id, "write-short"},
-                                "stopped after {} bytes: {}", done, s.reason);
+                bus::log::limited(spdlog::level::debug, {h.dir->name(), h.conn.id, "write-short"},
+                                  "stopped after {} bytes: {}", done, s.reason);
                 fuse_reply_write(req, done);
             }
             return;
@@ -314,7 +328,7 @@ void op_write(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, std::size_t s
         if (h.kind == Kind::ctl) {
             bus::Status s = net.control(std::string_view(buf, size), writer_of(req, h.opener));
             if (!s.ok()) {
-                bus::log::info({net.name(), "ctl-error"}, "{}", s.reason);
+                bus::log::limited(spdlog::level::info, {net.name(), "ctl-error"}, "{}", s.reason);
                 reply_error(req, "write", s);
                 return;
             }
@@ -391,9 +405,25 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
                 std::string_view line(in.line, strnlen(in.line, sizeof in.line));
                 bus::Status s = h.dir->net().control_port(h.conn.id, line, grant_of(h));
                 if (!s.ok()) {
-                    bus::log::info({h.dir->name(), h.conn.id, "port-ctl-error"}, "{}", s.reason);
+                    bus::log::limited(spdlog::level::info,
+                                      {h.dir->name(), h.conn.id, "port-ctl-error"}, "{}", s.reason);
                 }
                 s.ok() ? (void)fuse_reply_ioctl(req, 0, nullptr, 0) : reply_error(req, "ioctl", s);
+                return;
+            }
+            case IPNFS_IOC_NEXT_SIZE: {
+                if (!h.conn.reads) {
+                    fuse_reply_err(req, EBADF);
+                    return;
+                }
+                std::uint32_t next = 0;
+                bus::Fits peek = [&next](const bus::Message& m) {
+                    next = static_cast<std::uint32_t>(m.is_event() ? event_text(m).size()
+                                                                   : m.payload().size());
+                    return false;  // it stays queued
+                };
+                h.dir->net().receive(h.conn, nullptr, &peek);
+                fuse_reply_ioctl(req, 0, &next, sizeof next);
                 return;
             }
             case IPNFS_IOC_SET_EVENTS: {
@@ -444,6 +474,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off,
 
 fuse_lowlevel_ops make_operations() {
     fuse_lowlevel_ops ops{};
+    ops.init = op_init;
     ops.lookup = op_lookup;
     ops.getattr = op_getattr;
     ops.setattr = op_setattr;
@@ -494,7 +525,8 @@ void close_handle(Handle& h) {
     h.dir->polls().forget(h.conn.id, &h);
     if (h.capture) log_capture_close(h);  // its counters go with the connection
     h.dir->net().disconnect(h.conn);
-    bus::log::debug({h.dir->name(), h.conn.id, "port-close"}, "disconnected");
+    bus::log::limited(spdlog::level::debug, {h.dir->name(), h.conn.id, "port-close"},
+                      "disconnected");
 }
 
 const fuse_lowlevel_ops& operations() {

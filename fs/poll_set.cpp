@@ -38,6 +38,8 @@ void PollSet::forget(bus::PortId port, const void* owner) {
         if (it == pending.end()) return;
         old = it->second;
         pending.erase(it);
+        // Observer ids are not reused: an empty entry left here would stay.
+        if (pending.empty()) pending_.erase(found);
     }
     fuse_pollhandle_destroy(old);
 }
@@ -49,6 +51,7 @@ void PollSet::notify(bus::PortId port) {
         auto found = pending_.find(port);
         if (found == pending_.end()) return;
         woken.swap(found->second);
+        pending_.erase(found);
     }
     for (auto& [owner, ph] : woken) {
         fuse_lowlevel_notify_poll(ph);

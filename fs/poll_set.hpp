@@ -1,6 +1,7 @@
 // The poll handles the kernel left with us, per port: each open file keeps
 // at most one (a newer poll replaces it), and a port's readiness notifies and
-// drops them all, as libfuse's poll example does.
+// drops them all, as libfuse's poll example does.  A port has an entry only
+// while it has a handle, so the set is bounded by the open files.
 #pragma once
 
 #include <fuse_lowlevel.h>

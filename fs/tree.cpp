@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "fs/config.hpp"
+
 namespace ipnfs::fs {
 
 namespace {
@@ -162,6 +164,7 @@ bus::Status Tree::lookup(const Node& parent, std::string_view name, Ino& ino, No
 }
 
 bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node& out) {
+    if (bus::Status s = config::check_network_name(name); !s.ok()) return s;
     std::shared_ptr<bus::Network> net;
     if (bus::Status s =
             bus::Network::create(std::string(name), defaults_, catalog_, default_policy_, net);

@@ -96,4 +96,10 @@ struct ipnfs_port_ctl {
 };
 #define IPNFS_IOC_PORT_CTL _IOW(IPNFS_IOC_MAGIC, 4, struct ipnfs_port_ctl)
 
+/* uint32_t: the bytes a plain read() would return for the next message (its
+ * payload, or its line on events), without taking it; 0 if nothing is queued
+ * (messages are never empty).  FIONREAD cannot say this: the kernel answers
+ * it from the file size, 65535 for a port file. */
+#define IPNFS_IOC_NEXT_SIZE _IOR(IPNFS_IOC_MAGIC, 5, uint32_t)
+
 #endif /* IPNFS_H */

@@ -33,6 +33,7 @@ bool well_formed(Bytes buf, bus::Address& address) {
     if (h.version != IPNFS_FRAME_VERSION || h.kind != IPNFS_DATA) return false;
     if ((h.flags & ~IPNFS_TO_MASK) != 0 || to > IPNFS_TO_BROADCAST) return false;
     if (to == IPNFS_TO_MULTICAST && (h.seq < h.port || h.seq > UINT32_MAX)) return false;
+    if (h.len == 0) return false;  // an empty message would read as end of file
     if (buf.size() - sizeof h < h.len) return false;
     address = {};
     if (to == IPNFS_TO_MULTICAST) {

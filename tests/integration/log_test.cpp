@@ -37,8 +37,8 @@ TEST_F(LogTest, EveryLineStartsWithNetworkPortAndEventFields) {
         Fd port = open_fd(net + "/port3", O_RDWR);
         EXPECT_EQ(ctl(net, "nosuchverb"), EINVAL);
     }
-    make_net("with space");
-    ASSERT_EQ(rmdir(p("with space").c_str()), 0);
+    make_net("with\"quote");
+    ASSERT_EQ(rmdir(p("with\"quote").c_str()), 0);
     ASSERT_EQ(rmdir(net.c_str()), 0);
 
     std::vector<std::string> lines;
@@ -56,7 +56,7 @@ TEST_F(LogTest, EveryLineStartsWithNetworkPortAndEventFields) {
         has_line_starting(lines, "network=lan event=ctl-error: nosuchverb: unknown command"))
         << mount_.log();
     EXPECT_TRUE(has_line_starting(lines, "network=lan port=3 event=port-close: "));
-    EXPECT_TRUE(has_line_starting(lines, "network=\"with space\" event=network-create: "));
+    EXPECT_TRUE(has_line_starting(lines, "network=\"with\\\"quote\" event=network-create: "));
     static const std::regex fields(
         R"(^(network=("([^"\\]|\\.)*"|\S+) )?(port=[0-9]+ )?event=[a-z]+(-[a-z]+)*: .*)");
     for (const std::string& l : lines) EXPECT_TRUE(std::regex_match(l, fields)) << l;
