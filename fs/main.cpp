@@ -25,6 +25,7 @@
 #include "fs/tree.hpp"
 #include "netdev/attachments.hpp"
 #include "netdev/engine.hpp"
+#include "netdev/vde_dir.hpp"
 #include "policies/catalog.hpp"
 
 namespace {
@@ -88,6 +89,12 @@ int run(int argc, char** argv) {
             return 2;
         }
     }
+    // Before the mount: opening it after could look into the mount itself.
+    netdev::VdeDir vde_dir;
+    if (bus::Status s = netdev::VdeDir::open(opts.vde_dir, vde_dir); !s.ok()) {
+        std::fprintf(stderr, "ipnfs: vde_dir=%s: %s\n", opts.vde_dir.c_str(), s.reason.c_str());
+        return 2;
+    }
     // The kernel checks every access against the mode bits with the caller's
     // credentials; the daemon only adds what it cannot check.
     fuse_opt_add_arg(&args, "-odefault_permissions");
@@ -99,7 +106,7 @@ int run(int argc, char** argv) {
     // Declared before the tree: networks end their attachments through it.
     netdev::Engine engine;
     netdev::Cables cables(engine);
-    netdev::AttachmentsMaker attachments(engine, cables);
+    netdev::AttachmentsMaker attachments(engine, cables, vde_dir);
     fs::Tree tree(catalog, opts.defaults, opts.policy,
                   fs::Attr{static_cast<mode_t>(opts.root_mode), getuid(), getgid(), {}},
                   &attachments);
