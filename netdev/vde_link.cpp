@@ -76,7 +76,14 @@ bus::Status open_vde_link(const std::string& bind_at, const std::string& name,
                         "client owns is served",
                         vde::address_text(client)));
     }
-    const std::string theirs = vde::address_text(client);
+    const std::string theirs(client.sun_path, strnlen(client.sun_path, sizeof client.sun_path));
+    if (theirs != vde::address_text(client)) {
+        // Its name goes into log lines: no newline may forge one.
+        return bus::Status::error(
+            std::errc::invalid_argument,
+            fmt::format("the client's socket {} has bytes outside printable ASCII",
+                        vde::address_text(client)));
+    }
     int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return failure(errno, "socket");
     auto link = std::make_unique<VdeLink>(fd, name);  // closes fd on every way out

@@ -96,7 +96,10 @@ bus::Status parse_request(std::span<const std::byte> bytes, Request& out) {
 std::string address_text(const sockaddr_un& addr) {
     const char* name = addr.sun_path;
     constexpr std::size_t room = sizeof addr.sun_path;
-    if (name[0] != 0) return {name, strnlen(name, room)};
+    if (name[0] != 0) {
+        // The client chose it: a newline in it would forge a log line.
+        return printable({reinterpret_cast<const std::byte*>(name), strnlen(name, room)});
+    }
     std::span<const std::byte> rest(reinterpret_cast<const std::byte*>(name + 1), room - 1);
     return "@" + printable(rest);
 }

@@ -52,7 +52,8 @@ bus::Status check_prefix(std::span<const std::byte> bytes);
 // is not an AF_UNIX name.
 bus::Status parse_request(std::span<const std::byte> bytes, Request& out);
 
-// The client's address for logs: the path, or "@name" for an abstract one.
+// The client's address for logs: the path, or "@name" for an abstract one,
+// bytes outside printable ASCII shown as '?'.
 std::string address_text(const sockaddr_un& addr);
 
 // The reply: a sockaddr_un naming the switch's datagram socket `path`

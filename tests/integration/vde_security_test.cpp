@@ -222,6 +222,9 @@ TEST_F(VdeSecurityTest, AClientReachesOnlyASocketItOwnsWithItsOwnRights) {
     ASSERT_EQ(symlink((vault + "/sock").c_str(), link.c_str()), 0);
     EXPECT_EQ(ask_as_nobody(ctl_path, unix_address(link)), kDropped);
 
+    // A name that would forge a log line.
+    EXPECT_EQ(ask_as_nobody(ctl_path, unix_address("/tmp/x\nevent=forged")), kDropped);
+
     broadcast(net);
     std::this_thread::sleep_for(100ms);
     EXPECT_FALSE(root_only.heard()) << "the network's frames reached a root-only socket";
@@ -230,6 +233,8 @@ TEST_F(VdeSecurityTest, AClientReachesOnlyASocketItOwnsWithItsOwnRights) {
     EXPECT_TRUE(contains(log, "Permission denied")) << log;
     EXPECT_TRUE(contains(log, "belongs to uid 0, not to the client's 65534")) << log;
     EXPECT_TRUE(contains(log, "abstract name")) << log;
+    EXPECT_FALSE(contains(log, "\nevent=forged")) << log;
+    EXPECT_TRUE(contains(log, "/tmp/x?event=forged has bytes outside printable ASCII")) << log;
 
     // nobody's own socket is served: the refusals above are not all there is.
     const std::string own_dir = base_ + ".nobody";

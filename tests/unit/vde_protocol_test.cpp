@@ -140,6 +140,10 @@ TEST(VdeProtocol, AnAddressIsShownAsItsPathOrAtAndItsAbstractName) {
     std::memcpy(abstract.sun_path, "\0vde-7", 6);
     EXPECT_EQ(vde::address_text(abstract), "@vde-7");
     EXPECT_EQ(vde::address_text(kClient), "/tmp/sw/.01234-00000");
+    sockaddr_un forged{};
+    forged.sun_family = AF_UNIX;
+    std::memcpy(forged.sun_path, "/tmp/a\nb\x7f", 10);
+    EXPECT_EQ(vde::address_text(forged), "/tmp/a?b?") << "a newline would forge a log line";
 }
 
 TEST(VdeProtocol, TheReplyIsTheSwitchSocketsWholeSockaddrUn) {
