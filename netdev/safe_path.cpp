@@ -130,7 +130,9 @@ bus::Status open_no_fuse(std::string_view path, int max_links, UniqueFd& out) {
     while (!rest.empty()) {
         const std::string name = std::move(rest.front());
         rest.pop_front();
-        const std::string shown = at + "/" + name;
+        std::string shown = at;
+        shown += '/';
+        shown += name;
         if (name.size() > NAME_MAX) {
             return bus::Status::error(std::errc::filename_too_long,
                                       fmt::format("{}: a name longer than {}", shown, NAME_MAX));

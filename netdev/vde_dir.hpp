@@ -23,11 +23,11 @@ class VdeDir {
     // None: every `vde` is refused (a throwaway network for --help).
     VdeDir() = default;
 
-    // Opens absolute `path`, making it (mode 0755) if it is missing.
+    // Opens absolute `given`, making it (mode 0755) if it is missing.
     // Refused: a relative path, one on a FUSE filesystem, a symbolic link,
     // not a directory, not owned by the daemon's uid, writable by group or
     // others (a user could plant NAME there first), too long for endpoints.
-    static bus::Status open(std::string_view path, VdeDir& out);
+    static bus::Status open(std::string_view given, VdeDir& out);
 
     [[nodiscard]] bool ok() const { return fd_.ok(); }
     [[nodiscard]] int fd() const { return fd_.get(); }
