@@ -90,10 +90,16 @@ int run(int argc, char** argv) {
         }
     }
     // Before the mount: opening it after could look into the mount itself.
+    // The default may be out of reach (no /run in a chroot, a daemon that is
+    // not root): VDE is off then, and `vde` says why.
     netdev::VdeDir vde_dir;
     if (bus::Status s = netdev::VdeDir::open(opts.vde_dir, vde_dir); !s.ok()) {
-        std::fprintf(stderr, "ipnfs: vde_dir=%s: %s\n", opts.vde_dir.c_str(), s.reason.c_str());
-        return 2;
+        if (opts.vde_dir_given) {
+            std::fprintf(stderr, "ipnfs: vde_dir=%s: %s\n", opts.vde_dir.c_str(), s.reason.c_str());
+            return 2;
+        }
+        bus::log::warn({"vde-off"}, "VDE endpoints are off: {}", s.reason);
+        vde_dir.set_off(s.reason);
     }
     // The kernel checks every access against the mode bits with the caller's
     // credentials; the daemon only adds what it cannot check.

@@ -148,6 +148,7 @@ bool parse_options(fuse_args& args, Options& opts, std::string& error) {
             return false;
         }
         opts.vde_dir = dir;
+        opts.vde_dir_given = true;
     }
     std::uint32_t root_mode = opts.root_mode;
     std::string mode_text;

@@ -91,7 +91,9 @@ bus::Status VdeDir::open(std::string_view given, VdeDir& out) {
 bus::Status VdeDir::endpoint_name(std::string_view given, std::string& name) const {
     if (!ok()) {
         return bus::Status::error(std::errc::no_such_device,
-                                  "this daemon has no VDE directory (mount option vde_dir)");
+                                  why_off_.empty()
+                                      ? "this daemon has no VDE directory (mount option vde_dir)"
+                                      : fmt::format("VDE endpoints are off: {}", why_off_));
     }
     std::string_view candidate = given;
     std::string path;

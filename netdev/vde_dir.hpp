@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "bus/status.hpp"
 #include "netdev/unique_fd.hpp"
@@ -29,6 +30,9 @@ class VdeDir {
     // others (a user could plant NAME there first), too long for endpoints.
     static bus::Status open(std::string_view given, VdeDir& out);
 
+    // Why there is none, for `vde`'s refusal (the default could not be used).
+    void set_off(std::string why) { why_off_ = std::move(why); }
+
     [[nodiscard]] bool ok() const { return fd_.ok(); }
     [[nodiscard]] int fd() const { return fd_.get(); }
     [[nodiscard]] const std::string& path() const { return path_; }
@@ -41,6 +45,7 @@ class VdeDir {
   private:
     std::string path_;
     UniqueFd fd_;
+    std::string why_off_;
 };
 
 }  // namespace ipnfs::netdev
