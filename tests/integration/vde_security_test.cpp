@@ -107,6 +107,10 @@ class VdeSecurityTest : public VdeDirTest {
     [[nodiscard]] std::vector<std::string> mount_options() const override {
         auto options = VdeDirTest::mount_options();
         options.emplace_back("allow_other");
+        // One worker: a worker that made a filesystem call on the mount
+        // would wait on itself at once (before the fix, `vde MOUNT/new` hung
+        // the daemon for good this way: the writer in state D, unkillable).
+        options.emplace_back("max_threads=1");
         return options;
     }
     // A network nobody owns, mode 0700, served at sw_ by root.
@@ -164,7 +168,7 @@ TEST_F(VdeSecurityTest, TheEndpointDirectoryIsRootsItsOwnerCannotSwapItForALink)
 TEST_F(VdeSecurityTest, VdeInsideTheMountIsRefusedQuicklyAndTheMountStaysResponsive) {
     std::string net = make_net("lan");
     std::string other = make_net("other");
-    for (const std::string& path : {net + "/x", p("x"), p("lan")}) {
+    for (const std::string& path : {net + "/x", p("x"), p("lan"), p("new")}) {
         auto start = Clock::now();
         EXPECT_EQ(ctl(net, "vde " + path), EPERM) << path;
         EXPECT_LT(Clock::now() - start, 2s) << "vde " << path << " took long";
