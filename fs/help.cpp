@@ -121,7 +121,8 @@ void print_ctl_help(const std::string& plugin_dir) {
     policies::Catalog builtin;
     netdev::Engine engine;
     netdev::Cables cables(engine);
-    netdev::AttachmentsMaker attachments(engine, cables);
+    netdev::VdeDir no_vde_dir;
+    netdev::AttachmentsMaker attachments(engine, cables, no_vde_dir);
     std::fputs(ctl_help(catalog, builtin, attachments).c_str(), stdout);
 }
 

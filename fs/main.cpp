@@ -25,6 +25,7 @@
 #include "fs/tree.hpp"
 #include "netdev/attachments.hpp"
 #include "netdev/engine.hpp"
+#include "netdev/vde_dir.hpp"
 #include "policies/catalog.hpp"
 
 namespace {
@@ -88,6 +89,18 @@ int run(int argc, char** argv) {
             return 2;
         }
     }
+    // Before the mount: opening it after could look into the mount itself.
+    // The default may be out of reach (no /run in a chroot, a daemon that is
+    // not root): VDE is off then, and `vde` says why.
+    netdev::VdeDir vde_dir;
+    if (bus::Status s = netdev::VdeDir::open(opts.vde_dir, vde_dir); !s.ok()) {
+        if (opts.vde_dir_given) {
+            std::fprintf(stderr, "ipnfs: vde_dir=%s: %s\n", opts.vde_dir.c_str(), s.reason.c_str());
+            return 2;
+        }
+        bus::log::warn({"vde-off"}, "VDE endpoints are off: {}", s.reason);
+        vde_dir.set_off(s.reason);
+    }
     // The kernel checks every access against the mode bits with the caller's
     // credentials; the daemon only adds what it cannot check.
     fuse_opt_add_arg(&args, "-odefault_permissions");
@@ -99,7 +112,7 @@ int run(int argc, char** argv) {
     // Declared before the tree: networks end their attachments through it.
     netdev::Engine engine;
     netdev::Cables cables(engine);
-    netdev::AttachmentsMaker attachments(engine, cables);
+    netdev::AttachmentsMaker attachments(engine, cables, vde_dir);
     fs::Tree tree(catalog, opts.defaults, opts.policy,
                   fs::Attr{static_cast<mode_t>(opts.root_mode), getuid(), getgid(), {}},
                   &attachments);

@@ -28,13 +28,14 @@ struct RawOptions {
     char* queue = nullptr;
     char* root_mode = nullptr;
     char* config = nullptr;
+    char* vde_dir = nullptr;
 
     RawOptions() = default;
     RawOptions(const RawOptions&) = delete;
     RawOptions& operator=(const RawOptions&) = delete;
     ~RawOptions() {
-        for (char* p :
-             {log_level, log_file, policy, plugins, ports, mtu, queue, root_mode, config}) {
+        for (char* p : {log_level, log_file, policy, plugins, ports, mtu, queue, root_mode, config,
+                        vde_dir}) {
             free(p);
         }
     }
@@ -56,6 +57,7 @@ const fuse_opt kOptionSpecs[] = {
     IPNFS_OPT("queue=%s", queue),
     IPNFS_OPT("root_mode=%s", root_mode),
     IPNFS_OPT("config=%s", config),
+    IPNFS_OPT("vde_dir=%s", vde_dir),
     FUSE_OPT_KEY("max_threads=", kKeyMaxThreads),
     FUSE_OPT_END,
 };
@@ -139,6 +141,15 @@ bool parse_options(fuse_args& args, Options& opts, std::string& error) {
         }
         opts.config = path.string();
     }
+    if (std::string dir; take(raw.vde_dir, dir)) {
+        // Opened (and made) at start by netdev::VdeDir, which says what is wrong.
+        if (dir.empty() || dir.front() != '/') {
+            error = fmt::format("vde_dir={}: not an absolute path", dir);
+            return false;
+        }
+        opts.vde_dir = dir;
+        opts.vde_dir_given = true;
+    }
     std::uint32_t root_mode = opts.root_mode;
     std::string mode_text;
     if (take(raw.root_mode, mode_text)) {
@@ -184,6 +195,7 @@ void print_usage(const char* prog) {
         "    -o queue=N             per-port queue length of new networks (default 64)\n"
         "    -o root_mode=OCTAL     permissions of the mount root (default 0755)\n"
         "    -o config=FILE         make the networks FILE declares at mount\n"
+        "    -o vde_dir=DIR         root's directory of VDE endpoints (default /run/ipnfs)\n"
         "    --dump MOUNTPOINT      print the mounted networks in that file's format\n"
         "\n",
         prog);

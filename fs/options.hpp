@@ -16,8 +16,10 @@ struct Options {
     std::string log_level = "info";
     std::string log_file;  // empty: stderr in the foreground, syslog once daemonized
     std::string policy = "hub";
-    std::string plugins;  // absolute; empty: no policy plugins
-    std::string config;   // absolute; empty: no networks made at mount
+    std::string plugins;                 // absolute; empty: no policy plugins
+    std::string config;                  // absolute; empty: no networks made at mount
+    std::string vde_dir = "/run/ipnfs";  // where `vde NAME` makes endpoints (netdev/vde_dir.hpp)
+    bool vde_dir_given = false;  // -o vde_dir=DIR: a DIR that cannot be used stops the mount
     bus::Settings defaults;
     unsigned root_mode = 0755;
     bool max_threads_given = false;  // -o max_threads=N (libfuse's option) was given

@@ -34,7 +34,7 @@ std::unique_ptr<bus::Extension> AttachmentsMaker::make(bus::Network& network,
     std::vector<std::unique_ptr<bus::Extension>> parts;
     parts.push_back(std::make_unique<Interfaces>(network, engine_));
     parts.push_back(std::make_unique<CablePorts>(network, directory, cables_));
-    parts.push_back(std::make_unique<VdeEndpoints>(network, engine_));
+    parts.push_back(std::make_unique<VdeEndpoints>(network, engine_, vde_dir_));
     return std::make_unique<Attachments>(std::move(parts));
 }
 

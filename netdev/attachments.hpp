@@ -10,6 +10,7 @@
 #include "bus/extension.hpp"
 #include "netdev/cables.hpp"
 #include "netdev/engine.hpp"
+#include "netdev/vde_dir.hpp"
 
 namespace ipnfs::netdev {
 
@@ -31,13 +32,15 @@ class Attachments final : public bus::Extension {
 // Gives every network its Attachments, served by one engine.
 class AttachmentsMaker final : public bus::ExtensionMaker {
   public:
-    AttachmentsMaker(Engine& engine, Cables& cables) : engine_(engine), cables_(cables) {}
+    AttachmentsMaker(Engine& engine, Cables& cables, const VdeDir& vde_dir)
+        : engine_(engine), cables_(cables), vde_dir_(vde_dir) {}
     [[nodiscard]] std::unique_ptr<bus::Extension> make(
         bus::Network& network, const bus::Directory& directory) const override;
 
   private:
     Engine& engine_;
     Cables& cables_;
+    const VdeDir& vde_dir_;
 };
 
 }  // namespace ipnfs::netdev

@@ -99,8 +99,9 @@ bus::Status VdeEndpoints::Client::serve(const vde::Request& request) {
         ::unlinkat(dir_fd, socket_name_.c_str(), 0);  // left by an earlier daemon
     }
     std::unique_ptr<Link> link;
-    const std::string path = endpoint_.real() + "/" + socket_name_;
-    if (s = open_vde_link(path, request.client, link); !s.ok()) {
+    const std::string path = endpoint_.path() + "/" + socket_name_;
+    if (s = open_vde_link(at_fd(dir_fd, socket_name_), path, request.client, peer_, link);
+        !s.ok()) {
         socket_name_.clear();
         net.disconnect(conn);
         return s;

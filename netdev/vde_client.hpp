@@ -8,11 +8,13 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bus/status.hpp"
 #include "netdev/device.hpp"
 #include "netdev/engine.hpp"
+#include "netdev/thread_credentials.hpp"
 #include "netdev/vde_endpoint.hpp"
 
 namespace ipnfs::netdev {
@@ -27,8 +29,8 @@ class VdeEndpoints::Client final : public Pollable {
   public:
     enum class State : std::uint8_t { requesting, serving, ended };
 
-    Client(Endpoint& endpoint, int fd, const ucred& peer)
-        : endpoint_(endpoint), fd_(fd), peer_(peer) {}
+    Client(Endpoint& endpoint, int fd, Credentials peer)
+        : endpoint_(endpoint), fd_(fd), peer_(std::move(peer)) {}
     ~Client() override { end(); }
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
@@ -53,7 +55,7 @@ class VdeEndpoints::Client final : public Pollable {
 
     Endpoint& endpoint_;
     int fd_;
-    const ucred peer_;
+    const Credentials peer_;          // of the control connection: the client's own rights
     std::vector<std::byte> request_;  // what has arrived of the request
     std::string socket_name_;         // its datagram socket, in the endpoint's directory
     // Written on the engine thread under the owner's mu_, read by stats.

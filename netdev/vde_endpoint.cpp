@@ -7,9 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
-#include <climits>
 #include <cstring>
 #include <utility>
 
@@ -17,6 +15,7 @@
 
 #include "bus/log.hpp"
 #include "netdev/device.hpp"
+#include "netdev/thread_credentials.hpp"
 #include "netdev/vde_client.hpp"
 #include "netdev/vde_endpoint_private.hpp"
 
@@ -24,29 +23,13 @@ namespace ipnfs::netdev {
 
 namespace {
 
-// A client socket's name is PATH/NNN.SEQ (port, then a counter): the longest,
-// "/65535.4294967295", must fit in sun_path with PATH and a NUL.
-constexpr std::size_t kMaxPath = sizeof(sockaddr_un::sun_path) - 1 - 17;
 constexpr int kBacklog = 16;
 constexpr int kAcceptBudget = 16;
-
-// PATH without repeated or trailing slashes, as ctl shows and unvde takes it.
-std::string normalized(std::string_view path) {
-    std::string out;
-    for (char c : path) {
-        if (c == '/' && !out.empty() && out.back() == '/') continue;
-        out += c;
-    }
-    if (out.size() > 1 && out.back() == '/') out.pop_back();
-    return out;
-}
-
-// The directory's mode: the network's; sticky where others may write, so
-// that no client removes another's socket.
-mode_t dir_mode(mode_t net) {
-    mode_t mode = net & 0777;
-    return (mode & 022) != 0 ? mode | S_ISVTX : mode;
-}
+// The endpoint directory: root's, searchable by all, writable by none but
+// root.  Who may plug in is decided by ctl's owner and mode, which follow the
+// network; clients that cannot bind their own socket here (everyone but
+// root) bind it where they may (vde_plug and qemu fall back to /var/tmp).
+constexpr mode_t kDirMode = 0755;
 
 sockaddr_un unix_address(const std::string& path) {
     sockaddr_un addr{};
@@ -55,11 +38,12 @@ sockaddr_un unix_address(const std::string& path) {
     return addr;
 }
 
-// Whether something accepts connections on the stream socket at `path`.
-bool listening(const std::string& path) {
+// Whether something accepts connections on the stream socket `name` of the
+// directory `dir_fd`.
+bool listening(int dir_fd, const char* name) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return false;
-    sockaddr_un addr = unix_address(path);
+    sockaddr_un addr = unix_address(at_fd(dir_fd, name));
     int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
     bool live = r == 0 || errno == EAGAIN || errno == EINPROGRESS;
     ::close(fd);
@@ -79,6 +63,10 @@ mode_t ctl_mode(mode_t net) {
         if (((net >> shift) & 6) == 6) mode |= 6 << shift;
     }
     return mode;
+}
+
+std::string at_fd(int dir_fd, std::string_view name) {
+    return fmt::format("/proc/self/fd/{}/{}", dir_fd, name);
 }
 
 int own(int dir_fd, const char* name, uid_t uid, gid_t gid, mode_t mode) {
@@ -104,11 +92,9 @@ void VdeEndpoints::Endpoint::on_readable() {
 }
 
 void VdeEndpoints::Endpoint::accept_one(int fd) {
-    ucred peer{};
-    socklen_t len = sizeof peer;
-    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
-        bus::log::warn({network(), "vde-error"}, "{}: a client's credentials: {}", who(),
-                       std::strerror(errno));
+    Credentials peer;
+    if (bus::Status s = peer_credentials(fd, peer); !s.ok()) {
+        bus::log::warn({network(), "vde-error"}, "{}: a client's credentials: {}", who(), s.reason);
         ::close(fd);
         return;
     }
@@ -124,7 +110,7 @@ void VdeEndpoints::Endpoint::accept_one(int fd) {
         ::close(fd);
         return;
     }
-    clients_.push_back(std::make_unique<Client>(*this, fd, peer));
+    clients_.push_back(std::make_unique<Client>(*this, fd, std::move(peer)));
     owner_.engine_.watch(*clients_.back(), fd);
 }
 
@@ -158,22 +144,17 @@ void VdeEndpoints::Endpoint::shut() {
     ::unlinkat(dir_fd_, "ctl", 0);
     ::close(dir_fd_);
     dir_fd_ = -1;
-    if (created_ && ::rmdir(real_.c_str()) != 0) {
+    // Through the held VDE directory: only root can rename in it, so NAME is
+    // still the directory `vde` made.
+    if (created_ && ::unlinkat(owner_.dir_.fd(), name_.c_str(), AT_REMOVEDIR) != 0) {
         bus::log::warn({network(), "vde-error"}, "{}: not removed: {}", who(),
                        std::strerror(errno));
     }
 }
 
 void VdeEndpoints::Endpoint::apply(const bus::Access& access) const {
-    // The directory is the network's only if `vde` made it: an existing one
-    // (say /tmp) keeps what its owner gave it.
-    if (created_) {
-        if (::fchown(dir_fd_, access.uid, access.gid) != 0 ||
-            ::fchmod(dir_fd_, dir_mode(access.mode)) != 0) {
-            bus::log::warn({network(), "vde-error"}, "{}: owner and mode not set: {}", who(),
-                           std::strerror(errno));
-        }
-    }
+    // The directory stays root's (a user's could be swapped for a symbolic
+    // link); ctl alone follows the network.
     if (int err = own(dir_fd_, "ctl", access.uid, access.gid, ctl_mode(access.mode)); err != 0) {
         bus::log::warn({network(), "vde-error"}, "{}: ctl: owner and mode not set: {}", who(),
                        std::strerror(err));
@@ -182,13 +163,14 @@ void VdeEndpoints::Endpoint::apply(const bus::Access& access) const {
 
 // ---- VdeEndpoints ----
 
-VdeEndpoints::VdeEndpoints(bus::Network& net, Engine& engine) : net_(net), engine_(engine) {
+VdeEndpoints::VdeEndpoints(bus::Network& net, Engine& engine, const VdeDir& dir)
+    : net_(net), engine_(engine), dir_(dir) {
     commands_ = {
-        {"vde", "PATH", 1,
-         "serve VDE clients (vde_plug, qemu -netdev vde) at directory PATH, as vde_switch -s "
-         "PATH; needs CAP_NET_ADMIN",
+        {"vde", "NAME", 1,
+         "serve VDE clients (vde_plug, qemu -netdev vde) at VDE_DIR/NAME (mount option "
+         "vde_dir), as vde_switch -s VDE_DIR/NAME; needs CAP_NET_ADMIN",
          [this](bus::Words w) { return open(w[0]); }, 0, true},
-        {"unvde", "PATH", 1, "stop serving VDE clients at PATH; needs CAP_NET_ADMIN",
+        {"unvde", "NAME", 1, "stop serving VDE clients at VDE_DIR/NAME; needs CAP_NET_ADMIN",
          [this](bus::Words w) { return close(w[0]); }, 0, true},
     };
 }
@@ -198,22 +180,17 @@ VdeEndpoints::~VdeEndpoints() {
 }
 
 bus::Status VdeEndpoints::open(std::string_view given) {
-    if (given.empty() || given.front() != '/') {
-        return bus::Status::error(std::errc::invalid_argument,
-                                  fmt::format("'{}' is not an absolute path", given));
-    }
-    std::string path = normalized(given);
-    if (path.size() > kMaxPath) {
-        return bus::Status::error(std::errc::filename_too_long,
-                                  fmt::format("{}: {} bytes; VDE's socket names need it at most {}",
-                                              path, path.size(), kMaxPath));
-    }
+    // Strings only until the directory is made through the held descriptor:
+    // a path the user names is never looked up (it could be in this mount).
+    std::string name;
+    if (bus::Status s = dir_.endpoint_name(given, name); !s.ok()) return s;
+    const std::string path = dir_.path() + "/" + name;
     std::lock_guard lock(mu_);
     if (hung_up_) {
         return bus::Status::error(std::errc::no_such_file_or_directory, "network is removed");
     }
     for (const auto& e : endpoints_) {
-        if (e->path() == path || e->real() == path) {
+        if (e->name() == name) {
             return bus::Status::error(std::errc::address_in_use,
                                       fmt::format("{} is a VDE endpoint of this network", path));
         }
@@ -224,50 +201,47 @@ bus::Status VdeEndpoints::open(std::string_view given) {
             fmt::format("this network has {} VDE endpoints, the most it may", kMaxEndpoints));
     }
 
-    bool created = ::mkdir(path.c_str(), 0700) == 0;
-    if (!created) {
-        int err = errno;
-        struct stat st {};
-        if (err == ENOENT) {
-            return bus::Status::error(std::errc::no_such_file_or_directory,
-                                      fmt::format("{}: its parent directory does not exist", path));
-        }
-        if (err != EEXIST) return failure(err, path);
-        if (::stat(path.c_str(), &st) != 0) return failure(errno, path);
-        if (!S_ISDIR(st.st_mode)) {
-            return bus::Status::error(std::errc::not_a_directory,
-                                      fmt::format("{} exists and is not a directory", path));
-        }
-    }
+    const int parent = dir_.fd();
+    bool created = ::mkdirat(parent, name.c_str(), kDirMode) == 0;
+    if (!created && errno != EEXIST) return failure(errno, path);
     // Undo what this call made, on every way out but success.
     int dir_fd = -1;
     int listen_fd = -1;
     auto undo = [&](bus::Status s) {
         if (listen_fd >= 0) ::close(listen_fd);
         if (dir_fd >= 0) ::close(dir_fd);
-        if (created) ::rmdir(path.c_str());
+        if (created) ::unlinkat(parent, name.c_str(), AT_REMOVEDIR);
         return s;
     };
-    std::array<char, PATH_MAX> resolved{};
-    if (::realpath(path.c_str(), resolved.data()) == nullptr) return undo(failure(errno, path));
-    std::string real(resolved.data());
-    if (real.size() > kMaxPath) {
-        return undo(bus::Status::error(
-            std::errc::filename_too_long,
-            fmt::format("{} is {}: {} bytes; VDE's socket names need it at most {}", path, real,
-                        real.size(), kMaxPath)));
+    dir_fd = ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir_fd < 0) {
+        int err = errno;
+        if (err == ENOTDIR || err == ELOOP) {
+            return undo(bus::Status::error(std::errc::not_a_directory,
+                                           fmt::format("{} exists and is not a directory", path)));
+        }
+        return undo(failure(err, path));
     }
-    dir_fd = ::open(real.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dir_fd < 0) return undo(failure(errno, real));
-
-    const std::string ctl = real + "/ctl";
     struct stat st {};
+    if (::fstat(dir_fd, &st) != 0) return undo(failure(errno, path));
+    if (created) {
+        if (::fchmod(dir_fd, kDirMode) != 0) return undo(failure(errno, path));  // past the umask
+    } else if (st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) {
+        // Root left it (an earlier daemon, the administrator): kept as it is.
+        // Anything else is not the daemon's to serve from.
+        return undo(bus::Status::error(
+            std::errc::operation_not_permitted,
+            fmt::format("{} exists, owned by uid {} with mode {:04o}: not the daemon's own", path,
+                        st.st_uid, st.st_mode & 07777)));
+    }
+
+    const std::string ctl = path + "/ctl";
     if (::fstatat(dir_fd, "ctl", &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             return undo(bus::Status::error(std::errc::file_exists,
                                            fmt::format("{} exists and is not a socket", ctl)));
         }
-        if (listening(ctl)) {
+        if (listening(dir_fd, "ctl")) {
             return undo(bus::Status::error(
                 std::errc::address_in_use,
                 fmt::format("a VDE switch (or another network) already listens at {}", ctl)));
@@ -277,7 +251,7 @@ bus::Status VdeEndpoints::open(std::string_view given) {
     }
     listen_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (listen_fd < 0) return undo(failure(errno, "socket"));
-    sockaddr_un addr = unix_address(ctl);
+    sockaddr_un addr = unix_address(at_fd(dir_fd, "ctl"));
     if (::bind(listen_fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
         return undo(failure(errno, fmt::format("bind {}", ctl)));
     }
@@ -286,7 +260,7 @@ bus::Status VdeEndpoints::open(std::string_view given) {
         ::unlinkat(dir_fd, "ctl", 0);
         return undo(failure(err, fmt::format("listen {}", ctl)));
     }
-    auto endpoint = std::make_unique<Endpoint>(*this, path, real, created, dir_fd, listen_fd);
+    auto endpoint = std::make_unique<Endpoint>(*this, name, path, created, dir_fd, listen_fd);
     endpoint->apply(access_);
     engine_.watch(*endpoint, listen_fd);
     bus::log::info({net_.name(), "vde-start"}, "vde {}: serving VDE clients at {}", path, ctl);
@@ -295,16 +269,17 @@ bus::Status VdeEndpoints::open(std::string_view given) {
 }
 
 bus::Status VdeEndpoints::close(std::string_view given) {
-    std::string path = normalized(given);
+    std::string name;
+    if (bus::Status s = dir_.endpoint_name(given, name); !s.ok()) return s;
     std::unique_ptr<Endpoint> endpoint;
     {
         std::lock_guard lock(mu_);
-        auto it = std::find_if(endpoints_.begin(), endpoints_.end(), [&](const auto& e) {
-            return e->path() == path || e->real() == path;
-        });
+        auto it = std::find_if(endpoints_.begin(), endpoints_.end(),
+                               [&](const auto& e) { return e->name() == name; });
         if (it == endpoints_.end()) {
-            return bus::Status::error(std::errc::no_such_device,
-                                      fmt::format("no VDE endpoint {} on this network", path));
+            return bus::Status::error(
+                std::errc::no_such_device,
+                fmt::format("no VDE endpoint {}/{} on this network", dir_.path(), name));
         }
         endpoint = std::move(*it);
         endpoints_.erase(it);

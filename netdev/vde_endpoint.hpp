@@ -1,8 +1,8 @@
-// A network's VDE endpoints: `vde PATH` makes PATH a directory like
-// vde_switch's -s, whose ctl socket speaks VDE's request protocol, so that
-// unmodified VDE clients (vde_plug, vde_plug2tap, qemu -netdev vde) plug into
-// the network as ports.  Each client is a Device over its own datagram
-// socket; its port ends when its control connection closes.
+// A network's VDE endpoints: `vde NAME` makes VDE_DIR/NAME (netdev/vde_dir.hpp)
+// a directory like vde_switch's -s, whose ctl socket speaks VDE's request
+// protocol, so that unmodified VDE clients (vde_plug, vde_plug2tap, qemu
+// -netdev vde) plug into the network as ports.  Each client is a Device over
+// its own datagram socket; its port ends when its control connection closes.
 #pragma once
 
 #include <sys/types.h>
@@ -15,6 +15,7 @@
 #include "bus/extension.hpp"
 #include "bus/network.hpp"
 #include "netdev/engine.hpp"
+#include "netdev/vde_dir.hpp"
 
 namespace ipnfs::netdev {
 
@@ -25,7 +26,7 @@ class VdeEndpoints final : public bus::Extension {
     static constexpr std::size_t kMaxEndpoints = 8;
     static constexpr std::size_t kMaxPending = 32;
 
-    VdeEndpoints(bus::Network& net, Engine& engine);
+    VdeEndpoints(bus::Network& net, Engine& engine, const VdeDir& dir);
     ~VdeEndpoints() override;
     VdeEndpoints(const VdeEndpoints&) = delete;
     VdeEndpoints& operator=(const VdeEndpoints&) = delete;
@@ -46,6 +47,7 @@ class VdeEndpoints final : public bus::Extension {
 
     bus::Network& net_;
     Engine& engine_;
+    const VdeDir& dir_;
     bus::CommandTable commands_;
 
     // mu_ guards endpoints_, each endpoint's list of clients and what stats

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,18 +27,22 @@ bus::Status failure(int err, const std::string& what);
 // ctl's mode: rw for each class that may read and write the network.
 mode_t ctl_mode(mode_t net);
 
-// Owner and mode of a name in `dir_fd`, never through a symbolic link (the
-// directory may belong to a user who could plant one).  Returns the errno.
+// Owner and mode of a name in `dir_fd`, never through a symbolic link.
+// Returns the errno.
 int own(int dir_fd, const char* name, uid_t uid, gid_t gid, mode_t mode);
 
-// One `vde PATH`: the directory, the listening ctl socket and its clients.
+// NAME in the directory open as `dir_fd`, as a path the kernel resolves
+// through that descriptor (bind and connect take no directory descriptor).
+std::string at_fd(int dir_fd, std::string_view name);
+
+// One `vde NAME`: the directory, the listening ctl socket and its clients.
 class VdeEndpoints::Endpoint final : public Pollable {
   public:
-    Endpoint(VdeEndpoints& owner, std::string path, std::string real, bool created, int dir_fd,
+    Endpoint(VdeEndpoints& owner, std::string name, std::string path, bool created, int dir_fd,
              int listen_fd)
         : owner_(owner),
+          name_(std::move(name)),
           path_(std::move(path)),
-          real_(std::move(real)),
           created_(created),
           dir_fd_(dir_fd),
           listen_fd_(listen_fd) {}
@@ -57,8 +62,8 @@ class VdeEndpoints::Endpoint final : public Pollable {
     // A client is done: off the list now, freed after this turn.  Engine thread.
     void bury(Client& client);
 
+    [[nodiscard]] const std::string& name() const { return name_; }
     [[nodiscard]] const std::string& path() const { return path_; }
-    [[nodiscard]] const std::string& real() const { return real_; }
     [[nodiscard]] int dir_fd() const { return dir_fd_; }
     [[nodiscard]] VdeEndpoints& owner() const { return owner_; }
     [[nodiscard]] const std::vector<std::unique_ptr<Client>>& clients() const { return clients_; }
@@ -74,10 +79,10 @@ class VdeEndpoints::Endpoint final : public Pollable {
     void accept_one(int fd);
 
     VdeEndpoints& owner_;
-    const std::string path_;  // as ctl shows it
-    const std::string real_;  // resolved: where the sockets are
+    const std::string name_;  // in the VDE directory
+    const std::string path_;  // VDE_DIR/NAME: ctl shows it, clients use it
     const bool created_;      // `vde` made the directory, `unvde` removes it
-    int dir_fd_;
+    int dir_fd_;              // the directory, root's: sockets are made through it
     int listen_fd_;
     std::vector<std::unique_ptr<Client>> clients_;  // under the owner's mu_
     std::vector<std::unique_ptr<Client>> ended_;    // engine thread

@@ -2,6 +2,7 @@
 
 #include <net/ethernet.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "netdev/safe_path.hpp"
+#include "netdev/unique_fd.hpp"
 #include "netdev/vde_protocol.hpp"
 
 namespace ipnfs::netdev {
@@ -58,33 +61,65 @@ bus::Status failure(int err, std::string what) {
 
 }  // namespace
 
-bus::Status open_vde_link(const std::string& path, const sockaddr_un& client,
+bus::Status open_vde_link(const std::string& bind_at, const std::string& name,
+                          const sockaddr_un& client, const Credentials& who,
                           std::unique_ptr<Link>& out) {
     sockaddr_un own{};
-    if (path.size() >= sizeof own.sun_path) {
+    if (bind_at.size() >= sizeof own.sun_path) {
         return bus::Status::error(std::errc::filename_too_long,
-                                  fmt::format("{}: too long for a socket name", path));
+                                  fmt::format("{}: too long for a socket name", bind_at));
+    }
+    if (client.sun_path[0] == 0) {
+        return bus::Status::error(
+            std::errc::operation_not_permitted,
+            fmt::format("the client's socket {} is an abstract name: only a socket file the "
+                        "client owns is served",
+                        vde::address_text(client)));
+    }
+    const std::string theirs(client.sun_path, strnlen(client.sun_path, sizeof client.sun_path));
+    if (theirs != vde::address_text(client)) {
+        // Its name goes into log lines: no newline may forge one.
+        return bus::Status::error(
+            std::errc::invalid_argument,
+            fmt::format("the client's socket {} has bytes outside printable ASCII",
+                        vde::address_text(client)));
     }
     int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return failure(errno, "socket");
-    auto link = std::make_unique<VdeLink>(fd, path);  // closes fd on every way out
-    // The daemon's credentials decide, not the mode the client chose for its
-    // socket: as root a 0600 socket of another user is reached all the same.
-    int err = ECONNREFUSED;
-    for (socklen_t len : vde::address_lengths(client)) {
-        if (::connect(fd, reinterpret_cast<const sockaddr*>(&client), len) == 0) {
-            err = 0;
-            break;
+    auto link = std::make_unique<VdeLink>(fd, name);  // closes fd on every way out
+    {
+        ActingAs acting(who);
+        if (!acting.status().ok()) return acting.status();
+        UniqueFd target;
+        if (bus::Status s = open_no_fuse(theirs, kMaxLinks, target); !s.ok()) {
+            return bus::Status::error(s.code, "the client's socket: " + s.reason);
         }
-        err = errno;
-    }
-    if (err != 0) {
-        return failure(err, fmt::format("the client's socket {}", vde::address_text(client)));
+        struct stat st {};
+        if (::fstat(target.get(), &st) != 0) return failure(errno, theirs);
+        if (!S_ISSOCK(st.st_mode)) {
+            return bus::Status::error(std::errc::not_a_socket,
+                                      fmt::format("the client's {} is not a socket", theirs));
+        }
+        if (st.st_uid != who.uid) {
+            return bus::Status::error(
+                std::errc::operation_not_permitted,
+                fmt::format("the client's socket {} belongs to uid {}, not to the client's {}",
+                            theirs, st.st_uid, who.uid));
+        }
+        // The inode the walk found, not its name again: nothing can be
+        // swapped in between.  The kernel checks write permission as `who`.
+        const std::string via = fmt::format("/proc/self/fd/{}", target.get());
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::memcpy(addr.sun_path, via.data(), via.size());
+        if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+            return failure(errno, fmt::format("the client's socket {}", theirs));
+        }
     }
     own.sun_family = AF_UNIX;
-    std::memcpy(own.sun_path, path.data(), path.size());
+    std::memcpy(own.sun_path, bind_at.data(), bind_at.size());
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&own), sizeof own) != 0) {
-        return failure(errno, fmt::format("bind {}", path));
+        return failure(errno, fmt::format("bind {}", name));
     }
     out = std::move(link);
     return bus::Status::success();

@@ -12,7 +12,6 @@ namespace {
 
 constexpr std::size_t kWord = sizeof(std::uint32_t);
 constexpr std::size_t kAddressAt = 3 * kWord;
-constexpr std::size_t kNameAt = offsetof(sockaddr_un, sun_path);
 
 std::uint32_t word(std::span<const std::byte> bytes, std::size_t index) {
     std::uint32_t w = 0;
@@ -94,23 +93,13 @@ bus::Status parse_request(std::span<const std::byte> bytes, Request& out) {
     return bus::Status::success();
 }
 
-std::vector<socklen_t> address_lengths(const sockaddr_un& addr) {
-    const char* name = addr.sun_path;
-    constexpr std::size_t room = sizeof addr.sun_path;
-    if (name[0] != 0) {
-        return {static_cast<socklen_t>(kNameAt + strnlen(name, room) + 1)};
-    }
-    std::size_t used = room;
-    while (used > 1 && name[used - 1] == 0) --used;
-    std::vector<socklen_t> lengths{static_cast<socklen_t>(sizeof addr)};
-    if (used < room) lengths.push_back(static_cast<socklen_t>(kNameAt + used));
-    return lengths;
-}
-
 std::string address_text(const sockaddr_un& addr) {
     const char* name = addr.sun_path;
     constexpr std::size_t room = sizeof addr.sun_path;
-    if (name[0] != 0) return {name, strnlen(name, room)};
+    if (name[0] != 0) {
+        // The client chose it: a newline in it would forge a log line.
+        return printable({reinterpret_cast<const std::byte*>(name), strnlen(name, room)});
+    }
     std::span<const std::byte> rest(reinterpret_cast<const std::byte*>(name + 1), room - 1);
     return "@" + printable(rest);
 }

@@ -21,7 +21,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "bus/status.hpp"
 
@@ -53,13 +52,8 @@ bus::Status check_prefix(std::span<const std::byte> bytes);
 // is not an AF_UNIX name.
 bus::Status parse_request(std::span<const std::byte> bytes, Request& out);
 
-// The lengths to try, in order, when connecting to the client's address: a
-// path name is cut at its NUL; an abstract name is tried whole (as VDE's
-// clients bind it, with sizeof(sockaddr_un)) and then without trailing NULs
-// (as a client that bound a shorter abstract name, or autobind, has it).
-std::vector<socklen_t> address_lengths(const sockaddr_un& addr);
-
-// The client's address for logs: the path, or "@name" for an abstract one.
+// The client's address for logs: the path, or "@name" for an abstract one,
+// bytes outside printable ASCII shown as '?'.
 std::string address_text(const sockaddr_un& addr);
 
 // The reply: a sockaddr_un naming the switch's datagram socket `path`

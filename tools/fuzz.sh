@@ -17,7 +17,8 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-600}
 shift || true
-all=(fuzz_ctl fuzz_framed_write fuzz_framed_read fuzz_route fuzz_plugin_checks fuzz_config)
+all=(fuzz_ctl fuzz_framed_write fuzz_framed_read fuzz_route fuzz_plugin_checks fuzz_config
+  fuzz_vde_request)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 
@@ -25,7 +26,7 @@ targets=("$@")
 # write of a handful of records, a stream of a few hundred operations.
 declare -A max_len=(
   [fuzz_ctl]=1024 [fuzz_framed_write]=4096 [fuzz_framed_read]=4096
-  [fuzz_route]=4096 [fuzz_plugin_checks]=512 [fuzz_config]=2048)
+  [fuzz_route]=4096 [fuzz_plugin_checks]=512 [fuzz_config]=2048 [fuzz_vde_request]=512)
 
 tools/deps.sh
 

@@ -82,7 +82,7 @@ class ConfigTest : public ::testing::Test {
     // Mounts `m` with config=path; fails the test if it does not mount.
     void mount_with(Mount& m, const std::string& path) {
         std::string why;
-        ASSERT_TRUE(m.start({"config=" + path}, why)) << why;
+        ASSERT_TRUE(m.start({"config=" + path, "vde_dir=" + scratch_}, why)) << why;
         watchdog_ = std::make_unique<Watchdog>(m, 45s);
     }
 
@@ -202,7 +202,8 @@ TEST_F(ConfigTest, AnErrorStopsTheMountWithItsLineAndLeavesNothing) {
         std::string file = write_config("bad.conf", filled_in(c.text, tap_, vde));
         Mount m;
         std::string why;
-        ASSERT_FALSE(m.start({"config=" + file}, why)) << "mounted with a bad config";
+        ASSERT_FALSE(m.start({"config=" + file, "vde_dir=" + scratch_}, why))
+            << "mounted with a bad config";
         std::optional<int> status = m.wait_exit(5s);
         ASSERT_TRUE(status.has_value());
         EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << "wait status " << *status;

@@ -21,6 +21,7 @@
 
 #include "bus_test_support.hpp"
 #include "netdev/engine.hpp"
+#include "netdev/vde_dir.hpp"
 #include "netdev/vde_endpoint.hpp"
 #include "netdev/vde_protocol.hpp"
 #include "netdev_test_support.hpp"
@@ -120,8 +121,9 @@ class NetdevVde : public ::testing::Test {
         ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
         tmp_ = tmpl;
         dir_ = tmp_ + "/sw";
+        ASSERT_TRUE(IsOk(netdev::VdeDir::open(tmp_, vde_dir_)));
         ASSERT_TRUE(IsOk(bus::Network::create("lan", {}, catalog_, "hub", net_)));
-        net_->set_extension(std::make_unique<netdev::VdeEndpoints>(*net_, engine_));
+        net_->set_extension(std::make_unique<netdev::VdeEndpoints>(*net_, engine_, vde_dir_));
         net_->set_access({0755, 0, 0});
     }
     void TearDown() override {
@@ -176,7 +178,8 @@ class NetdevVde : public ::testing::Test {
         return true;
     }
 
-    netdev::Engine engine_;  // outlives the network, whose end runs on it
+    netdev::Engine engine_;   // outlives the network, whose end runs on it
+    netdev::VdeDir vde_dir_;  // outlives the network, whose endpoints are in it
     policies::Catalog catalog_;
     std::shared_ptr<bus::Network> net_;
     std::string tmp_, dir_;
@@ -187,7 +190,7 @@ TEST_F(NetdevVde, VdeMakesTheDirectoryAndCtlAndUnvdeRemovesThem) {
     EXPECT_TRUE(fs::is_directory(dir_));
     EXPECT_TRUE(fs::is_socket(dir_ + "/ctl"));
     EXPECT_TRUE(has_line(net_->describe(), "vde " + dir_)) << net_->describe();
-    EXPECT_TRUE(has_line(net_->describe(), "#   vde PATH"));
+    EXPECT_TRUE(has_line(net_->describe(), "#   vde NAME"));
     ASSERT_TRUE(IsOk(net_->control("unvde " + dir_, kAdmin)));
     EXPECT_FALSE(fs::exists(dir_));
     EXPECT_FALSE(has_line(net_->describe(), "vde " + dir_));
@@ -290,14 +293,23 @@ TEST_F(NetdevVde, MistakesGetTheirErrno) {
     EXPECT_TRUE(
         FailsWith(net_->control("unvde " + dir_, kUser), std::errc::operation_not_permitted));
     EXPECT_TRUE(FailsWith(net_->control("vde relative/sw", kAdmin), std::errc::invalid_argument));
+    EXPECT_TRUE(FailsWith(net_->control("vde ..", kAdmin), std::errc::invalid_argument));
+    // Outside the VDE directory, or below one of its entries: never looked at.
     EXPECT_TRUE(FailsWith(net_->control("vde " + tmp_ + "/no/sw", kAdmin),
-                          std::errc::no_such_file_or_directory));
+                          std::errc::operation_not_permitted));
+    EXPECT_TRUE(FailsWith(net_->control("vde /etc", kAdmin), std::errc::operation_not_permitted));
+    EXPECT_TRUE(
+        FailsWith(net_->control("vde " + tmp_, kAdmin), std::errc::operation_not_permitted));
     UniqueFd file(::open((tmp_ + "/file").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
     ASSERT_GE(file.get(), 0);
     EXPECT_TRUE(
         FailsWith(net_->control("vde " + tmp_ + "/file", kAdmin), std::errc::not_a_directory));
-    EXPECT_TRUE(FailsWith(net_->control("vde /" + std::string(100, 'x'), kAdmin),
+    EXPECT_TRUE(FailsWith(net_->control("vde " + std::string(100, 'x'), kAdmin),
                           std::errc::filename_too_long));
+    // A symbolic link where the directory would be is not followed.
+    ASSERT_EQ(::symlink("/etc", (tmp_ + "/link").c_str()), 0);
+    EXPECT_TRUE(FailsWith(net_->control("vde link", kAdmin), std::errc::not_a_directory));
+    EXPECT_FALSE(fs::exists("/etc/ctl"));
     EXPECT_TRUE(FailsWith(net_->control("unvde " + dir_, kAdmin), std::errc::no_such_device));
     EXPECT_FALSE(fs::exists(dir_));
 
@@ -306,7 +318,7 @@ TEST_F(NetdevVde, MistakesGetTheirErrno) {
     // Another network at the same PATH finds it listening.
     std::shared_ptr<bus::Network> other;
     ASSERT_TRUE(IsOk(bus::Network::create("other", {}, catalog_, "hub", other)));
-    other->set_extension(std::make_unique<netdev::VdeEndpoints>(*other, engine_));
+    other->set_extension(std::make_unique<netdev::VdeEndpoints>(*other, engine_, vde_dir_));
     EXPECT_TRUE(FailsWith(other->control("vde " + dir_, kAdmin), std::errc::address_in_use));
     EXPECT_TRUE(fs::is_socket(dir_ + "/ctl")) << "the refused one removed the first one's ctl";
     other->hang_up();
@@ -337,7 +349,7 @@ TEST_F(NetdevVde, AStaleCtlIsReplacedAndAnExistingDirectoryKept) {
     EXPECT_EQ(st.st_mode & 07777, 0711U) << "its mode is its owner's";
 }
 
-TEST_F(NetdevVde, TheDirectoryAndCtlFollowTheNetworksAccess) {
+TEST_F(NetdevVde, CtlFollowsTheNetworksAccessAndTheDirectoryStaysTheDaemons) {
     if (::geteuid() != 0) {
         if (in_ci()) FAIL() << "needs root to give files away";
         GTEST_SKIP() << "needs root to give files away";
@@ -350,9 +362,11 @@ TEST_F(NetdevVde, TheDirectoryAndCtlFollowTheNetworksAccess) {
     EXPECT_EQ(mode_of(dir_), 0755U);
     EXPECT_EQ(mode_of(dir_ + "/ctl"), 0600U) << "only the owner may read and write";
     net_->set_access({0770, 1234, 4321});
-    EXPECT_EQ(mode_of(dir_), 01770U) << "sticky: a group member cannot remove another's socket";
+    EXPECT_EQ(mode_of(dir_), 0755U) << "writable by root alone, whoever owns the network";
     EXPECT_EQ(mode_of(dir_ + "/ctl"), 0660U);
     struct stat st {};
+    ASSERT_EQ(::stat(dir_.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 0U) << "a network owner's directory could be swapped for a link";
     ASSERT_EQ(::stat((dir_ + "/ctl").c_str(), &st), 0);
     EXPECT_EQ(st.st_uid, 1234U);
     EXPECT_EQ(st.st_gid, 4321U);
