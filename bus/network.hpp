@@ -32,8 +32,8 @@ struct Bounds {
     std::uint32_t capture_readers = 8;
     static constexpr std::uint32_t kMax = 65536;
     // Bytes of rendered ctl and stats text that open descriptors of one
-    // network hold (-o max_text_bytes); fs keeps that text, the bus only
-    // carries the number to it.
+    // network hold (-o max_text_bytes).  fs keeps that text (NetDir::texts);
+    // the number travels here with root's other bounds.
     std::uint32_t text_bytes = 16U << 20;
 };
 

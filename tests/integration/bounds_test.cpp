@@ -21,8 +21,8 @@ namespace {
 
 constexpr uid_t kNobody = 65534;
 constexpr gid_t kNogroup = 65534;
-constexpr long kMarginKib = 32 * 1024;  // allocator slack on a shared machine
-constexpr long kTextBudget = 4 << 20;   // -o max_text_bytes below
+constexpr long kMarginKib = 32L * 1024;  // allocator slack on a shared machine
+constexpr long kTextBudget = 4 << 20;    // -o max_text_bytes below
 
 // What the attacking child reports once it holds everything it could get.
 struct Report {
@@ -35,7 +35,7 @@ struct Report {
 // while the parent measures the daemon (`measure`), then lets it exit.
 class Attacker {
   public:
-    Attacker(const std::function<Report()>& attack) {
+    explicit Attacker(const std::function<Report()>& attack) {
         if (pipe2(report_.data(), O_CLOEXEC) != 0 || pipe2(release_.data(), O_CLOEXEC) != 0) {
             ADD_FAILURE() << "pipe: " << std::strerror(errno);
             return;
