@@ -34,6 +34,7 @@ Network::Network(std::string name, const Settings& settings, const PolicyCatalog
     while (ports_.size() < settings_.ports) {
         ports_.push_back(std::make_unique<Port>(static_cast<PortId>(ports_.size())));
     }
+    free_.resize(settings_.ports);
     policy_->on_ports(settings_.ports);
     lossless_.store(settings_.lossless, std::memory_order_relaxed);
     build_commands();
@@ -47,6 +48,11 @@ Network::~Network() {
 
 void Network::set_extension(std::unique_ptr<Extension> extension) {
     extension_ = std::move(extension);
+}
+
+void Network::set_bounds(const Bounds& bounds) {
+    std::lock_guard lock(mu_);
+    bounds_ = bounds;
 }
 
 void Network::set_access(const Access& access) {
@@ -80,6 +86,7 @@ Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connectio
     port.writers += writes ? 1 : 0;
     receiving_ports_ += new_reader ? 1 : 0;
     sending_ports_ += new_writer ? 1 : 0;
+    track(port);
     out = Connection{id, reads, writes, &port};
     // A port that starts receiving events gets the snapshot, which already
     // holds the new counts; everyone else hears of the change.
@@ -127,13 +134,11 @@ Status Network::connect_any(bool reads, bool writes, Connection& out, bool exclu
         std::lock_guard lock(mu_);
         if (hung_up_)
             return Status::error(std::errc::no_such_file_or_directory, "network is removed");
-        for (PortId id = 0; id < ports_.size(); ++id) {
-            if (ports_[id]->connected()) continue;
+        if (PortId id = free_.lowest(); id < ports_.size()) {
             ctl_after_ = &after;
             s = attach(*ports_[id], id, reads, writes, out);
             ports_[id]->exclusive = exclusive;
             ctl_after_ = nullptr;
-            break;
         }
         if (s.code == std::errc::no_space_on_device) {
             s.reason = fmt::format("all {} ports are connected", ports_.size());
@@ -144,31 +149,89 @@ Status Network::connect_any(bool reads, bool writes, Connection& out, bool exclu
     return s;
 }
 
+Status Network::add_observer(bool capture, Port*& out) {
+    if (hung_up_) return Status::error(std::errc::no_such_file_or_directory, "network is removed");
+    std::uint32_t held = capture ? capture_readers_
+                                 : static_cast<std::uint32_t>(observers_.size()) - capture_readers_;
+    std::uint32_t bound = capture ? bounds_.capture_readers : bounds_.event_readers;
+    if (held >= bound) {
+        return Status::error(
+            std::errc::too_many_files_open_in_system,
+            fmt::format("the network has {} {} readers, the most the mount allows (-o {}={})", held,
+                        capture ? "capture" : "events",
+                        capture ? "max_capture_readers" : "max_event_readers", bound));
+    }
+    PortId id = 0;
+    if (!free_observer_ids_.empty()) {
+        id = free_observer_ids_.back();
+        free_observer_ids_.pop_back();
+    } else if (next_observer_ >= Limits::kFirstObserver) {
+        id = next_observer_++;  // 0 after the last id: the range is used up
+    } else {
+        // Unreachable while the bounds hold (2 x 65536 ids at most).
+        return Status::error(std::errc::too_many_files_open_in_system,
+                             "every observer id is in use");
+    }
+    out = &observers_.emplace_back(id);
+    out->readers = 1;
+    return Status::success();
+}
+
 Status Network::connect_observer(Connection& out) {
     AfterUnlock after;
     std::lock_guard lock(mu_);
-    if (hung_up_) return Status::error(std::errc::no_such_file_or_directory, "network is removed");
-    Port& observer = observers_.emplace_back(next_observer_++);
-    observer.readers = 1;
-    observer.events = true;
-    observer.capacity = settings_.queue;
-    observer.ring = std::make_unique<Port::Ring>(observer.capacity);
-    out = Connection{observer.id, true, false, &observer};
-    send_snapshot(observer, observer.id, after);  // nobody waits on a new observer yet
+    Port* observer = nullptr;
+    if (Status s = add_observer(false, observer); !s.ok()) return s;
+    observer->events = true;
+    observer->capacity = settings_.queue;
+    observer->ring = std::make_unique<Port::Ring>(observer->capacity);
+    out = Connection{observer->id, true, false, observer};
+    send_snapshot(*observer, observer->id, after);  // nobody waits on a new observer yet
     return Status::success();
 }
 
 Status Network::connect_capture(Connection& out) {
     std::lock_guard lock(mu_);
-    if (hung_up_) return Status::error(std::errc::no_such_file_or_directory, "network is removed");
-    Port& reader = observers_.emplace_back(next_observer_++);
-    reader.readers = 1;
-    reader.capture = true;
-    reader.capacity = Limits::kCaptureQueue;
-    reader.ring = std::make_unique<Port::Ring>(reader.capacity);
+    Port* reader = nullptr;
+    if (Status s = add_observer(true, reader); !s.ok()) return s;
+    reader->capture = true;
+    reader->capacity = Limits::kCaptureQueue;
+    reader->ring = std::make_unique<Port::Ring>(reader->capacity);
     ++capture_readers_;
-    out = Connection{reader.id, true, false, &reader};
+    out = Connection{reader->id, true, false, reader};
     return Status::success();
+}
+
+void Network::set_next_observer_for_test(PortId id) {
+    std::lock_guard lock(mu_);
+    next_observer_ = id;
+}
+
+void Network::track(Port& port) {
+    bool event_reader = port.events && port.ring;
+    if (event_reader && port.event_slot == Port::kNoSlot) {
+        port.event_slot = static_cast<std::uint32_t>(event_ports_.size());
+        event_ports_.push_back(&port);
+    } else if (!event_reader && port.event_slot != Port::kNoSlot) {
+        Port* last = event_ports_.back();
+        event_ports_[port.event_slot] = last;
+        last->event_slot = port.event_slot;
+        event_ports_.pop_back();
+        port.event_slot = Port::kNoSlot;
+    }
+    bool connected = port.connected();
+    if (connected && port.connected_slot == Port::kNoSlot) {
+        port.connected_slot = static_cast<std::uint32_t>(connected_.size());
+        connected_.push_back(port.id);
+        free_.set_free(port.id, false);
+    } else if (!connected && port.connected_slot != Port::kNoSlot) {
+        PortId last = connected_.back();
+        connected_[port.connected_slot] = last;
+        ports_[last]->connected_slot = port.connected_slot;
+        connected_.pop_back();
+        port.connected_slot = Port::kNoSlot;
+        free_.set_free(port.id, true);
+    }
 }
 
 bool Network::ethernet() const {
@@ -193,6 +256,7 @@ void Network::disconnect(const Connection& conn) {
         if (conn.observer()) {
             if (port.capture) --capture_readers_;
             discard_queue(port, after);
+            free_observer_ids_.push_back(port.id);
             auto it = std::find_if(observers_.begin(), observers_.end(),
                                    [&](const Port& p) { return &p == &port; });
             gone.splice(gone.end(), observers_, it);
@@ -207,6 +271,7 @@ void Network::disconnect(const Connection& conn) {
                 --receiving_ports_;
             }
             if (lost_writer) --sending_ports_;
+            track(port);
             if (!port.connected()) {
                 port.exclusive = false;
                 emit(Kind::leave, conn.id, false, after);

@@ -13,6 +13,7 @@
 
 #include "bus/commands.hpp"
 #include "bus/extension.hpp"
+#include "bus/free_ports.hpp"
 #include "bus/message.hpp"
 #include "bus/policy.hpp"
 #include "bus/port.hpp"
@@ -20,6 +21,21 @@
 #include "bus/waiter.hpp"
 
 namespace ipnfs::bus {
+
+// What readers that are not ports (events and capture files) may make one
+// network hold.  Set by root at mount (-o max_event_readers,
+// -o max_capture_readers), never through ctl: each such reader costs
+// memory (a queue, a snapshot of the members, up to kCaptureQueue messages)
+// and anyone who may read the file can open it.
+struct Bounds {
+    std::uint32_t event_readers = 16;
+    std::uint32_t capture_readers = 8;
+    static constexpr std::uint32_t kMax = 65536;
+    // Bytes of rendered ctl and stats text that open descriptors of one
+    // network hold (-o max_text_bytes).  fs keeps that text (NetDir::texts);
+    // the number travels here with root's other bounds.
+    std::uint32_t text_bytes = 16U << 20;
+};
 
 struct Settings {
     std::uint32_t ports = 32;   // AF_IPN's default node count
@@ -36,7 +52,10 @@ struct Limits {
     static constexpr std::uint32_t kMaxMtu = 65535;
     static constexpr std::uint32_t kMaxQueue = 65536;
     static constexpr std::uint32_t kMaxPool = 1U << 20;
-    // Ids of events-file and capture readers (observers), above every port number.
+    // Ids of events-file and capture readers (observers), above every port
+    // number.  Ids of closed observers are used again, and their count is
+    // bounded (Bounds), so an observer id never reaches past 2^32 and wraps
+    // into the port numbers.
     static constexpr PortId kFirstObserver = 1U << 31;
     // Messages a capture reader holds: it costs at most this many times the
     // MTU, and a reader that falls further behind loses its own copies.
@@ -91,11 +110,13 @@ class Network {
     Status connect_any(bool reads, bool writes, Connection& out, bool exclusive = false);
     // Connects a reader of the network's membership events only; it first
     // receives a join for every connected port and the current counts.
+    // ENFILE beyond Bounds::event_readers.
     Status connect_observer(Connection& out);
     // Connects a capture reader: from now on it receives a copy of every
     // data message the network accepts (as sent, before any policy rewrite,
     // time-stamped), never events.  It never slows the network: when its
     // queue (Limits::kCaptureQueue) is full it loses its own copy, counted.
+    // ENFILE beyond Bounds::capture_readers.
     Status connect_capture(Connection& out);
     // Whether the messages are Ethernet frames (the policy says so).
     [[nodiscard]] bool ethernet() const;
@@ -146,6 +167,8 @@ class Network {
     void set_extension(std::unique_ptr<Extension> extension);
     // Tells the extension who may use the network (see Access).
     void set_access(const Access& access);
+    // Root's bounds (mount options); they apply to readers that open later.
+    void set_bounds(const Bounds& bounds);
 
     // ctl: run command lines / show settings and help / show counters.
     // Lines run in order and stop at the first failure.
@@ -165,6 +188,9 @@ class Network {
     // extension lets go of its connections.
     void hang_up();
 
+    // Tests only: the next new observer id (to reach the top of the range).
+    void set_next_observer_for_test(PortId id);
+
   private:
     struct AfterUnlock;
 
@@ -179,6 +205,10 @@ class Network {
     void apply_port_flag(PortId id, bool Port::*flag, bool on, AfterUnlock& after);
     [[nodiscard]] std::uint32_t connected_ports() const;
     Status attach(Port& port, PortId id, bool reads, bool writes, Connection& out);
+    // An observer's port in observers_ (events: else capture), or an error.
+    Status add_observer(bool capture, Port*& out);
+    // Keeps event_ports_ and connected_ in step with a port's state.
+    void track(Port& port);
 
     // Policies see queue depths through this (under mu_).
     struct QueueLoad final : Load {
@@ -225,11 +255,18 @@ class Network {
     // is what makes the order total).
     mutable std::mutex mu_;
     Settings settings_;
+    Bounds bounds_;
     std::vector<std::unique_ptr<Port>> ports_;
     std::list<Port> observers_;          // readers of the events file and capture readers
     std::uint32_t capture_readers_ = 0;  // observers_ with capture set
-    std::uint64_t captured_ = 0;         // copies handed to capture readers
-    std::uint64_t capture_drops_ = 0;    // copies capture readers lost, closed ones included
+    // Ports with events on and a reader, and connected ports, each in no
+    // order (Port::event_slot, Port::connected_slot): event fan-out, snapshots
+    // and connect_any never walk the whole port table.
+    std::vector<Port*> event_ports_;
+    std::vector<PortId> connected_;
+    FreePorts free_;                   // ports nobody is connected to
+    std::uint64_t captured_ = 0;       // copies handed to capture readers
+    std::uint64_t capture_drops_ = 0;  // copies capture readers lost, closed ones included
     std::unique_ptr<Policy> policy_;
     boost::intrusive::list<SendWaiter> senders_;  // parked sends, oldest first
     std::uint32_t pool_used_ = 0;                 // messages with pending queue copies
@@ -238,6 +275,7 @@ class Network {
     std::uint32_t parked_readers_ = 0;
     std::uint64_t next_seq_ = 1;
     PortId next_observer_ = Limits::kFirstObserver;
+    std::vector<PortId> free_observer_ids_;  // ids of closed observers, used again first
     bool hung_up_ = false;
     std::string last_error_;
     // Work for after the lock, of the connect() or control() in progress.

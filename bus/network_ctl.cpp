@@ -53,9 +53,7 @@ void Network::build_commands() {
 }
 
 std::uint32_t Network::connected_ports() const {
-    std::uint32_t n = 0;
-    for (const auto& p : ports_) n += p->connected() ? 1 : 0;
-    return n;
+    return static_cast<std::uint32_t>(connected_.size());
 }
 
 Status Network::set_policy(std::string_view name) {
@@ -102,6 +100,7 @@ void Network::apply_port_flag(PortId id, bool Port::*flag, bool on, AfterUnlock&
     Port& port = *ports_[id];
     bool was = port.*flag;
     port.*flag = on;
+    track(port);
     if (flag == &Port::events && on && !was && port.ring) send_snapshot(port, id, after);
     if (flag == &Port::drop_when_full && on) room_freed(after);
 }
@@ -133,6 +132,7 @@ Status Network::set_ports(Words w) {
                 fmt::format("cannot shrink to {} ports: port {} is connected", count, id));
         }
     }
+    free_.resize(count);
     if (count < ports_.size()) {
         ports_.resize(count);
     } else {

@@ -1,4 +1,5 @@
 // Membership events: join, leave and counts, and their bounded backlog.
+#include <algorithm>
 #include <array>
 #include <deque>
 #include <span>
@@ -50,10 +51,7 @@ void Network::hold_event(Port& port, const MessageRef& msg) {
 
 template <typename F>
 void Network::for_each_event_reader(F&& f) {
-    for (PortId id = 0; id < ports_.size(); ++id) {
-        Port& port = *ports_[id];
-        if (port.events && port.ring) f(port, id);
-    }
+    for (Port* port : event_ports_) f(*port, port->id);
     for (Port& observer : observers_) {
         if (!observer.capture) f(observer, observer.id);  // captures see data only
     }
@@ -71,8 +69,12 @@ void Network::emit(Kind kind, PortId member, bool to_member, AfterUnlock& after)
 }
 
 void Network::send_snapshot(Port& port, PortId id, AfterUnlock& after) {
-    for (PortId member = 0; member < ports_.size(); ++member) {
-        if (member == id || !ports_[member]->connected()) continue;
+    // One join per connected port, in port order: the cost is the
+    // snapshot's own size, not the port count.
+    std::vector<PortId> members = connected_;
+    std::ranges::sort(members);
+    for (PortId member : members) {
+        if (member == id) continue;
         MessageRef join = Message::make(member, {}, Kind::join);
         join->set_seq(next_seq_++);
         enqueue(port, join, after);

@@ -76,6 +76,10 @@ struct Port {
     // network accepts, never events; its copies stay out of the lossless
     // pool, and a full ring drops its own copy, so it never holds a sender.
     bool capture = false;
+    // Its place in Network::event_ports_ / Network::connected_, or kNoSlot.
+    static constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
+    std::uint32_t event_slot = kNoSlot;
+    std::uint32_t connected_slot = kNoSlot;
 
     // Serializes the consumers of ring: several descriptors may read one port.
     // Lock order: read_mu before Network::mu_.

@@ -28,9 +28,10 @@ struct Handle {
     std::shared_ptr<CaptureStream> capture;
 
     // ctl and stats: the text a read at offset 0 rendered, so one reader sees
-    // one consistent snapshot across several read() calls.
+    // one consistent snapshot across several read() calls; shared with every
+    // descriptor that read the same text (NetDir::texts()).
     std::mutex text_mu;  // guards text
-    std::string text;
+    TextSnapshots::Text text;
 };
 
 }  // namespace ipnfs::fs

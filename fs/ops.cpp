@@ -250,11 +250,15 @@ void read_text(fuse_req_t req, Handle& h, std::size_t size, off_t off) {
     {
         std::lock_guard lock(h.text_mu);
         // A pread past 0 before any read at 0 renders too: never a false EOF.
-        if (off == 0 || h.text.empty()) {
-            h.text = h.kind == Kind::ctl ? h.dir->net().describe() : h.dir->net().stats();
+        if (off == 0 || !h.text) {
+            bool ctl = h.kind == Kind::ctl;
+            h.text =
+                h.dir->texts().share(ctl ? TextSnapshots::File::ctl : TextSnapshots::File::stats,
+                                     ctl ? h.dir->net().describe() : h.dir->net().stats());
         }
-        auto start = std::min(static_cast<std::size_t>(off), h.text.size());
-        slice = h.text.substr(start, std::min(size, h.text.size() - start));
+        std::string_view text = h.text ? std::string_view(*h.text) : std::string_view();
+        auto start = std::min(static_cast<std::size_t>(off), text.size());
+        slice = text.substr(start, std::min(size, text.size() - start));
     }
     fuse_reply_buf(req, slice.data(), slice.size());
 }

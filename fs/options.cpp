@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <system_error>
 #include <vector>
 
@@ -29,13 +30,16 @@ struct RawOptions {
     char* root_mode = nullptr;
     char* config = nullptr;
     char* vde_dir = nullptr;
+    char* max_event_readers = nullptr;
+    char* max_capture_readers = nullptr;
+    char* max_text_bytes = nullptr;
 
     RawOptions() = default;
     RawOptions(const RawOptions&) = delete;
     RawOptions& operator=(const RawOptions&) = delete;
     ~RawOptions() {
         for (char* p : {log_level, log_file, policy, plugins, ports, mtu, queue, root_mode, config,
-                        vde_dir}) {
+                        vde_dir, max_event_readers, max_capture_readers, max_text_bytes}) {
             free(p);
         }
     }
@@ -58,6 +62,9 @@ const fuse_opt kOptionSpecs[] = {
     IPNFS_OPT("root_mode=%s", root_mode),
     IPNFS_OPT("config=%s", config),
     IPNFS_OPT("vde_dir=%s", vde_dir),
+    IPNFS_OPT("max_event_readers=%s", max_event_readers),
+    IPNFS_OPT("max_capture_readers=%s", max_capture_readers),
+    IPNFS_OPT("max_text_bytes=%s", max_text_bytes),
     FUSE_OPT_KEY("max_threads=", kKeyMaxThreads),
     FUSE_OPT_END,
 };
@@ -164,7 +171,13 @@ bool parse_options(fuse_args& args, Options& opts, std::string& error) {
     opts.root_mode = root_mode;
     if (!take_number(raw.ports, 1, bus::Limits::kMaxPorts, "ports", opts.defaults.ports, error) ||
         !take_number(raw.mtu, 1, bus::Limits::kMaxMtu, "mtu", opts.defaults.mtu, error) ||
-        !take_number(raw.queue, 1, bus::Limits::kMaxQueue, "queue", opts.defaults.queue, error)) {
+        !take_number(raw.queue, 1, bus::Limits::kMaxQueue, "queue", opts.defaults.queue, error) ||
+        !take_number(raw.max_event_readers, 0, bus::Bounds::kMax, "max_event_readers",
+                     opts.bounds.event_readers, error) ||
+        !take_number(raw.max_capture_readers, 0, bus::Bounds::kMax, "max_capture_readers",
+                     opts.bounds.capture_readers, error) ||
+        !take_number(raw.max_text_bytes, 0, std::numeric_limits<std::uint32_t>::max(),
+                     "max_text_bytes", opts.bounds.text_bytes, error)) {
         return false;
     }
 
@@ -196,6 +209,9 @@ void print_usage(const char* prog) {
         "    -o root_mode=OCTAL     permissions of the mount root (default 0755)\n"
         "    -o config=FILE         make the networks FILE declares at mount\n"
         "    -o vde_dir=DIR         root's directory of VDE endpoints (default /run/ipnfs)\n"
+        "    -o max_event_readers=N   events readers per network (default 16)\n"
+        "    -o max_capture_readers=N capture readers per network (default 8)\n"
+        "    -o max_text_bytes=N    ctl/stats text held per network (default 16777216)\n"
         "    --dump MOUNTPOINT      print the mounted networks in that file's format\n"
         "\n",
         prog);

@@ -21,6 +21,7 @@ struct Options {
     std::string vde_dir = "/run/ipnfs";  // where `vde NAME` makes endpoints (netdev/vde_dir.hpp)
     bool vde_dir_given = false;  // -o vde_dir=DIR: a DIR that cannot be used stops the mount
     bus::Settings defaults;
+    bus::Bounds bounds;
     unsigned root_mode = 0755;
     bool max_threads_given = false;  // -o max_threads=N (libfuse's option) was given
 };

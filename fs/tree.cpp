@@ -39,8 +39,9 @@ bus::Status not_found(std::string_view name) {
 
 }  // namespace
 
-NetDir::NetDir(std::uint64_t id, std::string name, std::shared_ptr<bus::Network> net, Attr dir)
-    : id_(id), name_(std::move(name)), net_(std::move(net)) {
+NetDir::NetDir(std::uint64_t id, std::string name, std::shared_ptr<bus::Network> net, Attr dir,
+               std::size_t text_bytes)
+    : id_(id), name_(std::move(name)), net_(std::move(net)), texts_(text_bytes) {
     attrs_[Tree::kDirSlot] = dir;
 }
 
@@ -74,10 +75,11 @@ void NetDir::mark_removed() {
 }
 
 Tree::Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::string default_policy,
-           Attr root, const bus::ExtensionMaker* extensions)
+           Attr root, const bus::ExtensionMaker* extensions, bus::Bounds bounds)
     : catalog_(catalog),
       extensions_(extensions),
       defaults_(defaults),
+      bounds_(bounds),
       default_policy_(std::move(default_policy)),
       root_(root) {
     root_.ctime = now();
@@ -171,6 +173,7 @@ bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node&
         !s.ok()) {
         return s;
     }
+    net->set_bounds(bounds_);
     if (extensions_ != nullptr) net->set_extension(extensions_->make(*net, *this));
     Attr dir_attr = attr;
     dir_attr.mode &= kPermBits;
@@ -181,7 +184,8 @@ bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node&
             return bus::Status::error(std::errc::file_exists,
                                       fmt::format("network {} exists", name));
         }
-        auto dir = std::make_shared<NetDir>(next_id_++, std::string(name), net, dir_attr);
+        auto dir = std::make_shared<NetDir>(next_id_++, std::string(name), net, dir_attr,
+                                            bounds_.text_bytes);
         net->set_listener(dir.get());
         by_name_.emplace(std::string(name), dir);
         by_id_.emplace(dir->id(), dir);

@@ -19,6 +19,7 @@
 #include "bus/network.hpp"
 #include "bus/status.hpp"
 #include "fs/poll_set.hpp"
+#include "fs/text_snapshots.hpp"
 
 namespace ipnfs::fs {
 
@@ -38,13 +39,15 @@ struct Attr {
 // readiness reaches the poll handles of its ports from here.
 class NetDir final : public bus::Listener {
   public:
-    NetDir(std::uint64_t id, std::string name, std::shared_ptr<bus::Network> net, Attr dir);
+    NetDir(std::uint64_t id, std::string name, std::shared_ptr<bus::Network> net, Attr dir,
+           std::size_t text_bytes);
 
     [[nodiscard]] std::uint64_t id() const { return id_; }
     [[nodiscard]] const std::string& name() const { return name_; }
     [[nodiscard]] bus::Network& net() const { return *net_; }
     [[nodiscard]] const std::shared_ptr<bus::Network>& shared_net() const { return net_; }
     PollSet& polls() { return polls_; }
+    TextSnapshots& texts() { return texts_; }
 
     // Attributes of the file in `slot`: chmod/chown overrides, else derived
     // from the directory (files take its r and w bits; stats, events and
@@ -64,6 +67,7 @@ class NetDir final : public bus::Listener {
     const std::string name_;
     const std::shared_ptr<bus::Network> net_;
     PollSet polls_;
+    TextSnapshots texts_;
 
     mutable std::mutex mu_;                          // guards attrs_ and removed_
     std::unordered_map<std::uint32_t, Attr> attrs_;  // slot -> attributes set by chmod/chown
@@ -92,7 +96,7 @@ class Tree final : public bus::Directory {
 
     // Every new network gets an extension from `extensions`, if given.
     Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::string default_policy,
-         Attr root, const bus::ExtensionMaker* extensions = nullptr);
+         Attr root, const bus::ExtensionMaker* extensions = nullptr, bus::Bounds bounds = {});
 
     [[nodiscard]] std::optional<Node> resolve(Ino ino) const;
     // A child of `parent` by name: the ino and node, or ENOENT.
@@ -134,6 +138,7 @@ class Tree final : public bus::Directory {
     const bus::PolicyCatalog& catalog_;
     const bus::ExtensionMaker* extensions_;
     const bus::Settings defaults_;
+    const bus::Bounds bounds_;  // root's, for every network (mount options)
     const std::string default_policy_;
 
     mutable std::mutex mu_;  // guards everything below; never held across a bus or libfuse call

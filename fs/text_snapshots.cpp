@@ -1,0 +1,25 @@
+#include "fs/text_snapshots.hpp"
+
+#include <utility>
+
+namespace ipnfs::fs {
+
+TextSnapshots::TextSnapshots(std::size_t budget) : budget_(budget) {}
+
+TextSnapshots::Text TextSnapshots::share(File file, std::string fresh) {
+    std::lock_guard lock(mu_);
+    std::weak_ptr<const std::string>& slot = newest_[static_cast<std::size_t>(file)];
+    Text newest = slot.lock();
+    if (newest && *newest == fresh) return newest;
+    if (newest && held_->load() + fresh.size() > budget_) return newest;
+    std::size_t size = fresh.size();
+    held_->fetch_add(size);
+    Text made(new std::string(std::move(fresh)), [held = held_, size](const std::string* text) {
+        held->fetch_sub(size);
+        delete text;  // NOLINT(cppcoreguidelines-owning-memory)
+    });
+    slot = made;
+    return made;
+}
+
+}  // namespace ipnfs::fs
