@@ -64,14 +64,15 @@ bus::Status open_capture(Handle& h) {
     bool ethernet = net.ethernet();
     if (bus::Status s = net.connect_capture(h.conn); !s.ok()) return s;
     h.capture = std::make_shared<CaptureStream>(ethernet ? pcap::kLinkEthernet : pcap::kLinkUser0);
-    bus::log::info({net.name(), "capture-open"}, "capture reader joined (link type {})",
-                   ethernet ? "EN10MB" : "USER0");
+    bus::log::limited(spdlog::level::info, {net.name(), "capture-open"},
+                      "capture reader joined (link type {})", ethernet ? "EN10MB" : "USER0");
     return bus::Status::success();
 }
 
 void log_capture_close(const Handle& h) {
-    bus::log::info({h.dir->name(), "capture-close"}, "capture reader left ({} records, {} drops)",
-                   h.capture->records(), bus::Network::drops(h.conn));
+    bus::log::limited(spdlog::level::info, {h.dir->name(), "capture-close"},
+                      "capture reader left ({} records, {} drops)", h.capture->records(),
+                      bus::Network::drops(h.conn));
 }
 
 void read_capture(fuse_req_t req, Handle& h, std::size_t size, bool nonblock) {

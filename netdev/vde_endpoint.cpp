@@ -86,7 +86,8 @@ void VdeEndpoints::Endpoint::on_readable() {
         }
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno != EAGAIN)
-            bus::log::warn({network(), "vde-error"}, "{}: accept: {}", who(), std::strerror(errno));
+            bus::log::limited(spdlog::level::warn, {network(), "vde-error"}, "{}: accept: {}",
+                              who(), std::strerror(errno));
         return;
     }
 }
@@ -94,7 +95,8 @@ void VdeEndpoints::Endpoint::on_readable() {
 void VdeEndpoints::Endpoint::accept_one(int fd) {
     Credentials peer;
     if (bus::Status s = peer_credentials(fd, peer); !s.ok()) {
-        bus::log::warn({network(), "vde-error"}, "{}: a client's credentials: {}", who(), s.reason);
+        bus::log::limited(spdlog::level::warn, {network(), "vde-error"},
+                          "{}: a client's credentials: {}", who(), s.reason);
         ::close(fd);
         return;
     }
@@ -103,8 +105,8 @@ void VdeEndpoints::Endpoint::accept_one(int fd) {
         return c->state() == Client::State::requesting;
     });
     if (static_cast<std::size_t>(pending) >= kMaxPending) {
-        bus::log::warn(
-            {network(), "vde-client-refuse"},
+        bus::log::limited(
+            spdlog::level::warn, {network(), "vde-client-refuse"},
             "{}: refused a client (pid {}, uid {}): {} others have not sent their request", who(),
             peer.pid, peer.uid, pending);
         ::close(fd);
