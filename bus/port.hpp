@@ -76,6 +76,11 @@ struct Port {
     // network accepts, never events; its copies stay out of the lossless
     // pool, and a full ring drops its own copy, so it never holds a sender.
     bool capture = false;
+    // Lossless network: it held senders back past the holdtime, so it loses
+    // its own copies when full (as drop_when_full) until its reader reads
+    // again; then a reader with events on gets `lost` with this count.
+    bool stalled = false;
+    std::uint64_t lost = 0;
 
     // Serializes the consumers of ring: several descriptors may read one port.
     // Lock order: read_mu before Network::mu_.

@@ -28,13 +28,16 @@ struct RawOptions {
     char* queue = nullptr;
     char* root_mode = nullptr;
     char* config = nullptr;
+    char* holdtime = nullptr;
+    char* net_mib = nullptr;
+    char* user_mib = nullptr;
 
     RawOptions() = default;
     RawOptions(const RawOptions&) = delete;
     RawOptions& operator=(const RawOptions&) = delete;
     ~RawOptions() {
-        for (char* p :
-             {log_level, log_file, policy, plugins, ports, mtu, queue, root_mode, config}) {
+        for (char* p : {log_level, log_file, policy, plugins, ports, mtu, queue, root_mode, config,
+                        holdtime, net_mib, user_mib}) {
             free(p);
         }
     }
@@ -43,6 +46,8 @@ struct RawOptions {
 // libfuse's own option, seen on its way through: ipnfs picks another
 // default when it is not given (libfuse cannot tell given from default).
 constexpr int kKeyMaxThreads = 1;
+
+constexpr std::uint32_t kMaxMib = 1U << 20;
 
 #define IPNFS_OPT(spec, field) \
     { spec, offsetof(RawOptions, field), 0 }
@@ -56,6 +61,9 @@ const fuse_opt kOptionSpecs[] = {
     IPNFS_OPT("queue=%s", queue),
     IPNFS_OPT("root_mode=%s", root_mode),
     IPNFS_OPT("config=%s", config),
+    IPNFS_OPT("holdtime=%s", holdtime),
+    IPNFS_OPT("net_mib=%s", net_mib),
+    IPNFS_OPT("user_mib=%s", user_mib),
     FUSE_OPT_KEY("max_threads=", kKeyMaxThreads),
     FUSE_OPT_END,
 };
@@ -153,9 +161,20 @@ bool parse_options(fuse_args& args, Options& opts, std::string& error) {
     opts.root_mode = root_mode;
     if (!take_number(raw.ports, 1, bus::Limits::kMaxPorts, "ports", opts.defaults.ports, error) ||
         !take_number(raw.mtu, 1, bus::Limits::kMaxMtu, "mtu", opts.defaults.mtu, error) ||
-        !take_number(raw.queue, 1, bus::Limits::kMaxQueue, "queue", opts.defaults.queue, error)) {
+        !take_number(raw.queue, 1, bus::Limits::kMaxQueue, "queue", opts.defaults.queue, error) ||
+        !take_number(raw.holdtime, 0, bus::Limits::kMaxHoldtime, "holdtime", opts.defaults.holdtime,
+                     error)) {
         return false;
     }
+    // In MiB, 0 for none; up to 1 TiB.
+    std::uint32_t net_mib = opts.byte_limits.network >> 20;
+    std::uint32_t user_mib = opts.byte_limits.owner >> 20;
+    if (!take_number(raw.net_mib, 0, kMaxMib, "net_mib", net_mib, error) ||
+        !take_number(raw.user_mib, 0, kMaxMib, "user_mib", user_mib, error)) {
+        return false;
+    }
+    opts.byte_limits.network = std::uint64_t{net_mib} << 20;
+    opts.byte_limits.owner = std::uint64_t{user_mib} << 20;
 
     if (words.size() > 2) {
         error = fmt::format("too many arguments: '{}'", words[2]);
@@ -182,6 +201,12 @@ void print_usage(const char* prog) {
         "    -o ports=N             ports of new networks (default 32)\n"
         "    -o mtu=N               MTU of new networks in bytes (default 1514)\n"
         "    -o queue=N             per-port queue length of new networks (default 64)\n"
+        "    -o holdtime=MS         lossless networks: how long one port may hold\n"
+        "                           senders back (default 5000; 0: for ever)\n"
+        "    -o net_mib=N           MiB of queued messages one network may hold\n"
+        "                           (default 64; 0: no limit)\n"
+        "    -o user_mib=N          MiB of queued messages all networks of one non-root\n"
+        "                           owner may hold together (default 256; 0: no limit)\n"
         "    -o root_mode=OCTAL     permissions of the mount root (default 0755)\n"
         "    -o config=FILE         make the networks FILE declares at mount\n"
         "    --dump MOUNTPOINT      print the mounted networks in that file's format\n"

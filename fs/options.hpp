@@ -19,6 +19,7 @@ struct Options {
     std::string plugins;  // absolute; empty: no policy plugins
     std::string config;   // absolute; empty: no networks made at mount
     bus::Settings defaults;
+    bus::ByteLimits byte_limits;  // -o net_mib, -o user_mib
     unsigned root_mode = 0755;
     bool max_threads_given = false;  // -o max_threads=N (libfuse's option) was given
 };

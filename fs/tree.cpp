@@ -70,10 +70,11 @@ void NetDir::mark_removed() {
 }
 
 Tree::Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::string default_policy,
-           Attr root, const bus::ExtensionMaker* extensions)
+           Attr root, const bus::ExtensionMaker* extensions, const bus::ByteLimits& limits)
     : catalog_(catalog),
       extensions_(extensions),
       defaults_(defaults),
+      budgets_(std::make_shared<bus::Budgets>(limits)),
       default_policy_(std::move(default_policy)),
       root_(root) {
     root_.ctime = now();
@@ -166,6 +167,7 @@ bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node&
         !s.ok()) {
         return s;
     }
+    net->set_budgets(budgets_);
     if (extensions_ != nullptr) net->set_extension(extensions_->make(*net, *this));
     Attr dir_attr = attr;
     dir_attr.mode &= kPermBits;

@@ -90,9 +90,11 @@ class Tree final : public bus::Directory {
     static constexpr std::uint32_t kLastFileSlot = kCaptureSlot;  // the last fixed file
     static constexpr std::uint32_t kFirstPortSlot = 16;           // 6..15 kept for future files
 
-    // Every new network gets an extension from `extensions`, if given.
+    // Every new network gets an extension from `extensions`, if given, and
+    // the daemon's byte limits (shared per owner).
     Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::string default_policy,
-         Attr root, const bus::ExtensionMaker* extensions = nullptr);
+         Attr root, const bus::ExtensionMaker* extensions = nullptr,
+         const bus::ByteLimits& limits = {});
 
     [[nodiscard]] std::optional<Node> resolve(Ino ino) const;
     // A child of `parent` by name: the ino and node, or ENOENT.
@@ -132,6 +134,7 @@ class Tree final : public bus::Directory {
     const bus::PolicyCatalog& catalog_;
     const bus::ExtensionMaker* extensions_;
     const bus::Settings defaults_;
+    const std::shared_ptr<bus::Budgets> budgets_;
     const std::string default_policy_;
 
     mutable std::mutex mu_;  // guards everything below; never held across a bus or libfuse call

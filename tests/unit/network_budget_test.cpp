@@ -1,0 +1,149 @@
+// Byte budgets: a network holds at most its limit of queued message bytes,
+// and the networks of one non-root owner together at most theirs; each
+// message counts once however many queues hold it.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "bus_test_support.hpp"
+
+namespace ipnfs::test {
+namespace {
+
+using bus::Connection;
+
+constexpr std::size_t kPayload = 1000;
+
+class NetworkBudget : public HubNetworkTest {
+  protected:
+    // Limits in messages of kPayload bytes.
+    void limit(std::uint64_t network_msgs, std::uint64_t owner_msgs, uid_t owner = 1000) {
+        bus::ByteLimits limits{network_msgs * held_, owner_msgs * held_};
+        budgets_ = std::make_shared<bus::Budgets>(limits);
+        net_->set_budgets(budgets_);
+        net_->set_access({0755, owner, 0});
+    }
+
+    void send_n(const Connection& w, int n) {
+        for (int i = 0; i < n; ++i) send(w, std::string(kPayload, static_cast<char>('a' + i % 26)));
+    }
+
+    [[nodiscard]] std::uint64_t held(const std::string& key = "held_bytes") const {
+        return std::stoull(stat(key));
+    }
+
+    // What one message of kPayload bytes is charged.
+    const std::uint64_t held_ =
+        bus::Message::make(0, bytes(std::string(kPayload, 'x')))->held_bytes();
+    std::shared_ptr<bus::Budgets> budgets_;
+};
+
+TEST_F(NetworkBudget, AMessageCountsOnceWhileAnyQueueHoldsIt) {
+    control_ok("queue 100");
+    limit(50, 50);
+    Connection w = writer(0);
+    Connection r1 = reader(1);
+    Connection r2 = reader(2);
+    Connection r3 = reader(3);
+    send_n(w, 10);
+    EXPECT_EQ(held(), 10 * held_) << "three queues, one count";
+    EXPECT_EQ(held("owner_held"), 10 * held_);
+    EXPECT_EQ(drain(r1).size(), 10U);
+    EXPECT_EQ(drain(r2).size(), 10U);
+    EXPECT_EQ(held(), 10 * held_) << "r3 still holds every message";
+    EXPECT_EQ(drain(r3).size(), 10U);
+    EXPECT_EQ(held(), 0U);
+    EXPECT_EQ(held("owner_held"), 0U);
+}
+
+TEST_F(NetworkBudget, LossyNetworkDropsBeyondItsLimitAndCountsIt) {
+    control_ok("queue 65536");
+    limit(20, 1000);
+    Connection w = writer(0);
+    Connection r1 = reader(1);
+    Connection r2 = reader(2);
+    send_n(w, 100);
+    EXPECT_EQ(held(), 20 * held_);
+    EXPECT_EQ(stat("held_limit"), std::to_string(20 * held_));
+    EXPECT_EQ(stat("over_limit_drops"), "160") << "80 messages, lost at two readers each";
+    EXPECT_EQ(stats().rows[1].drops, 80U);
+    EXPECT_EQ(drain(r1).size(), 20U);
+    EXPECT_EQ(drain(r2).size(), 20U);
+    send_n(w, 5);
+    EXPECT_EQ(drain(r1).size(), 5U) << "room again once read";
+}
+
+TEST_F(NetworkBudget, NetworksOfOneOwnerShareOneBudget) {
+    control_ok("queue 1000");
+    limit(100, 30);
+    std::shared_ptr<bus::Network> other;
+    ASSERT_TRUE(IsOk(bus::Network::create("net1", {}, catalog_, "hub", other)));
+    ASSERT_TRUE(IsOk(other->control("queue 1000")));
+    other->set_budgets(budgets_);
+    other->set_access({0755, 1000, 0});
+    Connection w = writer(0);
+    Connection r = reader(1);
+    send_n(w, 20);
+    Connection ow;
+    Connection orr;
+    ASSERT_TRUE(IsOk(other->connect(0, false, true, ow)));
+    ASSERT_TRUE(IsOk(other->connect(1, true, false, orr)));
+    for (int i = 0; i < 20; ++i)
+        ASSERT_TRUE(IsOk(other->send(ow, bytes(std::string(kPayload, 'o')))));
+    EXPECT_EQ(held("owner_held"), 30 * held_) << "the second network got only what was left";
+    EXPECT_EQ(parse_stats(other->stats()).header["over_limit_drops"], "10");
+    EXPECT_EQ(drain(r).size(), 20U);
+    other->disconnect(ow);
+    other->disconnect(orr);
+    EXPECT_EQ(held("owner_held"), 0U);
+}
+
+TEST_F(NetworkBudget, RootOwnedNetworksAreBoundedOnlyByTheNetworkLimit) {
+    control_ok("queue 1000");
+    limit(40, 5, 0);
+    Connection w = writer(0);
+    Connection r = reader(1);
+    send_n(w, 50);
+    EXPECT_EQ(held(), 40 * held_);
+    EXPECT_EQ(stat("owner_limit"), "0");
+    EXPECT_EQ(drain(r).size(), 40U);
+}
+
+TEST_F(NetworkBudget, ChownKeepsEachMessageChargedToItsOwnerAtQueueTime) {
+    control_ok("queue 1000");
+    limit(100, 100, 1000);
+    Connection w = writer(0);
+    Connection r = reader(1);
+    send_n(w, 10);
+    bus::ByteBudget* first = budgets_->owner(1000);
+    net_->set_access({0755, 2000, 0});
+    send_n(w, 5);
+    EXPECT_EQ(first->held(), 10 * held_);
+    EXPECT_EQ(budgets_->owner(2000)->held(), 5 * held_);
+    EXPECT_EQ(drain(r).size(), 15U);
+    EXPECT_EQ(first->held(), 0U);
+    EXPECT_EQ(budgets_->owner(2000)->held(), 0U);
+}
+
+TEST_F(NetworkBudget, LosslessSendWaitsForBytesAndNeverDrops) {
+    control_ok("queue 1000\nlossless on");
+    limit(5, 100);
+    Connection w = writer(0);
+    Connection r = reader(1);
+    send_n(w, 5);
+    RecordingSendWaiter& waiter = send_waiter();
+    bus::SendResult res = net_->send(w, bytes(std::string(kPayload, 'z')), &waiter);
+    ASSERT_TRUE(IsOk(res.status));
+    EXPECT_TRUE(res.parked) << "the sixth message passed the byte limit";
+    EXPECT_TRUE(FailsWith(net_->send(w, bytes("x")), std::errc::resource_unavailable_try_again));
+    EXPECT_TRUE(take(r).has_value());
+    ASSERT_TRUE(waiter.wait());
+    EXPECT_TRUE(IsOk(waiter.status()));
+    EXPECT_EQ(drain(r).size(), 5U);
+    EXPECT_EQ(stat("over_limit_drops"), "0");
+    EXPECT_EQ(stat("drops"), "0");
+}
+
+}  // namespace
+}  // namespace ipnfs::test
