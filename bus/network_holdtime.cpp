@@ -34,9 +34,11 @@ void Network::hold_expired() {
             return;
         }
         std::vector<Port*> spared;  // ports already made to let go this time
-        while (!senders_.empty()) {
-            SendWaiter& head = senders_.front();
-            if (route_fits(head.from_->id, head.message_, true) != Fit::wait) break;
+        // Only the send that waited holdtime: freed room may let it go and
+        // bring up a new head, whose time starts now.
+        SendWaiter* head = &senders_.front();
+        while (!senders_.empty() && &senders_.front() == head) {
+            if (route_fits(head->from_->id, head->message_, true) != Fit::wait) break;
             // A full recipient only has to stop holding; when the pool or the
             // byte budget is what is used up, what a port holds must go too.
             bool discard = false;

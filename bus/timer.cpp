@@ -31,6 +31,9 @@ void Timer::arm(Timed& target, Clock::time_point when) {
 void Timer::cancel(Timed& target) {
     std::unique_lock lock(mu_);
     deadlines_.erase(&target);
+    // From the target's own expired() (its last owner let go there) there
+    // is nothing to wait for.
+    if (std::this_thread::get_id() == thread_.get_id()) return;
     changed_.wait(lock, [&] { return running_ != &target; });
 }
 

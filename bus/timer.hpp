@@ -34,8 +34,8 @@ class Timer {
     // deadline it already has).  May be called under a lock that expired()
     // takes: the timer's lock comes after it.
     void arm(Timed& target, Clock::time_point when);
-    // Forgets the target; if its expired() is running, waits for it to
-    // return.  Never call it from expired() or under a lock it takes.
+    // Forgets the target; if its expired() is running on another thread,
+    // waits for it to return.  Never call it under a lock expired() takes.
     void cancel(Timed& target);
 
   private:
