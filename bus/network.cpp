@@ -304,9 +304,13 @@ bool Network::hold(const MessageRef& msg) {
 }
 
 bool Network::unhold(Message& msg) {
+    // Read while this copy still counts: a sender rewrites them only after
+    // the count went to 0 (its next first copy), never concurrently.
+    ByteBudget* network = msg.charged_network;
+    ByteBudget* owner = msg.charged_owner;
     if (msg.pending_copies.fetch_sub(1, std::memory_order_acq_rel) != 1) return false;
-    msg.charged_network->release(msg.held_bytes());
-    if (msg.charged_owner != nullptr) msg.charged_owner->release(msg.held_bytes());
+    network->release(msg.held_bytes());
+    if (owner != nullptr) owner->release(msg.held_bytes());
     return true;
 }
 

@@ -3,7 +3,9 @@
 // message counts once however many queues hold it.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bus_test_support.hpp"
@@ -143,6 +145,26 @@ TEST_F(NetworkBudget, LosslessSendWaitsForBytesAndNeverDrops) {
     EXPECT_EQ(drain(r).size(), 5U);
     EXPECT_EQ(stat("over_limit_drops"), "0");
     EXPECT_EQ(stat("drops"), "0");
+}
+
+TEST_F(NetworkBudget, LockFreeReadersOfALossyNetworkReleaseEveryByte) {
+    control_ok("queue 64");
+    limit(1000, 1000);
+    Connection w = writer(0);
+    std::vector<Connection> readers{reader(1), reader(2), reader(3)};
+    std::atomic<bool> sending{true};
+    std::vector<std::thread> threads;
+    for (const Connection& r : readers) {
+        threads.emplace_back([&, r] {
+            while (sending.load()) net_->receive(r, nullptr);
+        });
+    }
+    for (int i = 0; i < 20000; ++i) send(w, "x");
+    sending = false;
+    for (auto& t : threads) t.join();
+    for (const Connection& r : readers) drain(r);
+    EXPECT_EQ(held(), 0U);
+    EXPECT_EQ(held("owner_held"), 0U);
 }
 
 }  // namespace
