@@ -92,6 +92,7 @@ Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connectio
     bool new_reader = reads && port.readers == 0;
     bool new_writer = writes && port.writers == 0;
     if (new_reader) {
+        if (Status s = charge_ring(port); !s.ok()) return s;
         port.capacity = settings_.queue;
         port.ring = std::make_unique<Port::Ring>(port.capacity);
         policy_->on_attach(id);
@@ -131,7 +132,7 @@ Status Network::connect(PortId id, bool reads, bool writes, Connection& out, boo
         }
         ctl_after_ = &after;
         s = attach(port, id, reads, writes, out);
-        port.exclusive = exclusive;
+        if (s.ok()) port.exclusive = exclusive;
         ctl_after_ = nullptr;
         listener = listener_;
     }
@@ -151,7 +152,7 @@ Status Network::connect_any(bool reads, bool writes, Connection& out, bool exclu
             if (ports_[id]->connected()) continue;
             ctl_after_ = &after;
             s = attach(*ports_[id], id, reads, writes, out);
-            ports_[id]->exclusive = exclusive;
+            if (s.ok()) ports_[id]->exclusive = exclusive;
             ctl_after_ = nullptr;
             break;
         }
@@ -279,6 +280,27 @@ bool Network::budget_fits(std::uint64_t bytes) const {
     // its own would wake a send waiting for another network's bytes.
     if (held_.held() == 0) return true;
     return held_.fits(bytes) && (owner_budget_ == nullptr || owner_budget_->fits(bytes));
+}
+
+Status Network::charge_ring(Port& port) {
+    // A reader's ring is memory a manager's `queue` decides: it counts as held.
+    std::uint64_t bytes = std::uint64_t{settings_.queue} * sizeof(MessageRef);
+    bool fits = held_.try_charge(bytes);
+    if (fits && owner_budget_ != nullptr && !owner_budget_->try_charge(bytes)) {
+        held_.release(bytes);
+        fits = false;
+    }
+    if (!fits) {
+        return Status::error(std::errc::no_buffer_space,
+                             fmt::format("a queue of {} messages ({} bytes) does not fit in the "
+                                         "bytes this network or its owner may hold (held_bytes "
+                                         "{}, owner_held {})",
+                                         settings_.queue, bytes, held_.held(),
+                                         owner_budget_ != nullptr ? owner_budget_->held() : 0));
+    }
+    port.ring_bytes = bytes;
+    port.ring_owner = owner_budget_;
+    return Status::success();
 }
 
 bool Network::hold(const MessageRef& msg) {
@@ -448,6 +470,12 @@ void Network::discard_queue(Port& port, AfterUnlock& after) {
         }
     }
     port.ring.reset();
+    if (port.ring_bytes > 0) {
+        held_.release(port.ring_bytes);
+        if (port.ring_owner != nullptr) port.ring_owner->release(port.ring_bytes);
+        port.ring_bytes = 0;
+        port.ring_owner = nullptr;
+    }
     port.capacity = 0;
     port.watched = false;
     port.stalled = false;

@@ -212,6 +212,8 @@ class Network {
     // any copy is (the pool, the byte budgets).  hold() is false, holding
     // nothing, when a lossy network's budget has no room for it.
     bool hold(const MessageRef& msg);
+    // A new reader's ring counts against the same budgets (ENOBUFS).
+    Status charge_ring(Port& port);
     static bool unhold(Message& msg);  // true for its last copy
     [[nodiscard]] bool budget_fits(std::uint64_t bytes) const;
     void release(bool last_copy, AfterUnlock& after);

@@ -81,6 +81,9 @@ struct Port {
     // again; then a reader with events on gets `lost` with this count.
     bool stalled = false;
     std::uint64_t lost = 0;
+    // What its ring is charged (bus/budget.hpp), and to which owner budget.
+    std::uint64_t ring_bytes = 0;
+    ByteBudget* ring_owner = nullptr;
 
     // Serializes the consumers of ring: several descriptors may read one port.
     // Lock order: read_mu before Network::mu_.
