@@ -11,6 +11,7 @@
 
 namespace ipnfs::bus {
 
+class ByteBudget;
 using PortId = std::uint32_t;
 
 // What a message carries: data a port sent, or a membership event the bus
@@ -21,6 +22,9 @@ enum class Kind : std::uint16_t {
     join = 1,    // port from() connected (its first descriptor opened)
     leave = 2,   // port from() disconnected (its last descriptor closed)
     counts = 3,  // payload: two uint32, ports that receive and ports that send
+    // payload: one uint64, the messages this port lost since it was last told
+    // (it held lossless senders back past the network's holdtime)
+    lost = 4,
 };
 
 // Where the sender asked a message to go.  Only policies that take
@@ -87,9 +91,17 @@ class Message {
     std::uint64_t time_ns_ = 0;
 
   public:
-    // Queue copies not yet taken or discarded; the network's pool counts a
-    // message while this is non-zero.  Changed only under the network lock.
-    std::uint32_t pending_copies = 0;
+    // Queue copies not yet taken or discarded: the network's pool and byte
+    // budgets count a message while this is non-zero.  Raised only under the
+    // network lock, before the copy is queued; lowered by whoever takes or
+    // discards a copy (lock-free readers of a lossy network included).
+    std::atomic<std::uint32_t> pending_copies{0};
+    // What the message was charged to when its first copy was queued (see
+    // bus/budget.hpp): the network's budget, and its owner's, or null.
+    ByteBudget* charged_network = nullptr;
+    ByteBudget* charged_owner = nullptr;
+    // Bytes it is charged for: payload and header.
+    [[nodiscard]] std::uint64_t held_bytes() const { return sizeof(Message) + size_; }
 };
 
 }  // namespace ipnfs::bus

@@ -1,5 +1,7 @@
 #include "bus/network.hpp"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <ctime>
 #include <utility>
@@ -18,6 +20,10 @@ std::uint64_t now_ns() {
     return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000U +
            static_cast<std::uint64_t>(ts.tv_nsec);
 }
+
+// Freed message buffers stay in malloc's arenas; a disconnect that frees this
+// much hands the free pages back to the system.
+constexpr std::uint64_t kTrimAfter = 1U << 20;
 
 void count_out(Port& port, const MessageRef& msg) {
     if (msg->is_event()) return;
@@ -41,6 +47,7 @@ Network::Network(std::string name, const Settings& settings, const PolicyCatalog
 }
 
 Network::~Network() {
+    Timer::shared().cancel(hold_timer_);
     // The extension's connections point into ports_: they go first.
     if (extension_ && !extension_hung_up_.exchange(true)) extension_->hang_up();
     extension_.reset();
@@ -56,7 +63,20 @@ void Network::set_bounds(const Bounds& bounds) {
 }
 
 void Network::set_access(const Access& access) {
+    {
+        std::lock_guard lock(mu_);
+        owner_uid_ = access.uid;
+        // Messages queued now stay charged to the budget they were charged to.
+        if (budgets_) owner_budget_ = budgets_->owner(access.uid);
+    }
     if (extension_) extension_->set_access(access);
+}
+
+void Network::set_budgets(std::shared_ptr<Budgets> budgets) {
+    std::lock_guard lock(mu_);
+    budgets_ = std::move(budgets);
+    held_.set_limit(budgets_->limits().network);
+    owner_budget_ = budgets_->owner(owner_uid_);
 }
 
 Status Network::create(std::string name, const Settings& settings, const PolicyCatalog& catalog,
@@ -78,6 +98,7 @@ Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connectio
     bool new_reader = reads && port.readers == 0;
     bool new_writer = writes && port.writers == 0;
     if (new_reader) {
+        if (Status s = charge_ring(port); !s.ok()) return s;
         port.capacity = settings_.queue;
         port.ring = std::make_unique<Port::Ring>(port.capacity);
         policy_->on_attach(id);
@@ -118,7 +139,7 @@ Status Network::connect(PortId id, bool reads, bool writes, Connection& out, boo
         }
         ctl_after_ = &after;
         s = attach(port, id, reads, writes, out);
-        port.exclusive = exclusive;
+        if (s.ok()) port.exclusive = exclusive;
         ctl_after_ = nullptr;
         listener = listener_;
     }
@@ -137,7 +158,7 @@ Status Network::connect_any(bool reads, bool writes, Connection& out, bool exclu
         if (PortId id = free_.lowest(); id < ports_.size()) {
             ctl_after_ = &after;
             s = attach(*ports_[id], id, reads, writes, out);
-            ports_[id]->exclusive = exclusive;
+            if (s.ok()) ports_[id]->exclusive = exclusive;
             ctl_after_ = nullptr;
         }
         if (s.code == std::errc::no_space_on_device) {
@@ -245,6 +266,7 @@ std::uint64_t Network::drops(const Connection& conn) {
 
 void Network::disconnect(const Connection& conn) {
     Port& port = *conn.port;
+    std::uint64_t held_before = held_.held();
     AfterUnlock after;
     Listener* listener = nullptr;
     std::list<Port> gone;  // an observer's port: destroyed after its read_mu is unlocked
@@ -282,6 +304,8 @@ void Network::disconnect(const Connection& conn) {
         }
     }
     after.run(listener);
+    std::uint64_t held_after = held_.held();
+    if (held_before > held_after && held_before - held_after >= kTrimAfter) malloc_trim(0);
 }
 
 // ---- delivery ----
@@ -307,13 +331,74 @@ Network::Fit Network::route_fits(PortId from, const MessageRef& msg, bool retry)
     if (!settings_.lossless) return Fit::now;
     auto fits = [&](PortId id) {
         const Port& port = *ports_[id];
-        return !port.ring || port.drop_when_full || port.has_room();
+        return !port.ring || port.drop_when_full || port.stalled || port.has_room();
     };
     bool all = std::ranges::all_of(route_.to, fits) &&
                std::ranges::all_of(route_.variants(), [&](const Route::Variant& v) {
                    return std::ranges::all_of(v.to, fits);
                });
-    return all ? Fit::now : Fit::wait;
+    return all && budget_fits(msg->held_bytes()) ? Fit::now : Fit::wait;
+}
+
+bool Network::budget_fits(std::uint64_t bytes) const {
+    // A network holding nothing may always queue one message: no release of
+    // its own would wake a send waiting for another network's bytes.
+    if (held_.held() == 0) return true;
+    return held_.fits(bytes) && (owner_budget_ == nullptr || owner_budget_->fits(bytes));
+}
+
+Status Network::charge_ring(Port& port) {
+    // A reader's ring is memory a manager's `queue` decides: it counts as held.
+    std::uint64_t bytes = std::uint64_t{settings_.queue} * sizeof(MessageRef);
+    bool fits = held_.try_charge(bytes);
+    if (fits && owner_budget_ != nullptr && !owner_budget_->try_charge(bytes)) {
+        held_.release(bytes);
+        fits = false;
+    }
+    if (!fits) {
+        return Status::error(std::errc::no_buffer_space,
+                             fmt::format("a queue of {} messages ({} bytes) does not fit in the "
+                                         "bytes this network or its owner may hold (held_bytes "
+                                         "{}, owner_held {})",
+                                         settings_.queue, bytes, held_.held(),
+                                         owner_budget_ != nullptr ? owner_budget_->held() : 0));
+    }
+    port.ring_bytes = bytes;
+    port.ring_owner = owner_budget_;
+    return Status::success();
+}
+
+bool Network::hold(const MessageRef& msg) {
+    if (msg->pending_copies.fetch_add(1, std::memory_order_acq_rel) != 0) return true;
+    std::uint64_t bytes = msg->held_bytes();
+    if (settings_.lossless) {
+        // Routed all or none: route_fits() checked the budgets for the whole send.
+        held_.charge(bytes);
+        if (owner_budget_ != nullptr) owner_budget_->charge(bytes);
+        ++pool_used_;
+    } else if (!held_.try_charge(bytes)) {
+        msg->pending_copies.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+    } else if (owner_budget_ != nullptr && !owner_budget_->try_charge(bytes)) {
+        held_.release(bytes);
+        msg->pending_copies.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+    }
+    // Read by whoever drops the last copy: the queue's push publishes them.
+    msg->charged_network = &held_;
+    msg->charged_owner = owner_budget_;
+    return true;
+}
+
+bool Network::unhold(Message& msg) {
+    // Read while this copy still counts: a sender rewrites them only after
+    // the count went to 0 (its next first copy), never concurrently.
+    ByteBudget* network = msg.charged_network;
+    ByteBudget* owner = msg.charged_owner;
+    if (msg.pending_copies.fetch_sub(1, std::memory_order_acq_rel) != 1) return false;
+    network->release(msg.held_bytes());
+    if (owner != nullptr) owner->release(msg.held_bytes());
+    return true;
 }
 
 void Network::deliver(Port& from, const MessageRef& msg, AfterUnlock& after) {
@@ -324,6 +409,7 @@ void Network::deliver(Port& from, const MessageRef& msg, AfterUnlock& after) {
             Port& port = *ports_[id];
             if (port.ring && !enqueue(port, copy, after)) {
                 port.counters.drops.fetch_add(1, std::memory_order_relaxed);
+                if (port.stalled) ++port.lost;
             }
         }
     };
@@ -376,9 +462,14 @@ bool Network::enqueue(Port& port, const MessageRef& msg, AfterUnlock& after) {
             hold_event(port, msg);
         }
     } else {
-        if (!port.overflow.empty() || !port.ring->push(msg)) return false;
-        // A capture reader's copy never holds the pool: it must not slow senders.
-        if (settings_.lossless && !port.capture && msg->pending_copies++ == 0) ++pool_used_;
+        if (!port.overflow.empty() || port.ring->write_available() == 0) return false;
+        // A capture reader's copy never holds the pool or the budgets: it
+        // must not slow senders.
+        if (!port.capture && !hold(msg)) {
+            ++over_limit_drops_;
+            return false;
+        }
+        port.ring->push(msg);  // room checked above; senders are serialized by mu_
     }
     if (port.watched) {
         port.watched = false;
@@ -398,30 +489,35 @@ bool Network::take(Port& port, MessageRef& out, const Fits* fits, AfterUnlock* a
     } else {
         return false;
     }
-    if (after != nullptr && !port.capture) release(out, *after);
+    bool last_copy = !port.capture && !out->is_event() && unhold(*out);
+    if (after != nullptr && !port.capture) release(last_copy, *after);
     return true;
 }
 
-void Network::release(const MessageRef& msg, AfterUnlock& after) {
+void Network::release(bool last_copy, AfterUnlock& after) {
     if (!settings_.lossless) return;
     // Events use no pool, but they do take queue slots: either frees room.
-    if (!msg->is_event() && --msg->pending_copies == 0) --pool_used_;
+    if (last_copy) --pool_used_;
     room_freed(after);
 }
 
 void Network::room_freed(AfterUnlock& after) {
     if (!settings_.lossless) return;
+    bool moved = false;
     while (!senders_.empty()) {
         SendWaiter& waiter = senders_.front();
         Fit fit = route_fits(waiter.from_->id, waiter.message_, true);
         if (fit == Fit::wait) break;
         senders_.pop_front();
+        moved = true;
         waiter.state_ = WaitState::done;
         // While it waited, what it was addressed to may have gone.
         if (fit == Fit::now) deliver(*waiter.from_, waiter.message_, after);
         waiter.message_.reset();
         after.sent.emplace_back(&waiter, std::move(route_.refused));
     }
+    // A new head's holdtime counts from now (the armed deadline is earlier).
+    if (moved && !senders_.empty()) head_since_ = Timer::Clock::now();
     // Pollers waiting for POLLOUT look again; whoever still cannot send
     // re-arms with its next poll.
     for (PortId id : write_watchers_) {
@@ -439,8 +535,16 @@ void Network::discard_queue(Port& port, AfterUnlock& after) {
         }
     }
     port.ring.reset();
+    if (port.ring_bytes > 0) {
+        held_.release(port.ring_bytes);
+        if (port.ring_owner != nullptr) port.ring_owner->release(port.ring_bytes);
+        port.ring_bytes = 0;
+        port.ring_owner = nullptr;
+    }
     port.capacity = 0;
     port.watched = false;
+    port.stalled = false;
+    port.lost = 0;
 }
 
 SendResult Network::send(const Connection& conn, std::span<const std::byte> payload,
@@ -479,6 +583,7 @@ SendResult Network::send(const Connection& conn, std::span<const std::byte> payl
             waiter->state_ = WaitState::parked;
             waiter->message_ = std::move(msg);
             waiter->from_ = conn.port;
+            if (senders_.empty()) start_hold_clock();
             senders_.push_back(*waiter);
             return {Status::success(), true};
         }
@@ -498,6 +603,7 @@ bool Network::cancel(SendWaiter& waiter) {
         listener = listener_;
         switch (waiter.state_) {
             case WaitState::parked:
+                if (&senders_.front() == &waiter) head_since_ = Timer::Clock::now();
                 senders_.erase(senders_.iterator_to(waiter));
                 waiter.state_ = WaitState::done;
                 waiter.message_.reset();
@@ -537,6 +643,8 @@ Received Network::receive(const Connection& conn, Waiter* waiter, const Fits* fi
     {
         std::lock_guard lock(mu_);
         listener = listener_;
+        // Reading again ends a stall: the reader is back.
+        if (port.stalled) resume(port, after);
         bool next_does_not_fit = fits != nullptr && port.queued() > 0;
         if (take(port, msg, fits, &after)) {
             count_out(port, msg);
@@ -594,10 +702,13 @@ bool Network::poll_writable(const Connection& conn) {
         conn.port->watched_out = true;
         write_watchers_.push_back(conn.id);
     }
-    if (!senders_.empty() || pool_used_ >= settings_.pool) return false;
+    if (!senders_.empty() || pool_used_ >= settings_.pool || !budget_fits(settings_.mtu)) {
+        return false;
+    }
     // Any receiving port may be a recipient: writable means none is full.
     for (const auto& port : ports_) {
-        if (port->id != conn.id && port->ring && !port->drop_when_full && !port->has_room()) {
+        if (port->id != conn.id && port->ring && !port->drop_when_full && !port->stalled &&
+            !port->has_room()) {
             return false;
         }
     }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bus/budget.hpp"
 #include "bus/commands.hpp"
 #include "bus/extension.hpp"
 #include "bus/free_ports.hpp"
@@ -18,6 +19,7 @@
 #include "bus/policy.hpp"
 #include "bus/port.hpp"
 #include "bus/status.hpp"
+#include "bus/timer.hpp"
 #include "bus/waiter.hpp"
 
 namespace ipnfs::bus {
@@ -43,6 +45,9 @@ struct Settings {
     std::uint32_t queue = 64;   // messages a port may hold
     bool lossless = false;      // full queues make senders wait instead of dropping
     std::uint32_t pool = 1024;  // lossless: messages pending in the whole network
+    // lossless: how long (ms) one port may hold senders back before it turns
+    // lossy until its reader reads again; 0: for ever
+    std::uint32_t holdtime = 5000;
 };
 
 struct Limits {
@@ -60,6 +65,7 @@ struct Limits {
     // Messages a capture reader holds: it costs at most this many times the
     // MTU, and a reader that falls further behind loses its own copies.
     static constexpr std::uint32_t kCaptureQueue = 1024;
+    static constexpr std::uint32_t kMaxHoldtime = 3'600'000;  // ms: an hour
 };
 
 // Told when a poller may want to look again: a watched port got a message,
@@ -165,10 +171,15 @@ class Network {
     // Attaches the network's extension (its kernel interfaces and such).
     // Called once, before the network is handed to any client.
     void set_extension(std::unique_ptr<Extension> extension);
-    // Tells the extension who may use the network (see Access).
+    // Tells the extension who may use the network (see Access); the owner
+    // also picks the byte budget the network shares (set_budgets).
     void set_access(const Access& access);
     // Root's bounds (mount options); they apply to readers that open later.
     void set_bounds(const Bounds& bounds);
+    // The daemon's byte limits: the network's queued bytes are bounded by
+    // limits().network, and with its owner's other networks by limits().owner.
+    // Without it (unit tests) only the settings bound them.
+    void set_budgets(std::shared_ptr<Budgets> budgets);
 
     // ctl: run command lines / show settings and help / show counters.
     // Lines run in order and stop at the first failure.
@@ -200,6 +211,7 @@ class Network {
                       std::uint32_t& field);
     Status set_ports(Words w);
     Status set_lossless(Words w);
+    Status set_holdtime(Words w);
     Status set_port_flag(Words w, const char* what, bool Port::*flag);
     Status control_line(std::string_view line, const Caller& caller);
     void apply_port_flag(PortId id, bool Port::*flag, bool on, AfterUnlock& after);
@@ -228,7 +240,22 @@ class Network {
     void capture(const MessageRef& msg, AfterUnlock& after);
     bool enqueue(Port& port, const MessageRef& msg, AfterUnlock& after);
     bool take(Port& port, MessageRef& out, const Fits* fits, AfterUnlock* after);
-    void release(const MessageRef& msg, AfterUnlock& after);
+    // A copy of a data message is queued / gone: the message is held while
+    // any copy is (the pool, the byte budgets).  hold() is false, holding
+    // nothing, when a lossy network's budget has no room for it.
+    bool hold(const MessageRef& msg);
+    // A new reader's ring counts against the same budgets (ENOBUFS).
+    Status charge_ring(Port& port);
+    static bool unhold(Message& msg);  // true for its last copy
+    [[nodiscard]] bool budget_fits(std::uint64_t bytes) const;
+    void release(bool last_copy, AfterUnlock& after);
+    // Lossless: the head of the parked sends waited holdtime.  The ports
+    // holding it back turn lossy (stalled) until their readers read again.
+    void hold_expired();
+    void start_hold_clock();
+    Port* holding_back(const std::vector<Port*>& spared, bool& discard);
+    void stall(Port& port, bool discard, AfterUnlock& after);
+    void resume(Port& port, AfterUnlock& after);
     // Room may have appeared (a message taken, a reader gone, a setting
     // changed, a parked send cancelled): parked sends that now fit go, in
     // order, and pollers waiting for POLLOUT are told to look again.
@@ -287,6 +314,21 @@ class Network {
     Route route_;  // scratch for route(), reused under mu_
     QueueLoad load_{*this};
     std::vector<PortId> write_watchers_;  // ports whose pollers wait for POLLOUT
+    // Bytes of queued messages (see hold()); its limit is the daemon's
+    // per-network bound, 0 without set_budgets().
+    ByteBudget held_;
+    std::shared_ptr<Budgets> budgets_;
+    uid_t owner_uid_ = 0;
+    ByteBudget* owner_budget_ = nullptr;   // shared with the owner's networks; null for root
+    std::uint64_t over_limit_drops_ = 0;   // lossy copies dropped for the byte budgets
+    Timer::Clock::time_point head_since_;  // when the head of senders_ started waiting
+    std::uint64_t stalls_ = 0;             // times a port turned lossy for holding senders
+    struct HoldTimer final : Timed {
+        explicit HoldTimer(Network& n) : net(n) {}
+        void expired() override { net.hold_expired(); }
+        Network& net;
+    };
+    HoldTimer hold_timer_{*this};
 
     // Set once before any client; it has its own lock, never taken under mu_
     // (its commands call into the network).

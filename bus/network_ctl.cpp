@@ -1,5 +1,6 @@
 // ctl commands, settings, and the text of ctl and stats.
 #include <array>
+#include <chrono>
 #include <iterator>
 #include <utility>
 
@@ -42,6 +43,10 @@ void Network::build_commands() {
              if (s.ok()) room_freed(*ctl_after_);  // a larger pool may let them go
              return s;
          }},
+        {"holdtime", "MS", 1,
+         "lossless: a port holding senders back this long loses copies until it reads "
+         "(0-3600000; 0: never)",
+         [this](Words w) { return set_holdtime(w); }},
         {"dropwhenfull", "PORT on|off", 2,
          "lossless: the port loses its own copies when full instead of holding senders",
          [this](Words w) { return set_port_flag(w, "dropwhenfull", &Port::drop_when_full); }, 0,
@@ -75,6 +80,19 @@ Status Network::set_number(Words w, std::uint32_t max, const char* what, bool id
         if (Status s = busy_unless_idle(connected_ports(), what); !s.ok()) return s;
     }
     field = static_cast<std::uint32_t>(v);
+    return Status::success();
+}
+
+Status Network::set_holdtime(Words w) {
+    std::uint64_t v = 0;
+    if (Status s = parse_uint(w[0], 0, Limits::kMaxHoldtime, "holdtime", v); !s.ok()) return s;
+    settings_.holdtime = static_cast<std::uint32_t>(v);
+    // Sends already waiting are held to the new bound, counted from when
+    // the head began to wait.
+    if (!senders_.empty() && settings_.holdtime > 0) {
+        Timer::shared().arm(hold_timer_,
+                            head_since_ + std::chrono::milliseconds(settings_.holdtime));
+    }
     return Status::success();
 }
 
@@ -243,9 +261,10 @@ Status Network::control_port(PortId port, std::string_view line, const PortGrant
 
 std::string Network::describe() const {
     std::unique_lock lock(mu_);
-    std::string out = fmt::format("policy {}\nports {}\nmtu {}\nqueue {}\nlossless {}\npool {}\n",
-                                  policy_->name(), ports_.size(), settings_.mtu, settings_.queue,
-                                  settings_.lossless ? "on" : "off", settings_.pool);
+    std::string out =
+        fmt::format("policy {}\nports {}\nmtu {}\nqueue {}\nlossless {}\npool {}\nholdtime {}\n",
+                    policy_->name(), ports_.size(), settings_.mtu, settings_.queue,
+                    settings_.lossless ? "on" : "off", settings_.pool, settings_.holdtime);
     for (const auto& port : ports_) {
         if (port->drop_when_full) out += fmt::format("dropwhenfull {} on\n", port->id);
         if (port->events) out += fmt::format("events {} on\n", port->id);
@@ -296,11 +315,14 @@ std::string Network::stats() const {
         "network {}\npolicy {}\nports {}\nconnected {}\nmsgs_in {}\nbytes_in {}\n"
         "msgs_out {}\nbytes_out {}\ndrops {}\nlossless {}\npool_used {}\npool {}\n"
         "parked_readers {}\nparked_senders {}\nevent_readers {}\ncapture_readers {}\n"
-        "captured {}\ncapture_drops {}\n\n",
+        "captured {}\ncapture_drops {}\nheld_bytes {}\nheld_limit {}\nowner_held {}\n"
+        "owner_limit {}\nover_limit_drops {}\nstalls {}\n\n",
         name_, policy_->name(), ports_.size(), connected, in, bin, out, bout, drops,
         settings_.lossless ? "on" : "off", pool_used_, settings_.pool, parked_readers_,
         senders_.size(), observers_.size() - capture_readers_, capture_readers_, captured_,
-        capture_drops_);
+        capture_drops_, held_.held(), held_.limit(),
+        owner_budget_ != nullptr ? owner_budget_->held() : 0,
+        owner_budget_ != nullptr ? owner_budget_->limit() : 0, over_limit_drops_, stalls_);
     text += fmt::format("{:<6} {:>7} {:>7} {:>10} {:>12} {:>10} {:>12} {:>8} {:>6}\n", "port",
                         "readers", "writers", "msgs_in", "bytes_in", "msgs_out", "bytes_out",
                         "drops", "queued");

@@ -80,6 +80,14 @@ struct Port {
     static constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
     std::uint32_t event_slot = kNoSlot;
     std::uint32_t connected_slot = kNoSlot;
+    // Lossless network: it held senders back past the holdtime, so it loses
+    // its own copies when full (as drop_when_full) until its reader reads
+    // again; then a reader with events on gets `lost` with this count.
+    bool stalled = false;
+    std::uint64_t lost = 0;
+    // What its ring is charged (bus/budget.hpp), and to which owner budget.
+    std::uint64_t ring_bytes = 0;
+    ByteBudget* ring_owner = nullptr;
 
     // Serializes the consumers of ring: several descriptors may read one port.
     // Lock order: read_mu before Network::mu_.

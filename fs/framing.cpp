@@ -71,6 +71,12 @@ std::string event_text(const bus::Message& event) {
                         std::min(sizeof counts, event.payload().size()));
             return fmt::format("counts {} {}\n", counts.receivers, counts.senders);
         }
+        case bus::Kind::lost: {
+            std::uint64_t lost = 0;
+            std::memcpy(&lost, event.payload().data(),
+                        std::min(sizeof lost, event.payload().size()));
+            return fmt::format("lost {}\n", lost);
+        }
         case bus::Kind::data:
             break;
     }

@@ -115,7 +115,7 @@ int run(int argc, char** argv) {
     netdev::AttachmentsMaker attachments(engine, cables, vde_dir);
     fs::Tree tree(catalog, opts.defaults, opts.policy,
                   fs::Attr{static_cast<mode_t>(opts.root_mode), getuid(), getgid(), {}},
-                  &attachments, opts.bounds);
+                  &attachments, opts.bounds, opts.byte_limits);
     if (!opts.config.empty() &&
         !fs::apply_config_file(tree, opts.config, fs::daemon_caller(), error)) {
         std::fprintf(stderr, "ipnfs: %s\n", error.c_str());

@@ -33,13 +33,17 @@ struct RawOptions {
     char* max_event_readers = nullptr;
     char* max_capture_readers = nullptr;
     char* max_text_bytes = nullptr;
+    char* holdtime = nullptr;
+    char* net_mib = nullptr;
+    char* user_mib = nullptr;
 
     RawOptions() = default;
     RawOptions(const RawOptions&) = delete;
     RawOptions& operator=(const RawOptions&) = delete;
     ~RawOptions() {
         for (char* p : {log_level, log_file, policy, plugins, ports, mtu, queue, root_mode, config,
-                        vde_dir, max_event_readers, max_capture_readers, max_text_bytes}) {
+                        vde_dir, max_event_readers, max_capture_readers, max_text_bytes, holdtime,
+                        net_mib, user_mib}) {
             free(p);
         }
     }
@@ -48,6 +52,8 @@ struct RawOptions {
 // libfuse's own option, seen on its way through: ipnfs picks another
 // default when it is not given (libfuse cannot tell given from default).
 constexpr int kKeyMaxThreads = 1;
+
+constexpr std::uint32_t kMaxMib = 1U << 20;
 
 #define IPNFS_OPT(spec, field) \
     { spec, offsetof(RawOptions, field), 0 }
@@ -65,6 +71,9 @@ const fuse_opt kOptionSpecs[] = {
     IPNFS_OPT("max_event_readers=%s", max_event_readers),
     IPNFS_OPT("max_capture_readers=%s", max_capture_readers),
     IPNFS_OPT("max_text_bytes=%s", max_text_bytes),
+    IPNFS_OPT("holdtime=%s", holdtime),
+    IPNFS_OPT("net_mib=%s", net_mib),
+    IPNFS_OPT("user_mib=%s", user_mib),
     FUSE_OPT_KEY("max_threads=", kKeyMaxThreads),
     FUSE_OPT_END,
 };
@@ -177,9 +186,20 @@ bool parse_options(fuse_args& args, Options& opts, std::string& error) {
         !take_number(raw.max_capture_readers, 0, bus::Bounds::kMax, "max_capture_readers",
                      opts.bounds.capture_readers, error) ||
         !take_number(raw.max_text_bytes, 0, std::numeric_limits<std::uint32_t>::max(),
-                     "max_text_bytes", opts.bounds.text_bytes, error)) {
+                     "max_text_bytes", opts.bounds.text_bytes, error) ||
+        !take_number(raw.holdtime, 0, bus::Limits::kMaxHoldtime, "holdtime", opts.defaults.holdtime,
+                     error)) {
         return false;
     }
+    // In MiB, 0 for none; up to 1 TiB.
+    std::uint32_t net_mib = opts.byte_limits.network >> 20;
+    std::uint32_t user_mib = opts.byte_limits.owner >> 20;
+    if (!take_number(raw.net_mib, 0, kMaxMib, "net_mib", net_mib, error) ||
+        !take_number(raw.user_mib, 0, kMaxMib, "user_mib", user_mib, error)) {
+        return false;
+    }
+    opts.byte_limits.network = std::uint64_t{net_mib} << 20;
+    opts.byte_limits.owner = std::uint64_t{user_mib} << 20;
 
     if (words.size() > 2) {
         error = fmt::format("too many arguments: '{}'", words[2]);
@@ -206,6 +226,12 @@ void print_usage(const char* prog) {
         "    -o ports=N             ports of new networks (default 32)\n"
         "    -o mtu=N               MTU of new networks in bytes (default 1514)\n"
         "    -o queue=N             per-port queue length of new networks (default 64)\n"
+        "    -o holdtime=MS         lossless networks: how long one port may hold\n"
+        "                           senders back (default 5000; 0: for ever)\n"
+        "    -o net_mib=N           MiB of queued messages one network may hold\n"
+        "                           (default 64; 0: no limit)\n"
+        "    -o user_mib=N          MiB of queued messages all networks of one non-root\n"
+        "                           owner may hold together (default 256; 0: no limit)\n"
         "    -o root_mode=OCTAL     permissions of the mount root (default 0755)\n"
         "    -o config=FILE         make the networks FILE declares at mount\n"
         "    -o vde_dir=DIR         root's directory of VDE endpoints (default /run/ipnfs)\n"

@@ -22,6 +22,7 @@ struct Options {
     bool vde_dir_given = false;  // -o vde_dir=DIR: a DIR that cannot be used stops the mount
     bus::Settings defaults;
     bus::Bounds bounds;
+    bus::ByteLimits byte_limits;  // -o net_mib, -o user_mib
     unsigned root_mode = 0755;
     bool max_threads_given = false;  // -o max_threads=N (libfuse's option) was given
 };

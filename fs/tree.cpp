@@ -75,11 +75,13 @@ void NetDir::mark_removed() {
 }
 
 Tree::Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::string default_policy,
-           Attr root, const bus::ExtensionMaker* extensions, bus::Bounds bounds)
+           Attr root, const bus::ExtensionMaker* extensions, bus::Bounds bounds,
+           const bus::ByteLimits& limits)
     : catalog_(catalog),
       extensions_(extensions),
       defaults_(defaults),
       bounds_(bounds),
+      budgets_(std::make_shared<bus::Budgets>(limits)),
       default_policy_(std::move(default_policy)),
       root_(root) {
     root_.ctime = now();
@@ -174,6 +176,7 @@ bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node&
         return s;
     }
     net->set_bounds(bounds_);
+    net->set_budgets(budgets_);
     if (extensions_ != nullptr) net->set_extension(extensions_->make(*net, *this));
     Attr dir_attr = attr;
     dir_attr.mode &= kPermBits;

@@ -94,9 +94,11 @@ class Tree final : public bus::Directory {
     static constexpr std::uint32_t kLastFileSlot = kCaptureSlot;  // the last fixed file
     static constexpr std::uint32_t kFirstPortSlot = 16;           // 6..15 kept for future files
 
-    // Every new network gets an extension from `extensions`, if given.
+    // Every new network gets an extension from `extensions`, if given, and
+    // the daemon's byte limits (shared per owner).
     Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::string default_policy,
-         Attr root, const bus::ExtensionMaker* extensions = nullptr, bus::Bounds bounds = {});
+         Attr root, const bus::ExtensionMaker* extensions = nullptr, bus::Bounds bounds = {},
+         const bus::ByteLimits& limits = {});
 
     [[nodiscard]] std::optional<Node> resolve(Ino ino) const;
     // A child of `parent` by name: the ino and node, or ENOENT.
@@ -139,6 +141,7 @@ class Tree final : public bus::Directory {
     const bus::ExtensionMaker* extensions_;
     const bus::Settings defaults_;
     const bus::Bounds bounds_;  // root's, for every network (mount options)
+    const std::shared_ptr<bus::Budgets> budgets_;
     const std::string default_policy_;
 
     mutable std::mutex mu_;  // guards everything below; never held across a bus or libfuse call

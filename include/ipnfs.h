@@ -23,6 +23,8 @@ enum ipnfs_kind {
     IPNFS_JOIN = 1,   /* port = a port that connected (its first descriptor opened) */
     IPNFS_LEAVE = 2,  /* port = a port that disconnected (its last descriptor closed) */
     IPNFS_COUNTS = 3, /* payload: struct ipnfs_counts */
+    IPNFS_LOST = 4,   /* payload: uint64_t, messages this port lost since it was last told
+                       * (lossless: it held senders back longer than ctl "holdtime") */
 };
 
 /* Read side: the payload was cut to fit the reader's buffer (len is the

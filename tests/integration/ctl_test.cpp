@@ -27,8 +27,8 @@ std::vector<std::string> settings_of(const std::string& ctl_text) {
 
 // The settings lines of a fresh network (mount defaults), then `extra`.
 std::vector<std::string> defaults_and(std::vector<std::string> extra = {}) {
-    std::vector<std::string> out{"policy hub", "ports 32",     "mtu 1514",
-                                 "queue 64",   "lossless off", "pool 1024"};
+    std::vector<std::string> out{"policy hub",   "ports 32",  "mtu 1514",     "queue 64",
+                                 "lossless off", "pool 1024", "holdtime 5000"};
     out.insert(out.end(), extra.begin(), extra.end());
     return out;
 }
@@ -77,8 +77,8 @@ TEST_F(CtlTest, WhatCtlShowsCanBeWrittenBack) {
     // Settings, then the per-port lines, then the policy's lines.
     EXPECT_EQ(settings_of(text),
               (std::vector<std::string>{"policy hub", "ports 12", "mtu 3000", "queue 16",
-                                        "lossless on", "pool 100", "dropwhenfull 2 on",
-                                        "events 4 on", "loopback 5 on"}));
+                                        "lossless on", "pool 100", "holdtime 5000",
+                                        "dropwhenfull 2 on", "events 4 on", "loopback 5 on"}));
     // The same text, comments included, is a valid ctl input.
     EXPECT_EQ(ctl(net, text), 0);
     EXPECT_EQ(ctl_text(net), text);
@@ -115,7 +115,7 @@ TEST_F(CtlTest, LosslessAndPoolAreShownAndSet) {
     ASSERT_EQ(ctl(net, "lossless off\npool 1048576\n"), 0);
     EXPECT_EQ(settings_of(ctl_text(net)),
               (std::vector<std::string>{"policy hub", "ports 32", "mtu 1514", "queue 64",
-                                        "lossless off", "pool 1048576"}));
+                                        "lossless off", "pool 1048576", "holdtime 5000"}));
     Stats st = stats(net);
     EXPECT_EQ(st.totals["lossless"], "off");
     EXPECT_EQ(st.total("pool"), 1048576u);
@@ -213,7 +213,7 @@ TEST_F(CtlTest, SeveralCommandsInOneWrite) {
     ASSERT_EQ(ctl(net, "# a comment\n\nmtu 2000\nqueue 16\npool 50\n"), 0);
     EXPECT_EQ(settings_of(ctl_text(net)),
               (std::vector<std::string>{"policy hub", "ports 32", "mtu 2000", "queue 16",
-                                        "lossless off", "pool 50"}));
+                                        "lossless off", "pool 50", "holdtime 5000"}));
 }
 
 TEST_F(CtlTest, QueueAndLosslessCannotChangeWhileAPortIsOpen) {

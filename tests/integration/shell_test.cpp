@@ -58,10 +58,11 @@ TEST_F(ShellTest, CatStatsAndCtlWork) {
     EXPECT_EQ(sh.exit_code(), 0) << sh.err;
     EXPECT_EQ(sh.out.rfind("network lan\npolicy hub\nports 32\n", 0), 0u) << sh.out;
     EXPECT_NE(sh.out.find("\nparked_senders 0\nevent_readers 0\ncapture_readers 0\ncaptured "
-                          "0\ncapture_drops 0\n\nport "),
+                          "0\ncapture_drops 0\nheld_bytes 0\n"),
               std::string::npos)
         << sh.out;
-    EXPECT_NE(sh.out.find("\npolicy hub\nports 32\nmtu 1514\nqueue 64\nlossless off\npool 1024\n#"),
+    EXPECT_NE(sh.out.find("\npolicy hub\nports 32\nmtu 1514\nqueue 64\nlossless off\npool "
+                          "1024\nholdtime 5000\n#"),
               std::string::npos)
         << sh.out;
 }

@@ -33,6 +33,12 @@ TEST_F(StatsTest, AFreshNetworkShowsZeroTotalsAndTheTableHeader) {
                                             "capture_readers 0",
                                             "captured 0",
                                             "capture_drops 0",
+                                            "held_bytes 0",
+                                            "held_limit 67108864",
+                                            "owner_held 0",
+                                            "owner_limit 0",
+                                            "over_limit_drops 0",
+                                            "stalls 0",
                                             ""};
     ASSERT_GE(lines.size(), expected.size() + 1);
     EXPECT_EQ(std::vector<std::string>(lines.begin(), lines.begin() + expected.size()), expected);

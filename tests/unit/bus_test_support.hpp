@@ -209,7 +209,7 @@ class RecordingSendWaiter : public bus::SendWaiter {
 };
 
 // A message in a test's words: "data TEXT", "join P", "leave P" or
-// "counts RECEIVING SENDING".
+// "counts RECEIVING SENDING" or "lost N".
 inline std::string show(const bus::MessageRef& m) {
     switch (m->kind()) {
         case bus::Kind::data:
@@ -224,6 +224,13 @@ inline std::string show(const bus::MessageRef& m) {
             if (p.size() != sizeof counts) return "counts (" + std::to_string(p.size()) + " bytes)";
             std::memcpy(counts, p.data(), sizeof counts);
             return "counts " + std::to_string(counts[0]) + " " + std::to_string(counts[1]);
+        }
+        case bus::Kind::lost: {
+            std::uint64_t lost = 0;
+            auto p = m->payload();
+            if (p.size() != sizeof lost) return "lost (" + std::to_string(p.size()) + " bytes)";
+            std::memcpy(&lost, p.data(), sizeof lost);
+            return "lost " + std::to_string(lost);
         }
     }
     return "kind " + std::to_string(static_cast<int>(m->kind()));

@@ -61,7 +61,8 @@ class NetworkCtl : public HubNetworkTest {
 };
 
 TEST_F(NetworkCtl, DescribeStartsWithTheCurrentSettings) {
-    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 1514\nqueue 64\nlossless off\npool 1024\n");
+    EXPECT_EQ(settings(),
+              "policy hub\nports 32\nmtu 1514\nqueue 64\nlossless off\npool 1024\nholdtime 5000\n");
 }
 
 TEST_F(NetworkCtl, DescribeListsPortFlagsAfterTheSettingsAndPolicyLinesLast) {
@@ -69,11 +70,11 @@ TEST_F(NetworkCtl, DescribeListsPortFlagsAfterTheSettingsAndPolicyLinesLast) {
         IsOk(control("ports 10\nlossless on\npool 5\nevents 4 on\ndropwhenfull 3 on\n"
                      "dropwhenfull 4 on\nloopback 2 on")));
     EXPECT_EQ(settings(),
-              "policy hub\nports 10\nmtu 1514\nqueue 64\nlossless on\npool 5\n"
+              "policy hub\nports 10\nmtu 1514\nqueue 64\nlossless on\npool 5\nholdtime 5000\n"
               "dropwhenfull 3 on\ndropwhenfull 4 on\nevents 4 on\nloopback 2 on\n");
     ASSERT_TRUE(IsOk(control("dropwhenfull 3 off\nevents 4 off")));
     EXPECT_EQ(settings(),
-              "policy hub\nports 10\nmtu 1514\nqueue 64\nlossless on\npool 5\n"
+              "policy hub\nports 10\nmtu 1514\nqueue 64\nlossless on\npool 5\nholdtime 5000\n"
               "dropwhenfull 4 on\nloopback 2 on\n");
 }
 
@@ -95,7 +96,8 @@ TEST_F(NetworkCtl, MtuTakesWholeNumbersFromOneTo65535) {
     for (const auto* bad : {"mtu 0", "mtu 65536", "mtu -1", "mtu 1.5", "mtu lots", "mtu 9000x"}) {
         EXPECT_TRUE(FailsWith(control(bad), std::errc::invalid_argument)) << bad;
     }
-    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 9000\nqueue 64\nlossless off\npool 1024\n");
+    EXPECT_EQ(settings(),
+              "policy hub\nports 32\nmtu 9000\nqueue 64\nlossless off\npool 1024\nholdtime 5000\n");
 }
 
 TEST_F(NetworkCtl, MtuCanChangeWhilePortsAreConnectedAndAppliesToTheNextSend) {
@@ -134,7 +136,8 @@ TEST_F(NetworkCtl, QueueIsBusyWhileAnyPortIsConnected) {
 
 TEST_F(NetworkCtl, PolicyHubIsAcceptedWhileNothingIsConnected) {
     EXPECT_TRUE(IsOk(control("policy hub")));
-    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 1514\nqueue 64\nlossless off\npool 1024\n");
+    EXPECT_EQ(settings(),
+              "policy hub\nports 32\nmtu 1514\nqueue 64\nlossless off\npool 1024\nholdtime 5000\n");
 }
 
 TEST_F(NetworkCtl, UnknownPolicyIsInvalidArgumentNamingTheKnownOnes) {
@@ -330,32 +333,37 @@ TEST_F(NetworkCtl, ReasonStartsWithTheLineThatFailed) {
 
 TEST_F(NetworkCtl, CommentsAndBlankLinesAreIgnored) {
     EXPECT_TRUE(IsOk(control("# a comment\n\n   \n\t# indented\n#mtu 1\nmtu 900\n\n")));
-    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 900\nqueue 64\nlossless off\npool 1024\n");
+    EXPECT_EQ(settings(),
+              "policy hub\nports 32\nmtu 900\nqueue 64\nlossless off\npool 1024\nholdtime 5000\n");
     EXPECT_TRUE(IsOk(control("")));
     EXPECT_TRUE(IsOk(control("\n")));
 }
 
 TEST_F(NetworkCtl, WindowsLineEndingsAreAccepted) {
     EXPECT_TRUE(IsOk(control("mtu 1000\r\nqueue 10\r\n")));
-    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 1000\nqueue 10\nlossless off\npool 1024\n");
+    EXPECT_EQ(settings(),
+              "policy hub\nports 32\nmtu 1000\nqueue 10\nlossless off\npool 1024\nholdtime 5000\n");
 }
 
 TEST_F(NetworkCtl, LastLineNeedsNoNewline) {
     EXPECT_TRUE(IsOk(control("mtu 800\nmtu 700")));
-    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 700\nqueue 64\nlossless off\npool 1024\n");
+    EXPECT_EQ(settings(),
+              "policy hub\nports 32\nmtu 700\nqueue 64\nlossless off\npool 1024\nholdtime 5000\n");
 }
 
 TEST_F(NetworkCtl, SeveralLinesApplyInOrder) {
     EXPECT_TRUE(IsOk(control("ports 8\nloopback 7 on\nmtu 100\nmtu 200\n")));
     EXPECT_EQ(settings(),
-              "policy hub\nports 8\nmtu 200\nqueue 64\nlossless off\npool 1024\nloopback 7 on\n");
+              "policy hub\nports 8\nmtu 200\nqueue 64\nlossless off\npool 1024\nholdtime 5000\n"
+              "loopback 7 on\n");
 }
 
 TEST_F(NetworkCtl, LinesStopAtTheFirstErrorKeepingThoseBefore) {
     bus::Status s = control("mtu 300\nbogus line\nmtu 400\n");
     EXPECT_TRUE(FailsWith(s, std::errc::invalid_argument));
     EXPECT_EQ(s.reason.rfind("bogus line: ", 0), 0u) << s.reason;
-    EXPECT_EQ(settings(), "policy hub\nports 32\nmtu 300\nqueue 64\nlossless off\npool 1024\n");
+    EXPECT_EQ(settings(),
+              "policy hub\nports 32\nmtu 300\nqueue 64\nlossless off\npool 1024\nholdtime 5000\n");
 }
 
 TEST_F(NetworkCtl, LastErrorIsShownUntilTheNextSuccessfulControl) {

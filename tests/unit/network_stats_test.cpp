@@ -21,7 +21,8 @@ TEST_F(NetworkStats, FreshNetworkShowsItsNameAndZeroTotals) {
               "network net0\npolicy hub\nports 32\nconnected 0\nmsgs_in 0\nbytes_in 0\n"
               "msgs_out 0\nbytes_out 0\ndrops 0\nlossless off\npool_used 0\npool 1024\n"
               "parked_readers 0\nparked_senders 0\nevent_readers 0\ncapture_readers 0\n"
-              "captured 0\ncapture_drops 0\n\n"
+              "captured 0\ncapture_drops 0\nheld_bytes 0\nheld_limit 0\nowner_held 0\n"
+              "owner_limit 0\nover_limit_drops 0\nstalls 0\n\n"
               "port   readers writers    msgs_in     bytes_in   msgs_out    bytes_out    drops "
               "queued\n");
 }
@@ -40,11 +41,15 @@ TEST_F(NetworkStats, HeaderNamesEveryTotalInOrder) {
     for (std::string line; std::getline(in, line) && !line.empty();) {
         keys.push_back(line.substr(0, line.find(' ')));
     }
-    EXPECT_EQ(keys, (std::vector<std::string>{"network", "policy", "ports", "connected", "msgs_in",
-                                              "bytes_in", "msgs_out", "bytes_out", "drops",
-                                              "lossless", "pool_used", "pool", "parked_readers",
-                                              "parked_senders", "event_readers", "capture_readers",
-                                              "captured", "capture_drops"}));
+    EXPECT_EQ(keys,
+              (std::vector<std::string>{"network",         "policy",           "ports",
+                                        "connected",       "msgs_in",          "bytes_in",
+                                        "msgs_out",        "bytes_out",        "drops",
+                                        "lossless",        "pool_used",        "pool",
+                                        "parked_readers",  "parked_senders",   "event_readers",
+                                        "capture_readers", "captured",         "capture_drops",
+                                        "held_bytes",      "held_limit",       "owner_held",
+                                        "owner_limit",     "over_limit_drops", "stalls"}));
 }
 
 TEST_F(NetworkStats, HeaderCountsParkedRequestsPoolAndEventReaders) {

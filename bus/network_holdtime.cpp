@@ -1,0 +1,117 @@
+// Lossless slow consumers: a port that holds senders back longer than the
+// network's holdtime turns lossy (stalled) until its reader reads again, and
+// then learns how many messages it lost.
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <utility>
+#include <vector>
+
+#include "bus/after_unlock.hpp"
+#include "bus/network.hpp"
+
+namespace ipnfs::bus {
+
+void Network::start_hold_clock() {
+    head_since_ = Timer::Clock::now();
+    if (settings_.holdtime > 0) {
+        Timer::shared().arm(hold_timer_,
+                            head_since_ + std::chrono::milliseconds(settings_.holdtime));
+    }
+}
+
+void Network::hold_expired() {
+    AfterUnlock after;
+    Listener* listener = nullptr;
+    {
+        std::lock_guard lock(mu_);
+        listener = listener_;
+        if (hung_up_ || senders_.empty() || settings_.holdtime == 0) return;
+        auto now = Timer::Clock::now();
+        auto deadline = head_since_ + std::chrono::milliseconds(settings_.holdtime);
+        if (now < deadline) {
+            Timer::shared().arm(hold_timer_, deadline);  // the head changed since
+            return;
+        }
+        std::vector<Port*> spared;  // ports already made to let go this time
+        // Only the send that waited holdtime: freed room may let it go and
+        // bring up a new head, whose time starts now.
+        SendWaiter* head = &senders_.front();
+        while (!senders_.empty() && &senders_.front() == head) {
+            if (route_fits(head->from_->id, head->message_, true) != Fit::wait) break;
+            // A full recipient only has to stop holding; when the pool or the
+            // byte budget is what is used up, what a port holds must go too.
+            bool discard = false;
+            Port* port = holding_back(spared, discard);
+            if (port == nullptr) break;
+            stall(*port, discard, after);
+            spared.push_back(port);
+        }
+        room_freed(after);
+        if (!senders_.empty()) {
+            head_since_ = now;
+            Timer::shared().arm(hold_timer_, now + std::chrono::milliseconds(settings_.holdtime));
+        }
+    }
+    after.run(listener);
+}
+
+Port* Network::holding_back(const std::vector<Port*>& spared, bool& discard) {
+    auto done = [&](const Port* p) { return std::ranges::find(spared, p) != spared.end(); };
+    if (pool_used_ < settings_.pool) {
+        // route_ holds the head's recipients (route_fits routed it).
+        auto full = [&](PortId id) -> Port* {
+            Port* p = ports_[id].get();
+            bool holds = p->ring && !p->drop_when_full && !p->stalled && !p->has_room();
+            return holds && !done(p) ? p : nullptr;
+        };
+        discard = false;
+        for (PortId id : route_.to) {
+            if (Port* p = full(id)) return p;
+        }
+        for (const Route::Variant& v : route_.variants()) {
+            for (PortId id : v.to) {
+                if (Port* p = full(id)) return p;
+            }
+        }
+    }
+    // The pool or the byte budget is used up: the port holding the most.
+    discard = true;
+    Port* most = nullptr;
+    for (const auto& p : ports_) {
+        if (!p->ring || p->queued() == 0 || done(p.get())) continue;
+        if (most == nullptr || p->queued() > most->queued()) most = p.get();
+    }
+    return most;
+}
+
+void Network::stall(Port& port, bool discard, AfterUnlock& after) {
+    if (!port.stalled) ++stalls_;
+    port.stalled = true;
+    if (!discard) return;
+    // What it holds goes (events stay, in order); only what is queued now:
+    // taking frees room, which lets parked sends queue here again.
+    std::size_t queued = port.queued();
+    std::deque<MessageRef> events;
+    MessageRef msg;
+    for (std::size_t i = 0; i < queued && take(port, msg, nullptr, &after); ++i) {
+        if (msg->is_event()) {
+            events.push_back(std::move(msg));
+        } else {
+            ++port.lost;
+            port.counters.drops.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+    for (MessageRef& event : events) hold_event(port, event);
+}
+
+void Network::resume(Port& port, AfterUnlock& after) {
+    port.stalled = false;
+    std::uint64_t lost = std::exchange(port.lost, 0);
+    if (lost == 0 || !port.events) return;
+    MessageRef event = Message::make(port.id, std::as_bytes(std::span(&lost, 1)), Kind::lost);
+    event->set_seq(next_seq_++);
+    enqueue(port, event, after);
+}
+
+}  // namespace ipnfs::bus
