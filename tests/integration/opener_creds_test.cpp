@@ -31,8 +31,10 @@ bool contains(const std::string& text, const std::string& part) {
 
 class OpenerCredsTest : public NetdevTest {
   protected:
-    std::vector<std::string> mount_options() const override { return {"allow_other"}; }
-    std::vector<std::string> tools() const override {
+    [[nodiscard]] std::vector<std::string> mount_options() const override {
+        return {"allow_other"};
+    }
+    [[nodiscard]] std::vector<std::string> tools() const override {
         return {"setpriv", "timeout", "useradd", "userdel", "fusermount3", "umount", "su"};
     }
 
