@@ -46,8 +46,9 @@ void Timer::run() {
             changed_.wait(lock);
             continue;
         }
-        if (Clock::now() < next->second) {
-            changed_.wait_until(lock, next->second);
+        if (const Clock::time_point when = next->second; Clock::now() < when) {
+            // A copy: cancel() may erase the entry while this waits.
+            changed_.wait_until(lock, when);
             continue;
         }
         Timed* target = next->first;
