@@ -42,8 +42,13 @@ void append_field(fmt::memory_buffer& out, std::string_view key, std::string_vie
 // The fields, then ": ", as every line starts.
 void append_fields(fmt::memory_buffer& out, const Fields& fields);
 
+// The most of one line that goes to the log: a line can quote what a client
+// wrote (a 64 KiB ctl line), and the rate limiter counts lines, not bytes.
+constexpr std::size_t kMaxLine = 1024;
+
 // Never throws, as spdlog's own calls do not: a line that cannot be made
-// (out of memory) is lost, not the request or thread that logged it.
+// (out of memory) is lost, not the request or thread that logged it.  A
+// line longer than kMaxLine is cut there and says how long it was.
 template <typename... Args>
 void write(spdlog::level::level_enum level, const Fields& fields, fmt::format_string<Args...> text,
            Args&&... args) noexcept {
@@ -53,6 +58,11 @@ void write(spdlog::level::level_enum level, const Fields& fields, fmt::format_st
         fmt::memory_buffer line;
         append_fields(line, fields);
         fmt::format_to(std::back_inserter(line), text, std::forward<Args>(args)...);
+        if (line.size() > kMaxLine) {
+            const std::size_t full = line.size();
+            line.resize(kMaxLine);
+            fmt::format_to(std::back_inserter(line), "... ({} bytes in all)", full);
+        }
         logger->log(level, std::string_view(line.data(), line.size()));
     } catch (...) {  // NOLINT(bugprone-empty-catch): nowhere left to report it
     }

@@ -80,5 +80,28 @@ TEST_F(LogFloodTest, RefusedCtlLinesAreRateLimitedAndCounted) {
     EXPECT_NE(last_error_line(ctl_text(net)).find("nosuchverb"), std::string::npos);
 }
 
+TEST_F(LogFloodTest, LongRefusedCtlLinesAreCutInTheLog) {
+    // The limiter counts lines; a line quoting a 64 KiB ctl write would let
+    // 10 a second through at 131 KB each (6.5 MB/s from one user).
+    std::string net = make_net("lan");
+    std::string log_file = mount_.dir() + ".log";
+    off_t before = file_size(log_file);
+    ASSERT_GE(before, 0) << "no log file at " << log_file;
+    const std::string line(65535, 'a');
+    {
+        Fd fd = open_fd(net + "/ctl", O_WRONLY);
+        ASSERT_TRUE(fd.ok());
+        const auto t0 = Clock::now();
+        for (int i = 0; i < 300 && seconds_since(t0) < 3.0; ++i) {
+            ASSERT_EQ(::write(fd.get(), line.data(), line.size()), -1);
+            ASSERT_EQ(errno, EINVAL);
+        }
+    }
+    off_t grown = file_size(log_file) - before;
+    RecordProperty("log_growth_bytes", static_cast<int>(grown));
+    EXPECT_LT(grown, 256 * 1024) << "the log grew by " << grown << " bytes";
+    EXPECT_NE(read_whole(log_file).find(" bytes in all)"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ipnfs_it
