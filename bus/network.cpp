@@ -297,6 +297,7 @@ void Network::disconnect(const Connection& conn) {
             if (!port.connected()) {
                 port.exclusive = false;
                 emit(Kind::leave, conn.id, false, after);
+                if (port.holder_set) reset_port(port);
             }
             if (lost_reader || lost_writer) emit(Kind::counts, conn.id, true, after);
             // One recipient less may let parked sends go.
@@ -463,12 +464,18 @@ bool Network::enqueue(Port& port, const MessageRef& msg, AfterUnlock& after) {
         }
     } else {
         if (!port.overflow.empty() || port.ring->write_available() == 0) return false;
+        if (port.capture && port.capture_bytes.load(std::memory_order_relaxed) + msg->held_bytes() >
+                                Limits::kCaptureBytes) {
+            return false;
+        }
         // A capture reader's copy never holds the pool or the budgets: it
         // must not slow senders.
         if (!port.capture && !hold(msg)) {
             ++over_limit_drops_;
             return false;
         }
+        if (port.capture)
+            port.capture_bytes.fetch_add(msg->held_bytes(), std::memory_order_relaxed);
         port.ring->push(msg);  // room checked above; senders are serialized by mu_
     }
     if (port.watched) {
@@ -489,6 +496,7 @@ bool Network::take(Port& port, MessageRef& out, const Fits* fits, AfterUnlock* a
     } else {
         return false;
     }
+    if (port.capture) port.capture_bytes.fetch_sub(out->held_bytes(), std::memory_order_relaxed);
     bool last_copy = !port.capture && !out->is_event() && unhold(*out);
     if (after != nullptr && !port.capture) release(last_copy, *after);
     return true;

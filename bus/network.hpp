@@ -65,6 +65,10 @@ struct Limits {
     // Messages a capture reader holds: it costs at most this many times the
     // MTU, and a reader that falls further behind loses its own copies.
     static constexpr std::uint32_t kCaptureQueue = 1024;
+    // ... and at most this many bytes of messages (Message::held_bytes()),
+    // whatever the MTU: its copies are outside the byte budgets, so that a
+    // reader can never slow a sender.
+    static constexpr std::uint64_t kCaptureBytes = 4U << 20;
     static constexpr std::uint32_t kMaxHoldtime = 3'600'000;  // ms: an hour
 };
 
@@ -221,6 +225,10 @@ class Network {
     Status add_observer(bool capture, Port*& out);
     // Keeps event_ports_ and connected_ in step with a port's state.
     void track(Port& port);
+    // The port's settings back to the defaults, the network's and its
+    // policy's: its holder changed one, and its last descriptor closed.
+    // Caller holds mu_.
+    void reset_port(Port& port);
 
     // Policies see queue depths through this (under mu_).
     struct QueueLoad final : Load {

@@ -123,6 +123,14 @@ void Network::apply_port_flag(PortId id, bool Port::*flag, bool on, AfterUnlock&
     if (flag == &Port::drop_when_full && on) room_freed(after);
 }
 
+void Network::reset_port(Port& port) {
+    port.holder_set = false;
+    port.events = false;
+    port.drop_when_full = false;
+    track(port);
+    policy_->reset_port(port.id);
+}
+
 Status Network::set_events(PortId id, bool on) {
     AfterUnlock after;
     Listener* listener = nullptr;
@@ -133,6 +141,7 @@ Status Network::set_events(PortId id, bool on) {
                                  fmt::format("no port {}", id));
         }
         apply_port_flag(id, &Port::events, on, after);
+        ports_[id]->holder_set = ports_[id]->holder_set || ports_[id]->connected();
         listener = listener_;
     }
     after.run(listener);
@@ -255,7 +264,12 @@ Status Network::control_port(PortId port, std::string_view line, const PortGrant
     for (std::string_view w : std::span(words).subspan(1))
         fmt::format_to(std::back_inserter(full), " {}", w);
     Status s = control_line(full, Caller{});
-    if (!s.ok()) s.reason = fmt::format("{}: {}", full, s.reason);
+    if (!s.ok()) {
+        s.reason = fmt::format("{}: {}", full, s.reason);
+        return s;
+    }
+    std::lock_guard lock(mu_);
+    if (port < ports_.size() && ports_[port]->connected()) ports_[port]->holder_set = true;
     return s;
 }
 

@@ -83,6 +83,9 @@ class Policy {
     // A port can receive now (its first reader connected) / no longer.
     virtual void on_attach(PortId port) = 0;
     virtual void on_detach(PortId port) = 0;
+    // Every setting of `port` back to its default (the last descriptor of a
+    // port whose holder changed one closed).
+    virtual void reset_port(PortId /*port*/) {}
 
     // Adds the ports that must get a copy of a message sent by `from`, to
     // `out` (which arrives cleared but for its inputs).  Only attached ports

@@ -71,11 +71,17 @@ struct Port {
     bool watched_out = false;                // a poller wants to hear when a send may not wait
     bool events = false;                     // also receives membership events
     bool drop_when_full = false;  // lossless network: loses its own copies instead of waiting
-    bool exclusive = false;       // its one connection refuses company (a kernel interface)
+    // A holder changed a setting of the port (IPNFS_IOC_PORT_CTL): when its
+    // last descriptor closes, its settings go back to the defaults.
+    bool holder_set = false;
+    bool exclusive = false;  // its one connection refuses company (a kernel interface)
     // A capture reader (an observer): gets a copy of every data message the
     // network accepts, never events; its copies stay out of the lossless
     // pool, and a full ring drops its own copy, so it never holds a sender.
     bool capture = false;
+    // A capture reader's queued bytes (Limits::kCaptureBytes): added by
+    // senders under the network lock, taken off by its reader without it.
+    std::atomic<std::uint64_t> capture_bytes{0};
     // Its place in Network::event_ports_ / Network::connected_, or kNoSlot.
     static constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
     std::uint32_t event_slot = kNoSlot;

@@ -16,7 +16,8 @@
  * block: every message of the network waits for route().  Instances of one
  * plugin share nothing unless the plugin makes them.
  *
- * ABI version 1.  A daemon refuses a plugin whose `abi` differs from its own.
+ * ABI version 2 (2 added reset_port).  A daemon refuses a plugin whose `abi`
+ * differs from its own.
  */
 #ifndef IPNFS_POLICY_H
 #define IPNFS_POLICY_H
@@ -32,7 +33,7 @@
 extern "C" {
 #endif
 
-#define IPNFS_POLICY_ABI 1
+#define IPNFS_POLICY_ABI 2
 
 /* Where the sender asked a message to go (enum ipnfs_to in ipnfs.h). */
 struct ipnfs_address {
@@ -160,6 +161,12 @@ struct ipnfs_policy {
     void (*describe)(void* self, struct ipnfs_text* out);
     /* Its own lines of the stats file; may be NULL. */
     void (*stats)(void* self, struct ipnfs_text* out);
+    /* Back to the defaults: every setting of `port` (its IPNFS_VERB_PORT
+     * verbs) as if none had been made.  Called when the last descriptor of a
+     * port whose holder changed a setting (IPNFS_IOC_PORT_CTL) closes, so
+     * that nothing a holder set reaches the port's next user.  May be NULL:
+     * then only ctl may run the plugin's verbs, never a port's holder. */
+    void (*reset_port)(void* self, uint32_t port);
 };
 
 /* The symbol a plugin exports. */

@@ -136,6 +136,7 @@ ipnfs_policy table(const char* name, const char* summary, std::uint32_t addressi
                 of(self).policy->stats(s);
                 append(out, s);
             },
+        .reset_port = [](void* self, std::uint32_t port) { of(self).policy->reset_port(port); },
     };
 }
 

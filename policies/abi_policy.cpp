@@ -112,7 +112,8 @@ void AbiPolicy::build_commands() {
                 if (err == 0) return bus::Status::success();
                 return table_error(table_.name, "command", err, std::move(reason));
             },
-            v.optional, false, holder_of(v.flags)});
+            v.optional, false,
+            table_.reset_port != nullptr ? holder_of(v.flags) : bus::Holder::none});
     }
 }
 
@@ -131,6 +132,10 @@ void AbiPolicy::on_attach(bus::PortId port) {
 void AbiPolicy::on_detach(bus::PortId port) {
     if (port < attached_.size()) attached_[port] = false;
     table_.detach(self_, port);
+}
+
+void AbiPolicy::reset_port(bus::PortId port) {
+    if (table_.reset_port != nullptr) table_.reset_port(self_, port);
 }
 
 bool AbiPolicy::accept(std::uint32_t port) {

@@ -33,6 +33,7 @@ class Group final : public bus::Policy {
     void on_ports(bus::PortId count) override;
     void on_attach(bus::PortId port) override;
     void on_detach(bus::PortId port) override;
+    void reset_port(bus::PortId port) override;
     void route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
     void describe(std::string& out) const override;

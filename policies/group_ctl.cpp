@@ -150,6 +150,12 @@ bus::Status Group::parse_port(std::string_view word, bus::PortId& out) const {
     return bus::Status::success();
 }
 
+void Group::reset_port(bus::PortId port) {
+    set_instance(port, std::nullopt);
+    members_[port].dest = kBroadcast;
+    members_[port].loopback = false;
+}
+
 void Group::set_instance(bus::PortId port, std::optional<std::uint32_t> instance) {
     release(port);
     members_[port].instance = instance;

@@ -205,6 +205,11 @@ static void topic_stats(void *self, struct ipnfs_text *out) {
                       (unsigned long long)t->unmatched);
 }
 
+static void topic_reset_port(void *self, uint32_t port) {
+    struct topic *t = self;
+    if (port < t->nports) clear_port(&t->ports[port]);
+}
+
 static const struct ipnfs_policy table = {
     .abi = IPNFS_POLICY_ABI,
     .addressing = 0,
@@ -220,6 +225,7 @@ static const struct ipnfs_policy table = {
     .command = topic_command,
     .describe = topic_describe,
     .stats = topic_stats,
+    .reset_port = topic_reset_port,
 };
 
 __attribute__((visibility("default"))) const struct ipnfs_policy *ipnfs_policy(void) {

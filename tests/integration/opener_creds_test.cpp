@@ -227,6 +227,9 @@ TEST_F(OpenerCredsTest, AGroupMembersSettingsNeedTheMatchingDescriptor) {
     ASSERT_EQ(chmod((net + "/ctl").c_str(), 0644), 0);
     ASSERT_EQ(ctl(net, "policy group\n"), 0) << last_error_line(ctl_text(net));
     const std::string port3 = net + "/port3";
+    // Root keeps port 3 open: a holder's settings last while it has a descriptor.
+    Fd held = open_fd(port3, O_RDONLY);
+    ASSERT_TRUE(held.ok());
     // Membership decides what the port receives; dest, where its sends go.
     EXPECT_EQ(port_ctl_as_nobody(port3, O_WRONLY, "member 7"), EPERM);
     EXPECT_EQ(port_ctl_as_nobody(port3, O_RDONLY, "dest anycast 7"), EPERM);
@@ -234,6 +237,35 @@ TEST_F(OpenerCredsTest, AGroupMembersSettingsNeedTheMatchingDescriptor) {
     EXPECT_EQ(port_ctl_as_nobody(port3, O_RDONLY, "member 7"), 0);
     EXPECT_EQ(port_ctl_as_nobody(port3, O_WRONLY, "dest anycast 7"), 0);
     EXPECT_TRUE(contains(ctl_text(net), "member 3 7")) << ctl_text(net);
+}
+
+TEST_F(OpenerCredsTest, WhatAHolderSetEndsWithThePortsLastDescriptor) {
+    const std::string net = make_net("grp");
+    ASSERT_EQ(chmod(net.c_str(), 0777), 0);
+    ASSERT_EQ(chmod((net + "/ctl").c_str(), 0644), 0);
+    ASSERT_EQ(ctl(net, "policy group\nmember 1 7\nevents 1 on\n"), 0)
+        << last_error_line(ctl_text(net));
+    // nobody sends from port 0 to port 5, whose reader he is, and leaves.
+    ASSERT_EQ(port_ctl_as_nobody(net + "/port0", O_WRONLY, "dest port 5"), 0);
+    ASSERT_EQ(port_ctl_as_nobody(net + "/port0", O_RDONLY, "loopback on"), 0);
+    std::string text = ctl_text(net);
+    EXPECT_FALSE(contains(text, "dest 0")) << "the holder's dest outlived him:\n" << text;
+    EXPECT_FALSE(contains(text, "loopback 0")) << text;
+    // The next user of port 0 sends where the network's defaults say.
+    Fd reader = open_fd(net + "/port1", O_RDONLY);
+    Fd writer = open_fd(net + "/port0", O_WRONLY);
+    ASSERT_TRUE(reader.ok() && writer.ok());
+    ASSERT_TRUE(write_msg(writer.get(), "for the group").n > 0);
+    Io got;
+    for (int i = 0; i < 8; ++i) {  // events first (join, counts), then the message
+        got = read_one(reader.get(), 2000);
+        if (got.n <= 0 || !contains(got.data, "join") && !contains(got.data, "counts")) break;
+    }
+    EXPECT_EQ(got.data, "for the group");
+    // What the manager set in ctl stays.
+    text = ctl_text(net);
+    EXPECT_TRUE(contains(text, "member 1 7")) << text;
+    EXPECT_TRUE(contains(text, "events 1 on")) << text;
 }
 
 }  // namespace

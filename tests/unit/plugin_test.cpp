@@ -190,7 +190,7 @@ struct Refusal {
 
 TEST(PluginCatalog, RefusesABrokenPluginWithTheReasonAndKeepsWorking) {
     const std::array<Refusal, 5> cases{{
-        {"abi", "built for policy ABI 99, this ipnfs speaks ABI 1"},
+        {"abi", "built for policy ABI 99, this ipnfs speaks ABI 2"},
         {"name", "its table calls it 'somebody_else'"},
         {"no_route", "its table has no route()"},
         {"no_symbol", "exports no ipnfs_policy()"},
