@@ -104,6 +104,18 @@ void VdeEndpoints::Endpoint::accept_one(int fd) {
     auto pending = std::count_if(clients_.begin(), clients_.end(), [](const auto& c) {
         return c->state() == Client::State::requesting;
     });
+    auto mine = std::count_if(clients_.begin(), clients_.end(), [&](const auto& c) {
+        return c->state() == Client::State::requesting && c->uid() == peer.uid;
+    });
+    // Per user first: one user's idle connections must not lock others out.
+    if (static_cast<std::size_t>(mine) >= kMaxPendingPerUser) {
+        bus::log::limited(spdlog::level::warn, {network(), "vde-client-refuse"},
+                          "{}: refused a client (pid {}, uid {}): {} of its own have not sent "
+                          "their request",
+                          who(), peer.pid, peer.uid, mine);
+        ::close(fd);
+        return;
+    }
     if (static_cast<std::size_t>(pending) >= kMaxPending) {
         bus::log::limited(
             spdlog::level::warn, {network(), "vde-client-refuse"},

@@ -22,9 +22,11 @@ namespace ipnfs::netdev {
 class VdeEndpoints final : public bus::Extension {
   public:
     // At most this many endpoints per network, and per endpoint this many
-    // control connections that have not finished their request.
+    // control connections that have not finished their request (of them, this
+    // many from one user, so that one user's idle connections lock nobody out).
     static constexpr std::size_t kMaxEndpoints = 8;
     static constexpr std::size_t kMaxPending = 32;
+    static constexpr std::size_t kMaxPendingPerUser = 4;
 
     VdeEndpoints(bus::Network& net, Engine& engine, const VdeDir& dir);
     ~VdeEndpoints() override;

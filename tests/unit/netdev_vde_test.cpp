@@ -268,6 +268,25 @@ TEST_F(NetdevVde, ABadClientIsDroppedAndTheNextOneServed) {
     EXPECT_FALSE(slow.closed_by_switch(50)) << "a slow client is not timed out";
 }
 
+TEST_F(NetdevVde, OneUsersSilentConnectionsAreBoundedSoTheyLockNobodyOut) {
+    ASSERT_TRUE(IsOk(net_->control("vde " + dir_, kAdmin)));
+    std::vector<Client> silent(netdev::VdeEndpoints::kMaxPendingPerUser);
+    for (Client& c : silent) ASSERT_TRUE(c.dial(dir_));
+    for (Client& c : silent) EXPECT_FALSE(c.closed_by_switch(50));
+    // One more from the same user is refused at once, far below the
+    // endpoint's own bound, which other users' connections still have.
+    Client extra;
+    ASSERT_TRUE(extra.dial(dir_));
+    EXPECT_TRUE(extra.closed_by_switch());
+    static_assert(netdev::VdeEndpoints::kMaxPendingPerUser < netdev::VdeEndpoints::kMaxPending);
+    // Once one leaves, the user may try again.
+    silent.front().hang_up();
+    EXPECT_TRUE(wait_until([&] {
+        Client next;
+        return next.dial(dir_) && !next.closed_by_switch(100);
+    }));
+}
+
 TEST_F(NetdevVde, TooShortAndTooLongDatagramsAreCountedDrops) {
     ASSERT_TRUE(IsOk(net_->control("mtu 1514", kAdmin)));
     ASSERT_TRUE(IsOk(net_->control("vde " + dir_, kAdmin)));

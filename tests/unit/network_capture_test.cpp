@@ -150,6 +150,27 @@ TEST_F(NetworkCapture, ACaptureReaderThatNeverReadsNeverHoldsALosslessSender) {
     EXPECT_EQ(stat("capture_drops"), std::to_string(kMessages - kept)) << "kept after it closed";
 }
 
+TEST_F(NetworkCapture, ACaptureReaderHoldsAtMostItsBytesWhateverTheMtu) {
+    // 1024 messages of 64 KiB would be 64 MiB outside every byte budget.
+    remake({.ports = 4, .mtu = 65535, .queue = 8});
+    Connection cap = capture();
+    Connection a = writer(0);
+    const std::string big(65535, 'x');
+    constexpr int kMessages = 200;
+    for (int i = 0; i < kMessages; ++i) ASSERT_TRUE(IsOk(net_->send(a, bytes(big))));
+    std::vector<bus::MessageRef> got = take_all(cap);
+    ASSERT_FALSE(got.empty());
+    std::uint64_t held = 0;
+    for (const auto& m : got) held += m->held_bytes();
+    EXPECT_LE(held, bus::Limits::kCaptureBytes);
+    EXPECT_GT(held + got.front()->held_bytes(), bus::Limits::kCaptureBytes) << "it filled up";
+    EXPECT_EQ(stat("capture_drops"), std::to_string(kMessages - got.size()));
+    // Read, it has room again.
+    ASSERT_TRUE(IsOk(net_->send(a, bytes(big))));
+    EXPECT_EQ(take_all(cap).size(), 1U);
+    net_->disconnect(cap);
+}
+
 TEST_F(NetworkCapture, AQueuedCaptureCopyIsNotInThePoolOfALosslessNetwork) {
     remake({.ports = 4, .mtu = 1514, .queue = 2, .lossless = true, .pool = 1});
     Connection cap = capture();
