@@ -13,12 +13,10 @@
 #include <string>
 
 #include "mount_fixture.hpp"
+#include "test_user.hpp"
 
 namespace ipnfs_it {
 namespace {
-
-constexpr uid_t kNobody = 65534;
-constexpr gid_t kNogroup = 65534;
 
 // Runs `body` in a child as nobody:nogroup (no supplementary groups, umask
 // 022).  Its answer: what body returned (0, or an errno), 200 if the child

@@ -18,12 +18,11 @@
 #include <vector>
 
 #include "mount_fixture.hpp"
+#include "test_user.hpp"
 
 namespace ipnfs_it {
 namespace {
 
-constexpr uid_t kNobody = 65534;
-constexpr gid_t kNogroup = 65534;
 constexpr int kProcesses = 20;
 constexpr int kReadsEach = 50;  // 1000 reads in all
 

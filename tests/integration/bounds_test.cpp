@@ -15,12 +15,11 @@
 #include <string>
 
 #include "mount_fixture.hpp"
+#include "test_user.hpp"
 
 namespace ipnfs_it {
 namespace {
 
-constexpr uid_t kNobody = 65534;
-constexpr gid_t kNogroup = 65534;
 constexpr long kMarginKib = 32L * 1024;  // allocator slack on a shared machine
 constexpr long kTextBudget = 4 << 20;    // -o max_text_bytes below
 

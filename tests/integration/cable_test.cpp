@@ -28,10 +28,6 @@ const std::string kDpipe = "/usr/bin/dpipe";
 const std::string kVdeSwitch = "/usr/bin/vde_switch";
 const std::string kVdePlug = "/usr/bin/vde_plug";
 
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
 // The VDE stream format, written out here rather than taken from the
 // cable's codec, so the test checks the cable against the format itself.
 std::string stream_frame(const std::string& frame) {

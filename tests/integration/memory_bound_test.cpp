@@ -13,12 +13,11 @@
 #include <vector>
 
 #include "mount_fixture.hpp"
+#include "test_user.hpp"
 
 namespace ipnfs_it {
 namespace {
 
-constexpr uid_t kNobody = 65534;
-constexpr gid_t kNogroup = 65534;
 constexpr long kNetMib = 16;
 constexpr long kUserMib = 24;
 // Generous: allocator slack, rings, thread stacks on a shared machine.

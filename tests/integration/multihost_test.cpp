@@ -52,10 +52,6 @@ struct Host {
     unsigned grab_port = 0, tap_port = 0;
 };
 
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
 class MultiHostTest : public NetdevTest {
   protected:
     [[nodiscard]] std::vector<std::string> tools() const override {

@@ -12,16 +12,10 @@
 #include <string>
 
 #include "netns.hpp"
+#include "test_user.hpp"
 
 namespace ipnfs_it {
 namespace {
-
-constexpr uid_t kNobody = 65534;
-constexpr gid_t kNogroup = 65534;
-
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
 
 class NetdevPermTest : public NetdevTest {
   protected:

@@ -22,13 +22,6 @@
 namespace ipnfs_it {
 namespace {
 
-constexpr uid_t kNobody = 65534;
-constexpr gid_t kNogroup = 65534;
-
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
 class OpenerCredsTest : public NetdevTest {
   protected:
     [[nodiscard]] std::vector<std::string> mount_options() const override {

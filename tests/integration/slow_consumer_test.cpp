@@ -15,14 +15,13 @@
 #include <vector>
 
 #include "mount_fixture.hpp"
+#include "test_user.hpp"
 
 namespace ipnfs_it {
 namespace {
 
 using namespace std::chrono_literals;
 
-constexpr uid_t kNobody = 65534;
-constexpr gid_t kNogroup = 65534;
 constexpr int kMessages = 20;
 constexpr auto kHoldtime = 1000ms;
 // Generous on a shared machine: the bound is kHoldtime.

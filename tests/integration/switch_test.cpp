@@ -16,10 +16,6 @@
 namespace ipnfs_it {
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
 // Reads every frame arriving at a port file on a thread of its own and counts
 // the unicast frames addressed to either of two MACs.
 class FrameCounter {

@@ -37,10 +37,6 @@ class NetdevTapTest : public NetdevTest {
     }
 };
 
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
 // python3 from the distribution if there is one (a version manager's shim
 // on PATH is slow to start under ip netns exec).
 std::string python() {

@@ -100,6 +100,11 @@ struct Shell {
     [[nodiscard]] int exit_code() const;  // -1 unless it exited normally
 };
 Shell run_shell(const std::string& script, double timeout_s = 10.0);
+// Whether `part` occurs in `text` (output, logs, ctl text).
+inline bool contains(std::string_view text, std::string_view part) {
+    return text.find(part) != std::string_view::npos;
+}
+
 // A word for a shell script, in single quotes (paths here have no quotes).
 inline std::string sq(const std::string& s) {
     return "'" + s + "'";

@@ -10,6 +10,10 @@
 
 namespace ipnfs_it {
 
+// The unprivileged user every Debian system has.
+constexpr uid_t kNobody = 65534;
+constexpr gid_t kNogroup = 65534;
+
 class TestUser {
   public:
     TestUser();  // "ipnfs-t<pid>-<n>", no home, no login shell

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "test_user.hpp"
 #include "vde_fixture.hpp"
 
 namespace ipnfs_it {
@@ -31,13 +32,7 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr uid_t kNobody = 65534;
-constexpr gid_t kNogroup = 65534;
 constexpr std::uint32_t kMagic = 0xfeedface;
-
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
 
 sockaddr_un unix_address(const std::string& path) {
     sockaddr_un addr{};

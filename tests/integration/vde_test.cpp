@@ -20,19 +20,13 @@
 
 #include "ether.hpp"
 #include "netns.hpp"
+#include "test_user.hpp"
 #include "vde_fixture.hpp"
 
 namespace ipnfs_it {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr uid_t kNobody = 65534;
-constexpr gid_t kNogroup = 65534;
-
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
 
 // A frame in VDE's stream format (vde_plug's stdin and stdout): a 2-byte
 // big-endian length, then the frame.
