@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "netdev/link.hpp"
+#include "netdev/unique_fd.hpp"
 
 namespace ipnfs::test {
 
@@ -58,31 +59,8 @@ inline bool in_ci() {
     return ci != nullptr && std::string_view(ci) == "true";
 }
 
-// A descriptor that closes itself.
-class UniqueFd {
-  public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) : fd_(fd) {}
-    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    UniqueFd& operator=(UniqueFd&& other) noexcept {
-        if (this != &other) {
-            reset();
-            fd_ = std::exchange(other.fd_, -1);
-        }
-        return *this;
-    }
-    ~UniqueFd() { reset(); }
-
-    [[nodiscard]] int get() const { return fd_; }
-    [[nodiscard]] int release() { return std::exchange(fd_, -1); }
-    void reset() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
-  private:
-    int fd_ = -1;
-};
+// A descriptor that closes itself (the daemon's own).
+using netdev::UniqueFd;
 
 // Both ends of a non-blocking SOCK_SEQPACKET pair: one frame per read and
 // write, as a TAP descriptor gives.
