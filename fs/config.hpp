@@ -74,11 +74,6 @@ struct Error {
     std::string reason;
 };
 
-// A network name as mkdir takes it: not empty, "." or "..", at most NAME_MAX
-// bytes, no '/', blank or control character (what ctl and a config file can
-// carry).  EINVAL or ENAMETOOLONG with a reason.
-bus::Status check_network_name(std::string_view name);
-
 // Parses a whole file: blank lines and lines starting with '#' are skipped,
 // users and groups are looked up by name (or taken as numbers).  False with
 // the first error.

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "fs/config.hpp"
+#include "fs/network_name.hpp"
 
 namespace ipnfs::fs {
 
@@ -168,7 +168,7 @@ bus::Status Tree::lookup(const Node& parent, std::string_view name, Ino& ino, No
 }
 
 bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node& out) {
-    if (bus::Status s = config::check_network_name(name); !s.ok()) return s;
+    if (bus::Status s = check_network_name(name); !s.ok()) return s;
     std::shared_ptr<bus::Network> net;
     if (bus::Status s =
             bus::Network::create(std::string(name), defaults_, catalog_, default_policy_, net);

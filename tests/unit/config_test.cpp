@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "fs/network_name.hpp"
+
 namespace ipnfs::fs::config {
 namespace {
 
