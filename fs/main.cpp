@@ -13,10 +13,10 @@
 #include <fmt/format.h>
 
 #include "bus/log.hpp"
+#include "config/config_apply.hpp"
+#include "config/config_dump.hpp"
 #include "fs/background.hpp"
 #include "fs/caller.hpp"
-#include "fs/config_apply.hpp"
-#include "fs/config_dump.hpp"
 #include "fs/help.hpp"
 #include "fs/log.hpp"
 #include "fs/ops.hpp"
@@ -117,7 +117,7 @@ int run(int argc, char** argv) {
                   fs::Attr{static_cast<mode_t>(opts.root_mode), getuid(), getgid(), {}},
                   &attachments, opts.bounds, opts.byte_limits);
     if (!opts.config.empty() &&
-        !fs::apply_config_file(tree, opts.config, fs::daemon_caller(), error)) {
+        !config::apply_file(tree, opts.config, fs::daemon_caller(), error)) {
         std::fprintf(stderr, "ipnfs: %s\n", error.c_str());
         tree.hang_up_all();  // TAPs, VDE sockets and cables made so far go now
         return 2;
@@ -172,6 +172,7 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     // A client of a mounted tree, not a mount: before libfuse sees the words.
-    if (argc >= 2 && std::string_view(argv[1]) == "--dump") return ipnfs::fs::dump_main(argc, argv);
+    if (argc >= 2 && std::string_view(argv[1]) == "--dump")
+        return ipnfs::config::dump_main(argc, argv);
     return run(argc, argv);
 }

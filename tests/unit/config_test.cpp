@@ -1,6 +1,6 @@
-// The config file's format (fs/config.hpp): what a file means, which lines
+// The config file's format (config/config.hpp): what a file means, which lines
 // are refused and where, and that a rendered config reads back the same.
-#include "fs/config.hpp"
+#include "config/config.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 
 #include "fs/network_name.hpp"
 
-namespace ipnfs::fs::config {
+namespace ipnfs::config {
 namespace {
 
 Config parsed(std::string_view text) {
@@ -115,12 +115,12 @@ TEST(ConfigParse, ErrorsNameTheirLine) {
 }
 
 TEST(ConfigParse, NetworkNamesFollowMkdir) {
-    EXPECT_TRUE(check_network_name("lan-2.x").ok());
-    EXPECT_EQ(check_network_name(".").code, std::errc::invalid_argument);
-    EXPECT_EQ(check_network_name("..").code, std::errc::invalid_argument);
-    EXPECT_EQ(check_network_name("a/b").code, std::errc::invalid_argument);
-    EXPECT_EQ(check_network_name(std::string(256, 'n')).code, std::errc::filename_too_long);
-    EXPECT_TRUE(check_network_name(std::string(255, 'n')).ok());
+    EXPECT_TRUE(fs::check_network_name("lan-2.x").ok());
+    EXPECT_EQ(fs::check_network_name(".").code, std::errc::invalid_argument);
+    EXPECT_EQ(fs::check_network_name("..").code, std::errc::invalid_argument);
+    EXPECT_EQ(fs::check_network_name("a/b").code, std::errc::invalid_argument);
+    EXPECT_EQ(fs::check_network_name(std::string(256, 'n')).code, std::errc::filename_too_long);
+    EXPECT_TRUE(fs::check_network_name(std::string(255, 'n')).ok());
     Error e = refused("network a/b\n");
     EXPECT_EQ(e.line, 1U);
     EXPECT_NE(e.reason.find("'/'"), std::string::npos) << e.reason;
@@ -169,4 +169,4 @@ TEST(ConfigRender, EmptyConfigIsEmptyText) {
 }
 
 }  // namespace
-}  // namespace ipnfs::fs::config
+}  // namespace ipnfs::config

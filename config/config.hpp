@@ -23,7 +23,7 @@
 
 #include "bus/status.hpp"
 
-namespace ipnfs::fs::config {
+namespace ipnfs::config {
 
 // A ctl command of a section and the line it came from.
 struct Command {
@@ -86,4 +86,4 @@ bus::Status render(const Config& config, std::string& out);
 // A `cable` line: runs in the second pass, once every network exists.
 bool is_cable(const Command& command);
 
-}  // namespace ipnfs::fs::config
+}  // namespace ipnfs::config

@@ -1,4 +1,4 @@
-#include "fs/config_apply.hpp"
+#include "config/config_apply.hpp"
 
 #include <unistd.h>
 
@@ -10,24 +10,24 @@
 
 #include "bus/log.hpp"
 
-namespace ipnfs::fs {
+namespace ipnfs::config {
 
 namespace {
 
-bus::Status set_file(Tree& tree, const Node& dir, const config::FileSetting& setting) {
-    Ino ino = 0;
-    Node file;
+bus::Status set_file(fs::Tree& tree, const fs::Node& dir, const FileSetting& setting) {
+    fs::Ino ino = 0;
+    fs::Node file;
     if (bus::Status s = tree.lookup(dir, setting.file, ino, file); !s.ok()) return s;
     struct stat st = tree.stat(file);
-    Attr attr{st.st_mode & 07777, st.st_uid, st.st_gid, st.st_ctim};
+    fs::Attr attr{st.st_mode & 07777, st.st_uid, st.st_gid, st.st_ctim};
     switch (setting.attr) {
-        case config::FileAttr::mode:
+        case FileAttr::mode:
             attr.mode = setting.value;
             break;
-        case config::FileAttr::owner:
+        case FileAttr::owner:
             attr.uid = setting.value;
             break;
-        case config::FileAttr::group:
+        case FileAttr::group:
             attr.gid = setting.value;
             break;
     }
@@ -36,20 +36,20 @@ bus::Status set_file(Tree& tree, const Node& dir, const config::FileSetting& set
 }
 
 // Pass 1 for one network: the directory, its ctl lines, its files.
-bus::Status make_network(Tree& tree, const config::Network& net, const bus::Caller& caller,
+bus::Status make_network(fs::Tree& tree, const Network& net, const bus::Caller& caller,
                          std::size_t& line) {
     line = net.line;
-    Attr attr{
+    fs::Attr attr{
         net.mode.value_or(0755), net.owner.value_or(getuid()), net.group.value_or(getgid()), {}};
-    Ino ino = 0;
-    Node dir;
+    fs::Ino ino = 0;
+    fs::Node dir;
     if (bus::Status s = tree.mkdir(net.name, attr, ino, dir); !s.ok()) return s;
-    for (const config::Command& cmd : net.commands) {
-        if (config::is_cable(cmd)) continue;
+    for (const Command& cmd : net.commands) {
+        if (is_cable(cmd)) continue;
         line = cmd.line;
         if (bus::Status s = dir.dir->net().control(cmd.text, caller); !s.ok()) return s;
     }
-    for (const config::FileSetting& setting : net.files) {
+    for (const FileSetting& setting : net.files) {
         line = setting.line;
         if (bus::Status s = set_file(tree, dir, setting); !s.ok()) return s;
     }
@@ -58,9 +58,8 @@ bus::Status make_network(Tree& tree, const config::Network& net, const bus::Call
 
 }  // namespace
 
-bool apply_config(Tree& tree, const config::Config& config, const bus::Caller& caller,
-                  config::Error& error) {
-    for (const config::Network& net : config.networks) {
+bool apply(fs::Tree& tree, const Config& config, const bus::Caller& caller, Error& error) {
+    for (const Network& net : config.networks) {
         std::size_t line = 0;
         if (bus::Status s = make_network(tree, net, caller, line); !s.ok()) {
             error = {line, std::move(s.reason)};
@@ -69,9 +68,9 @@ bool apply_config(Tree& tree, const config::Config& config, const bus::Caller& c
         bus::log::info({net.name, "config-apply"}, "network made from line {} ({} ctl lines)",
                        net.line, net.commands.size());
     }
-    for (const config::Network& net : config.networks) {
-        for (const config::Command& cmd : net.commands) {
-            if (!config::is_cable(cmd)) continue;
+    for (const Network& net : config.networks) {
+        for (const Command& cmd : net.commands) {
+            if (!is_cable(cmd)) continue;
             std::shared_ptr<bus::Network> here = tree.find(net.name);
             bus::Status s = here ? here->control(cmd.text, caller)
                                  : bus::Status::error(std::errc::no_such_file_or_directory,
@@ -85,8 +84,8 @@ bool apply_config(Tree& tree, const config::Config& config, const bus::Caller& c
     return true;
 }
 
-bool apply_config_file(Tree& tree, const std::string& path, const bus::Caller& caller,
-                       std::string& error) {
+bool apply_file(fs::Tree& tree, const std::string& path, const bus::Caller& caller,
+                std::string& error) {
     std::ifstream in(path);
     std::ostringstream text;
     if (in) text << in.rdbuf();
@@ -95,9 +94,9 @@ bool apply_config_file(Tree& tree, const std::string& path, const bus::Caller& c
         bus::log::warn({"config-error"}, "{}", error);
         return false;
     }
-    config::Config parsed;
-    config::Error failed;
-    if (!config::parse(text.str(), parsed, failed) || !apply_config(tree, parsed, caller, failed)) {
+    Config parsed;
+    Error failed;
+    if (!parse(text.str(), parsed, failed) || !apply(tree, parsed, caller, failed)) {
         error = fmt::format("{}:{}: {}", path, failed.line, failed.reason);
         bus::log::warn({"config-error"}, "{}", error);
         return false;
@@ -105,4 +104,4 @@ bool apply_config_file(Tree& tree, const std::string& path, const bus::Caller& c
     return true;
 }
 
-}  // namespace ipnfs::fs
+}  // namespace ipnfs::config

@@ -1,4 +1,4 @@
-#include "fs/config_dump.hpp"
+#include "config/config_dump.hpp"
 
 #include <sys/stat.h>
 
@@ -16,7 +16,7 @@
 #include "bus/commands.hpp"
 #include "fs/tree.hpp"
 
-namespace ipnfs::fs {
+namespace ipnfs::config {
 
 namespace {
 
@@ -69,7 +69,7 @@ bool read_file(const std::string& path, std::string& out, std::string& error) {
 }
 
 // The files whose attributes differ from what the directory gives them.
-bool read_file_settings(const std::string& dir, const Attr& dir_attr, config::Network& net,
+bool read_file_settings(const std::string& dir, const fs::Attr& dir_attr, Network& net,
                         std::string& error) {
     std::vector<std::string> names;
     if (!list_names(dir, names, error)) return false;
@@ -83,27 +83,27 @@ bool read_file_settings(const std::string& dir, const Attr& dir_attr, config::Ne
     for (const std::string& name : names) {
         File file{0, name, {}};
         if (!stat_path(fmt::format("{}/{}", dir, name), file.st, error)) return false;
-        file.slot = Tree::slot_of(file.st.st_ino);
+        file.slot = fs::Tree::slot_of(file.st.st_ino);
         files.push_back(std::move(file));
     }
     std::sort(files.begin(), files.end(),
               [](const File& a, const File& b) { return a.slot < b.slot; });
     for (const auto& [slot, name, st] : files) {
-        Attr derived = NetDir::derive(dir_attr, slot);
+        fs::Attr derived = fs::NetDir::derive(dir_attr, slot);
         if ((st.st_mode & 07777) != derived.mode) {
-            net.files.push_back({0, name, config::FileAttr::mode, st.st_mode & 07777});
+            net.files.push_back({0, name, FileAttr::mode, st.st_mode & 07777});
         }
         if (st.st_uid != derived.uid) {
-            net.files.push_back({0, name, config::FileAttr::owner, st.st_uid});
+            net.files.push_back({0, name, FileAttr::owner, st.st_uid});
         }
         if (st.st_gid != derived.gid) {
-            net.files.push_back({0, name, config::FileAttr::group, st.st_gid});
+            net.files.push_back({0, name, FileAttr::group, st.st_gid});
         }
     }
     return true;
 }
 
-bool read_network(const std::string& dir, const std::string& name, config::Network& net,
+bool read_network(const std::string& dir, const std::string& name, Network& net,
                   std::string& error) {
     struct stat st {};
     if (!stat_path(dir, st, error)) return false;
@@ -119,12 +119,13 @@ bool read_network(const std::string& dir, const std::string& name, config::Netwo
         if (words.empty() || words[0].starts_with('#')) continue;
         net.commands.push_back({0, line});
     }
-    return read_file_settings(dir, Attr{st.st_mode & 07777, st.st_uid, st.st_gid, {}}, net, error);
+    return read_file_settings(dir, fs::Attr{st.st_mode & 07777, st.st_uid, st.st_gid, {}}, net,
+                              error);
 }
 
 }  // namespace
 
-bool read_mounted_config(const std::string& mountpoint, config::Config& out, std::string& error) {
+bool read_mounted(const std::string& mountpoint, Config& out, std::string& error) {
     std::error_code ec;
     std::filesystem::path root = std::filesystem::canonical(mountpoint, ec);
     if (ec) {
@@ -141,7 +142,7 @@ bool read_mounted_config(const std::string& mountpoint, config::Config& out, std
     std::sort(names.begin(), names.end());
     out = {};
     for (const std::string& name : names) {
-        config::Network net;
+        Network net;
         if (!read_network((root / name).string(), name, net, error)) return false;
         out.networks.push_back(std::move(net));
     }
@@ -153,14 +154,14 @@ int dump_main(int argc, char** argv) {
         std::fprintf(stderr, "usage: %s --dump MOUNTPOINT\n", argv[0]);
         return 2;
     }
-    config::Config config;
+    Config config;
     std::string error;
     std::string text;
-    if (!read_mounted_config(argv[2], config, error)) {
+    if (!read_mounted(argv[2], config, error)) {
         std::fprintf(stderr, "ipnfs: %s\n", error.c_str());
         return 1;
     }
-    if (bus::Status s = config::render(config, text); !s.ok()) {
+    if (bus::Status s = render(config, text); !s.ok()) {
         std::fprintf(stderr, "ipnfs: %s\n", s.reason.c_str());
         return 1;
     }
@@ -172,4 +173,4 @@ int dump_main(int argc, char** argv) {
     return 0;
 }
 
-}  // namespace ipnfs::fs
+}  // namespace ipnfs::config

@@ -1,4 +1,4 @@
-#include "fs/config.hpp"
+#include "config/config.hpp"
 
 #include <grp.h>
 #include <pwd.h>
@@ -12,7 +12,7 @@
 #include "bus/commands.hpp"
 #include "fs/network_name.hpp"
 
-namespace ipnfs::fs::config {
+namespace ipnfs::config {
 
 namespace {
 
@@ -182,7 +182,7 @@ class Parser {
             return bus::Status::error(std::errc::invalid_argument,
                                       "network takes one word: the network's name");
         }
-        if (bus::Status s = check_network_name(words[1]); !s.ok()) return s;
+        if (bus::Status s = fs::check_network_name(words[1]); !s.ok()) return s;
         for (const Network& other : out_.networks) {
             if (other.name == words[1]) {
                 return bus::Status::error(
@@ -281,4 +281,4 @@ bool is_cable(const Command& command) {
     return !words.empty() && words[0] == "cable";
 }
 
-}  // namespace ipnfs::fs::config
+}  // namespace ipnfs::config
