@@ -2,7 +2,7 @@
 """Soak: mixed traffic on a real ipnfs mount for a while, reporting the
 daemon's memory, CPU and each network's loss over time.  Not part of CI.
 
-  tools/soak.py [--seconds 600] [--interval 10] [--binary build-test/fs/ipnfs]
+  tools/soak.py [--seconds 600] [--interval 10] [--binary build-test/daemon/ipnfs]
 
 Networks: `lossy` (a hub: 4 writers, 3 readers and one that reads slowly, so
 it drops), `lossless` (a lossless hub: 2 writers, 2 readers checking that
@@ -132,7 +132,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=600)
     ap.add_argument("--interval", type=float, default=10)
-    ap.add_argument("--binary", default=os.path.join(ROOT, "build-test/fs/ipnfs"))
+    ap.add_argument("--binary", default=os.path.join(ROOT, "build-test/daemon/ipnfs"))
     args = ap.parse_args()
 
     mnt = tempfile.mkdtemp(prefix="ipnfs-soak.")

@@ -1,4 +1,4 @@
-#include "fs/log.hpp"
+#include "daemon/log.hpp"
 
 #include <memory>
 
@@ -7,7 +7,7 @@
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
 
-namespace ipnfs::fs {
+namespace ipnfs::daemon {
 
 bool setup_logging(const std::string& level, const std::string& file, bool foreground,
                    std::string& error) {
@@ -36,4 +36,4 @@ bool setup_logging(const std::string& level, const std::string& file, bool foreg
     return true;
 }
 
-}  // namespace ipnfs::fs
+}  // namespace ipnfs::daemon

@@ -7,7 +7,7 @@
 #include "bus/extension.hpp"
 #include "bus/policy.hpp"
 
-namespace ipnfs::fs {
+namespace ipnfs::daemon {
 
 // Every ctl command a network may take: the network's own, each policy's of
 // `catalog` (grouped per policy; `builtin` tells the built-in policies from
@@ -20,4 +20,4 @@ std::string ctl_help(const bus::PolicyCatalog& catalog, const bus::PolicyCatalog
 // if not empty) and its netdev extension, on stdout.
 void print_ctl_help(const std::string& plugin_dir);
 
-}  // namespace ipnfs::fs
+}  // namespace ipnfs::daemon

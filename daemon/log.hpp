@@ -3,10 +3,10 @@
 
 #include <string>
 
-namespace ipnfs::fs {
+namespace ipnfs::daemon {
 
 // Returns false with a message if the level is unknown or the file unusable.
 bool setup_logging(const std::string& level, const std::string& file, bool foreground,
                    std::string& error);
 
-}  // namespace ipnfs::fs
+}  // namespace ipnfs::daemon

@@ -9,7 +9,7 @@
 
 #include "bus/network.hpp"
 
-namespace ipnfs::fs {
+namespace ipnfs::daemon {
 
 struct Options {
     std::string source = "ipnfs";
@@ -33,4 +33,4 @@ bool parse_options(fuse_args& args, Options& opts, std::string& error);
 
 void print_usage(const char* prog);
 
-}  // namespace ipnfs::fs
+}  // namespace ipnfs::daemon

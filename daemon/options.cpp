@@ -1,4 +1,4 @@
-#include "fs/options.hpp"
+#include "daemon/options.hpp"
 
 #include <unistd.h>
 
@@ -13,7 +13,7 @@
 
 #include "bus/commands.hpp"
 
-namespace ipnfs::fs {
+namespace ipnfs::daemon {
 
 namespace {
 
@@ -243,4 +243,4 @@ void print_usage(const char* prog) {
         prog);
 }
 
-}  // namespace ipnfs::fs
+}  // namespace ipnfs::daemon

@@ -7,7 +7,7 @@
 // failed mount still gives mount(8) a non-zero status.
 #pragma once
 
-namespace ipnfs::fs {
+namespace ipnfs::daemon {
 
 class Background {
   public:
@@ -27,4 +27,4 @@ class Background {
     int ready_fd_ = -1;  // the child's end of the pipe the parent waits on
 };
 
-}  // namespace ipnfs::fs
+}  // namespace ipnfs::daemon

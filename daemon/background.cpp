@@ -1,4 +1,4 @@
-#include "fs/background.hpp"
+#include "daemon/background.hpp"
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace ipnfs::fs {
+namespace ipnfs::daemon {
 
 namespace {
 
@@ -72,4 +72,4 @@ void Background::detach() {
     ready_fd_ = -1;
 }
 
-}  // namespace ipnfs::fs
+}  // namespace ipnfs::daemon

@@ -1,4 +1,4 @@
-#include "fs/help.hpp"
+#include "daemon/help.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -16,7 +16,7 @@
 #include "netdev/engine.hpp"
 #include "policies/catalog.hpp"
 
-namespace ipnfs::fs {
+namespace ipnfs::daemon {
 
 namespace {
 
@@ -126,4 +126,4 @@ void print_ctl_help(const std::string& plugin_dir) {
     std::fputs(ctl_help(catalog, builtin, attachments).c_str(), stdout);
 }
 
-}  // namespace ipnfs::fs
+}  // namespace ipnfs::daemon

@@ -15,12 +15,12 @@
 #include "bus/log.hpp"
 #include "config/config_apply.hpp"
 #include "config/config_dump.hpp"
-#include "fs/background.hpp"
+#include "daemon/background.hpp"
+#include "daemon/help.hpp"
+#include "daemon/log.hpp"
+#include "daemon/options.hpp"
 #include "fs/caller.hpp"
-#include "fs/help.hpp"
-#include "fs/log.hpp"
 #include "fs/ops.hpp"
-#include "fs/options.hpp"
 #include "fs/stream_io.hpp"
 #include "fs/tree.hpp"
 #include "netdev/attachments.hpp"
@@ -52,16 +52,16 @@ int run(int argc, char** argv) {
             fuse_opt_free_args(&args);
         }
     } cleanup{args, cmd};
-    fs::Options opts;
+    daemon::Options opts;
     std::string error;
-    if (!fs::parse_options(args, opts, error)) {
+    if (!daemon::parse_options(args, opts, error)) {
         std::fprintf(stderr, "ipnfs: %s\n", error.c_str());
         return 2;
     }
     if (fuse_parse_cmdline(&args, &cmd) != 0) return 2;
     if (cmd.show_help) {
-        fs::print_usage(argv[0]);
-        fs::print_ctl_help(opts.plugins);
+        daemon::print_usage(argv[0]);
+        daemon::print_ctl_help(opts.plugins);
         fuse_cmdline_help();
         fuse_lowlevel_help();
         return 0;
@@ -76,7 +76,7 @@ int run(int argc, char** argv) {
         return 2;
     }
     if (cmd.debug) opts.log_level = "debug";
-    if (!fs::setup_logging(opts.log_level, opts.log_file, cmd.foreground != 0, error)) {
+    if (!daemon::setup_logging(opts.log_level, opts.log_file, cmd.foreground != 0, error)) {
         std::fprintf(stderr, "ipnfs: %s\n", error.c_str());
         return 2;
     }
@@ -108,7 +108,7 @@ int run(int argc, char** argv) {
     if (!cmd.nodefault_subtype) fuse_opt_add_arg(&args, "-osubtype=ipnfs");
 
     // From here on, what is made must live in the daemon's own process.
-    fs::Background background(cmd.foreground != 0);
+    daemon::Background background(cmd.foreground != 0);
     // Declared before the tree: networks end their attachments through it.
     netdev::Engine engine;
     netdev::Cables cables(engine);
