@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# README command 2: installs what is missing, then builds and runs every test
-# twice: a normal build, and one under AddressSanitizer+UndefinedBehaviorSanitizer.
+# README command 2: installs what is missing, checks the layering, then builds
+# and runs every test: a normal build and one under AddressSanitizer+
+# UndefinedBehaviorSanitizer; then the unit tests under ThreadSanitizer, the
+# lock annotations under clang, and each fuzz target for a while.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
 tools/deps.sh
+
+# The layering, before any build: each folder includes only what the layer
+# table of docs/architecture.md allows (a second, a failure names file:line).
+echo "== layers (tools/check_layers.py)"
+tools/check_layers.py
 
 # A compile cache across runs and clones: the four builds below (normal,
 # ASan, TSan, fuzz) are most of a run's time on 2 cores.  BASEDIR and
