@@ -81,7 +81,7 @@ class Bench:
         self.build = os.path.abspath(args.build)
         self.loadgen = os.path.join(self.build, "bench", "ipnfs-loadgen")
         self.nullfs = os.path.join(self.build, "bench", "ipnfs-nullfs")
-        self.ipnfs = os.path.join(self.build, "fs", "ipnfs")
+        self.ipnfs = os.path.join(self.build, "daemon", "ipnfs")
         self.work = tempfile.mkdtemp(prefix="ipnfs-bench.")
         self.mounts = []
         self.pids = []  # daemons to stop at the end
