@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
             static const fuse_custom_io io{hooked_writev, plain_read, nullptr, nullptr};
             if (fuse_session_custom_io(se, &io, fuse_session_fd(se)) == 0) {
                 fuse_daemonize(cmd.foreground);
-                // The same loop configuration as ipnfs's fs/main.cpp: a worker
+                // The same loop configuration as ipnfs's daemon/main.cpp: a worker
                 // per CPU (at least 2) unless -o max_threads says otherwise.
                 fuse_loop_config* loop = fuse_loop_cfg_create();
                 fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);

@@ -1,7 +1,7 @@
 // Something outside the bus that plugs into one network through ordinary
-// connections: kernel interfaces (netdev/), later cables.  The network owns
-// it, offers its ctl verbs, shows its lines in ctl and stats, and ends it when
-// the network is removed.  The bus knows nothing else of it.
+// connections: netdev/'s interfaces, VDE endpoints and cables.  The network
+// owns it, offers its ctl verbs, shows its lines in ctl and stats, and ends it
+// when the network is removed.  The bus knows nothing else of it.
 #pragma once
 
 #include <sys/types.h>
