@@ -300,6 +300,33 @@ class HubNetworkTest : public ::testing::Test {
         EXPECT_TRUE(IsOk(net_->send(conn, bytes(message)))) << "from port " << conn.id;
     }
 
+    // Where the tests of waiting senders start: sends wait for room (lossless
+    // on) and a port holds one message, so one send fills it; `more` adds
+    // ctl lines.
+    void lossless(std::string_view more = "") {
+        control_ok("lossless on\nqueue 1\n" + std::string(more));
+    }
+    // A send that must be parked on `waiter`.
+    void park(const bus::Connection& from, std::string_view message, RecordingSendWaiter& waiter) {
+        bus::SendResult r = net_->send(from, bytes(message), &waiter);
+        EXPECT_TRUE(IsOk(r.status)) << message;
+        EXPECT_TRUE(r.parked) << message << " was not parked";
+        EXPECT_EQ(waiter.calls(), 0) << message << " was completed while parking";
+    }
+    // The same on a waiter of the fixture's.
+    RecordingSendWaiter& park(const bus::Connection& from, std::string_view message) {
+        RecordingSendWaiter& waiter = send_waiter();
+        park(from, message, waiter);
+        return waiter;
+    }
+    // A send that must go through at once, waiter or not.
+    void send_now(const bus::Connection& from, std::string_view message,
+                  bus::SendWaiter* waiter = nullptr) {
+        bus::SendResult r = net_->send(from, bytes(message), waiter);
+        EXPECT_TRUE(IsOk(r.status)) << message;
+        EXPECT_FALSE(r.parked) << message << " was parked";
+    }
+
     // The next queued message's text, or nullopt when the port has none.
     std::optional<std::string> take(const bus::Connection& conn) {
         bus::Received r = net_->receive(conn, nullptr);
@@ -357,6 +384,19 @@ class HubNetworkTest : public ::testing::Test {
     std::vector<std::unique_ptr<RecordingWaiter>> receive_waiters_;
     policies::Catalog catalog_;  // outlives net_, which refers to it
     std::shared_ptr<bus::Network> net_;
+};
+
+// The hub network of HubNetworkTest, telling listener_ which ports became
+// ready (what poll() waits for).
+class PolledHubNetworkTest : public HubNetworkTest {
+  protected:
+    void SetUp() override {
+        HubNetworkTest::SetUp();
+        net_->set_listener(&listener_);
+    }
+    void TearDown() override { net_->set_listener(nullptr); }
+
+    RecordingListener listener_;
 };
 
 }  // namespace ipnfs::test

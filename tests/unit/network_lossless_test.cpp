@@ -20,23 +20,7 @@ class NetworkLossless : public HubNetworkTest {
   protected:
     void SetUp() override {
         HubNetworkTest::SetUp();
-        control_ok("lossless on\nqueue 1");
-    }
-
-    // A send that must be parked on `waiter`.
-    void park(const Connection& from, std::string_view message, RecordingSendWaiter& waiter) {
-        SendResult r = net_->send(from, bytes(message), &waiter);
-        EXPECT_TRUE(IsOk(r.status)) << message;
-        EXPECT_TRUE(r.parked) << message << " was not parked";
-        EXPECT_EQ(waiter.calls(), 0) << message << " was completed while parking";
-    }
-
-    // A send that must go through at once, waiter or not.
-    void send_now(const Connection& from, std::string_view message,
-                  bus::SendWaiter* waiter = nullptr) {
-        SendResult r = net_->send(from, bytes(message), waiter);
-        EXPECT_TRUE(IsOk(r.status)) << message;
-        EXPECT_FALSE(r.parked) << message << " was parked";
+        lossless();
     }
 };
 
