@@ -20,6 +20,7 @@ import time
 
 SIZES = (64, 1400)
 FANOUT = (1, 4, 16)
+MODES = ("lossless", "lossy")
 # ipnfs network settings for the fan-out loads: the same for plain and framed.
 QUEUE = 256
 POOL = 4096
@@ -94,10 +95,10 @@ class Bench:
 
     # ------------------------------------------------------------ daemons
 
-    def mount_ipnfs(self, name):
+    def mount_ipnfs(self, name, binary=None):
         mnt = os.path.join(self.work, name)
         os.mkdir(mnt)
-        sh([self.ipnfs, "none", mnt, "-o", "log_level=warn"] + self.fuse_options())
+        sh([binary or self.ipnfs, "none", mnt, "-o", "log_level=warn"] + self.fuse_options())
         self.mounts.append(mnt)
         return mnt, pid_of_mount(mnt)
 
@@ -172,30 +173,41 @@ def median(values):
 # ---------------------------------------------------------------- the loads
 
 
+def ipnfs_daemons(b):
+    """(contender prefix, mount, daemon pid): this build's daemon, and the
+    baseline's (--baseline) right after it, so that each repetition runs the
+    two back to back on the same load."""
+    daemons = [("ipnfs", b.ipn, b.ipn_pid)]
+    if b.args.baseline:
+        daemons.append(("ipnfs-baseline", b.base, b.base_pid))
+    return daemons
+
+
 def fanout_cells(b):
     """(key, runner) for one sender to N receivers: every contender, size, mode."""
     cells = []
     secs = b.args.seconds
     for n in FANOUT:
         for size in SIZES:
-            for mode in ("lossless", "lossy"):
+            for mode in MODES:
                 for framed in (False, True):
-                    name = "ipnfs framed" if framed else "ipnfs plain"
+                    for prefix, mnt, pid in ipnfs_daemons(b):
+                        name = f"{prefix} framed" if framed else f"{prefix} plain"
 
-                    def run(n=n, size=size, mode=mode, framed=framed):
-                        settings = [f"queue {QUEUE}"]
-                        if mode == "lossless":
-                            settings += ["lossless on", f"pool {POOL}"]
-                        net = b.network(b.ipn, settings)
-                        opts = ["--net", net, "--n", n, "--size", size, "--seconds", secs,
-                                "--pid", b.ipn_pid]
-                        if framed:
-                            opts.append("--framed")
-                        r = b.loadgen_run("throughput", "ipnfs", *opts)
-                        os.rmdir(net)
-                        return r
+                        def run(n=n, size=size, mode=mode, framed=framed, mnt=mnt, pid=pid):
+                            settings = [f"queue {QUEUE}"]
+                            if mode == "lossless":
+                                settings += ["lossless on", f"pool {POOL}"]
+                            net = b.network(mnt, settings)
+                            opts = ["--net", net, "--n", n, "--size", size, "--seconds", secs,
+                                    "--pid", pid]
+                            if framed:
+                                opts.append("--framed")
+                            r = b.loadgen_run("throughput", "ipnfs", *opts)
+                            os.rmdir(net)
+                            return r
 
-                    cells.append(((n, size, name, mode), run))
+                        cells.append(((n, size, name, mode), run))
                 for kind, name in (("pipe", "pipes"), ("unix", "AF_UNIX dgram")):
 
                     def run(n=n, size=size, mode=mode, kind=kind):
@@ -214,7 +226,14 @@ def fanout_cells(b):
                           lambda n=n, size=size: b.loadgen_run(
                               "throughput", "nullfs", "--file", b.null_file, "--n", n,
                               "--size", size, "--seconds", secs, "--pid", b.null_pid)))
-    return cells
+    return [(key, run) for key, run in cells if wanted_contender(b, key[2])]
+
+
+def wanted_contender(b, name):
+    """--contenders: names are matched by their start ("ipnfs" takes in plain,
+    framed and the baseline's)."""
+    picked = [c.strip() for c in b.args.contenders.split(",") if c.strip()]
+    return not picked or any(name.startswith(c) for c in picked)
 
 
 def latency_cells(b):
@@ -528,7 +547,7 @@ def summarize_fanout(results):
         agg = [sum(r["rates"]) for r in ok]
         loss = [100 * (1 - sum(r["counts"]) / (r["sent"] * n)) if r["sent"] else 0 for r in ok]
         cpu = [100 * r["cpu_s"] / r["wall_s"] for r in ok]
-        cpu_per = [1e6 * r["cpu_s"] / max(1, sum(r["counts"])) for r in ok]
+        cpu_per = [cpu_per_msg(r) for r in ok]
         out[key] = {"per": median(per), "agg": median(agg), "loss": median(loss),
                     "cpu": median(cpu), "cpu_per": median(cpu_per),
                     "hwm": median([r["hwm_kb"] for r in ok]),
@@ -537,9 +556,10 @@ def summarize_fanout(results):
     return out
 
 
-CONTENDER_ORDER = ["ipnfs plain", "ipnfs framed", "pipes", "AF_UNIX dgram", "vde_switch hub",
-                   "null FUSE"]
-DAEMON = {"ipnfs plain": True, "ipnfs framed": True, "vde_switch hub": True, "null FUSE": True}
+CONTENDER_ORDER = ["ipnfs plain", "ipnfs-baseline plain", "ipnfs framed", "ipnfs-baseline framed",
+                   "pipes", "AF_UNIX dgram", "vde_switch hub", "null FUSE"]
+DAEMON = {"ipnfs plain": True, "ipnfs framed": True, "ipnfs-baseline plain": True,
+          "ipnfs-baseline framed": True, "vde_switch hub": True, "null FUSE": True}
 
 
 def mode_label(name, mode):
@@ -581,6 +601,38 @@ def fanout_table(summary):
                         f"{fmt(s['cpu_per'], '.2f') if daemon else '-'} | "
                         f"{fmt(s['hwm'] / 1024, '.1f') if daemon else '-'} |")
     return "\n".join(lines)
+
+
+def cpu_per_msg(r):
+    """The daemon's CPU time per delivered message of one run, in µs."""
+    return 1e6 * r["cpu_s"] / max(1, sum(r["counts"]))
+
+
+def baseline_table(results, fan):
+    """This build against --baseline, load by load: the medians of each, and
+    the median of the ratios of each repetition's pair (the two ran back to
+    back, so a pair saw the same machine)."""
+    rows = []
+    for (n, size, name, mode), runs in results.items():
+        if not (isinstance(n, int) and name.startswith("ipnfs-baseline ")):
+            continue
+        kind = name.split()[-1]
+        new_key = (n, size, f"ipnfs {kind}", mode)
+        new, base = fan.get(new_key), fan.get((n, size, name, mode))
+        if not new or not base:
+            continue
+        pairs = [(a, b) for a, b in zip(results.get(new_key, []), runs) if a and b]
+        cpu = median([cpu_per_msg(a) / cpu_per_msg(b) for a, b in pairs if cpu_per_msg(b)])
+        rate = median([statistics.median(a["rates"]) / statistics.median(b["rates"])
+                       for a, b in pairs if statistics.median(b["rates"])])
+        rows.append(((n, size, kind != "plain", mode != "lossless"),
+                     f"| {n} | {size} | {kind} | {mode} | {fmt(new['cpu_per'], '.2f')} | "
+                     f"{fmt(base['cpu_per'], '.2f')} | {fmt(cpu, '.2f')}× | "
+                     f"{fmt_rate(new['per'])} | {fmt_rate(base['per'])} | {fmt(rate, '.2f')}× |"))
+    return "\n".join(["| N | size | kind | mode | daemon CPU µs/msg | baseline µs/msg "
+                      "| ratio (pairs) | per-receiver msg/s | baseline msg/s | ratio (pairs) |",
+                      "| ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                     + [row for _, row in sorted(rows)])
 
 
 def lat_summary(results, key):
@@ -818,7 +870,33 @@ def main():
     ap.add_argument("--fuse-options", default="",
                     help="libfuse options for ipnfs and the null FUSE alike, e.g. max_threads=2")
     ap.add_argument("--only", default="", help="comma list of: fanout,latency,paired,scale,tap,memory")
+    ap.add_argument("--baseline", default="", metavar="IPNFS",
+                    help="another build's ipnfs daemon binary: contenders 'ipnfs-baseline plain' "
+                         "and 'ipnfs-baseline framed' in the fan-out loads, each run right after "
+                         "this build's on the same load")
+    ap.add_argument("--fanout", default="", metavar="N,...",
+                    help="fan-out loads: receiver counts (default 1,4,16)")
+    ap.add_argument("--sizes", default="", metavar="BYTES,...",
+                    help="fan-out loads: message sizes (default 64,1400)")
+    ap.add_argument("--modes", default="", metavar="MODE,...",
+                    help="fan-out loads: lossless, lossy or both (the default)")
+    ap.add_argument("--contenders", default="", metavar="NAME,...",
+                    help="fan-out loads: only contenders whose name starts with one of these "
+                         "(e.g. 'ipnfs' for plain, framed and the baseline)")
     args = ap.parse_args()
+    global FANOUT, SIZES, MODES
+    if args.fanout:
+        FANOUT = tuple(int(n) for n in args.fanout.split(","))
+    if args.sizes:
+        SIZES = tuple(int(n) for n in args.sizes.split(","))
+    if args.modes:
+        MODES = tuple(args.modes.split(","))
+        if not set(MODES) <= {"lossless", "lossy"}:
+            sys.exit("bench: --modes takes lossless, lossy")
+    if args.baseline:
+        args.baseline = os.path.abspath(args.baseline)
+        if not os.access(args.baseline, os.X_OK):
+            sys.exit(f"bench: --baseline {args.baseline}: not an executable")
     if os.geteuid() != 0 and not args.tables_from:
         sys.exit("bench: run as root (TAPs, network namespaces, /proc of the daemons)")
     out = args.out or os.path.join(args.build, "bench-results.md")
@@ -835,7 +913,8 @@ def main():
               f"Command: `bench/run.sh{''.join(' ' + a for a in typed)}` — {args.reps} repetitions, "
               f"interleaved; medians; throughput runs {args.seconds} s, paced latency "
               f"{args.rate}/s for {args.latency_seconds} s, TAP {args.tap_seconds} s, "
-              f"stall {args.stall_seconds} s.{options}"]
+              f"stall {args.stall_seconds} s.{options}"
+              + (f" Baseline daemon: {args.baseline}." if args.baseline else "")]
     if args.tables_from:
         header, results, mem = load_results(args.tables_from)
     else:
@@ -848,6 +927,8 @@ def measure(args, want, started):
     b = Bench(args)
     try:
         b.ipn, b.ipn_pid = b.mount_ipnfs("ipn")
+        if args.baseline:
+            b.base, b.base_pid = b.mount_ipnfs("ipn-base", args.baseline)
         null_mnt, b.null_pid = b.mount_nullfs()
         b.null_file = os.path.join(null_mnt, "null")
         if b.has_vde:
@@ -925,6 +1006,12 @@ def render(args, want, header, results, mem, out, started):
                   "own pipe/socket (default buffers). Daemon CPU: utime+stime of the daemon "
                   "over the run (100 % = one core); peak RSS: VmHWM, reset before each run.",
                   "", fanout_table(fan), ""]
+        if args.baseline or any(k[2].startswith("ipnfs-baseline") for k in fan):
+            parts += ["## This build against the baseline", "",
+                      "The same loads on the baseline's daemon, each run right after this "
+                      "build's. Ratios: this build / the baseline, the median over the "
+                      "repetitions' pairs; a CPU ratio under 1 means this build spends less "
+                      "per message.", "", baseline_table(results, fan), ""]
     if want("latency"):
         parts += ["## Latency", "",
                   f"One-way: {args.rate} paced 64-byte sends per second, each carrying its send "

@@ -2,14 +2,18 @@
 # The side-by-side benchmark, one command (as root, a few minutes):
 #
 #   bench/run.sh [--reps N] [--seconds S] [--stall-seconds S] [--tap-seconds S]
-#                [--only fanout,latency,scale,tap,memory] [--out FILE]
+#                [--only fanout,latency,paired,scale,tap,memory] [--out FILE]
+#                [--fanout 1,4,16] [--sizes 64,1400] [--modes lossless,lossy]
+#                [--contenders ipnfs,...] [--baseline OTHER_BUILD/fs/ipnfs]
 #
 # Installs what is missing (tools/deps.sh: vde2, libvdeplug-dev, iperf3 among
 # the rest), builds ipnfs, the load generator and the null FUSE filesystem in
 # build-bench (or $BUILD_DIR), runs every contender under every load with the
 # repetitions interleaved, and prints the tables in markdown; they are also
-# written to build-bench/bench-results.md (or --out).  docs/benchmark.md
-# explains the loads and holds the tables of one full run.
+# written to build-bench/bench-results.md (or --out).  --baseline runs another
+# build's daemon beside this one's on the fan-out loads ("comparing two builds"
+# in docs/benchmark.md, which also explains the loads and holds the tables of
+# one full run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build-bench}

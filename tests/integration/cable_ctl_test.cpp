@@ -26,24 +26,17 @@ struct CableRow {
 
 std::map<std::string, CableRow> cable_rows(const std::string& stats_text) {
     std::map<std::string, CableRow> rows;
-    bool table = false;
-    for (const std::string& line : lines_of(stats_text)) {
-        if (line.starts_with("cable_to ")) {
-            table = true;
-            continue;
-        }
-        if (!table || line.empty()) {
-            table = false;
-            continue;
-        }
-        std::istringstream in(line);
-        std::string to;
+    const ipnfs::stats_text::Table table = parse_stats(stats_text).table("cable_to");
+    for (const auto& row : table.rows) {
         CableRow r;
-        std::uint64_t bytes_in = 0, bytes_out = 0;
-        in >> to >> r.port >> r.peer_port >> r.state >> r.frames_in >> bytes_in >> r.frames_out >>
-            bytes_out >> r.drops >> r.hop_drops;
-        EXPECT_FALSE(in.fail()) << "unparsable cable row: " << line;
-        rows[to] = r;
+        r.port = static_cast<unsigned>(table.number(row, "port"));
+        r.peer_port = static_cast<unsigned>(table.number(row, "peer_port"));
+        r.state = row.at(3);
+        r.frames_in = table.number(row, "frames_in");
+        r.frames_out = table.number(row, "frames_out");
+        r.drops = table.number(row, "drops");
+        r.hop_drops = table.number(row, "hop_drops");
+        rows[row.at(0)] = r;
     }
     return rows;
 }

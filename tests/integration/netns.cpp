@@ -168,57 +168,33 @@ const MacRow* NetStats::mac(const std::string& addr) const {
 NetStats parse_net_stats(const std::string& text) {
     NetStats st;
     st.text = text;
-    enum class Table { none, ports, ifaces } table = Table::none;
-    for (const auto& line : lines_of(text)) {
-        auto w = words_of(line);
-        if (w.empty()) {
-            table = Table::none;
-            continue;
-        }
-        if (w[0] == "port" && w.size() > 1 && w[1] == "readers") {
-            table = Table::ports;
-            continue;
-        }
-        if (w[0] == "iface") {
-            table = Table::ifaces;
-            continue;
-        }
-        if (w[0] == "switch") {
-            for (std::size_t i = 1; i + 1 < w.size(); i += 2) st.sw[w[i]] = std::stoull(w[i + 1]);
-            continue;
-        }
-        if (w[0] == "mac" && w.size() >= 7 && w[2] == "vlan" && w[4] == "port") {
-            MacRow m;
-            m.mac = w[1];
-            m.vlan = static_cast<unsigned>(std::stoul(w[3]));
-            m.port = static_cast<unsigned>(std::stoul(w[5]));
-            if (w.size() >= 8 && w[6] == "age") m.age = std::stoull(w[7]);
-            st.macs.push_back(m);
-            continue;
-        }
-        if (table == Table::ports) {
-            std::istringstream row(line);
-            unsigned port = 0;
-            PortRow r;
-            if (row >> port >> r.readers >> r.writers >> r.msgs_in >> r.bytes_in >> r.msgs_out >>
-                r.bytes_out >> r.drops >> r.queued) {
-                st.ports[port] = r;
-                continue;
-            }
-            table = Table::none;  // some other section follows without a blank line
-        } else if (table == Table::ifaces) {
-            std::istringstream row(line);
-            IfaceRow r;
-            if (row >> r.name >> r.kind >> r.port >> r.state >> r.frames_in >> r.bytes_in >>
-                r.frames_out >> r.bytes_out >> r.drops) {
-                st.ifaces[r.name] = r;
-                continue;
-            }
-            table = Table::none;
-        }
-        if (table == Table::none && w.size() >= 2) {
-            st.totals[w[0]] = line.substr(line.find(' ') + 1);
-        }
+    Stats parsed = parse_stats(text);
+    st.totals = parsed.totals;
+    st.ports = parsed.rows;
+    const ipnfs::stats_text::Table ifaces = parsed.table("iface");
+    for (const auto& row : ifaces.rows) {
+        IfaceRow r;
+        r.name = row.at(0);
+        r.kind = row.at(1);
+        r.port = static_cast<unsigned>(ifaces.number(row, "port"));
+        r.state = row.at(3);
+        r.frames_in = ifaces.number(row, "frames_in");
+        r.bytes_in = ifaces.number(row, "bytes_in");
+        r.frames_out = ifaces.number(row, "frames_out");
+        r.bytes_out = ifaces.number(row, "bytes_out");
+        r.drops = ifaces.number(row, "drops");
+        st.ifaces[r.name] = r;
+    }
+    st.sw = parsed.counters("switch");
+    // "mac ADDR vlan V port P age S"
+    for (const auto& w : parsed.lines_of("mac")) {
+        if (w.size() < 7 || w[2] != "vlan" || w[4] != "port") continue;
+        MacRow m;
+        m.mac = w[1];
+        m.vlan = static_cast<unsigned>(std::stoul(w[3]));
+        m.port = static_cast<unsigned>(std::stoul(w[5]));
+        if (w.size() >= 8 && w[6] == "age") m.age = std::stoull(w[7]);
+        st.macs.push_back(m);
     }
     return st;
 }

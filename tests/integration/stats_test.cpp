@@ -43,7 +43,7 @@ TEST_F(StatsTest, AFreshNetworkShowsZeroTotalsAndTheTableHeader) {
     ASSERT_GE(lines.size(), expected.size() + 1);
     EXPECT_EQ(std::vector<std::string>(lines.begin(), lines.begin() + expected.size()), expected);
     Stats st = parse_stats(slurp(net + "/stats"));
-    EXPECT_EQ(st.header,
+    EXPECT_EQ(st.titles,
               (std::vector<std::string>{"port", "readers", "writers", "msgs_in", "bytes_in",
                                         "msgs_out", "bytes_out", "drops", "queued"}));
     EXPECT_TRUE(st.rows.empty()) << "rows for ports nobody used";

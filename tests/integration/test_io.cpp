@@ -132,46 +132,6 @@ std::vector<std::string> lines_of(const std::string& text) {
     return lines;
 }
 
-std::uint64_t Stats::total(const std::string& key) const {
-    auto it = totals.find(key);
-    if (it == totals.end()) {
-        ADD_FAILURE() << "stats has no '" << key << "' line";
-        return 0;
-    }
-    return std::stoull(it->second);
-}
-
-Stats parse_stats(const std::string& text) {
-    Stats st;
-    auto lines = lines_of(text);
-    std::size_t i = 0;
-    for (; i < lines.size() && !lines[i].empty(); ++i) {
-        auto sp = lines[i].find(' ');
-        if (sp == std::string::npos) {
-            ADD_FAILURE() << "stats line without a value: " << lines[i];
-            continue;
-        }
-        st.totals[lines[i].substr(0, sp)] = lines[i].substr(sp + 1);
-    }
-    if (++i >= lines.size()) return st;  // blank line, then the header
-    std::istringstream header(lines[i]);
-    std::string word;
-    while (header >> word) st.header.push_back(word);
-    for (++i; i < lines.size(); ++i) {
-        if (lines[i].empty()) break;  // the policy's and interfaces' sections follow
-        std::istringstream row(lines[i]);
-        unsigned port = 0;
-        PortRow r;
-        if (!(row >> port >> r.readers >> r.writers >> r.msgs_in >> r.bytes_in >> r.msgs_out >>
-              r.bytes_out >> r.drops >> r.queued)) {
-            ADD_FAILURE() << "bad stats row: " << lines[i];
-            continue;
-        }
-        st.rows[port] = r;
-    }
-    return st;
-}
-
 std::string nth_line(const std::string& text, std::size_t i) {
     auto lines = lines_of(text);
     return i < lines.size() ? lines[i] : std::string();

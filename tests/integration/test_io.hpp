@@ -8,12 +8,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "stats_text.hpp"
 
 namespace ipnfs_it {
 
@@ -71,18 +72,10 @@ std::string slurp(const std::string& path);
 // open(O_WRONLY|O_TRUNC) + one write() + close: 0 or the errno of the step that failed.
 int write_file(const std::string& path, std::string_view text);
 
-// ctl and stats, parsed.
-struct PortRow {
-    std::uint64_t readers = 0, writers = 0, msgs_in = 0, bytes_in = 0, msgs_out = 0, bytes_out = 0,
-                  drops = 0, queued = 0;
-};
-struct Stats {
-    std::map<std::string, std::string> totals;  // "network" -> NAME, "drops" -> "6", ...
-    std::vector<std::string> header;
-    std::map<unsigned, PortRow> rows;
-    std::uint64_t total(const std::string& key) const;
-};
-Stats parse_stats(const std::string& text);
+// stats parsed (the one parser the unit tests use too), and ctl.
+using ipnfs::stats_text::parse_stats;
+using ipnfs::stats_text::PortRow;
+using ipnfs::stats_text::Stats;
 // The "# last error: ..." line of a ctl text, or "" if there is none.
 std::string last_error_line(const std::string& ctl_text);
 // Names in a directory, without "." and "..", sorted.

@@ -173,8 +173,9 @@ class VdeTest : public VdeDirTest {
     // The stats lines of VDE clients of `net`.
     std::vector<std::string> vde_rows(const std::string& net) {
         std::vector<std::string> rows;
-        for (const auto& line : lines_of(slurp(net + "/stats"))) {
-            if (line.starts_with(sw_ + " ")) rows.push_back(line);
+        const ipnfs::stats_text::Table vde = parse_stats(slurp(net + "/stats")).table("vde");
+        for (std::size_t i = 0; i < vde.rows.size(); ++i) {
+            if (vde.rows[i].at(0) == sw_) rows.push_back(vde.lines[i]);
         }
         return rows;
     }

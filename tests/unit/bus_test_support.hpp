@@ -25,6 +25,7 @@
 
 #include "bus/network.hpp"
 #include "policies/catalog.hpp"
+#include "stats_text.hpp"
 
 namespace ipnfs::bus {
 
@@ -63,6 +64,9 @@ inline void PrintTo(const Status& s, std::ostream* os) {
 namespace ipnfs::test {
 
 using namespace std::chrono_literals;
+using stats_text::parse_stats;
+using stats_text::PortRow;
+using stats_text::Stats;
 
 // Upper bound for anything a test waits on; reached only when a test fails.
 inline constexpr std::chrono::milliseconds kWaitLimit = 10s;
@@ -271,40 +275,6 @@ inline bus::Received receive_blocking(bus::Network& net, const bus::Connection& 
     return waiter.result();
 }
 
-// stats() parsed back: "key value" header lines, then one row per port.
-struct StatsRow {
-    std::uint64_t readers = 0, writers = 0, msgs_in = 0, bytes_in = 0, msgs_out = 0, bytes_out = 0,
-                  drops = 0, queued = 0;
-};
-
-struct ParsedStats {
-    std::map<std::string, std::string> header;
-    std::string titles;
-    std::map<bus::PortId, StatsRow> rows;
-};
-
-inline ParsedStats parse_stats(const std::string& stats) {
-    ParsedStats parsed;
-    std::istringstream in(stats);
-    std::string line;
-    while (std::getline(in, line) && !line.empty()) {
-        auto space = line.find(' ');
-        parsed.header[line.substr(0, space)] =
-            space == std::string::npos ? "" : line.substr(space + 1);
-    }
-    std::getline(in, parsed.titles);
-    while (std::getline(in, line) && !line.empty()) {  // sections follow a blank line
-        std::istringstream row(line);
-        bus::PortId id = 0;
-        StatsRow r;
-        row >> id >> r.readers >> r.writers >> r.msgs_in >> r.bytes_in >> r.msgs_out >>
-            r.bytes_out >> r.drops >> r.queued;
-        EXPECT_FALSE(row.fail()) << "unparsable stats row: " << line;
-        parsed.rows[id] = r;
-    }
-    return parsed;
-}
-
 // A fixture owning one hub network, "net0", made through the real catalog.
 class HubNetworkTest : public ::testing::Test {
   protected:
@@ -328,6 +298,33 @@ class HubNetworkTest : public ::testing::Test {
 
     void send(const bus::Connection& conn, std::string_view message) {
         EXPECT_TRUE(IsOk(net_->send(conn, bytes(message)))) << "from port " << conn.id;
+    }
+
+    // Where the tests of waiting senders start: sends wait for room (lossless
+    // on) and a port holds one message, so one send fills it; `more` adds
+    // ctl lines.
+    void lossless(std::string_view more = "") {
+        control_ok("lossless on\nqueue 1\n" + std::string(more));
+    }
+    // A send that must be parked on `waiter`.
+    void park(const bus::Connection& from, std::string_view message, RecordingSendWaiter& waiter) {
+        bus::SendResult r = net_->send(from, bytes(message), &waiter);
+        EXPECT_TRUE(IsOk(r.status)) << message;
+        EXPECT_TRUE(r.parked) << message << " was not parked";
+        EXPECT_EQ(waiter.calls(), 0) << message << " was completed while parking";
+    }
+    // The same on a waiter of the fixture's.
+    RecordingSendWaiter& park(const bus::Connection& from, std::string_view message) {
+        RecordingSendWaiter& waiter = send_waiter();
+        park(from, message, waiter);
+        return waiter;
+    }
+    // A send that must go through at once, waiter or not.
+    void send_now(const bus::Connection& from, std::string_view message,
+                  bus::SendWaiter* waiter = nullptr) {
+        bus::SendResult r = net_->send(from, bytes(message), waiter);
+        EXPECT_TRUE(IsOk(r.status)) << message;
+        EXPECT_FALSE(r.parked) << message << " was parked";
     }
 
     // The next queued message's text, or nullopt when the port has none.
@@ -361,15 +358,15 @@ class HubNetworkTest : public ::testing::Test {
     // Runs ctl lines that must succeed.
     void control_ok(std::string_view lines) { EXPECT_TRUE(IsOk(net_->control(lines))) << lines; }
 
-    // One header value of stats().
+    // One total of stats(), as printed.
     [[nodiscard]] std::string stat(const std::string& key) const {
-        ParsedStats st = stats();
-        auto it = st.header.find(key);
-        EXPECT_NE(it, st.header.end()) << "no '" << key << "' in stats";
-        return it == st.header.end() ? std::string() : it->second;
+        Stats st = stats();
+        auto it = st.totals.find(key);
+        EXPECT_NE(it, st.totals.end()) << "no '" << key << "' in stats";
+        return it == st.totals.end() ? std::string() : it->second;
     }
 
-    [[nodiscard]] ParsedStats stats() const { return parse_stats(net_->stats()); }
+    [[nodiscard]] Stats stats() const { return parse_stats(net_->stats()); }
 
     // Waiters owned by the fixture: they outlive the network, so a test that
     // fails (or ends) with one still parked does not leave the network a
@@ -387,6 +384,19 @@ class HubNetworkTest : public ::testing::Test {
     std::vector<std::unique_ptr<RecordingWaiter>> receive_waiters_;
     policies::Catalog catalog_;  // outlives net_, which refers to it
     std::shared_ptr<bus::Network> net_;
+};
+
+// The hub network of HubNetworkTest, telling listener_ which ports became
+// ready (what poll() waits for).
+class PolledHubNetworkTest : public HubNetworkTest {
+  protected:
+    void SetUp() override {
+        HubNetworkTest::SetUp();
+        net_->set_listener(&listener_);
+    }
+    void TearDown() override { net_->set_listener(nullptr); }
+
+    RecordingListener listener_;
 };
 
 }  // namespace ipnfs::test

@@ -85,7 +85,7 @@ TEST_F(GroupNetwork, LossyAnycastToFullHoldersDropsOneCopy) {
     ASSERT_TRUE(IsOk(net_->control("member 1 7\nmember 2 7")));
     for (const auto* m : {"x", "y", "z"}) ASSERT_TRUE(IsOk(net_->send(w, bytes(m), anycast(7))));
     EXPECT_EQ(drain(a).size() + drain(b).size(), 2u);
-    EXPECT_EQ(parse_stats(net_->stats()).header.at("drops"), "1");
+    EXPECT_EQ(parse_stats(net_->stats()).totals.at("drops"), "1");
 }
 
 TEST_F(GroupNetwork, UnreachableAddressesFailTheSendWithEhostunreach) {

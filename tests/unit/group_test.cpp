@@ -15,10 +15,6 @@ namespace {
 
 using bus::PortId;
 
-TEST_F(GroupTest, IsNamedGroup) {
-    EXPECT_EQ(group_.name(), "group");
-}
-
 // ---- unicast ----
 
 TEST_F(GroupTest, UnicastReachesOnlyThatPort) {

@@ -102,12 +102,7 @@ class GroupTest : public ::testing::Test {
     // One counter of the first stats line ("group ...").
     [[nodiscard]] std::uint64_t counter(std::string_view name) const {
         std::string s = stats();
-        s = " " + s.substr(0, s.find('\n')) + " ";
-        std::string key = " " + std::string(name) + " ";
-        auto at = s.find(key);
-        EXPECT_NE(at, std::string::npos) << name << " missing from: " << s;
-        if (at == std::string::npos) return ~std::uint64_t{0};
-        return std::stoull(s.substr(at + key.size()));
+        return stats_text::counter_of(s.substr(0, s.find('\n')), name);
     }
 
     policies::Group group_;

@@ -42,11 +42,6 @@ std::string described(const Hub& hub) {
     return out;
 }
 
-TEST(Hub, IsNamedHub) {
-    Hub hub;
-    EXPECT_EQ(hub.name(), "hub");
-}
-
 TEST(Hub, DeliversToEveryAttachedPortButTheSender) {
     Hub hub;
     hub.on_ports(8);
@@ -262,12 +257,6 @@ TEST(Catalog, UnknownNameMakesNothing) {
         EXPECT_NE(s.reason.find("unknown policy"), std::string::npos) << s.reason;
         EXPECT_EQ(made, nullptr);
     }
-}
-
-TEST(Catalog, NamesListsEveryPolicyItMakes) {
-    policies::Catalog catalog;
-    EXPECT_NE(catalog.names().find("hub"), std::string::npos);
-    EXPECT_NE(catalog.names().find("switch"), std::string::npos);
 }
 
 }  // namespace

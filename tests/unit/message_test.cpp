@@ -115,17 +115,19 @@ class AllocationProbe {
         in_use_ = mallinfo2().uordblks;
 #endif
     }
-    // `size`: the payload size, large enough to stand out in glibc's count.
+    // `size`: at most the payload size, large enough to stand out in the
+    // allocator's count.  The count may also have grown since (threads,
+    // gtest), hence the signed difference.
     [[nodiscard]] bool freed(std::size_t size) const {
 #if defined(IPNFS_TEST_ASAN)
         (void)size;
         return __asan_address_is_poisoned(block_) != 0;
 #elif defined(IPNFS_TEST_TSAN)
         (void)block_;
-        return in_use_ - __sanitizer_get_current_allocated_bytes() >= size;
+        return dropped_by(__sanitizer_get_current_allocated_bytes(), size);
 #elif defined(__GLIBC__)
         (void)block_;
-        return in_use_ - mallinfo2().uordblks >= size;
+        return dropped_by(mallinfo2().uordblks, size);
 #else
         (void)size;
         return false;
@@ -133,6 +135,10 @@ class AllocationProbe {
     }
 
   private:
+    [[nodiscard]] bool dropped_by(std::size_t now, std::size_t size) const {
+        return now < in_use_ && in_use_ - now >= size;
+    }
+
     const void* block_;
     std::size_t in_use_ = 0;
 };
@@ -160,25 +166,43 @@ TEST(Message, BufferIsFreedWhenTheLastHolderLetsGo) {
 }
 
 TEST(Message, HoldersOnManyThreadsReleaseItExactlyOnce) {
-    // Run under ASan: a lost or doubled release shows as a leak or a double free.
+    // Every round must end with the count where it belongs: a lost release
+    // leaves the buffer allocated, a doubled one frees it under a holder.
+    // The allocation probe sees both in any build; ASan and TSan also catch
+    // the use after free and the race themselves.
     constexpr int kThreads = 8;
     constexpr int kRounds = 2000;
+    const std::string payload(60000, 'p');             // stands out in glibc's count
+    const std::size_t threshold = payload.size() / 2;  // far above the threads' own noise
     for (int round = 0; round < 20; ++round) {
-        MessageRef m = Message::make(0, bytes("fan-out"));
+        MessageRef m = Message::make(0, bytes(payload));
+        // Odd rounds keep a holder here, so the threads must leave the count
+        // at one; even rounds let the last release happen on any thread.
+        MessageRef keeper = round % 2 == 1 ? m : nullptr;
         std::vector<std::thread> threads;
         threads.reserve(kThreads);
+        AllocationProbe probe(m.get());
         for (int t = 0; t < kThreads; ++t) {
-            threads.emplace_back([copy = m]() mutable {
+            threads.emplace_back([copy = m, size = payload.size()]() mutable {
                 for (int i = 0; i < kRounds; ++i) {
                     MessageRef extra = copy;
                     MessageRef moved = std::move(extra);
-                    ASSERT_EQ(moved->payload().size(), 7u);
+                    ASSERT_EQ(moved->payload().size(), size);
                 }
                 copy.reset();
             });
         }
         m.reset();  // the threads may now hold the last references
         for (auto& t : threads) t.join();
+        threads.clear();
+        if (keeper) {
+            EXPECT_FALSE(probe.freed(threshold)) << "round " << round << ": freed under a holder";
+            EXPECT_EQ(keeper->payload().size(), payload.size());
+            keeper.reset();
+        }
+        if (AllocationProbe::supported()) {
+            EXPECT_TRUE(probe.freed(threshold)) << "round " << round << ": never freed";
+        }
     }
 }
 

@@ -77,23 +77,8 @@ class NetdevCables : public ::testing::Test, public bus::Directory {
     // The cables table rows of a network's stats, by the network they lead to.
     std::map<std::string, std::vector<std::string>> cable_rows(const std::string& name) {
         std::map<std::string, std::vector<std::string>> rows;
-        std::istringstream in(net(name).stats());
-        std::string line;
-        bool table = false;
-        while (std::getline(in, line)) {
-            if (line.starts_with("cable_to")) {
-                table = true;
-                continue;
-            }
-            if (!table || line.empty()) {
-                table = false;
-                continue;
-            }
-            std::istringstream words(line);
-            std::vector<std::string> cols;
-            for (std::string w; words >> w;) cols.push_back(w);
-            rows[cols.at(0)] = cols;
-        }
+        for (auto& row : parse_stats(net(name).stats()).table("cable_to").rows)
+            rows[row.at(0)] = row;
         return rows;
     }
 

@@ -137,12 +137,12 @@ class NetdevDevice : public ::testing::Test {
     }
 
     [[nodiscard]] std::string stat(const std::string& key) const {
-        ParsedStats st = parse_stats(net_->stats());
-        auto it = st.header.find(key);
-        EXPECT_NE(it, st.header.end()) << "no '" << key << "' in stats";
-        return it == st.header.end() ? std::string() : it->second;
+        Stats st = parse_stats(net_->stats());
+        auto it = st.totals.find(key);
+        EXPECT_NE(it, st.totals.end()) << "no '" << key << "' in stats";
+        return it == st.totals.end() ? std::string() : it->second;
     }
-    [[nodiscard]] StatsRow row(PortId id) const { return parse_stats(net_->stats()).rows[id]; }
+    [[nodiscard]] PortRow row(PortId id) const { return parse_stats(net_->stats()).rows[id]; }
 
     // Declared in this order so that the engine stops before the network
     // goes, and the network goes before the catalog it refers to.
@@ -189,7 +189,7 @@ TEST_F(NetdevDevice, FramesFromTheKernelReachAFilePortInOrder) {
     EXPECT_TRUE(settles_at(d->counters().frames_out, 0U));
     EXPECT_TRUE(settles_at(d->counters().bytes_out, 0U));
     EXPECT_EQ(load(d->counters().drops), 0U);
-    StatsRow port = row(d->device->port());
+    PortRow port = row(d->device->port());
     EXPECT_EQ(port.msgs_in, sizes.size());
     EXPECT_EQ(port.bytes_in, total);
     EXPECT_EQ(d->device->state(), "running");
@@ -509,7 +509,7 @@ TEST_F(NetdevDevice, ADeadLinkFailsTheDeviceReleasesItsPortAndTheEngineServesOth
     ASSERT_TRUE(wait_until([&] { return first->device->state() == "failed"; }))
         << "state is still " << first->device->state();
     EXPECT_TRUE(port_is_free(id)) << "a failed device kept its port";
-    StatsRow port = row(id);
+    PortRow port = row(id);
     EXPECT_EQ(port.readers, 0U);
     EXPECT_EQ(port.writers, 0U);
     EXPECT_EQ(stat("parked_readers"), "0");

@@ -119,22 +119,14 @@ TEST_F(NetdevInterfaces, TapMadeByCtlShowsInCtlAndStatsAndGoesWithTheNetwork) {
     EXPECT_EQ(describe_line(fmt::format("tap {}", name)), fmt::format("tap {} 3", name));
 
     std::string stats = net_->stats();
-    std::istringstream in(stats);
-    std::string line;
-    bool found = false;
-    while (std::getline(in, line)) {
-        std::istringstream row(line);
-        std::string iface, kind, state;
-        int port = -1;
-        row >> iface >> kind >> port >> state;
-        if (iface != name) continue;
-        found = true;
-        EXPECT_EQ(kind, "tap");
-        EXPECT_EQ(port, 3);
-        EXPECT_EQ(state, "running");
-    }
-    EXPECT_TRUE(found) << "no row for " << name << " in:\n" << stats;
-    ParsedStats parsed = parse_stats(stats.substr(0, stats.find("\niface")));
+    Stats parsed = parse_stats(stats);
+    const stats_text::Table ifaces = parsed.table("iface");
+    const std::vector<std::string>* row = ifaces.row(name);
+    ASSERT_NE(row, nullptr) << "no row for " << name << " in:\n" << stats;
+    // iface kind port state ...
+    EXPECT_EQ(row->at(1), "tap");
+    EXPECT_EQ(row->at(2), "3");
+    EXPECT_EQ(row->at(3), "running");
     EXPECT_EQ(parsed.rows[3].readers, 1U);
     EXPECT_EQ(parsed.rows[3].writers, 1U);
 

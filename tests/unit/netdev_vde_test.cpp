@@ -142,13 +142,12 @@ class NetdevVde : public ::testing::Test {
     }
     // The stats row of the client on `port`, "" if none.
     [[nodiscard]] std::string row(bus::PortId port) const {
-        std::istringstream in(net_->stats());
-        std::string line;
-        while (std::getline(in, line)) {
-            std::istringstream words(line);
-            std::string path;
-            unsigned p = 0;
-            if (words >> path >> p && path == dir_ && p == port) return line;
+        stats_text::Table vde = parse_stats(net_->stats()).table("vde");
+        for (std::size_t i = 0; i < vde.rows.size(); ++i) {
+            const auto& words = vde.rows[i];
+            if (words.size() > 1 && words[0] == dir_ && words[1] == std::to_string(port)) {
+                return vde.lines[i];
+            }
         }
         return "";
     }

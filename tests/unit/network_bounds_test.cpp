@@ -48,10 +48,10 @@ TEST_F(NetworkBounds, ObserverIdsAtTheTopOfTheRangeNeverBecomePortNumbers) {
     EXPECT_TRUE(a.observer() && b.observer());
     net_->disconnect(a);
     net_->disconnect(b);
-    ParsedStats st = stats();
-    EXPECT_EQ(st.header["connected"], "1");
-    EXPECT_EQ(st.header["event_readers"], "0");
-    EXPECT_EQ(st.header["capture_readers"], "0");
+    Stats st = stats();
+    EXPECT_EQ(st.totals["connected"], "1");
+    EXPECT_EQ(st.totals["event_readers"], "0");
+    EXPECT_EQ(st.totals["capture_readers"], "0");
     net_->disconnect(port);
 }
 
@@ -139,7 +139,7 @@ TEST_F(NetworkBounds, ConnectAnyTakesTheLowestFreePortAfterChurn) {
     net_->disconnect(c);
     net_->disconnect(d);
     net_->disconnect(e);
-    EXPECT_EQ(stats().header["connected"], "0");
+    EXPECT_EQ(stats().totals["connected"], "0");
 }
 
 // Seconds per open/close cycle on a network of `ports` ports whose ports but

@@ -110,7 +110,7 @@ TEST_F(NetworkBudget, NetworksOfOneOwnerShareOneBudget) {
         ASSERT_TRUE(IsOk(other->send(ow, bytes(std::string(kPayload, 'o')))));
     EXPECT_EQ(held("owner_held"), 2 * ring + 30 * held_)
         << "the second network got only what was left";
-    EXPECT_EQ(parse_stats(other->stats()).header["over_limit_drops"], "10");
+    EXPECT_EQ(parse_stats(other->stats()).totals["over_limit_drops"], "10");
     EXPECT_EQ(drain(r).size(), 20U);
     other->disconnect(ow);
     other->disconnect(orr);

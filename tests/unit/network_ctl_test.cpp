@@ -200,7 +200,7 @@ TEST_F(NetworkCtl, PoolAndMtuMayChangeWhilePortsAreConnected) {
     EXPECT_TRUE(IsOk(control("pool 7\nmtu 100")));
     EXPECT_TRUE(described("\npool 7\n"));
     EXPECT_TRUE(described("\nmtu 100\n"));
-    EXPECT_EQ(stats().header["pool"], "7");
+    EXPECT_EQ(stats().totals["pool"], "7");
     send(w, "m");
     EXPECT_EQ(drain(r), Texts{"m"});
 }
@@ -220,7 +220,7 @@ TEST_F(NetworkCtl, LosslessTakesOnOrOff) {
     }
     EXPECT_TRUE(IsOk(control("lossless on")));
     EXPECT_TRUE(described("\nlossless on\n"));
-    EXPECT_EQ(stats().header["lossless"], "on");
+    EXPECT_EQ(stats().totals["lossless"], "on");
 }
 
 TEST_F(NetworkCtl, PortFlagsRejectBadPortsAndValues) {

@@ -187,9 +187,9 @@ TEST_F(NetworkEvents, EventsAreNotCountedAsMessages) {
     Connection w = writer(2);
     net_->disconnect(w);
     drain_all(s);
-    ParsedStats st = stats();
-    EXPECT_EQ(st.header["msgs_out"], "0");
-    EXPECT_EQ(st.header["drops"], "0");
+    Stats st = stats();
+    EXPECT_EQ(st.totals["msgs_out"], "0");
+    EXPECT_EQ(st.totals["drops"], "0");
 }
 
 // Queue 1: the data fills port 1's queue, every event after it waits beyond
@@ -323,9 +323,9 @@ TEST_F(NetworkEvents, ObserversAreNotMembers) {
     EXPECT_EQ(drain_all(b), (Texts{"join 1", "counts 1 0"})) << "an observer saw another observer";
     net_->disconnect(a);
     EXPECT_EQ(drain_all(s), Texts{}) << "a port saw an observer come and go";
-    ParsedStats st = stats();
-    EXPECT_EQ(st.header["connected"], "1");
-    EXPECT_EQ(st.header["event_readers"], "1");
+    Stats st = stats();
+    EXPECT_EQ(st.totals["connected"], "1");
+    EXPECT_EQ(st.totals["event_readers"], "1");
 }
 
 TEST_F(NetworkEvents, ObserverCountsInStatsUntilItDisconnects) {

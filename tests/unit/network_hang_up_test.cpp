@@ -76,8 +76,8 @@ TEST_F(NetworkHangUp, ConnectionsCanStillBeClosedAfterwards) {
     net_->hang_up();
     net_->disconnect(w);
     net_->disconnect(r);
-    ParsedStats st = stats();
-    EXPECT_EQ(st.header["connected"], "0");
+    Stats st = stats();
+    EXPECT_EQ(st.totals["connected"], "0");
     EXPECT_EQ(st.rows[1].drops, 1u);
 }
 

@@ -20,7 +20,7 @@ class NetworkHoldtime : public HubNetworkTest {
   protected:
     void SetUp() override {
         HubNetworkTest::SetUp();
-        control_ok("lossless on\nqueue 1\nholdtime 100");
+        lossless("holdtime 100");
     }
 
     // A port that receives events, its snapshot already read.
@@ -29,14 +29,6 @@ class NetworkHoldtime : public HubNetworkTest {
         EXPECT_TRUE(IsOk(net_->set_events(id, true)));
         drain_all(r);
         return r;
-    }
-
-    RecordingSendWaiter& park(const Connection& w, std::string_view message) {
-        RecordingSendWaiter& waiter = send_waiter();
-        bus::SendResult res = net_->send(w, bytes(message), &waiter);
-        EXPECT_TRUE(IsOk(res.status));
-        EXPECT_TRUE(res.parked) << message << " was not parked";
-        return waiter;
     }
 };
 

@@ -20,23 +20,7 @@ class NetworkLossless : public HubNetworkTest {
   protected:
     void SetUp() override {
         HubNetworkTest::SetUp();
-        control_ok("lossless on\nqueue 1");
-    }
-
-    // A send that must be parked on `waiter`.
-    void park(const Connection& from, std::string_view message, RecordingSendWaiter& waiter) {
-        SendResult r = net_->send(from, bytes(message), &waiter);
-        EXPECT_TRUE(IsOk(r.status)) << message;
-        EXPECT_TRUE(r.parked) << message << " was not parked";
-        EXPECT_EQ(waiter.calls(), 0) << message << " was completed while parking";
-    }
-
-    // A send that must go through at once, waiter or not.
-    void send_now(const Connection& from, std::string_view message,
-                  bus::SendWaiter* waiter = nullptr) {
-        SendResult r = net_->send(from, bytes(message), waiter);
-        EXPECT_TRUE(IsOk(r.status)) << message;
-        EXPECT_FALSE(r.parked) << message << " was parked";
+        lossless();
     }
 };
 
@@ -297,10 +281,10 @@ TEST_F(NetworkLossless, DropWhenFullPortLosesItsOwnCopiesWithoutHoldingSenders) 
     send_now(w, "b");  // port 1 is full and drops; port 2 has room
     EXPECT_EQ(drain(lossy), Texts{"a"});
     EXPECT_EQ(drain(r), Texts{"b"});
-    ParsedStats st = stats();
+    Stats st = stats();
     EXPECT_EQ(st.rows[1].drops, 1u);
     EXPECT_EQ(st.rows[2].drops, 0u);
-    EXPECT_EQ(st.header["pool_used"], "0");
+    EXPECT_EQ(st.totals["pool_used"], "0");
 }
 
 TEST_F(NetworkLossless, TurningDropWhenFullOnLetsAParkedSendGo) {
@@ -344,8 +328,8 @@ TEST_F(NetworkLossless, LastReaderLeavingDiscardsItsQueueAndReleasesThePool) {
     net_->disconnect(first);
     EXPECT_EQ(stat("pool_used"), "2") << "a reader is still there";
     net_->disconnect(second);
-    ParsedStats st = stats();
-    EXPECT_EQ(st.header["pool_used"], "0");
+    Stats st = stats();
+    EXPECT_EQ(st.totals["pool_used"], "0");
     EXPECT_EQ(st.rows[1].drops, 2u);
     EXPECT_EQ(st.rows[1].queued, 0u);
     Connection again = reader(1);
@@ -362,7 +346,7 @@ TEST_F(NetworkLossless, DiscardedMessagesAreNotCountedAsTaken) {
     send_now(w, "def");
     EXPECT_EQ(take(r), "abc");
     net_->disconnect(r);
-    ParsedStats st = stats();
+    Stats st = stats();
     EXPECT_EQ(st.rows[1].msgs_out, 1u) << "a discarded message counted as read";
     EXPECT_EQ(st.rows[1].bytes_out, 3u);
     EXPECT_EQ(st.rows[1].drops, 1u);

@@ -97,7 +97,7 @@ TEST_F(NetworkOrder, AllReadersSeeOneOrderWhileManyThreadsSend) {
         expect_per_sender_fifo(seen[i], readers[i].id);
         EXPECT_EQ(seen[i], seen[0]) << "readers " << i << " and 0 saw different orders";
     }
-    EXPECT_EQ(stats().header["drops"], "0");
+    EXPECT_EQ(stats().totals["drops"], "0");
 }
 
 TEST_F(NetworkOrder, PortsThatSendAndReceiveSeeTheOthersInOneOrder) {

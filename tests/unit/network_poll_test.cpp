@@ -14,16 +14,7 @@ using bus::Outcome;
 using bus::PortId;
 using Ports = std::vector<PortId>;
 
-class NetworkPoll : public HubNetworkTest {
-  protected:
-    void SetUp() override {
-        HubNetworkTest::SetUp();
-        net_->set_listener(&listener_);
-    }
-    void TearDown() override { net_->set_listener(nullptr); }
-
-    RecordingListener listener_;
-};
+using NetworkPoll = PolledHubNetworkTest;
 
 TEST_F(NetworkPoll, EmptyPortIsNotReadableAndTheListenerHearsTheNextMessage) {
     Connection w = writer(0);

@@ -16,20 +16,7 @@ using bus::Connection;
 using bus::PortId;
 using Ports = std::vector<PortId>;
 
-class NetworkPollWritable : public HubNetworkTest {
-  protected:
-    void SetUp() override {
-        HubNetworkTest::SetUp();
-        net_->set_listener(&listener_);
-    }
-    void TearDown() override { net_->set_listener(nullptr); }
-
-    void lossless(std::string_view more = "") {
-        control_ok("lossless on\nqueue 1\n" + std::string(more));
-    }
-
-    RecordingListener listener_;
-};
+using NetworkPollWritable = PolledHubNetworkTest;
 
 TEST_F(NetworkPollWritable, LossyNetworkIsAlwaysWritableForAWriter) {
     control_ok("queue 1");
@@ -118,8 +105,7 @@ TEST_F(NetworkPollWritable, ParkedSenderMakesEveryWriterWait) {
     Connection r = reader(2);
     send(w, "a");
     EXPECT_EQ(take(r), "a");
-    RecordingSendWaiter& parked = send_waiter();
-    ASSERT_TRUE(net_->send(w, bytes("b"), &parked).parked);  // waits for port 1
+    RecordingSendWaiter& parked = park(w, "b");  // waits for port 1
     EXPECT_FALSE(net_->poll_writable(self)) << "port 2 has room, but a send is parked";
     EXPECT_EQ(take(self), "a");
     EXPECT_EQ(parked.calls(), 1);
@@ -188,8 +174,7 @@ TEST_F(NetworkPollWritable, ListenerHearsTheWriterWhenAParkedSenderIsCancelled) 
     Connection r = reader(2);
     send(w, "a");
     EXPECT_EQ(take(r), "a");
-    RecordingSendWaiter& parked = send_waiter();
-    ASSERT_TRUE(net_->send(w, bytes("b"), &parked).parked);
+    RecordingSendWaiter& parked = park(w, "b");
     EXPECT_FALSE(net_->poll_writable(self));
     ASSERT_TRUE(net_->cancel(parked));
     EXPECT_TRUE(net_->poll_writable(self));

@@ -59,7 +59,7 @@ TEST_F(NetworkWaiter, MessageHandedToAWaiterCountsAsTakenNotQueued) {
     RecordingWaiter waiter;
     ASSERT_EQ(net_->receive(r, &waiter).outcome, Outcome::parked);
     send(w, "abcd");
-    StatsRow row = stats().rows[1];
+    PortRow row = stats().rows[1];
     EXPECT_EQ(row.msgs_out, 1u);
     EXPECT_EQ(row.bytes_out, 4u);
     EXPECT_EQ(row.queued, 0u);

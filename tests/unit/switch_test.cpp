@@ -19,10 +19,6 @@ constexpr Mac kA = station(0xa);
 constexpr Mac kB = station(0xb);
 constexpr Mac kC = station(0xc);
 
-TEST_F(SwitchTest, IsNamedSwitch) {
-    EXPECT_EQ(sw_.name(), "switch");
-}
-
 TEST_F(SwitchTest, UnknownUnicastFloodsToEveryAttachedPortButTheSender) {
     make(8, {0, 2, 3, 6});
     EXPECT_EQ(send_to(2, frame(kB, kA)), (PortSet{0, 3, 6}));

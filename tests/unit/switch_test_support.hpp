@@ -131,12 +131,7 @@ class SwitchTest : public ::testing::Test {
     }
     // One counter of the first stats line.
     [[nodiscard]] std::uint64_t counter(std::string_view name) const {
-        std::string s = summary();
-        std::string key = " " + std::string(name) + " ";
-        auto at = s.find(key);
-        EXPECT_NE(at, std::string::npos) << name << " missing from: " << s;
-        if (at == std::string::npos) return ~std::uint64_t{0};
-        return std::stoull(s.substr(at + key.size()));
+        return stats_text::counter_of(summary(), name);
     }
 
     FakeClock clock_;
