@@ -146,14 +146,22 @@ CablePorts::CablePorts(bus::Network& net, const bus::Directory& directory, Cable
     : net_(net), directory_(directory), cables_(cables) {
     static_assert(kHopLimit == 8, "the help line of cable names the hop limit");
     commands_ = {
-        {"cable", "NET [PORT [PEERPORT]]", 1,
-         "join PORT to PEERPORT of network NET (default: the lowest free ports); a frame "
-         "crosses at most 8 cables; needs CAP_NET_ADMIN and the right to open NET's port for "
-         "reading and writing",
-         nullptr, 2, true, bus::Holder::none,
-         [this](bus::Words w, const bus::Caller& caller) { return plug(w, caller); }},
-        {"uncable", "NET", 1, "remove the cable to network NET; needs CAP_NET_ADMIN",
-         [this](bus::Words w) { return cables_.unplug(net_, w[0]); }, 0, true},
+        {.verb = "cable",
+         .args = "NET [PORT [PEERPORT]]",
+         .nargs = 1,
+         .help = "join PORT to PEERPORT of network NET (default: the lowest free ports); a frame "
+                 "crosses at most 8 cables; needs CAP_NET_ADMIN and the right to open NET's port "
+                 "for reading and writing",
+         .run = nullptr,  // run_as: it checks the caller's access to NET
+         .optional = 2,
+         .net_admin = true,
+         .run_as = [this](bus::Words w, const bus::Caller& caller) { return plug(w, caller); }},
+        {.verb = "uncable",
+         .args = "NET",
+         .nargs = 1,
+         .help = "remove the cable to network NET; needs CAP_NET_ADMIN",
+         .run = [this](bus::Words w) { return cables_.unplug(net_, w[0]); },
+         .net_admin = true},
     };
 }
 

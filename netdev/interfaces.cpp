@@ -11,16 +11,33 @@ namespace ipnfs::netdev {
 
 Interfaces::Interfaces(bus::Network& net, Engine& engine) : net_(net), engine_(engine) {
     commands_ = {
-        {"tap", "NAME [PORT]", 1,
-         "create TAP interface NAME on PORT (default: the lowest free port); needs CAP_NET_ADMIN",
-         [this](bus::Words w) { return attach("tap", open_tap, w); }, 1, true},
-        {"untap", "NAME", 1, "remove TAP interface NAME; needs CAP_NET_ADMIN",
-         [this](bus::Words w) { return detach("tap", w[0]); }, 0, true},
-        {"grab", "IFACE [PORT]", 1,
-         "attach existing interface IFACE (AF_PACKET, promiscuous); needs CAP_NET_ADMIN",
-         [this](bus::Words w) { return attach("grab", open_grab, w); }, 1, true},
-        {"ungrab", "IFACE", 1, "release grabbed interface IFACE; needs CAP_NET_ADMIN",
-         [this](bus::Words w) { return detach("grab", w[0]); }, 0, true},
+        {.verb = "tap",
+         .args = "NAME [PORT]",
+         .nargs = 1,
+         .help = "create TAP interface NAME on PORT (default: the lowest free port); needs "
+                 "CAP_NET_ADMIN",
+         .run = [this](bus::Words w) { return attach("tap", open_tap, w); },
+         .optional = 1,
+         .net_admin = true},
+        {.verb = "untap",
+         .args = "NAME",
+         .nargs = 1,
+         .help = "remove TAP interface NAME; needs CAP_NET_ADMIN",
+         .run = [this](bus::Words w) { return detach("tap", w[0]); },
+         .net_admin = true},
+        {.verb = "grab",
+         .args = "IFACE [PORT]",
+         .nargs = 1,
+         .help = "attach existing interface IFACE (AF_PACKET, promiscuous); needs CAP_NET_ADMIN",
+         .run = [this](bus::Words w) { return attach("grab", open_grab, w); },
+         .optional = 1,
+         .net_admin = true},
+        {.verb = "ungrab",
+         .args = "IFACE",
+         .nargs = 1,
+         .help = "release grabbed interface IFACE; needs CAP_NET_ADMIN",
+         .run = [this](bus::Words w) { return detach("grab", w[0]); },
+         .net_admin = true},
     };
 }
 

@@ -180,12 +180,19 @@ void VdeEndpoints::Endpoint::apply(const bus::Access& access) const {
 VdeEndpoints::VdeEndpoints(bus::Network& net, Engine& engine, const VdeDir& dir)
     : net_(net), engine_(engine), dir_(dir) {
     commands_ = {
-        {"vde", "NAME", 1,
-         "serve VDE clients (vde_plug, qemu -netdev vde) at VDE_DIR/NAME (mount option "
-         "vde_dir), as vde_switch -s VDE_DIR/NAME; needs CAP_NET_ADMIN",
-         [this](bus::Words w) { return open(w[0]); }, 0, true},
-        {"unvde", "NAME", 1, "stop serving VDE clients at VDE_DIR/NAME; needs CAP_NET_ADMIN",
-         [this](bus::Words w) { return close(w[0]); }, 0, true},
+        {.verb = "vde",
+         .args = "NAME",
+         .nargs = 1,
+         .help = "serve VDE clients (vde_plug, qemu -netdev vde) at VDE_DIR/NAME (mount option "
+                 "vde_dir), as vde_switch -s VDE_DIR/NAME; needs CAP_NET_ADMIN",
+         .run = [this](bus::Words w) { return open(w[0]); },
+         .net_admin = true},
+        {.verb = "unvde",
+         .args = "NAME",
+         .nargs = 1,
+         .help = "stop serving VDE clients at VDE_DIR/NAME; needs CAP_NET_ADMIN",
+         .run = [this](bus::Words w) { return close(w[0]); },
+         .net_admin = true},
     };
 }
 
