@@ -11,7 +11,7 @@ namespace ipnfs::netdev {
 Cables::~Cables() {
     std::vector<std::unique_ptr<Cable>> cables;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         cables.swap(cables_);
     }
     destroy(std::move(cables));
@@ -25,7 +25,7 @@ bus::Status Cables::plug(bus::Network& from, std::optional<bus::PortId> port,
             std::errc::invalid_argument,
             fmt::format("a cable joins two networks; {} is this one", from.name()));
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& c : cables_) {
         if (c->touches(from) && c->touches(*to)) {
             return bus::Status::error(
@@ -67,7 +67,7 @@ bus::Status Cables::plug(bus::Network& from, std::optional<bus::PortId> port,
 bus::Status Cables::unplug(const bus::Network& net, std::string_view peer) {
     std::vector<std::unique_ptr<Cable>> gone;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto it = std::find_if(cables_.begin(), cables_.end(), [&](const auto& c) {
             const End& far = c->a.net == &net ? c->b : c->a;
             return c->touches(net) && far.net->name() == peer;
@@ -87,7 +87,7 @@ bus::Status Cables::unplug(const bus::Network& net, std::string_view peer) {
 void Cables::unplug_all(const bus::Network& net) {
     std::vector<std::unique_ptr<Cable>> gone;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto keep = std::stable_partition(cables_.begin(), cables_.end(),
                                           [&](const auto& c) { return !c->touches(net); });
         std::move(keep, cables_.end(), std::back_inserter(gone));
@@ -110,7 +110,7 @@ void Cables::destroy(std::vector<std::unique_ptr<Cable>> cables) {
 }
 
 void Cables::describe(const bus::Network& net, std::string& out) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& c : cables_) {
         if (c->a.net != &net) continue;
         out += fmt::format("cable {} {} {}\n", c->b.net->name(), c->a.device->port(),
@@ -119,7 +119,7 @@ void Cables::describe(const bus::Network& net, std::string& out) const {
 }
 
 void Cables::stats(const bus::Network& net, std::string& out) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     bool header = false;
     for (const auto& c : cables_) {
         if (!c->touches(net)) continue;

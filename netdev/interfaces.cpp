@@ -52,7 +52,7 @@ bus::Status Interfaces::attach(std::string_view kind, Opener open, bus::Words w)
         if (auto s = bus::parse_uint(w[1], 0, net_.port_count() - 1, "port", id); !s.ok()) return s;
         port = static_cast<bus::PortId>(id);
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (hung_up_) {
         return bus::Status::error(std::errc::no_such_file_or_directory, "network is removed");
     }
@@ -80,7 +80,7 @@ bus::Status Interfaces::attach(std::string_view kind, Opener open, bus::Words w)
 bus::Status Interfaces::detach(std::string_view kind, std::string_view name) {
     std::unique_ptr<Device> device;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto it = std::find_if(devices_.begin(), devices_.end(), [&](const auto& d) {
             return d->link().kind() == kind && d->link().name() == name;
         });
@@ -109,7 +109,7 @@ void Interfaces::destroy(std::unique_ptr<Device> device) {
 void Interfaces::hang_up() {
     std::vector<std::unique_ptr<Device>> devices;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         hung_up_ = true;
         devices.swap(devices_);
     }
@@ -117,14 +117,14 @@ void Interfaces::hang_up() {
 }
 
 void Interfaces::describe(std::string& out) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& d : devices_) {
         out += fmt::format("{} {} {}\n", d->link().kind(), d->link().name(), d->port());
     }
 }
 
 void Interfaces::stats(std::string& out) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (devices_.empty()) return;
     out +=
         fmt::format("{:<16} {:<4} {:>6} {:<8} {:>10} {:>12} {:>10} {:>12} {:>8}\n", "iface", "kind",
