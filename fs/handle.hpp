@@ -3,10 +3,10 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "bus/network.hpp"
+#include "bus/thread_safety.hpp"
 #include "fs/tree.hpp"
 
 namespace ipnfs::fs {
@@ -30,8 +30,10 @@ struct Handle {
     // ctl and stats: the text a read at offset 0 rendered, so one reader sees
     // one consistent snapshot across several read() calls; shared with every
     // descriptor that read the same text (NetDir::texts()).
-    std::mutex text_mu;  // guards text
-    TextSnapshots::Text text;
+    // Taken before TextSnapshots::mu_ and the bus's locks: a read at offset
+    // 0 renders under it.
+    Mutex text_mu;
+    TextSnapshots::Text text GUARDED_BY(text_mu);
 };
 
 }  // namespace ipnfs::fs

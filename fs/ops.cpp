@@ -248,7 +248,7 @@ void read_text(fuse_req_t req, Handle& h, std::size_t size, off_t off) {
     // the handle before this thread returns from fuse_reply_buf.
     std::string slice;
     {
-        std::lock_guard lock(h.text_mu);
+        MutexLock lock(h.text_mu);
         // A pread past 0 before any read at 0 renders too: never a false EOF.
         if (off == 0 || !h.text) {
             bool ctl = h.kind == Kind::ctl;
@@ -504,13 +504,13 @@ fuse_lowlevel_ops make_operations() {
 
 Handle* OpenFiles::add(std::unique_ptr<Handle> h) {
     Handle* raw = h.get();
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     files_.emplace(raw, std::move(h));
     return raw;
 }
 
 std::unique_ptr<Handle> OpenFiles::remove(Handle* h) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto node = files_.extract(h);
     return std::move(node.mapped());
 }
@@ -518,7 +518,7 @@ std::unique_ptr<Handle> OpenFiles::remove(Handle* h) {
 void OpenFiles::close_all() {
     std::unordered_map<Handle*, std::unique_ptr<Handle>> files;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         files.swap(files_);
     }
     for (auto& [raw, h] : files) close_handle(*h);

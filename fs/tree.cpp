@@ -46,7 +46,7 @@ NetDir::NetDir(std::uint64_t id, std::string name, std::shared_ptr<bus::Network>
 }
 
 Attr NetDir::attr(std::uint32_t slot) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (auto it = attrs_.find(slot); it != attrs_.end()) return it->second;
     return derive(attrs_.at(Tree::kDirSlot), slot);
 }
@@ -60,17 +60,17 @@ Attr NetDir::derive(const Attr& dir, std::uint32_t slot) {
 }
 
 void NetDir::set_attr(std::uint32_t slot, const Attr& attr) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     attrs_[slot] = attr;
 }
 
 bool NetDir::removed() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return removed_;
 }
 
 void NetDir::mark_removed() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     removed_ = true;
 }
 
@@ -122,7 +122,7 @@ std::optional<Node> Tree::resolve(Ino ino) const {
     auto slot = static_cast<std::uint32_t>(ino & ((Ino{1} << kSlotBits) - 1));
     std::shared_ptr<NetDir> dir;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto it = by_id_.find(id);
         if (it == by_id_.end()) return std::nullopt;
         dir = it->second.lock();
@@ -136,7 +136,7 @@ std::optional<Node> Tree::resolve(Ino ino) const {
 
 bus::Status Tree::lookup(const Node& parent, std::string_view name, Ino& ino, Node& out) const {
     if (parent.kind == Kind::root) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto it = by_name_.find(name);
         if (it == by_name_.end()) return not_found(name);
         ino = ino_of(*it->second, kDirSlot);
@@ -182,7 +182,7 @@ bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node&
     dir_attr.mode &= kPermBits;
     dir_attr.ctime = now();
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (by_name_.contains(name)) {
             return bus::Status::error(std::errc::file_exists,
                                       fmt::format("network {} exists", name));
@@ -200,7 +200,7 @@ bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node&
 }
 
 std::shared_ptr<bus::Network> Tree::find(std::string_view name) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = by_name_.find(name);
     return it == by_name_.end() ? nullptr : it->second->shared_net();
 }
@@ -210,7 +210,7 @@ bus::Status Tree::may_open(std::string_view name, std::optional<bus::PortId> por
     std::shared_ptr<NetDir> dir;
     Attr root;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto it = by_name_.find(name);
         if (it == by_name_.end()) return not_found(name);
         dir = it->second;
@@ -232,7 +232,7 @@ bus::Status Tree::may_open(std::string_view name, std::optional<bus::PortId> por
 bus::Status Tree::rmdir(std::string_view name) {
     std::shared_ptr<NetDir> dir;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto it = by_name_.find(name);
         if (it == by_name_.end()) return not_found(name);
         dir = std::move(it->second);
@@ -248,7 +248,7 @@ struct stat Tree::stat(const Node& node) const {
     struct stat st {};
     Attr attr;
     if (node.kind == Kind::root) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         attr = root_;
         st.st_ino = kRootIno;
         st.st_mode = S_IFDIR | attr.mode;
@@ -280,7 +280,7 @@ void Tree::set_attr(const Node& node, const Attr& attr) {
     stored.mode &= kPermBits;
     stored.ctime = now();
     if (node.kind == Kind::root) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         root_ = stored;
     } else {
         node.dir->set_attr(node.slot, stored);
@@ -293,7 +293,7 @@ void Tree::set_attr(const Node& node, const Attr& attr) {
 std::vector<Tree::Entry> Tree::list(const Node& dir) const {
     std::vector<Entry> entries;
     if (dir.kind == Kind::root) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         entries.reserve(by_name_.size());
         for (const auto& [name, net] : by_name_) {
             entries.push_back({name, ino_of(*net, kDirSlot), S_IFDIR});
@@ -317,7 +317,7 @@ std::vector<Tree::Entry> Tree::list(const Node& dir) const {
 void Tree::hang_up_all() {
     std::vector<std::shared_ptr<NetDir>> all;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         for (auto& [id, weak] : by_id_) {
             if (auto dir = weak.lock()) all.push_back(std::move(dir));
         }
