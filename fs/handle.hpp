@@ -14,16 +14,13 @@ namespace ipnfs::fs {
 class CaptureStream;
 
 struct Handle {
-    Kind kind;
+    const FileRow* file = nullptr;  // its row of the file table
     std::shared_ptr<NetDir> dir;
     bus::Caller opener;               // who opened it (the kernel's f_cred), set at open
     bus::Connection conn;             // ports, clone, events and capture opens
     std::atomic<bool> framed{false};  // IPNFS_IOC_SET_FRAMED: records instead of plain messages
 
-    [[nodiscard]] bool connected() const {
-        return kind == Kind::port || kind == Kind::clone || kind == Kind::events ||
-               kind == Kind::capture;
-    }
+    [[nodiscard]] bool connected() const { return file->connects(); }
     // capture: the pcap bytes not yet read (shared with its parked reads).
     std::shared_ptr<CaptureStream> capture;
 

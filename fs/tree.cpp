@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <charconv>
-
 #include <fmt/format.h>
 
 #include "fs/config.hpp"
@@ -20,18 +18,6 @@ timespec now() {
     return ts;
 }
 
-// "port17" -> 17; rejects leading zeros so every port has exactly one name.
-std::optional<bus::PortId> parse_port_name(std::string_view name) {
-    constexpr std::string_view kPrefix = "port";
-    if (!name.starts_with(kPrefix) || name.size() == kPrefix.size()) return std::nullopt;
-    std::string_view digits = name.substr(kPrefix.size());
-    if (digits.size() > 1 && digits[0] == '0') return std::nullopt;
-    bus::PortId port = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-    if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
-    return port;
-}
-
 bus::Status not_found(std::string_view name) {
     return bus::Status::error(std::errc::no_such_file_or_directory,
                               fmt::format("no such file: {}", name));
@@ -42,20 +28,19 @@ bus::Status not_found(std::string_view name) {
 NetDir::NetDir(std::uint64_t id, std::string name, std::shared_ptr<bus::Network> net, Attr dir,
                std::size_t text_bytes)
     : id_(id), name_(std::move(name)), net_(std::move(net)), texts_(text_bytes) {
-    attrs_[Tree::kDirSlot] = dir;
+    attrs_[kDirSlot] = dir;
 }
 
 Attr NetDir::attr(std::uint32_t slot) const {
     MutexLock lock(mu_);
     if (auto it = attrs_.find(slot); it != attrs_.end()) return it->second;
-    return derive(attrs_.at(Tree::kDirSlot), slot);
+    return derive(attrs_.at(kDirSlot), slot);
 }
 
 Attr NetDir::derive(const Attr& dir, std::uint32_t slot) {
     Attr derived = dir;
-    bool read_only =
-        slot == Tree::kStatsSlot || slot == Tree::kEventsSlot || slot == Tree::kCaptureSlot;
-    derived.mode &= read_only ? 0444 : 0666;
+    const FileRow* row = file_row(slot);
+    derived.mode &= row != nullptr && row->read_only ? 0444 : 0666;
     return derived;
 }
 
@@ -88,31 +73,10 @@ Tree::Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::strin
 }
 
 Node Tree::node_for(const std::shared_ptr<NetDir>& dir, std::uint32_t slot) {
-    Node node{Kind::network, dir, slot, 0};
-    switch (slot) {
-        case kDirSlot:
-            node.kind = Kind::network;
-            break;
-        case kCtlSlot:
-            node.kind = Kind::ctl;
-            break;
-        case kStatsSlot:
-            node.kind = Kind::stats;
-            break;
-        case kCloneSlot:
-            node.kind = Kind::clone;
-            break;
-        case kEventsSlot:
-            node.kind = Kind::events;
-            break;
-        case kCaptureSlot:
-            node.kind = Kind::capture;
-            break;
-        default:
-            node.kind = Kind::port;
-            node.port = slot - kFirstPortSlot;
-            break;
-    }
+    const FileRow* row = file_row(slot);
+    if (row == nullptr) return Node{Kind::network, dir, kDirSlot, 0, nullptr};
+    Node node{row->kind, dir, slot, 0, row};
+    if (row->kind == Kind::port) node.port = slot - kPortFiles.slot;
     return node;
 }
 
@@ -128,8 +92,10 @@ std::optional<Node> Tree::resolve(Ino ino) const {
         dir = it->second.lock();
     }
     if (!dir) return std::nullopt;
-    bool known = slot <= kLastFileSlot ||
-                 (slot >= kFirstPortSlot && slot - kFirstPortSlot < dir->net().port_count());
+    const FileRow* row = file_row(slot);
+    bool known = slot == kDirSlot ||
+                 (row != nullptr &&
+                  (row->kind != Kind::port || slot - kPortFiles.slot < dir->net().port_count()));
     if (!known) return std::nullopt;
     return node_for(dir, slot);
 }
@@ -147,16 +113,8 @@ bus::Status Tree::lookup(const Node& parent, std::string_view name, Ino& ino, No
         return bus::Status::error(std::errc::not_a_directory, "not a directory");
     }
     std::uint32_t slot = 0;
-    if (name == "ctl") {
-        slot = kCtlSlot;
-    } else if (name == "stats") {
-        slot = kStatsSlot;
-    } else if (name == "clone") {
-        slot = kCloneSlot;
-    } else if (name == "events") {
-        slot = kEventsSlot;
-    } else if (name == "capture") {
-        slot = kCaptureSlot;
+    if (const FileRow* row = fixed_file(name)) {
+        slot = row->slot;
     } else if (auto port = parse_port_name(name); port && *port < parent.dir->net().port_count()) {
         slot = port_slot(*port);
     } else {
@@ -216,7 +174,7 @@ bus::Status Tree::may_open(std::string_view name, std::optional<bus::PortId> por
         dir = it->second;
         root = root_;
     }
-    const std::uint32_t slot = port ? port_slot(*port) : kCloneSlot;
+    const std::uint32_t slot = port ? port_slot(*port) : fixed_slot(Kind::clone);
     const Attr d = dir->attr(kDirSlot);
     const Attr f = dir->attr(slot);
     if (caller.may(root.mode, root.uid, root.gid, X_OK) && caller.may(d.mode, d.uid, d.gid, X_OK) &&
@@ -265,8 +223,8 @@ struct stat Tree::stat(const Node& node) const {
         // inode lock, and a writer waiting on a lossless network would leave
         // every other writer of the same file (all of clone's) stuck in the
         // kernel, where no signal reaches them.
-        bool port_file = node.kind == Kind::port || node.kind == Kind::clone;
-        st.st_size = port_file ? bus::Limits::kMaxMtu : 0;
+        bool messages = node.file != nullptr && node.file->carries_messages();
+        st.st_size = messages ? bus::Limits::kMaxMtu : 0;
     }
     st.st_uid = attr.uid;
     st.st_gid = attr.gid;
@@ -302,14 +260,13 @@ std::vector<Tree::Entry> Tree::list(const Node& dir) const {
     }
     const NetDir& net = *dir.dir;
     bus::PortId ports = net.net().port_count();
-    entries.reserve(5 + ports);
-    entries.push_back({"ctl", ino_of(net, kCtlSlot), S_IFREG});
-    entries.push_back({"stats", ino_of(net, kStatsSlot), S_IFREG});
-    entries.push_back({"clone", ino_of(net, kCloneSlot), S_IFREG});
-    entries.push_back({"events", ino_of(net, kEventsSlot), S_IFREG});
-    entries.push_back({"capture", ino_of(net, kCaptureSlot), S_IFREG});
+    entries.reserve(kFixedFiles.size() + ports);
+    for (const FileRow& row : kFixedFiles) {
+        entries.push_back({std::string(row.name), ino_of(net, row.slot), S_IFREG});
+    }
     for (bus::PortId p = 0; p < ports; ++p) {
-        entries.push_back({fmt::format("port{}", p), ino_of(net, port_slot(p)), S_IFREG});
+        entries.push_back(
+            {fmt::format("{}{}", kPortFiles.name, p), ino_of(net, port_slot(p)), S_IFREG});
     }
     return entries;
 }

@@ -18,6 +18,7 @@
 #include "bus/network.hpp"
 #include "bus/status.hpp"
 #include "bus/thread_safety.hpp"
+#include "fs/file_table.hpp"
 #include "fs/poll_set.hpp"
 #include "fs/text_snapshots.hpp"
 
@@ -25,8 +26,6 @@ namespace ipnfs::fs {
 
 using Ino = std::uint64_t;
 constexpr Ino kRootIno = 1;
-
-enum class Kind { root, network, ctl, stats, clone, events, capture, port };
 
 struct Attr {
     mode_t mode = 0;  // permission bits only
@@ -50,8 +49,8 @@ class NetDir final : public bus::Listener {
     TextSnapshots& texts() { return texts_; }
 
     // Attributes of the file in `slot`: chmod/chown overrides, else derived
-    // from the directory (files take its r and w bits; stats, events and
-    // capture only r).
+    // from the directory (files take its r and w bits, read-only rows of
+    // the file table only r).
     [[nodiscard]] Attr attr(std::uint32_t slot) const EXCLUDES(mu_);
     // The rule attr() applies: what the file in `slot` gets from the
     // directory's attributes `dir` (ipnfs --dump lists only files that differ).
@@ -80,20 +79,14 @@ struct Node {
     Kind kind = Kind::root;
     std::shared_ptr<NetDir> dir;  // null for the root
     std::uint32_t slot = 0;
-    bus::PortId port = 0;  // for Kind::port
+    bus::PortId port = 0;           // for Kind::port
+    const FileRow* file = nullptr;  // its row of the file table; null for directories
 };
 
 class Tree final : public bus::Directory {
   public:
+    // An inode number's low bits: the file's slot (fs/file_table.hpp).
     static constexpr std::uint32_t kSlotBits = 24;
-    static constexpr std::uint32_t kDirSlot = 0;
-    static constexpr std::uint32_t kCtlSlot = 1;
-    static constexpr std::uint32_t kStatsSlot = 2;
-    static constexpr std::uint32_t kCloneSlot = 3;
-    static constexpr std::uint32_t kEventsSlot = 4;
-    static constexpr std::uint32_t kCaptureSlot = 5;
-    static constexpr std::uint32_t kLastFileSlot = kCaptureSlot;  // the last fixed file
-    static constexpr std::uint32_t kFirstPortSlot = 16;           // 6..15 kept for future files
 
     // Every new network gets an extension from `extensions`, if given, and
     // the daemon's byte limits (shared per owner).
@@ -131,7 +124,7 @@ class Tree final : public bus::Directory {
     static Ino ino_of(const NetDir& dir, std::uint32_t slot) {
         return (dir.id() << kSlotBits) | slot;
     }
-    static std::uint32_t port_slot(bus::PortId port) { return kFirstPortSlot + port; }
+    static std::uint32_t port_slot(bus::PortId port) { return kPortFiles.slot + port; }
     // The slot of a file from its inode number (st_ino of a stat on the mount).
     static std::uint32_t slot_of(Ino ino) {
         return static_cast<std::uint32_t>(ino & ((Ino{1} << kSlotBits) - 1));
