@@ -54,7 +54,9 @@ class Engine {
     void ensure_started() EXCLUDES(mu_);
     void signal();
     void loop() EXCLUDES(mu_);
-    // p's place on the wake list (Pollable::wake_queued_).
+    // p's place on the wake list (Pollable::wake_queued_).  A member, not
+    // static, so that it can require mu_.
+    // NOLINTNEXTLINE(readability-convert-member-functions-to-static)
     bool& queued(Pollable& p) REQUIRES(mu_) { return p.wake_queued_; }
 
     const int epoll_fd_;
