@@ -26,7 +26,7 @@ CaptureStream::CaptureStream(std::uint32_t link_type) {
 
 std::string CaptureStream::read(bus::Network& net, const bus::Connection& conn,
                                 const bus::Message* first, std::size_t size, bool& ended) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     ended = false;
     if (first != nullptr) {
         append(pending_, *first);
@@ -48,12 +48,12 @@ std::string CaptureStream::read(bus::Network& net, const bus::Connection& conn,
 }
 
 bool CaptureStream::has_pending() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return !pending_.empty();
 }
 
 std::uint64_t CaptureStream::records() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return records_;
 }
 

@@ -8,10 +8,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <string>
 
 #include "bus/network.hpp"
+#include "bus/thread_safety.hpp"
 
 namespace ipnfs::fs {
 
@@ -29,17 +29,17 @@ class CaptureStream {
     // batches a busy network into few reads.  What does not fit stays for
     // the next read.  `ended`: the network is gone and its queue drained.
     std::string read(bus::Network& net, const bus::Connection& conn, const bus::Message* first,
-                     std::size_t size, bool& ended);
-    [[nodiscard]] bool has_pending() const;
-    [[nodiscard]] std::uint64_t records() const;
+                     std::size_t size, bool& ended) EXCLUDES(mu_);
+    [[nodiscard]] bool has_pending() const EXCLUDES(mu_);
+    [[nodiscard]] std::uint64_t records() const EXCLUDES(mu_);
 
   private:
-    // Guards pending_ and records_.  Held across read() so that the readers
-    // of one descriptor each take a contiguous piece of the stream; taken
-    // before the bus's locks (Port::read_mu, Network::mu_), never under them.
-    mutable std::mutex mu_;
-    std::string pending_;  // at most one read's size plus one record
-    std::uint64_t records_ = 0;
+    // Held across read() so that the readers of one descriptor each take a
+    // contiguous piece of the stream; taken before the bus's locks
+    // (Port::read_mu, Network::mu_), never under them.
+    mutable Mutex mu_;
+    std::string pending_ GUARDED_BY(mu_);  // at most one read's size plus one record
+    std::uint64_t records_ GUARDED_BY(mu_) = 0;
 };
 
 // open(): connects a capture reader and starts its stream with the pcap

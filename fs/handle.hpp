@@ -3,10 +3,10 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "bus/network.hpp"
+#include "bus/thread_safety.hpp"
 #include "fs/tree.hpp"
 
 namespace ipnfs::fs {
@@ -14,24 +14,23 @@ namespace ipnfs::fs {
 class CaptureStream;
 
 struct Handle {
-    Kind kind;
+    const FileRow* file = nullptr;  // its row of the file table
     std::shared_ptr<NetDir> dir;
     bus::Caller opener;               // who opened it (the kernel's f_cred), set at open
     bus::Connection conn;             // ports, clone, events and capture opens
     std::atomic<bool> framed{false};  // IPNFS_IOC_SET_FRAMED: records instead of plain messages
 
-    [[nodiscard]] bool connected() const {
-        return kind == Kind::port || kind == Kind::clone || kind == Kind::events ||
-               kind == Kind::capture;
-    }
+    [[nodiscard]] bool connected() const { return file->connects(); }
     // capture: the pcap bytes not yet read (shared with its parked reads).
     std::shared_ptr<CaptureStream> capture;
 
     // ctl and stats: the text a read at offset 0 rendered, so one reader sees
     // one consistent snapshot across several read() calls; shared with every
     // descriptor that read the same text (NetDir::texts()).
-    std::mutex text_mu;  // guards text
-    TextSnapshots::Text text;
+    // Taken before TextSnapshots::mu_ and the bus's locks: a read at offset
+    // 0 renders under it.
+    Mutex text_mu;
+    TextSnapshots::Text text GUARDED_BY(text_mu);
 };
 
 }  // namespace ipnfs::fs

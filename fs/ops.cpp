@@ -190,6 +190,24 @@ void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) {
     fuse_reply_err(req, EPERM);
 }
 
+// What opening the file in `node` does on the bus, by its row's `opens`.
+bus::Status connect(Handle& h, const Node& node, bool reads, bool writes) {
+    bus::Network& net = node.dir->net();
+    switch (node.file->opens) {
+        case Opens::port:
+            return net.connect(node.port, reads, writes, h.conn);
+        case Opens::any_port:
+            return net.connect_any(reads, writes, h.conn);
+        case Opens::observer:
+            return net.connect_observer(h.conn);
+        case Opens::capture:
+            return open_capture(h);
+        case Opens::text:
+            break;
+    }
+    return bus::Status::success();
+}
+
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "open", [&] {
         auto node = resolve_or_reply(req, ino);
@@ -197,28 +215,25 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         int mode = fi->flags & O_ACCMODE;
         bool reads = mode != O_WRONLY;
         bool writes = mode != O_RDONLY;
-        bool read_only =
-            node->kind == Kind::stats || node->kind == Kind::events || node->kind == Kind::capture;
-        if (read_only && writes) {
+        if (node->file == nullptr) {
+            fuse_reply_err(req, EISDIR);  // directories are opened with opendir
+            return;
+        }
+        if (node->file->read_only && writes) {
             fuse_reply_err(req, EACCES);  // even for root: these are only ever read
             return;
         }
         auto h = std::make_unique<Handle>();
-        h->kind = node->kind;
+        h->file = node->file;
         h->dir = node->dir;
         h->opener = opener_of(req);
         if (h->connected()) {
-            bus::Network& net = node->dir->net();
-            bus::Status s = node->kind == Kind::port
-                                ? net.connect(node->port, reads, writes, h->conn)
-                            : node->kind == Kind::clone   ? net.connect_any(reads, writes, h->conn)
-                            : node->kind == Kind::capture ? open_capture(*h)
-                                                          : net.connect_observer(h->conn);
-            if (!s.ok()) {
+            if (bus::Status s = connect(*h, *node, reads, writes); !s.ok()) {
                 reply_error(req, "open", s);
                 return;
             }
-            bus::log::limited(spdlog::level::debug, {net.name(), h->conn.id, "port-open"},
+            bus::log::limited(spdlog::level::debug,
+                              {node->dir->net().name(), h->conn.id, "port-open"},
                               "connected ({}{})", reads ? "r" : "", writes ? "w" : "");
         }
         bool stream = h->connected();
@@ -248,10 +263,10 @@ void read_text(fuse_req_t req, Handle& h, std::size_t size, off_t off) {
     // the handle before this thread returns from fuse_reply_buf.
     std::string slice;
     {
-        std::lock_guard lock(h.text_mu);
+        MutexLock lock(h.text_mu);
         // A pread past 0 before any read at 0 renders too: never a false EOF.
         if (off == 0 || !h.text) {
-            bool ctl = h.kind == Kind::ctl;
+            bool ctl = h.file->kind == Kind::ctl;
             h.text =
                 h.dir->texts().share(ctl ? TextSnapshots::File::ctl : TextSnapshots::File::stats,
                                      ctl ? h.dir->net().describe() : h.dir->net().stats());
@@ -266,7 +281,7 @@ void read_text(fuse_req_t req, Handle& h, std::size_t size, off_t off) {
 void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t off, fuse_file_info* fi) {
     guarded(req, "read", [&] {
         Handle& h = handle(fi);
-        if (h.kind == Kind::ctl || h.kind == Kind::stats) {
+        if (h.file->opens == Opens::text) {
             read_text(req, h, size, off);
             return;
         }
@@ -274,7 +289,7 @@ void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t off, fu
             fuse_reply_err(req, EBADF);
             return;
         }
-        if (h.kind == Kind::capture) {
+        if (h.file->opens == Opens::capture) {
             read_capture(req, h, size, (fi->flags & O_NONBLOCK) != 0);
             return;
         }
@@ -329,7 +344,7 @@ void op_write(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, std::size_t s
         Handle& h = handle(fi);
         bus::Network& net = h.dir->net();
         auto bytes = std::as_bytes(std::span(buf, size));
-        if (h.kind == Kind::ctl) {
+        if (h.file->kind == Kind::ctl) {
             bus::Status s = net.control(std::string_view(buf, size), writer_of(req, h.opener));
             if (!s.ok()) {
                 bus::log::limited(spdlog::level::info, {net.name(), "ctl-error"}, "{}", s.reason);
@@ -373,8 +388,8 @@ void op_poll(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi, fuse_pollha
 // What an open port file lets its holder set on the port: its own access
 // modes, and manage rights if its opener may write ctl now.
 bus::PortGrant grant_of(const Handle& h) {
-    const Attr dir = h.dir->attr(Tree::kDirSlot);
-    const Attr ctl = h.dir->attr(Tree::kCtlSlot);
+    const Attr dir = h.dir->attr(kDirSlot);
+    const Attr ctl = h.dir->attr(fixed_slot(Kind::ctl));
     const bus::Caller& who = h.opener;
     return {h.conn.reads, h.conn.writes,
             who.may(dir.mode, dir.uid, dir.gid, X_OK) && who.may(ctl.mode, ctl.uid, ctl.gid, W_OK)};
@@ -385,7 +400,7 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
               std::size_t /*out_bufsz*/) {
     guarded(req, "ioctl", [&] {
         Handle& h = handle(fi);
-        if ((flags & FUSE_IOCTL_COMPAT) != 0 || !h.connected() || h.kind == Kind::capture) {
+        if ((flags & FUSE_IOCTL_COMPAT) != 0 || !h.connected() || h.file->opens == Opens::capture) {
             fuse_reply_err(req, ENOTTY);
             return;
         }
@@ -458,7 +473,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off,
         }
         std::vector<Tree::Entry> entries = tree(req).list(*node);
         Ino parent = kRootIno;
-        Ino self = node->kind == Kind::root ? kRootIno : Tree::ino_of(*node->dir, 0);
+        Ino self = node->kind == Kind::root ? kRootIno : Tree::ino_of(*node->dir, kDirSlot);
         entries.insert(entries.begin(), {{".", self, S_IFDIR}, {"..", parent, S_IFDIR}});
         std::string buf(size, '\0');
         std::size_t used = 0;
@@ -504,13 +519,13 @@ fuse_lowlevel_ops make_operations() {
 
 Handle* OpenFiles::add(std::unique_ptr<Handle> h) {
     Handle* raw = h.get();
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     files_.emplace(raw, std::move(h));
     return raw;
 }
 
 std::unique_ptr<Handle> OpenFiles::remove(Handle* h) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto node = files_.extract(h);
     return std::move(node.mapped());
 }
@@ -518,7 +533,7 @@ std::unique_ptr<Handle> OpenFiles::remove(Handle* h) {
 void OpenFiles::close_all() {
     std::unordered_map<Handle*, std::unique_ptr<Handle>> files;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         files.swap(files_);
     }
     for (auto& [raw, h] : files) close_handle(*h);

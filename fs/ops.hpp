@@ -5,9 +5,9 @@
 #include <fuse_lowlevel.h>
 
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 
+#include "bus/thread_safety.hpp"
 #include "fs/handle.hpp"
 #include "fs/tree.hpp"
 
@@ -17,13 +17,14 @@ namespace ipnfs::fs {
 // disconnected and freed too (libfuse sends no release for them).
 class OpenFiles {
   public:
-    Handle* add(std::unique_ptr<Handle> h);
-    std::unique_ptr<Handle> remove(Handle* h);
-    void close_all();
+    Handle* add(std::unique_ptr<Handle> h) EXCLUDES(mu_);
+    std::unique_ptr<Handle> remove(Handle* h) EXCLUDES(mu_);
+    // Closes outside mu_: a close disconnects from the bus.
+    void close_all() EXCLUDES(mu_);
 
   private:
-    std::mutex mu_;  // guards files_
-    std::unordered_map<Handle*, std::unique_ptr<Handle>> files_;
+    Mutex mu_;  // a leaf: held only to add or take out
+    std::unordered_map<Handle*, std::unique_ptr<Handle>> files_ GUARDED_BY(mu_);
 };
 
 // Ends an open file: drops its poll handle and its port connection.

@@ -13,7 +13,7 @@ PollSet::~PollSet() {
 void PollSet::store(bus::PortId port, const void* owner, fuse_pollhandle* ph) {
     fuse_pollhandle* old = nullptr;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         Pending& pending = pending_[port];
         auto it = std::find_if(pending.begin(), pending.end(),
                                [owner](const auto& p) { return p.first == owner; });
@@ -29,7 +29,7 @@ void PollSet::store(bus::PortId port, const void* owner, fuse_pollhandle* ph) {
 void PollSet::forget(bus::PortId port, const void* owner) {
     fuse_pollhandle* old = nullptr;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto found = pending_.find(port);
         if (found == pending_.end()) return;
         Pending& pending = found->second;
@@ -47,7 +47,7 @@ void PollSet::forget(bus::PortId port, const void* owner) {
 void PollSet::notify(bus::PortId port) {
     Pending woken;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto found = pending_.find(port);
         if (found == pending_.end()) return;
         woken.swap(found->second);

@@ -6,12 +6,12 @@
 
 #include <fuse_lowlevel.h>
 
-#include <mutex>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "bus/message.hpp"
+#include "bus/thread_safety.hpp"
 
 namespace ipnfs::fs {
 
@@ -23,14 +23,14 @@ class PollSet {
     ~PollSet();
 
     // `owner` is the open file the poll came from.
-    void store(bus::PortId port, const void* owner, fuse_pollhandle* ph);
-    void forget(bus::PortId port, const void* owner);
-    void notify(bus::PortId port);
+    void store(bus::PortId port, const void* owner, fuse_pollhandle* ph) EXCLUDES(mu_);
+    void forget(bus::PortId port, const void* owner) EXCLUDES(mu_);
+    void notify(bus::PortId port) EXCLUDES(mu_);
 
   private:
     using Pending = std::vector<std::pair<const void*, fuse_pollhandle*>>;
-    std::mutex mu_;  // guards pending_; never held across a libfuse call
-    std::unordered_map<bus::PortId, Pending> pending_;
+    Mutex mu_;  // never held across a libfuse call
+    std::unordered_map<bus::PortId, Pending> pending_ GUARDED_BY(mu_);
 };
 
 }  // namespace ipnfs::fs

@@ -7,7 +7,7 @@ namespace ipnfs::fs {
 TextSnapshots::TextSnapshots(std::size_t budget) : budget_(budget) {}
 
 TextSnapshots::Text TextSnapshots::share(File file, std::string fresh) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     std::weak_ptr<const std::string>& slot = newest_[static_cast<std::size_t>(file)];
     Text newest = slot.lock();
     if (newest && *newest == fresh) return newest;

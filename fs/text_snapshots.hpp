@@ -8,8 +8,9 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <string>
+
+#include "bus/thread_safety.hpp"
 
 namespace ipnfs::fs {
 
@@ -26,7 +27,7 @@ class TextSnapshots {
     // if the content is the same; a new one if the budget allows; else the
     // newest one, stale (the memory is held by other descriptors' older
     // texts: they keep it until they close or read at offset 0 again).
-    Text share(File file, std::string fresh);
+    Text share(File file, std::string fresh) EXCLUDES(mu_);
     // Bytes held by open descriptors' texts.
     [[nodiscard]] std::size_t held() const { return held_->load(); }
 
@@ -35,8 +36,8 @@ class TextSnapshots {
     // Shared with each text's deleter, which may run after this object is
     // gone (a descriptor closed after its network was removed).
     std::shared_ptr<std::atomic<std::size_t>> held_ = std::make_shared<std::atomic<std::size_t>>(0);
-    std::mutex mu_;  // guards newest_; never held across a bus call
-    std::array<std::weak_ptr<const std::string>, 2> newest_;
+    Mutex mu_;  // never held across a bus call
+    std::array<std::weak_ptr<const std::string>, 2> newest_ GUARDED_BY(mu_);
 };
 
 }  // namespace ipnfs::fs

@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <charconv>
-
 #include <fmt/format.h>
 
 #include "fs/network_name.hpp"
@@ -20,18 +18,6 @@ timespec now() {
     return ts;
 }
 
-// "port17" -> 17; rejects leading zeros so every port has exactly one name.
-std::optional<bus::PortId> parse_port_name(std::string_view name) {
-    constexpr std::string_view kPrefix = "port";
-    if (!name.starts_with(kPrefix) || name.size() == kPrefix.size()) return std::nullopt;
-    std::string_view digits = name.substr(kPrefix.size());
-    if (digits.size() > 1 && digits[0] == '0') return std::nullopt;
-    bus::PortId port = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-    if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
-    return port;
-}
-
 bus::Status not_found(std::string_view name) {
     return bus::Status::error(std::errc::no_such_file_or_directory,
                               fmt::format("no such file: {}", name));
@@ -42,35 +28,34 @@ bus::Status not_found(std::string_view name) {
 NetDir::NetDir(std::uint64_t id, std::string name, std::shared_ptr<bus::Network> net, Attr dir,
                std::size_t text_bytes)
     : id_(id), name_(std::move(name)), net_(std::move(net)), texts_(text_bytes) {
-    attrs_[Tree::kDirSlot] = dir;
+    attrs_[kDirSlot] = dir;
 }
 
 Attr NetDir::attr(std::uint32_t slot) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (auto it = attrs_.find(slot); it != attrs_.end()) return it->second;
-    return derive(attrs_.at(Tree::kDirSlot), slot);
+    return derive(attrs_.at(kDirSlot), slot);
 }
 
 Attr NetDir::derive(const Attr& dir, std::uint32_t slot) {
     Attr derived = dir;
-    bool read_only =
-        slot == Tree::kStatsSlot || slot == Tree::kEventsSlot || slot == Tree::kCaptureSlot;
-    derived.mode &= read_only ? 0444 : 0666;
+    const FileRow* row = file_row(slot);
+    derived.mode &= row != nullptr && row->read_only ? 0444 : 0666;
     return derived;
 }
 
 void NetDir::set_attr(std::uint32_t slot, const Attr& attr) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     attrs_[slot] = attr;
 }
 
 bool NetDir::removed() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return removed_;
 }
 
 void NetDir::mark_removed() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     removed_ = true;
 }
 
@@ -88,31 +73,10 @@ Tree::Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::strin
 }
 
 Node Tree::node_for(const std::shared_ptr<NetDir>& dir, std::uint32_t slot) {
-    Node node{Kind::network, dir, slot, 0};
-    switch (slot) {
-        case kDirSlot:
-            node.kind = Kind::network;
-            break;
-        case kCtlSlot:
-            node.kind = Kind::ctl;
-            break;
-        case kStatsSlot:
-            node.kind = Kind::stats;
-            break;
-        case kCloneSlot:
-            node.kind = Kind::clone;
-            break;
-        case kEventsSlot:
-            node.kind = Kind::events;
-            break;
-        case kCaptureSlot:
-            node.kind = Kind::capture;
-            break;
-        default:
-            node.kind = Kind::port;
-            node.port = slot - kFirstPortSlot;
-            break;
-    }
+    const FileRow* row = file_row(slot);
+    if (row == nullptr) return Node{Kind::network, dir, kDirSlot, 0, nullptr};
+    Node node{row->kind, dir, slot, 0, row};
+    if (row->kind == Kind::port) node.port = slot - kPortFiles.slot;
     return node;
 }
 
@@ -122,21 +86,23 @@ std::optional<Node> Tree::resolve(Ino ino) const {
     auto slot = static_cast<std::uint32_t>(ino & ((Ino{1} << kSlotBits) - 1));
     std::shared_ptr<NetDir> dir;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto it = by_id_.find(id);
         if (it == by_id_.end()) return std::nullopt;
         dir = it->second.lock();
     }
     if (!dir) return std::nullopt;
-    bool known = slot <= kLastFileSlot ||
-                 (slot >= kFirstPortSlot && slot - kFirstPortSlot < dir->net().port_count());
+    const FileRow* row = file_row(slot);
+    bool known = slot == kDirSlot ||
+                 (row != nullptr &&
+                  (row->kind != Kind::port || slot - kPortFiles.slot < dir->net().port_count()));
     if (!known) return std::nullopt;
     return node_for(dir, slot);
 }
 
 bus::Status Tree::lookup(const Node& parent, std::string_view name, Ino& ino, Node& out) const {
     if (parent.kind == Kind::root) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto it = by_name_.find(name);
         if (it == by_name_.end()) return not_found(name);
         ino = ino_of(*it->second, kDirSlot);
@@ -147,16 +113,8 @@ bus::Status Tree::lookup(const Node& parent, std::string_view name, Ino& ino, No
         return bus::Status::error(std::errc::not_a_directory, "not a directory");
     }
     std::uint32_t slot = 0;
-    if (name == "ctl") {
-        slot = kCtlSlot;
-    } else if (name == "stats") {
-        slot = kStatsSlot;
-    } else if (name == "clone") {
-        slot = kCloneSlot;
-    } else if (name == "events") {
-        slot = kEventsSlot;
-    } else if (name == "capture") {
-        slot = kCaptureSlot;
+    if (const FileRow* row = fixed_file(name)) {
+        slot = row->slot;
     } else if (auto port = parse_port_name(name); port && *port < parent.dir->net().port_count()) {
         slot = port_slot(*port);
     } else {
@@ -182,7 +140,7 @@ bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node&
     dir_attr.mode &= kPermBits;
     dir_attr.ctime = now();
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (by_name_.contains(name)) {
             return bus::Status::error(std::errc::file_exists,
                                       fmt::format("network {} exists", name));
@@ -200,7 +158,7 @@ bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node&
 }
 
 std::shared_ptr<bus::Network> Tree::find(std::string_view name) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = by_name_.find(name);
     return it == by_name_.end() ? nullptr : it->second->shared_net();
 }
@@ -210,13 +168,13 @@ bus::Status Tree::may_open(std::string_view name, std::optional<bus::PortId> por
     std::shared_ptr<NetDir> dir;
     Attr root;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto it = by_name_.find(name);
         if (it == by_name_.end()) return not_found(name);
         dir = it->second;
         root = root_;
     }
-    const std::uint32_t slot = port ? port_slot(*port) : kCloneSlot;
+    const std::uint32_t slot = port ? port_slot(*port) : fixed_slot(Kind::clone);
     const Attr d = dir->attr(kDirSlot);
     const Attr f = dir->attr(slot);
     if (caller.may(root.mode, root.uid, root.gid, X_OK) && caller.may(d.mode, d.uid, d.gid, X_OK) &&
@@ -232,7 +190,7 @@ bus::Status Tree::may_open(std::string_view name, std::optional<bus::PortId> por
 bus::Status Tree::rmdir(std::string_view name) {
     std::shared_ptr<NetDir> dir;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto it = by_name_.find(name);
         if (it == by_name_.end()) return not_found(name);
         dir = std::move(it->second);
@@ -248,7 +206,7 @@ struct stat Tree::stat(const Node& node) const {
     struct stat st {};
     Attr attr;
     if (node.kind == Kind::root) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         attr = root_;
         st.st_ino = kRootIno;
         st.st_mode = S_IFDIR | attr.mode;
@@ -265,8 +223,8 @@ struct stat Tree::stat(const Node& node) const {
         // inode lock, and a writer waiting on a lossless network would leave
         // every other writer of the same file (all of clone's) stuck in the
         // kernel, where no signal reaches them.
-        bool port_file = node.kind == Kind::port || node.kind == Kind::clone;
-        st.st_size = port_file ? bus::Limits::kMaxMtu : 0;
+        bool messages = node.file != nullptr && node.file->carries_messages();
+        st.st_size = messages ? bus::Limits::kMaxMtu : 0;
     }
     st.st_uid = attr.uid;
     st.st_gid = attr.gid;
@@ -280,7 +238,7 @@ void Tree::set_attr(const Node& node, const Attr& attr) {
     stored.mode &= kPermBits;
     stored.ctime = now();
     if (node.kind == Kind::root) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         root_ = stored;
     } else {
         node.dir->set_attr(node.slot, stored);
@@ -293,7 +251,7 @@ void Tree::set_attr(const Node& node, const Attr& attr) {
 std::vector<Tree::Entry> Tree::list(const Node& dir) const {
     std::vector<Entry> entries;
     if (dir.kind == Kind::root) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         entries.reserve(by_name_.size());
         for (const auto& [name, net] : by_name_) {
             entries.push_back({name, ino_of(*net, kDirSlot), S_IFDIR});
@@ -302,14 +260,13 @@ std::vector<Tree::Entry> Tree::list(const Node& dir) const {
     }
     const NetDir& net = *dir.dir;
     bus::PortId ports = net.net().port_count();
-    entries.reserve(5 + ports);
-    entries.push_back({"ctl", ino_of(net, kCtlSlot), S_IFREG});
-    entries.push_back({"stats", ino_of(net, kStatsSlot), S_IFREG});
-    entries.push_back({"clone", ino_of(net, kCloneSlot), S_IFREG});
-    entries.push_back({"events", ino_of(net, kEventsSlot), S_IFREG});
-    entries.push_back({"capture", ino_of(net, kCaptureSlot), S_IFREG});
+    entries.reserve(kFixedFiles.size() + ports);
+    for (const FileRow& row : kFixedFiles) {
+        entries.push_back({std::string(row.name), ino_of(net, row.slot), S_IFREG});
+    }
     for (bus::PortId p = 0; p < ports; ++p) {
-        entries.push_back({fmt::format("port{}", p), ino_of(net, port_slot(p)), S_IFREG});
+        entries.push_back(
+            {fmt::format("{}{}", kPortFiles.name, p), ino_of(net, port_slot(p)), S_IFREG});
     }
     return entries;
 }
@@ -317,7 +274,7 @@ std::vector<Tree::Entry> Tree::list(const Node& dir) const {
 void Tree::hang_up_all() {
     std::vector<std::shared_ptr<NetDir>> all;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         for (auto& [id, weak] : by_id_) {
             if (auto dir = weak.lock()) all.push_back(std::move(dir));
         }

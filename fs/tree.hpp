@@ -10,7 +10,6 @@
 #include <ctime>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -18,6 +17,8 @@
 
 #include "bus/network.hpp"
 #include "bus/status.hpp"
+#include "bus/thread_safety.hpp"
+#include "fs/file_table.hpp"
 #include "fs/poll_set.hpp"
 #include "fs/text_snapshots.hpp"
 
@@ -25,8 +26,6 @@ namespace ipnfs::fs {
 
 using Ino = std::uint64_t;
 constexpr Ino kRootIno = 1;
-
-enum class Kind { root, network, ctl, stats, clone, events, capture, port };
 
 struct Attr {
     mode_t mode = 0;  // permission bits only
@@ -50,15 +49,15 @@ class NetDir final : public bus::Listener {
     TextSnapshots& texts() { return texts_; }
 
     // Attributes of the file in `slot`: chmod/chown overrides, else derived
-    // from the directory (files take its r and w bits; stats, events and
-    // capture only r).
-    [[nodiscard]] Attr attr(std::uint32_t slot) const;
+    // from the directory (files take its r and w bits, read-only rows of
+    // the file table only r).
+    [[nodiscard]] Attr attr(std::uint32_t slot) const EXCLUDES(mu_);
     // The rule attr() applies: what the file in `slot` gets from the
     // directory's attributes `dir` (ipnfs --dump lists only files that differ).
     [[nodiscard]] static Attr derive(const Attr& dir, std::uint32_t slot);
-    void set_attr(std::uint32_t slot, const Attr& attr);
-    [[nodiscard]] bool removed() const;
-    void mark_removed();
+    void set_attr(std::uint32_t slot, const Attr& attr) EXCLUDES(mu_);
+    [[nodiscard]] bool removed() const EXCLUDES(mu_);
+    void mark_removed() EXCLUDES(mu_);
 
     void ready(bus::PortId port) override { polls_.notify(port); }
 
@@ -69,9 +68,10 @@ class NetDir final : public bus::Listener {
     PollSet polls_;
     TextSnapshots texts_;
 
-    mutable std::mutex mu_;                          // guards attrs_ and removed_
-    std::unordered_map<std::uint32_t, Attr> attrs_;  // slot -> attributes set by chmod/chown
-    bool removed_ = false;
+    mutable Mutex mu_;  // a leaf
+    // slot -> attributes set by chmod/chown
+    std::unordered_map<std::uint32_t, Attr> attrs_ GUARDED_BY(mu_);
+    bool removed_ GUARDED_BY(mu_) = false;
 };
 
 // What an inode number names.
@@ -79,20 +79,14 @@ struct Node {
     Kind kind = Kind::root;
     std::shared_ptr<NetDir> dir;  // null for the root
     std::uint32_t slot = 0;
-    bus::PortId port = 0;  // for Kind::port
+    bus::PortId port = 0;           // for Kind::port
+    const FileRow* file = nullptr;  // its row of the file table; null for directories
 };
 
 class Tree final : public bus::Directory {
   public:
+    // An inode number's low bits: the file's slot (fs/file_table.hpp).
     static constexpr std::uint32_t kSlotBits = 24;
-    static constexpr std::uint32_t kDirSlot = 0;
-    static constexpr std::uint32_t kCtlSlot = 1;
-    static constexpr std::uint32_t kStatsSlot = 2;
-    static constexpr std::uint32_t kCloneSlot = 3;
-    static constexpr std::uint32_t kEventsSlot = 4;
-    static constexpr std::uint32_t kCaptureSlot = 5;
-    static constexpr std::uint32_t kLastFileSlot = kCaptureSlot;  // the last fixed file
-    static constexpr std::uint32_t kFirstPortSlot = 16;           // 6..15 kept for future files
 
     // Every new network gets an extension from `extensions`, if given, and
     // the daemon's byte limits (shared per owner).
@@ -100,15 +94,16 @@ class Tree final : public bus::Directory {
          Attr root, const bus::ExtensionMaker* extensions = nullptr, bus::Bounds bounds = {},
          const bus::ByteLimits& limits = {});
 
-    [[nodiscard]] std::optional<Node> resolve(Ino ino) const;
+    [[nodiscard]] std::optional<Node> resolve(Ino ino) const EXCLUDES(mu_);
     // A child of `parent` by name: the ino and node, or ENOENT.
-    bus::Status lookup(const Node& parent, std::string_view name, Ino& ino, Node& out) const;
+    bus::Status lookup(const Node& parent, std::string_view name, Ino& ino, Node& out) const
+        EXCLUDES(mu_);
 
-    bus::Status mkdir(std::string_view name, const Attr& attr, Ino& ino, Node& out);
-    bus::Status rmdir(std::string_view name);
+    bus::Status mkdir(std::string_view name, const Attr& attr, Ino& ino, Node& out) EXCLUDES(mu_);
+    bus::Status rmdir(std::string_view name) EXCLUDES(mu_);
 
-    [[nodiscard]] struct stat stat(const Node& node) const;
-    void set_attr(const Node& node, const Attr& attr);
+    [[nodiscard]] struct stat stat(const Node& node) const EXCLUDES(mu_);
+    void set_attr(const Node& node, const Attr& attr) EXCLUDES(mu_);
 
     // (name, ino, mode type) of the children, in a stable order.
     struct Entry {
@@ -116,19 +111,20 @@ class Tree final : public bus::Directory {
         Ino ino;
         mode_t type;
     };
-    [[nodiscard]] std::vector<Entry> list(const Node& dir) const;
+    [[nodiscard]] std::vector<Entry> list(const Node& dir) const EXCLUDES(mu_);
 
     // Shutdown: every network hangs up, so parked readers see end of file.
-    void hang_up_all();
+    void hang_up_all() EXCLUDES(mu_);
 
-    [[nodiscard]] std::shared_ptr<bus::Network> find(std::string_view name) const override;
+    [[nodiscard]] std::shared_ptr<bus::Network> find(std::string_view name) const override
+        EXCLUDES(mu_);
     [[nodiscard]] bus::Status may_open(std::string_view name, std::optional<bus::PortId> port,
-                                       const bus::Caller& caller) const override;
+                                       const bus::Caller& caller) const override EXCLUDES(mu_);
 
     static Ino ino_of(const NetDir& dir, std::uint32_t slot) {
         return (dir.id() << kSlotBits) | slot;
     }
-    static std::uint32_t port_slot(bus::PortId port) { return kFirstPortSlot + port; }
+    static std::uint32_t port_slot(bus::PortId port) { return kPortFiles.slot + port; }
     // The slot of a file from its inode number (st_ino of a stat on the mount).
     static std::uint32_t slot_of(Ino ino) {
         return static_cast<std::uint32_t>(ino & ((Ino{1} << kSlotBits) - 1));
@@ -144,12 +140,12 @@ class Tree final : public bus::Directory {
     const std::shared_ptr<bus::Budgets> budgets_;
     const std::string default_policy_;
 
-    mutable std::mutex mu_;  // guards everything below; never held across a bus or libfuse call
-    Attr root_;
-    std::map<std::string, std::shared_ptr<NetDir>, std::less<>> by_name_;
+    mutable Mutex mu_;  // never held across a bus or libfuse call
+    Attr root_ GUARDED_BY(mu_);
+    std::map<std::string, std::shared_ptr<NetDir>, std::less<>> by_name_ GUARDED_BY(mu_);
     // Networks still referenced by open files after rmdir stay reachable by ino.
-    std::unordered_map<std::uint64_t, std::weak_ptr<NetDir>> by_id_;
-    std::uint64_t next_id_ = 1;
+    std::unordered_map<std::uint64_t, std::weak_ptr<NetDir>> by_id_ GUARDED_BY(mu_);
+    std::uint64_t next_id_ GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace ipnfs::fs

@@ -11,7 +11,7 @@ namespace ipnfs::netdev {
 Cables::~Cables() {
     std::vector<std::unique_ptr<Cable>> cables;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         cables.swap(cables_);
     }
     destroy(std::move(cables));
@@ -25,7 +25,7 @@ bus::Status Cables::plug(bus::Network& from, std::optional<bus::PortId> port,
             std::errc::invalid_argument,
             fmt::format("a cable joins two networks; {} is this one", from.name()));
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& c : cables_) {
         if (c->touches(from) && c->touches(*to)) {
             return bus::Status::error(
@@ -67,7 +67,7 @@ bus::Status Cables::plug(bus::Network& from, std::optional<bus::PortId> port,
 bus::Status Cables::unplug(const bus::Network& net, std::string_view peer) {
     std::vector<std::unique_ptr<Cable>> gone;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto it = std::find_if(cables_.begin(), cables_.end(), [&](const auto& c) {
             const End& far = c->a.net == &net ? c->b : c->a;
             return c->touches(net) && far.net->name() == peer;
@@ -87,7 +87,7 @@ bus::Status Cables::unplug(const bus::Network& net, std::string_view peer) {
 void Cables::unplug_all(const bus::Network& net) {
     std::vector<std::unique_ptr<Cable>> gone;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto keep = std::stable_partition(cables_.begin(), cables_.end(),
                                           [&](const auto& c) { return !c->touches(net); });
         std::move(keep, cables_.end(), std::back_inserter(gone));
@@ -110,7 +110,7 @@ void Cables::destroy(std::vector<std::unique_ptr<Cable>> cables) {
 }
 
 void Cables::describe(const bus::Network& net, std::string& out) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& c : cables_) {
         if (c->a.net != &net) continue;
         out += fmt::format("cable {} {} {}\n", c->b.net->name(), c->a.device->port(),
@@ -119,7 +119,7 @@ void Cables::describe(const bus::Network& net, std::string& out) const {
 }
 
 void Cables::stats(const bus::Network& net, std::string& out) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     bool header = false;
     for (const auto& c : cables_) {
         if (!c->touches(net)) continue;
@@ -146,14 +146,22 @@ CablePorts::CablePorts(bus::Network& net, const bus::Directory& directory, Cable
     : net_(net), directory_(directory), cables_(cables) {
     static_assert(kHopLimit == 8, "the help line of cable names the hop limit");
     commands_ = {
-        {"cable", "NET [PORT [PEERPORT]]", 1,
-         "join PORT to PEERPORT of network NET (default: the lowest free ports); a frame "
-         "crosses at most 8 cables; needs CAP_NET_ADMIN and the right to open NET's port for "
-         "reading and writing",
-         nullptr, 2, true, bus::Holder::none,
-         [this](bus::Words w, const bus::Caller& caller) { return plug(w, caller); }},
-        {"uncable", "NET", 1, "remove the cable to network NET; needs CAP_NET_ADMIN",
-         [this](bus::Words w) { return cables_.unplug(net_, w[0]); }, 0, true},
+        {.verb = "cable",
+         .args = "NET [PORT [PEERPORT]]",
+         .nargs = 1,
+         .help = "join PORT to PEERPORT of network NET (default: the lowest free ports); a frame "
+                 "crosses at most 8 cables; needs CAP_NET_ADMIN and the right to open NET's port "
+                 "for reading and writing",
+         .run = nullptr,  // run_as: it checks the caller's access to NET
+         .optional = 2,
+         .net_admin = true,
+         .run_as = [this](bus::Words w, const bus::Caller& caller) { return plug(w, caller); }},
+        {.verb = "uncable",
+         .args = "NET",
+         .nargs = 1,
+         .help = "remove the cable to network NET; needs CAP_NET_ADMIN",
+         .run = [this](bus::Words w) { return cables_.unplug(net_, w[0]); },
+         .net_admin = true},
     };
 }
 

@@ -6,13 +6,13 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "bus/extension.hpp"
 #include "bus/network.hpp"
+#include "bus/thread_safety.hpp"
 #include "netdev/cable_link.hpp"
 #include "netdev/device.hpp"
 #include "netdev/engine.hpp"
@@ -31,16 +31,17 @@ class Cables {
     // A cable from `from`'s port (or its lowest free one) to `to`'s port
     // (or its lowest free one).  One cable per pair of networks.
     bus::Status plug(bus::Network& from, std::optional<bus::PortId> port,
-                     const std::shared_ptr<bus::Network>& to, std::optional<bus::PortId> peer_port);
+                     const std::shared_ptr<bus::Network>& to, std::optional<bus::PortId> peer_port)
+        EXCLUDES(mu_);
     // Removes the cable between the two networks (ENODEV if none).
-    bus::Status unplug(const bus::Network& net, std::string_view peer);
+    bus::Status unplug(const bus::Network& net, std::string_view peer) EXCLUDES(mu_);
     // The network is going away: every cable it has ends, at both ends.
-    void unplug_all(const bus::Network& net);
+    void unplug_all(const bus::Network& net) EXCLUDES(mu_);
 
     // `cable` lines of the cables `net` made, to write back to its ctl.
-    void describe(const bus::Network& net, std::string& out) const;
+    void describe(const bus::Network& net, std::string& out) const EXCLUDES(mu_);
     // The cables table of `net`'s stats: one row per cable end it holds.
-    void stats(const bus::Network& net, std::string& out) const;
+    void stats(const bus::Network& net, std::string& out) const EXCLUDES(mu_);
 
   private:
     struct End {
@@ -56,15 +57,16 @@ class Cables {
         }
     };
 
-    void destroy(std::vector<std::unique_ptr<Cable>> cables);
+    // Waits for the engine thread; needs no lock (the cables are off the list).
+    void destroy(std::vector<std::unique_ptr<Cable>> cables) EXCLUDES(mu_);
 
     Engine& engine_;
     // mu_ guards cables_ and serializes plugging and unplugging.  Lock order:
     // mu_ before any network's lock (plug connects under it); no network
     // calls in here while holding its own lock, and the engine thread never
     // takes it, so waiting for the engine under it is safe.
-    mutable std::mutex mu_;
-    std::vector<std::unique_ptr<Cable>> cables_;
+    mutable Mutex mu_;
+    std::vector<std::unique_ptr<Cable>> cables_ GUARDED_BY(mu_);
 };
 
 // One network's part of the cables: its ctl verbs, lines and stats.

@@ -42,7 +42,7 @@ Engine::Engine()
 
 Engine::~Engine() {
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         stopping_ = true;
     }
     signal();
@@ -52,7 +52,7 @@ Engine::~Engine() {
 }
 
 void Engine::ensure_started() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
 }
 
@@ -76,16 +76,16 @@ void Engine::set_input(Pollable& p, int fd, bool on) {
 
 void Engine::forget(Pollable& p, int fd) {
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);  // fails only if already gone
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     std::erase(wakes_, &p);
-    p.wake_queued_ = false;
+    queued(p) = false;
 }
 
 void Engine::wake(Pollable& p) {
     {
-        std::lock_guard lock(mu_);
-        if (p.wake_queued_) return;
-        p.wake_queued_ = true;
+        MutexLock lock(mu_);
+        if (queued(p)) return;
+        queued(p) = true;
         wakes_.push_back(&p);
     }
     signal();
@@ -95,7 +95,7 @@ void Engine::run_sync(const std::function<void()>& fn) {
     ensure_started();
     bool here = false;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         here = thread_.get_id() == std::this_thread::get_id();
     }
     if (here) {
@@ -113,7 +113,7 @@ void Engine::run_sync(const std::function<void()>& fn) {
     std::promise<void> done;
     auto finished = done.get_future();
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         tasks_.emplace_back([&] {
             try {
                 fn();
@@ -173,9 +173,9 @@ void Engine::loop() {
         }
         bool stop = false;
         {
-            std::lock_guard lock(mu_);
+            MutexLock lock(mu_);
             wakes.swap(wakes_);
-            for (Pollable* p : wakes) p->wake_queued_ = false;
+            for (Pollable* p : wakes) queued(*p) = false;
             tasks.swap(tasks_);
             stop = stopping_;
         }

@@ -5,9 +5,9 @@
 // frees itself when its completion comes.
 #pragma once
 
-#include <mutex>
 #include <utility>
 
+#include "bus/thread_safety.hpp"
 #include "netdev/engine.hpp"
 
 namespace ipnfs::netdev {
@@ -18,8 +18,8 @@ class Handoff final : public Base {
   public:
     Handoff(Engine& engine, Pollable& owner) : engine_(engine), owner_(&owner) {}
 
-    void complete(Result result) override {
-        std::unique_lock lock(mu_);
+    void complete(Result result) override EXCLUDES(mu_) {
+        UniqueLock lock(mu_);
         if (owner_ == nullptr) {
             lock.unlock();
             delete this;
@@ -31,21 +31,21 @@ class Handoff final : public Base {
     }
 
     // Engine thread: the bus parked it.
-    void set_parked() {
-        std::lock_guard lock(mu_);
+    void set_parked() EXCLUDES(mu_) {
+        MutexLock lock(mu_);
         parked_ = true;
     }
 
     // Engine thread: parked and not completed yet, so the bus still holds it
     // and it must not be handed to the bus again.
-    bool waiting() {
-        std::lock_guard lock(mu_);
+    bool waiting() EXCLUDES(mu_) {
+        MutexLock lock(mu_);
         return parked_ && !completed_;
     }
 
     // Engine thread: true and the result if a completion has arrived.
-    bool take(Result& out) {
-        std::lock_guard lock(mu_);
+    bool take(Result& out) EXCLUDES(mu_) {
+        MutexLock lock(mu_);
         if (!completed_) return false;
         parked_ = completed_ = false;
         out = std::move(result_);
@@ -55,8 +55,8 @@ class Handoff final : public Base {
     // Engine thread, after bus cancel() (which said whether it removed the
     // waiter while parked): frees it, or leaves that to a completion still
     // under way.  The device must not use it afterwards.
-    void release(bool removed_while_parked) {
-        std::unique_lock lock(mu_);
+    void release(bool removed_while_parked) EXCLUDES(mu_) {
+        UniqueLock lock(mu_);
         bool coming = parked_ && !completed_ && !removed_while_parked;
         owner_ = nullptr;
         lock.unlock();
@@ -67,11 +67,13 @@ class Handoff final : public Base {
     ~Handoff() override = default;
 
     Engine& engine_;
-    std::mutex mu_;  // guards everything below
-    Pollable* owner_;
-    bool parked_ = false;
-    bool completed_ = false;
-    Result result_{};
+    // Taken by the completing thread and by the engine thread; held while
+    // the completion wakes the engine (Handoff::mu_ before Engine::mu_).
+    Mutex mu_;
+    Pollable* owner_ GUARDED_BY(mu_);
+    bool parked_ GUARDED_BY(mu_) = false;
+    bool completed_ GUARDED_BY(mu_) = false;
+    Result result_ GUARDED_BY(mu_){};
 };
 
 }  // namespace ipnfs::netdev

@@ -11,16 +11,33 @@ namespace ipnfs::netdev {
 
 Interfaces::Interfaces(bus::Network& net, Engine& engine) : net_(net), engine_(engine) {
     commands_ = {
-        {"tap", "NAME [PORT]", 1,
-         "create TAP interface NAME on PORT (default: the lowest free port); needs CAP_NET_ADMIN",
-         [this](bus::Words w) { return attach("tap", open_tap, w); }, 1, true},
-        {"untap", "NAME", 1, "remove TAP interface NAME; needs CAP_NET_ADMIN",
-         [this](bus::Words w) { return detach("tap", w[0]); }, 0, true},
-        {"grab", "IFACE [PORT]", 1,
-         "attach existing interface IFACE (AF_PACKET, promiscuous); needs CAP_NET_ADMIN",
-         [this](bus::Words w) { return attach("grab", open_grab, w); }, 1, true},
-        {"ungrab", "IFACE", 1, "release grabbed interface IFACE; needs CAP_NET_ADMIN",
-         [this](bus::Words w) { return detach("grab", w[0]); }, 0, true},
+        {.verb = "tap",
+         .args = "NAME [PORT]",
+         .nargs = 1,
+         .help = "create TAP interface NAME on PORT (default: the lowest free port); needs "
+                 "CAP_NET_ADMIN",
+         .run = [this](bus::Words w) { return attach("tap", open_tap, w); },
+         .optional = 1,
+         .net_admin = true},
+        {.verb = "untap",
+         .args = "NAME",
+         .nargs = 1,
+         .help = "remove TAP interface NAME; needs CAP_NET_ADMIN",
+         .run = [this](bus::Words w) { return detach("tap", w[0]); },
+         .net_admin = true},
+        {.verb = "grab",
+         .args = "IFACE [PORT]",
+         .nargs = 1,
+         .help = "attach existing interface IFACE (AF_PACKET, promiscuous); needs CAP_NET_ADMIN",
+         .run = [this](bus::Words w) { return attach("grab", open_grab, w); },
+         .optional = 1,
+         .net_admin = true},
+        {.verb = "ungrab",
+         .args = "IFACE",
+         .nargs = 1,
+         .help = "release grabbed interface IFACE; needs CAP_NET_ADMIN",
+         .run = [this](bus::Words w) { return detach("grab", w[0]); },
+         .net_admin = true},
     };
 }
 
@@ -35,7 +52,7 @@ bus::Status Interfaces::attach(std::string_view kind, Opener open, bus::Words w)
         if (auto s = bus::parse_uint(w[1], 0, net_.port_count() - 1, "port", id); !s.ok()) return s;
         port = static_cast<bus::PortId>(id);
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (hung_up_) {
         return bus::Status::error(std::errc::no_such_file_or_directory, "network is removed");
     }
@@ -63,7 +80,7 @@ bus::Status Interfaces::attach(std::string_view kind, Opener open, bus::Words w)
 bus::Status Interfaces::detach(std::string_view kind, std::string_view name) {
     std::unique_ptr<Device> device;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto it = std::find_if(devices_.begin(), devices_.end(), [&](const auto& d) {
             return d->link().kind() == kind && d->link().name() == name;
         });
@@ -92,7 +109,7 @@ void Interfaces::destroy(std::unique_ptr<Device> device) {
 void Interfaces::hang_up() {
     std::vector<std::unique_ptr<Device>> devices;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         hung_up_ = true;
         devices.swap(devices_);
     }
@@ -100,14 +117,14 @@ void Interfaces::hang_up() {
 }
 
 void Interfaces::describe(std::string& out) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& d : devices_) {
         out += fmt::format("{} {} {}\n", d->link().kind(), d->link().name(), d->port());
     }
 }
 
 void Interfaces::stats(std::string& out) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (devices_.empty()) return;
     out +=
         fmt::format("{:<16} {:<4} {:>6} {:<8} {:>10} {:>12} {:>10} {:>12} {:>8}\n", "iface", "kind",

@@ -3,12 +3,12 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "bus/extension.hpp"
 #include "bus/network.hpp"
+#include "bus/thread_safety.hpp"
 #include "netdev/device.hpp"
 #include "netdev/engine.hpp"
 
@@ -22,16 +22,17 @@ class Interfaces final : public bus::Extension {
     Interfaces& operator=(const Interfaces&) = delete;
 
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
-    void describe(std::string& out) const override;
-    void stats(std::string& out) const override;
-    void hang_up() override;
+    void describe(std::string& out) const override EXCLUDES(mu_);
+    void stats(std::string& out) const override EXCLUDES(mu_);
+    void hang_up() override EXCLUDES(mu_);
 
   private:
     using Opener = bus::Status (*)(std::string_view, std::unique_ptr<Link>&);
 
-    bus::Status attach(std::string_view kind, Opener open, bus::Words w);
-    bus::Status detach(std::string_view kind, std::string_view name);
-    void destroy(std::unique_ptr<Device> device);
+    bus::Status attach(std::string_view kind, Opener open, bus::Words w) EXCLUDES(mu_);
+    bus::Status detach(std::string_view kind, std::string_view name) EXCLUDES(mu_);
+    // Waits for the engine thread, so never under mu_.
+    void destroy(std::unique_ptr<Device> device) EXCLUDES(mu_);
 
     bus::Network& net_;
     Engine& engine_;
@@ -40,9 +41,9 @@ class Interfaces final : public bus::Extension {
     // mu_ guards devices_ and hung_up_, and serializes attach and detach.
     // Lock order: mu_ before the network's lock (attach connects under it);
     // the network never calls in here while holding its own.
-    mutable std::mutex mu_;
-    std::vector<std::unique_ptr<Device>> devices_;
-    bool hung_up_ = false;
+    mutable Mutex mu_;
+    std::vector<std::unique_ptr<Device>> devices_ GUARDED_BY(mu_);
+    bool hung_up_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace ipnfs::netdev

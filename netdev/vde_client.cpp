@@ -9,7 +9,6 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <mutex>
 #include <utility>
 
 #include "bus/log.hpp"
@@ -113,7 +112,7 @@ bus::Status VdeEndpoints::Client::serve(const vde::Request& request) {
     // it away lets the classes that may use ctl reach it instead.
     bus::Access access;
     {
-        std::lock_guard lock(owner.mu_);
+        MutexLock lock(owner.mu_);
         access = owner.access_;
     }
     if (own(dir_fd, socket_name_.c_str(), peer_.uid, access.gid, 0600) != 0 &&
@@ -123,7 +122,7 @@ bus::Status VdeEndpoints::Client::serve(const vde::Request& request) {
     auto device = std::make_unique<Device>(net, owner.engine_, std::move(link), conn);
     device->start();
     {
-        std::lock_guard lock(owner.mu_);
+        MutexLock lock(owner.mu_);
         device_ = std::move(device);
         description_ = request.description;
         state_ = State::serving;

@@ -58,7 +58,11 @@ class VdeEndpoints::Client final : public Pollable {
     const Credentials peer_;          // of the control connection: the client's own rights
     std::vector<std::byte> request_;  // what has arrived of the request
     std::string socket_name_;         // its datagram socket, in the endpoint's directory
-    // Written on the engine thread under the owner's mu_, read by stats.
+    // What stats shows: written on the engine thread under the owner's mu_,
+    // read there without it (the engine thread is their only writer) and by
+    // stats under it.  No GUARDED_BY: the analysis has no notion of a lone
+    // writer reading its own writes, and would reach the owner's mu_ from
+    // here only through references (endpoint_, its owner) it cannot follow.
     State state_ = State::requesting;
     std::unique_ptr<Device> device_;
     std::string description_;

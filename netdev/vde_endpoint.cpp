@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -100,7 +101,7 @@ void VdeEndpoints::Endpoint::accept_one(int fd) {
         ::close(fd);
         return;
     }
-    std::lock_guard lock(owner_.mu_);
+    MutexLock lock(owner_.mu_);
     auto pending = std::count_if(clients_.begin(), clients_.end(), [](const auto& c) {
         return c->state() == Client::State::requesting;
     });
@@ -131,7 +132,7 @@ void VdeEndpoints::Endpoint::accept_one(int fd) {
 void VdeEndpoints::Endpoint::bury(Client& client) {
     std::unique_ptr<Client> gone;
     {
-        std::lock_guard lock(owner_.mu_);
+        MutexLock lock(owner_.mu_);
         auto it = std::find_if(clients_.begin(), clients_.end(),
                                [&](const auto& c) { return c.get() == &client; });
         if (it == clients_.end()) return;
@@ -147,7 +148,7 @@ void VdeEndpoints::Endpoint::shut() {
     if (listen_fd_ < 0) return;
     std::vector<std::unique_ptr<Client>> clients;
     {
-        std::lock_guard lock(owner_.mu_);
+        MutexLock lock(owner_.mu_);
         clients.swap(clients_);
     }
     clients.clear();  // each ends as it goes
@@ -180,12 +181,19 @@ void VdeEndpoints::Endpoint::apply(const bus::Access& access) const {
 VdeEndpoints::VdeEndpoints(bus::Network& net, Engine& engine, const VdeDir& dir)
     : net_(net), engine_(engine), dir_(dir) {
     commands_ = {
-        {"vde", "NAME", 1,
-         "serve VDE clients (vde_plug, qemu -netdev vde) at VDE_DIR/NAME (mount option "
-         "vde_dir), as vde_switch -s VDE_DIR/NAME; needs CAP_NET_ADMIN",
-         [this](bus::Words w) { return open(w[0]); }, 0, true},
-        {"unvde", "NAME", 1, "stop serving VDE clients at VDE_DIR/NAME; needs CAP_NET_ADMIN",
-         [this](bus::Words w) { return close(w[0]); }, 0, true},
+        {.verb = "vde",
+         .args = "NAME",
+         .nargs = 1,
+         .help = "serve VDE clients (vde_plug, qemu -netdev vde) at VDE_DIR/NAME (mount option "
+                 "vde_dir), as vde_switch -s VDE_DIR/NAME; needs CAP_NET_ADMIN",
+         .run = [this](bus::Words w) { return open(w[0]); },
+         .net_admin = true},
+        {.verb = "unvde",
+         .args = "NAME",
+         .nargs = 1,
+         .help = "stop serving VDE clients at VDE_DIR/NAME; needs CAP_NET_ADMIN",
+         .run = [this](bus::Words w) { return close(w[0]); },
+         .net_admin = true},
     };
 }
 
@@ -199,7 +207,7 @@ bus::Status VdeEndpoints::open(std::string_view given) {
     std::string name;
     if (bus::Status s = dir_.endpoint_name(given, name); !s.ok()) return s;
     const std::string path = dir_.path() + "/" + name;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (hung_up_) {
         return bus::Status::error(std::errc::no_such_file_or_directory, "network is removed");
     }
@@ -287,7 +295,7 @@ bus::Status VdeEndpoints::close(std::string_view given) {
     if (bus::Status s = dir_.endpoint_name(given, name); !s.ok()) return s;
     std::unique_ptr<Endpoint> endpoint;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto it = std::find_if(endpoints_.begin(), endpoints_.end(),
                                [&](const auto& e) { return e->name() == name; });
         if (it == endpoints_.end()) {
@@ -312,31 +320,40 @@ void VdeEndpoints::destroy(std::unique_ptr<Endpoint> endpoint) {
 void VdeEndpoints::hang_up() {
     std::vector<std::unique_ptr<Endpoint>> endpoints;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         hung_up_ = true;
         endpoints.swap(endpoints_);
     }
     for (auto& endpoint : endpoints) destroy(std::move(endpoint));
 }
 
+// Not static, though it reads nothing of *this: it requires mu_.
+// NOLINTNEXTLINE(readability-convert-member-functions-to-static)
+const std::vector<std::unique_ptr<VdeEndpoints::Client>>& VdeEndpoints::clients_of(
+    const Endpoint& e) const {
+    assert(&e.owner_ == this);
+    e.owner_.mu_.assert_held();  // the mu_ this function requires
+    return e.clients_;
+}
+
 void VdeEndpoints::set_access(const bus::Access& access) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     access_ = access;
     for (const auto& e : endpoints_) e->apply(access);
 }
 
 void VdeEndpoints::describe(std::string& out) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& e : endpoints_) out += fmt::format("vde {}\n", e->path());
 }
 
 void VdeEndpoints::stats(std::string& out) const {
     static constexpr std::string_view kRow =
         "{:<24} {:>6} {:<8} {:>10} {:>12} {:>10} {:>12} {:>8} {:>6} {}\n";
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     bool header = false;
     for (const auto& e : endpoints_) {
-        for (const auto& c : e->clients()) {
+        for (const auto& c : clients_of(*e)) {
             const Device* d = c->device();
             if (c->state() != Client::State::serving || d == nullptr) continue;
             if (!header) {

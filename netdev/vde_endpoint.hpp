@@ -8,12 +8,12 @@
 #include <sys/types.h>
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "bus/extension.hpp"
 #include "bus/network.hpp"
+#include "bus/thread_safety.hpp"
 #include "netdev/engine.hpp"
 #include "netdev/vde_dir.hpp"
 
@@ -34,18 +34,23 @@ class VdeEndpoints final : public bus::Extension {
     VdeEndpoints& operator=(const VdeEndpoints&) = delete;
 
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
-    void describe(std::string& out) const override;
-    void stats(std::string& out) const override;
-    void set_access(const bus::Access& access) override;
-    void hang_up() override;
+    void describe(std::string& out) const override EXCLUDES(mu_);
+    void stats(std::string& out) const override EXCLUDES(mu_);
+    void set_access(const bus::Access& access) override EXCLUDES(mu_);
+    void hang_up() override EXCLUDES(mu_);
 
   private:
     class Endpoint;
     class Client;
 
-    bus::Status open(std::string_view given);
-    bus::Status close(std::string_view given);
-    void destroy(std::unique_ptr<Endpoint> endpoint);
+    bus::Status open(std::string_view given) EXCLUDES(mu_);
+    bus::Status close(std::string_view given) EXCLUDES(mu_);
+    // Waits for the engine thread, which takes mu_: never under it.
+    void destroy(std::unique_ptr<Endpoint> endpoint) EXCLUDES(mu_);
+    // The clients of `e`, one of endpoints_.  They are guarded by mu_, which
+    // the analysis knows only as e.owner_.mu_: it cannot tell that e's owner
+    // is *this.
+    const std::vector<std::unique_ptr<Client>>& clients_of(const Endpoint& e) const REQUIRES(mu_);
 
     bus::Network& net_;
     Engine& engine_;
@@ -58,10 +63,10 @@ class VdeEndpoints final : public bus::Extension {
     // connect); the network never calls in here holding its own.  Never held
     // while waiting for the engine thread, which takes it to add and remove
     // clients.
-    mutable std::mutex mu_;
-    std::vector<std::unique_ptr<Endpoint>> endpoints_;
-    bus::Access access_;
-    bool hung_up_ = false;
+    mutable Mutex mu_;
+    std::vector<std::unique_ptr<Endpoint>> endpoints_ GUARDED_BY(mu_);
+    bus::Access access_ GUARDED_BY(mu_);
+    bool hung_up_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace ipnfs::netdev

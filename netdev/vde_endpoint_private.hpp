@@ -56,17 +56,16 @@ class VdeEndpoints::Endpoint final : public Pollable {
     void on_wake() override { ended_.clear(); }
 
     // Ends every client and removes what `vde` made.  Engine thread.
-    void shut();
+    void shut() EXCLUDES(owner_.mu_);
     // Follows the network's access.  Under the owner's mu_.
     void apply(const bus::Access& access) const;
     // A client is done: off the list now, freed after this turn.  Engine thread.
-    void bury(Client& client);
+    void bury(Client& client) EXCLUDES(owner_.mu_);
 
     [[nodiscard]] const std::string& name() const { return name_; }
     [[nodiscard]] const std::string& path() const { return path_; }
     [[nodiscard]] int dir_fd() const { return dir_fd_; }
     [[nodiscard]] VdeEndpoints& owner() const { return owner_; }
-    [[nodiscard]] const std::vector<std::unique_ptr<Client>>& clients() const { return clients_; }
     // The next datagram socket's name for `port`.  Engine thread.
     std::string socket_name(bus::PortId port) {
         return fmt::format("{:03}.{}", port, next_socket_++);
@@ -76,7 +75,9 @@ class VdeEndpoints::Endpoint final : public Pollable {
     [[nodiscard]] std::string who() const { return fmt::format("vde {}", path_); }
 
   private:
-    void accept_one(int fd);
+    friend class VdeEndpoints;  // clients_of()
+
+    void accept_one(int fd) EXCLUDES(owner_.mu_);
 
     VdeEndpoints& owner_;
     const std::string name_;  // in the VDE directory
@@ -84,9 +85,9 @@ class VdeEndpoints::Endpoint final : public Pollable {
     const bool created_;      // `vde` made the directory, `unvde` removes it
     int dir_fd_;              // the directory, root's: sockets are made through it
     int listen_fd_;
-    std::vector<std::unique_ptr<Client>> clients_;  // under the owner's mu_
-    std::vector<std::unique_ptr<Client>> ended_;    // engine thread
-    std::uint32_t next_socket_ = 1;                 // engine thread
+    std::vector<std::unique_ptr<Client>> clients_ GUARDED_BY(owner_.mu_);
+    std::vector<std::unique_ptr<Client>> ended_;  // engine thread
+    std::uint32_t next_socket_ = 1;               // engine thread
 };
 
 }  // namespace ipnfs::netdev

@@ -40,7 +40,7 @@ const ipnfs_policy* builtin(std::string_view name) {
 Catalog::Catalog(std::string plugin_dir) : plugin_dir_(std::move(plugin_dir)) {}
 
 bus::Status Catalog::plugin(std::string_view name, Plugin& out) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (auto it = loaded_.find(name); it != loaded_.end()) {
         out = it->second;
         return bus::Status::success();

@@ -4,10 +4,10 @@
 #pragma once
 
 #include <map>
-#include <mutex>
 #include <string>
 
 #include "bus/policy.hpp"
+#include "bus/thread_safety.hpp"
 #include "policies/plugin.hpp"
 
 namespace ipnfs::policies {
@@ -20,17 +20,17 @@ class Catalog final : public bus::PolicyCatalog {
     // A plugin loads on first use and stays loaded.  A built-in name is
     // never looked for in the directory.
     [[nodiscard]] bus::Status make(std::string_view name,
-                                   std::unique_ptr<bus::Policy>& out) const override;
+                                   std::unique_ptr<bus::Policy>& out) const override EXCLUDES(mu_);
     [[nodiscard]] std::string names() const override;
 
   private:
-    bus::Status plugin(std::string_view name, Plugin& out) const;
+    bus::Status plugin(std::string_view name, Plugin& out) const EXCLUDES(mu_);
 
     const std::string plugin_dir_;
-    // mu_ guards loaded_; taken under a network's lock (a network makes its
-    // policy under it), never the other way round.
-    mutable std::mutex mu_;
-    mutable std::map<std::string, Plugin, std::less<>> loaded_;
+    // Taken under a network's lock (a network makes its policy under it),
+    // never the other way round; dlopen runs under it, once per plugin.
+    mutable Mutex mu_;
+    mutable std::map<std::string, Plugin, std::less<>> loaded_ GUARDED_BY(mu_);
 };
 
 }  // namespace ipnfs::policies

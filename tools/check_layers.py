@@ -5,7 +5,8 @@
 
 The rules are the table under "## Layers" in docs/architecture.md whose header
 has the columns `folder` and `may include`: one row per folder, the folders
-it may include as `dir/` words in backticks ("-" for none).  A folder always
+it may include as `dir/` words in backticks ("-" for none), and single
+headers it may include from a folder it may not otherwise (`dir/file.hpp`).  A folder always
 includes its own files; a nested folder (policies/plugins/) is a row of its
 own and gets nothing from its parent's row.  The table is the only copy of
 the rules, so the doc and the check cannot drift apart.
@@ -31,6 +32,7 @@ UNCHECKED = ("tests/",)
 INCLUDE_PATH = ("", "include/")
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 FOLDER_RE = re.compile(r"`([^`]+/)`")
+HEADER_RE = re.compile(r"`([^`]+\.(?:h|hpp))`")
 
 
 def fail(message):
@@ -43,7 +45,7 @@ def split_row(line):
 
 
 def read_rules(doc_path):
-    """{folder: set of folders it may include}, from the layer table."""
+    """{folder: set of folders and single headers it may include}, from the layer table."""
     try:
         with open(doc_path, encoding="utf-8") as f:
             lines = f.read().splitlines()
@@ -70,7 +72,9 @@ def read_rules(doc_path):
             folders = FOLDER_RE.findall(cells[folder_col])
             if len(folders) != 1:
                 fail(f"{doc_path}:{number}: the folder cell names no `dir/`")
-            rules[folders[0]] = set(FOLDER_RE.findall(cells[allow_col]))
+            rules[folders[0]] = set(FOLDER_RE.findall(cells[allow_col])) | set(
+                HEADER_RE.findall(cells[allow_col])
+            )
         if not rules:
             fail(f"{doc_path}:{i + 1}: the layer table has no rows")
         return rules
@@ -132,7 +136,7 @@ def check_file(root, path, own, rules, doc):
                 continue
             checked += 1
             there = folder_of(target, rules)
-            if there == own or there in rules[own]:
+            if there == own or there in rules[own] or target in rules[own]:
                 continue
             allowed = ", ".join(sorted(rules[own])) or "nothing outside it"
             where = there if there is not None else "no folder of the layer table"
@@ -152,6 +156,10 @@ def main():
         if not os.path.isdir(os.path.join(root, folder)):
             fail(f"{doc}: the layer table names {folder}, which does not exist")
         for other in allowed - rules.keys():
+            if not other.endswith("/"):
+                if not os.path.isfile(os.path.join(root, other)):
+                    fail(f"{doc}: {folder} may include {other}, which does not exist")
+                continue
             fail(f"{doc}: {folder} may include {other}, which is not a row of the layer table")
 
     errors = []

@@ -12,13 +12,13 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
-#include <mutex>
 #include <set>
 #include <string_view>
 #include <system_error>
 #include <thread>
 #include <vector>
 
+#include "bus/thread_safety.hpp"
 #include "vde_stream.hpp"
 
 namespace ipnfs::cable {
@@ -85,9 +85,9 @@ class Shared {
     explicit Shared(int wake_fd) : wake_fd_(wake_fd) {}
 
     // The first call decides the outcome; both directions then stop.
-    void finish(End end, std::string why = {}) {
+    void finish(End end, std::string why = {}) EXCLUDES(mu_) {
         {
-            std::lock_guard lock(mu_);
+            MutexLock lock(mu_);
             if (ended_) return;
             outcome_ = {end, std::move(why)};
             ended_ = true;
@@ -95,8 +95,8 @@ class Shared {
         wake();
     }
     [[nodiscard]] bool ended() const { return ended_; }
-    Outcome outcome() {
-        std::lock_guard lock(mu_);
+    Outcome outcome() EXCLUDES(mu_) {
+        MutexLock lock(mu_);
         return outcome_;
     }
     // Wakes ToStream's poll.
@@ -119,9 +119,9 @@ class Shared {
 
   private:
     int wake_fd_;
-    std::mutex mu_;  // guards outcome_: either direction may end the cable first
-    Outcome outcome_;
-    std::atomic<bool> ended_{false};
+    Mutex mu_;  // either direction may end the cable first
+    Outcome outcome_ GUARDED_BY(mu_);
+    std::atomic<bool> ended_{false};  // set under mu_, read without it
 };
 
 // What each direction works with.  A direction's steps return false when
