@@ -252,7 +252,7 @@ TEST_F(OpenerCredsTest, WhatAHolderSetEndsWithThePortsLastDescriptor) {
     Io got;
     for (int i = 0; i < 8; ++i) {  // events first (join, counts), then the message
         got = read_one(reader.get(), 2000);
-        if (got.n <= 0 || !contains(got.data, "join") && !contains(got.data, "counts")) break;
+        if (got.n <= 0 || (!contains(got.data, "join") && !contains(got.data, "counts"))) break;
     }
     EXPECT_EQ(got.data, "for the group");
     // What the manager set in ctl stays.
