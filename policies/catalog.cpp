@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include "bus/log.hpp"
-#include "policies/abi_export.hpp"
 #include "policies/abi_policy.hpp"
 #include "policies/group.hpp"
 #include "policies/hub.hpp"
@@ -16,23 +15,27 @@ namespace ipnfs::policies {
 
 namespace {
 
-// The built-in tables, by name, in the order names() lists them.
-std::array<const ipnfs_policy*, 3> builtins() {
-    constexpr std::uint32_t kEveryAddress = (1U << IPNFS_TO_PORT) | (1U << IPNFS_TO_ANYCAST) |
-                                            (1U << IPNFS_TO_MULTICAST) | (1U << IPNFS_TO_BROADCAST);
-    return {
-        &export_policy<Group>("group", "TIPC-style groups: unicast, anycast, multicast, broadcast",
-                              kEveryAddress),
-        &export_policy<Hub>("hub", "every receiving port but the sender gets each message"),
-        &export_policy<Switch>("switch", "Ethernet learning switch with 802.1Q VLANs"),
-    };
+// The built-in policies, in the order names() lists them.  Each is a
+// bus::Policy of its own: the network calls it directly, without the C table.
+struct Builtin {
+    std::string_view name;
+    std::unique_ptr<bus::Policy> (*make)();
+};
+
+template <class P>
+std::unique_ptr<bus::Policy> make_builtin() {
+    return std::make_unique<P>();
 }
 
-const ipnfs_policy* builtin(std::string_view name) {
-    for (const ipnfs_policy* table : builtins()) {
-        if (name == table->name) return table;
-    }
-    return nullptr;
+constexpr std::array<Builtin, 3> kBuiltins{{
+    {"group", &make_builtin<Group>},
+    {"hub", &make_builtin<Hub>},
+    {"switch", &make_builtin<Switch>},
+}};
+
+const Builtin* builtin(std::string_view name) {
+    auto it = std::ranges::find(kBuiltins, name, &Builtin::name);
+    return it != kBuiltins.end() ? &*it : nullptr;
 }
 
 }  // namespace
@@ -58,18 +61,20 @@ bus::Status Catalog::plugin(std::string_view name, Plugin& out) const {
 }
 
 bus::Status Catalog::make(std::string_view name, std::unique_ptr<bus::Policy>& out) const {
-    const ipnfs_policy* table = builtin(name);
+    if (const Builtin* b = builtin(name)) {
+        out = b->make();
+        return bus::Status::success();
+    }
     Plugin loaded;
-    if (table == nullptr && !plugin_dir_.empty() && valid_plugin_name(name)) {
+    if (!plugin_dir_.empty() && valid_plugin_name(name)) {
         bus::Status s = plugin(name, loaded);
         if (!s.ok() && s.code != std::errc::no_such_file_or_directory) return s;
-        table = loaded.table;
     }
+    const ipnfs_policy* table = loaded.table;
     if (table == nullptr) {
         return bus::Status::error(std::errc::invalid_argument,
                                   fmt::format("unknown policy '{}' (known: {})", name, names()));
     }
-    if (bus::Status s = check_table(table, name); !s.ok()) return s;
     void* self = table->create();
     if (self == nullptr) {
         return bus::Status::error(std::errc::not_enough_memory,
@@ -86,7 +91,7 @@ bus::Status Catalog::make(std::string_view name, std::unique_ptr<bus::Policy>& o
 
 std::string Catalog::names() const {
     std::vector<std::string> all;
-    for (const ipnfs_policy* table : builtins()) all.emplace_back(table->name);
+    for (const Builtin& b : kBuiltins) all.emplace_back(b.name);
     if (!plugin_dir_.empty()) {
         for (std::string& name : plugin_names(plugin_dir_)) {
             if (builtin(name) == nullptr) all.push_back(std::move(name));

@@ -1,6 +1,6 @@
-// The policies ctl and mount options can name: the built-in ones and the
-// plugins of one directory.  Every one is made through its C table
-// (include/ipnfs_policy.h) and runs as an AbiPolicy.
+// The policies ctl and mount options can name: the built-in ones, handed to
+// the network as they are, and the plugins of one directory, each made
+// through its C table (include/ipnfs_policy.h) and run as an AbiPolicy.
 #pragma once
 
 #include <map>

@@ -189,8 +189,9 @@ struct Refusal {
 };
 
 TEST(PluginCatalog, RefusesABrokenPluginWithTheReasonAndKeepsWorking) {
-    const std::array<Refusal, 5> cases{{
-        {"abi", "built for policy ABI 99, this ipnfs speaks ABI 2"},
+    const std::array<Refusal, 6> cases{{
+        {"abi", "built for policy ABI 99, this ipnfs speaks ABI 3"},
+        {"link", "unknown link type 7"},
         {"name", "its table calls it 'somebody_else'"},
         {"no_route", "its table has no route()"},
         {"no_symbol", "exports no ipnfs_policy()"},
