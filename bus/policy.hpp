@@ -134,6 +134,13 @@ class Policy {
     [[nodiscard]] virtual bool ethernet() const { return false; }
 };
 
+// A policy made by name, or why none was: `policy` is set exactly when
+// `status` is ok.
+struct MadePolicy {
+    Status status;
+    std::unique_ptr<Policy> policy;
+};
+
 // Makes policies by name; the daemon hands one to every network.  Called
 // under a network's lock, from any thread.
 class PolicyCatalog {
@@ -141,8 +148,7 @@ class PolicyCatalog {
     virtual ~PolicyCatalog() = default;
     // EINVAL when no policy has that name, or the error of a policy that
     // cannot be made (a plugin refused), with the reason.
-    [[nodiscard]] virtual Status make(std::string_view name,
-                                      std::unique_ptr<Policy>& out) const = 0;
+    [[nodiscard]] virtual MadePolicy make(std::string_view name) const = 0;
     // The names it knows, for help and error messages: "group, hub, switch".
     [[nodiscard]] virtual std::string names() const = 0;
 };

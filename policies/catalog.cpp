@@ -34,7 +34,7 @@ constexpr std::array<Builtin, 3> kBuiltins{{
 }};
 
 const Builtin* builtin(std::string_view name) {
-    auto it = std::ranges::find(kBuiltins, name, &Builtin::name);
+    const auto* it = std::ranges::find(kBuiltins, name, &Builtin::name);
     return it != kBuiltins.end() ? &*it : nullptr;
 }
 
@@ -60,37 +60,38 @@ bus::Status Catalog::plugin(std::string_view name, Plugin& out) const {
     return s;
 }
 
-bus::Status Catalog::make(std::string_view name, std::unique_ptr<bus::Policy>& out) const {
-    if (const Builtin* b = builtin(name)) {
-        out = b->make();
-        return bus::Status::success();
-    }
+bus::MadePolicy Catalog::make(std::string_view name) const {
+    if (const Builtin* b = builtin(name)) return {bus::Status::success(), b->make()};
     Plugin loaded;
     if (!plugin_dir_.empty() && valid_plugin_name(name)) {
         bus::Status s = plugin(name, loaded);
-        if (!s.ok() && s.code != std::errc::no_such_file_or_directory) return s;
+        if (!s.ok() && s.code != std::errc::no_such_file_or_directory)
+            return {std::move(s), nullptr};
     }
     const ipnfs_policy* table = loaded.table;
     if (table == nullptr) {
-        return bus::Status::error(std::errc::invalid_argument,
-                                  fmt::format("unknown policy '{}' (known: {})", name, names()));
+        return {bus::Status::error(std::errc::invalid_argument,
+                                   fmt::format("unknown policy '{}' (known: {})", name, names())),
+                nullptr};
     }
     void* self = table->create();
     if (self == nullptr) {
-        return bus::Status::error(std::errc::not_enough_memory,
-                                  fmt::format("policy '{}' could not make an instance", name));
+        return {bus::Status::error(std::errc::not_enough_memory,
+                                   fmt::format("policy '{}' could not make an instance", name)),
+                nullptr};
     }
     // The verbs come from the instance, so they are checked only now.
     if (bus::Status s = check_verbs(*table, self, name); !s.ok()) {
         table->destroy(self);
-        return s;
+        return {std::move(s), nullptr};
     }
-    out = std::make_unique<AbiPolicy>(*table, self, std::move(loaded.library));
-    return bus::Status::success();
+    return {bus::Status::success(),
+            std::make_unique<AbiPolicy>(*table, self, std::move(loaded.library))};
 }
 
 std::string Catalog::names() const {
     std::vector<std::string> all;
+    all.reserve(kBuiltins.size());
     for (const Builtin& b : kBuiltins) all.emplace_back(b.name);
     if (!plugin_dir_.empty()) {
         for (std::string& name : plugin_names(plugin_dir_)) {

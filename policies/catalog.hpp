@@ -19,8 +19,7 @@ class Catalog final : public bus::PolicyCatalog {
 
     // A plugin loads on first use and stays loaded.  A built-in name is
     // never looked for in the directory.
-    [[nodiscard]] bus::Status make(std::string_view name,
-                                   std::unique_ptr<bus::Policy>& out) const override;
+    [[nodiscard]] bus::MadePolicy make(std::string_view name) const override;
     [[nodiscard]] std::string names() const override;
 
   private:

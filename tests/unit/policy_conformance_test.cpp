@@ -50,10 +50,9 @@ const policies::Catalog& builtin_catalog() {
 }
 
 std::unique_ptr<bus::Policy> make(const policies::Catalog& catalog, const std::string& name) {
-    std::unique_ptr<bus::Policy> made;
-    bus::Status s = catalog.make(name, made);
-    EXPECT_TRUE(IsOk(s)) << name;
-    return made;
+    bus::MadePolicy made = catalog.make(name);
+    EXPECT_TRUE(IsOk(made.status)) << name;
+    return std::move(made.policy);
 }
 
 // Queues that fill by port, so load-aware choices (the group's anycast)
