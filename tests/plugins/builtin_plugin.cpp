@@ -21,6 +21,8 @@ const ipnfs_policy& table() {
     constexpr std::uint32_t kEveryAddress = (1U << IPNFS_TO_PORT) | (1U << IPNFS_TO_ANYCAST) |
                                             (1U << IPNFS_TO_MULTICAST) | (1U << IPNFS_TO_BROADCAST);
     return export_policy<Group>(PLUGIN_NAME, "the group, as a plugin", kEveryAddress);
+#else
+#error "define PLUGIN_HUB, PLUGIN_SWITCH or PLUGIN_GROUP"
 #endif
 }
 
