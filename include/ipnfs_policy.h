@@ -69,7 +69,7 @@ struct ipnfs_route {
     /* in */
     uint32_t from;           /* the sending port */
     struct ipnfs_address to; /* IPNFS_TO_DEFAULT unless the sender named one */
-    const unsigned char* payload;
+    const unsigned char* payload; /* never NULL, even when len is 0 */
     uint32_t len;
     /* The same message again: a lossless send that waited for room is routed
      * anew each time room may have appeared.  Count nothing when set. */

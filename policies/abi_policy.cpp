@@ -155,7 +155,9 @@ void AbiPolicy::route(bus::PortId from, std::span<const std::byte> payload, bus:
     ipnfs_route r{};
     r.from = from;
     r.to = {static_cast<std::uint32_t>(out.address.to), out.address.lower, out.address.upper};
-    r.payload = reinterpret_cast<const unsigned char*>(payload.data());
+    // Never NULL, even for an empty message: a plugin may hand it to memcmp().
+    static const unsigned char kEmpty = 0;
+    r.payload = payload.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(payload.data());
     r.len = static_cast<std::uint32_t>(payload.size());
     r.retry = out.retry ? 1 : 0;
     r.ports = names_.data();

@@ -164,7 +164,7 @@ class Transcript {
 
   private:
     // Its own name as the alias: "the plugin_hub policy" reads "the hub policy".
-    std::string normal(std::string text) const {
+    [[nodiscard]] std::string normal(std::string text) const {
         std::string name(policy_.name());
         if (name == alias_) return text;
         for (std::size_t at = text.find(name); at != std::string::npos;
@@ -378,7 +378,7 @@ TEST_P(PolicyRules, NamesOnlyReceivingPortsOnceAndRefusesWithAReason) {
     FakeLoad load;
     for (int step = 0; step < 3000; ++step) {
         SCOPED_TRACE(fmt::format("step {}", step));
-        PortId port = static_cast<PortId>(pick(kPorts));
+        auto port = static_cast<PortId>(pick(kPorts));
         switch (pick(8)) {
             case 0:
                 if (attached[port]) {
