@@ -81,9 +81,9 @@ void Network::set_budgets(std::shared_ptr<Budgets> budgets) {
 
 Status Network::create(std::string name, const Settings& settings, const PolicyCatalog& catalog,
                        std::string_view policy, std::shared_ptr<Network>& out) {
-    std::unique_ptr<Policy> made;
-    if (Status s = catalog.make(policy, made); !s.ok()) return s;
-    out = std::make_shared<Network>(std::move(name), settings, catalog, std::move(made));
+    MadePolicy made = catalog.make(policy);
+    if (!made.status.ok()) return made.status;
+    out = std::make_shared<Network>(std::move(name), settings, catalog, std::move(made.policy));
     return Status::success();
 }
 

@@ -63,11 +63,11 @@ std::uint32_t Network::connected_ports() const {
 
 Status Network::set_policy(std::string_view name) {
     if (name == policy_->name()) return Status::success();
-    std::unique_ptr<Policy> made;
-    if (Status s = catalog_.make(name, made); !s.ok()) return s;
+    MadePolicy made = catalog_.make(name);
+    if (!made.status.ok()) return made.status;
     if (Status s = busy_unless_idle(connected_ports(), "policy"); !s.ok()) return s;
-    made->on_ports(static_cast<PortId>(ports_.size()));
-    policy_ = std::move(made);
+    made.policy->on_ports(static_cast<PortId>(ports_.size()));
+    policy_ = std::move(made.policy);
     return Status::success();
 }
 

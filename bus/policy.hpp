@@ -3,6 +3,8 @@
 // with it held), and they never touch queues or I/O.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -29,7 +31,8 @@ class Load {
 // strips VLAN tags) adds variants: each is one buffer, shared by its ports.
 // A policy may also refuse the message (nobody holds its address): the send
 // fails with that error and nothing is delivered.
-// The network reuses one Route per send, so buffers keep their capacity.
+// The network reuses one Route per send, so buffers keep their capacity and
+// a warm route allocates nothing.
 class Route {
   public:
     struct Variant {
@@ -58,15 +61,36 @@ class Route {
     }
     [[nodiscard]] std::span<const Variant> variants() const { return {variants_.data(), used_}; }
     [[nodiscard]] std::span<Variant> variants() { return {variants_.data(), used_}; }
+
+    // Marks the port for this route: true the first time, false if it was
+    // marked already.  The one way to keep "each port at most once" for a
+    // policy that can reach a port twice (the switch floods and mirrors; a
+    // plugin's names are checked with it), and to keep a port out (mark the
+    // sender first).  A port is marked when its stamp holds this route's
+    // generation, so clear() unmarks every port at once.  `port` must be one
+    // of the network's (the marks grow to the highest port marked).
+    bool mark(PortId port) {
+        if (port >= stamps_.size()) stamps_.resize(port + 1, 0);
+        if (stamps_[port] == generation_) return false;
+        stamps_[port] = generation_;
+        return true;
+    }
+
     void clear() {
         to.clear();
         used_ = 0;
         refused = Status::success();
+        if (++generation_ == 0) {
+            std::ranges::fill(stamps_, 0);
+            generation_ = 1;
+        }
     }
 
   private:
     std::vector<Variant> variants_;
     std::size_t used_ = 0;
+    std::vector<std::uint32_t> stamps_;  // by port: the generation it was last marked in
+    std::uint32_t generation_ = 1;
 };
 
 class Policy {
@@ -89,9 +113,10 @@ class Policy {
 
     // Adds the ports that must get a copy of a message sent by `from`, to
     // `out` (which arrives cleared but for its inputs).  Only attached ports
-    // may be named, each at most once in the whole route.  A lossless send
-    // that must wait is routed again when it retries (out.retry), so state
-    // changed here must tolerate that.
+    // may be named, each at most once in the whole route: the network
+    // trusts a built-in policy on this (a plugin's names are checked by
+    // policies::AbiPolicy).  A lossless send that must wait is routed again
+    // when it retries (out.retry), so state changed here must tolerate that.
     virtual void route(PortId from, std::span<const std::byte> payload, Route& out) = 0;
 
     // The policy's own ctl verbs (its configuration).
@@ -104,8 +129,16 @@ class Policy {
     virtual void stats(std::string& /*out*/) const {}
 
     // Whether the messages it routes are Ethernet frames (the switch), which
-    // tells a capture its pcap link type; anything else is opaque bytes.
+    // tells a capture its pcap link type; anything else is opaque bytes.  A
+    // plugin says so in its table's link_type.
     [[nodiscard]] virtual bool ethernet() const { return false; }
+};
+
+// A policy made by name, or why none was: `policy` is set exactly when
+// `status` is ok.
+struct MadePolicy {
+    Status status;
+    std::unique_ptr<Policy> policy;
 };
 
 // Makes policies by name; the daemon hands one to every network.  Called
@@ -115,8 +148,7 @@ class PolicyCatalog {
     virtual ~PolicyCatalog() = default;
     // EINVAL when no policy has that name, or the error of a policy that
     // cannot be made (a plugin refused), with the reason.
-    [[nodiscard]] virtual Status make(std::string_view name,
-                                      std::unique_ptr<Policy>& out) const = 0;
+    [[nodiscard]] virtual MadePolicy make(std::string_view name) const = 0;
     // The names it knows, for help and error messages: "group, hub, switch".
     [[nodiscard]] virtual std::string names() const = 0;
 };

@@ -95,9 +95,9 @@ std::string ctl_help(const bus::PolicyCatalog& catalog, const bus::PolicyCatalog
     std::vector<std::string> builtins = split(builtin.names(), ", ");
     for (const std::string& name : split(catalog.names(), ", ")) {
         std::string kind = contains(builtins, name) ? "" : " (plugin)";
-        std::unique_ptr<bus::Policy> policy;
-        if (bus::Status s = catalog.make(name, policy); !s.ok()) {
-            out += fmt::format("  {} networks{}: cannot be used: {}\n", name, kind, s.reason);
+        auto [status, policy] = catalog.make(name);
+        if (!status.ok()) {
+            out += fmt::format("  {} networks{}: cannot be used: {}\n", name, kind, status.reason);
             continue;
         }
         if (policy->commands().empty()) {

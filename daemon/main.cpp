@@ -82,12 +82,9 @@ int run(int argc, char** argv) {
     }
     policies::Catalog catalog(opts.plugins);
     // A policy that cannot be made stops the mount, not the first mkdir.
-    {
-        std::unique_ptr<bus::Policy> probe;
-        if (bus::Status s = catalog.make(opts.policy, probe); !s.ok()) {
-            std::fprintf(stderr, "ipnfs: policy=%s: %s\n", opts.policy.c_str(), s.reason.c_str());
-            return 2;
-        }
+    if (bus::Status s = catalog.make(opts.policy).status; !s.ok()) {
+        std::fprintf(stderr, "ipnfs: policy=%s: %s\n", opts.policy.c_str(), s.reason.c_str());
+        return 2;
     }
     // Before the mount: opening it after could look into the mount itself.
     // The default may be out of reach (no /run in a chroot, a daemon that is

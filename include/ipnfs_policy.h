@@ -8,16 +8,18 @@
  *     const struct ipnfs_policy *ipnfs_policy(void);
  *
  * Writing "policy FILE" to a network's ctl makes a new instance of it for
- * that network.  The built-in policies (hub, switch, group) are driven
- * through this same table.
+ * that network.  Whatever a built-in policy (hub, switch, group) can do, a
+ * plugin can do through this table: tests/unit/policy_conformance_test.cpp
+ * builds the built-ins as plugins and checks that they answer alike.
  *
  * Threads: the daemon calls an instance from one thread at a time (under its
  * network's lock), so a policy needs no locks of its own, and it must never
  * block: every message of the network waits for route().  Instances of one
  * plugin share nothing unless the plugin makes them.
  *
- * ABI version 2 (2 added reset_port).  A daemon refuses a plugin whose `abi`
- * differs from its own.
+ * ABI version 3 (2 added reset_port; 3 added link_type, and moved every
+ * field after `addressing`).  A daemon refuses a plugin whose `abi` differs
+ * from its own.
  */
 #ifndef IPNFS_POLICY_H
 #define IPNFS_POLICY_H
@@ -33,7 +35,7 @@
 extern "C" {
 #endif
 
-#define IPNFS_POLICY_ABI 2
+#define IPNFS_POLICY_ABI 3
 
 /* Where the sender asked a message to go (enum ipnfs_to in ipnfs.h). */
 struct ipnfs_address {
@@ -67,7 +69,7 @@ struct ipnfs_route {
     /* in */
     uint32_t from;           /* the sending port */
     struct ipnfs_address to; /* IPNFS_TO_DEFAULT unless the sender named one */
-    const unsigned char* payload;
+    const unsigned char* payload; /* never NULL, even when len is 0 */
     uint32_t len;
     /* The same message again: a lossless send that waited for room is routed
      * anew each time room may have appeared.  Count nothing when set. */
@@ -132,9 +134,15 @@ struct ipnfs_verb {
     const char* help;  /* one line */
 };
 
+/* What the messages of a network are, for a capture (the capture file's
+ * pcap link type). */
+#define IPNFS_LINK_OPAQUE 0u   /* bytes the bus does not interpret (LINKTYPE_USER0) */
+#define IPNFS_LINK_ETHERNET 1u /* Ethernet frames (LINKTYPE_ETHERNET) */
+
 struct ipnfs_policy {
     uint32_t abi;        /* IPNFS_POLICY_ABI */
     uint32_t addressing; /* 1u << IPNFS_TO_* for each address it takes besides DEFAULT */
+    uint32_t link_type;  /* IPNFS_LINK_*: what the messages it routes are */
     const char* name;    /* as ctl names it; a plugin's must be its file name without .so */
     const char* summary; /* one line for help */
 

@@ -100,16 +100,12 @@ int command(void* self, std::uint32_t verb, std::uint32_t argc, const char* cons
 
 }  // namespace
 
-bool ethernet(const ipnfs_policy& table, void* self) {
-    // Only the tables made here route through this file's route().
-    return table.route == &route && of(self).policy->ethernet();
-}
-
 ipnfs_policy table(const char* name, const char* summary, std::uint32_t addressing,
-                   void* (*create)()) {
+                   std::uint32_t link_type, void* (*create)()) {
     return ipnfs_policy{
         .abi = IPNFS_POLICY_ABI,
         .addressing = addressing,
+        .link_type = link_type,
         .name = name,
         .summary = summary,
         .create = create,

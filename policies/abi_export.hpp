@@ -1,7 +1,9 @@
 // The C table (include/ipnfs_policy.h) of a policy written in C++ against
-// bus::Policy.  The built-in policies reach the daemon this way, through the
-// same table and the same checks as plugins, which keeps that interface
-// complete: whatever a built-in needs, a plugin can do.
+// bus::Policy, for a plugin written in C++.  The daemon runs its built-ins
+// directly; the tests build them as plugins this way
+// (tests/plugins/builtin_plugin.cpp) and check that both answer alike
+// (tests/unit/policy_conformance_test.cpp), which keeps the table complete:
+// whatever a built-in does, a plugin can do.
 #pragma once
 
 #include <cstdint>
@@ -19,20 +21,19 @@ struct Instance;
 Instance* adopt(std::unique_ptr<bus::Policy> policy);
 // The table's functions, for any Instance.
 ipnfs_policy table(const char* name, const char* summary, std::uint32_t addressing,
-                   void* (*create)());
-// Whether `self` is an instance of such a table whose policy routes Ethernet
-// frames (bus::Policy::ethernet()); false for any other table (a plugin's).
-bool ethernet(const ipnfs_policy& table, void* self);
+                   std::uint32_t link_type, void* (*create)());
 
 }  // namespace abi_export
 
-// The table for policy P (default-constructible), made once.
+// The table for policy P (default-constructible), made once.  `addressing`
+// is what P's route() takes (the table's field); the link type is P's
+// ethernet().
 template <class P>
 const ipnfs_policy& export_policy(const char* name, const char* summary,
                                   std::uint32_t addressing = 0) {
-    static const ipnfs_policy table = abi_export::table(name, summary, addressing, [] {
-        return static_cast<void*>(abi_export::adopt(std::make_unique<P>()));
-    });
+    static const ipnfs_policy table = abi_export::table(
+        name, summary, addressing, P().ethernet() ? IPNFS_LINK_ETHERNET : IPNFS_LINK_OPAQUE,
+        [] { return static_cast<void*>(abi_export::adopt(std::make_unique<P>())); });
     return table;
 }
 

@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "bus/log.hpp"
-#include "policies/abi_export.hpp"
+#include "policies/addressing.hpp"
 #include "policies/verb_flags.hpp"
 
 namespace ipnfs::policies {
@@ -74,17 +74,14 @@ const ipnfs_route_ops AbiPolicy::kRouteOps = {
     .variant_add = [](ipnfs_route* r, std::uint32_t id, std::uint32_t port) -> int {
         auto* call = static_cast<RouteCall*>(r->host);
         auto variants = call->out.variants();
-        if (id >= variants.size() || !call->policy.accept(port)) return -1;
+        if (id >= variants.size() || !call->policy.accept(port, call->out)) return -1;
         variants[id].to.push_back(port);
         return 0;
     },
 };
 
 AbiPolicy::AbiPolicy(const ipnfs_policy& table, void* self, std::shared_ptr<const void> keep)
-    : table_(table),
-      self_(self),
-      keep_(std::move(keep)),
-      ethernet_(abi_export::ethernet(table, self)) {
+    : table_(table), self_(self), keep_(std::move(keep)) {
     build_commands();
 }
 
@@ -99,27 +96,30 @@ void AbiPolicy::build_commands() {
     for (std::uint32_t i = 0; i < count; ++i) {
         const ipnfs_verb& v = verbs[i];
         commands_.push_back(bus::Command{
-            v.verb, v.args != nullptr ? v.args : "", v.nargs, v.help != nullptr ? v.help : "",
-            [this, i](bus::Words words) {
-                std::vector<std::string> owned(words.begin(), words.end());
-                std::vector<const char*> argv;
-                argv.reserve(owned.size());
-                for (const std::string& w : owned) argv.push_back(w.c_str());
-                std::string reason;
-                StringText text(reason);
-                int err = table_.command(self_, i, static_cast<std::uint32_t>(argv.size()),
-                                         argv.data(), &text.text);
-                if (err == 0) return bus::Status::success();
-                return table_error(table_.name, "command", err, std::move(reason));
-            },
-            v.optional, false,
-            table_.reset_port != nullptr ? holder_of(v.flags) : bus::Holder::none});
+            .verb = v.verb,
+            .args = v.args != nullptr ? v.args : "",
+            .nargs = v.nargs,
+            .help = v.help != nullptr ? v.help : "",
+            .run =
+                [this, i](bus::Words words) {
+                    std::vector<std::string> owned(words.begin(), words.end());
+                    std::vector<const char*> argv;
+                    argv.reserve(owned.size());
+                    for (const std::string& w : owned) argv.push_back(w.c_str());
+                    std::string reason;
+                    StringText text(reason);
+                    int err = table_.command(self_, i, static_cast<std::uint32_t>(argv.size()),
+                                             argv.data(), &text.text);
+                    if (err == 0) return bus::Status::success();
+                    return table_error(table_.name, "command", err, std::move(reason));
+                },
+            .optional = v.optional,
+            .holder = table_.reset_port != nullptr ? holder_of(v.flags) : bus::Holder::none});
     }
 }
 
 void AbiPolicy::on_ports(bus::PortId count) {
     attached_.resize(count, false);
-    stamp_.resize(count, 0);
     names_.resize(count);
     table_.ports(self_, count);
 }
@@ -138,11 +138,8 @@ void AbiPolicy::reset_port(bus::PortId port) {
     if (table_.reset_port != nullptr) table_.reset_port(self_, port);
 }
 
-bool AbiPolicy::accept(std::uint32_t port) {
-    if (port < attached_.size() && attached_[port] && stamp_[port] != generation_) {
-        stamp_[port] = generation_;
-        return true;
-    }
+bool AbiPolicy::accept(std::uint32_t port, bus::Route& out) {
+    if (port < attached_.size() && attached_[port] && out.mark(port)) return true;
     if (policy_errors_++ == 0) {
         bus::log::warn({"policy-error"},
                        "policy {}: named port {}, which is not receiving or named already; "
@@ -153,23 +150,14 @@ bool AbiPolicy::accept(std::uint32_t port) {
 }
 
 void AbiPolicy::route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) {
-    auto to = static_cast<std::uint32_t>(out.address.to);
-    if (to != IPNFS_TO_DEFAULT && (table_.addressing & (1U << to)) == 0) {
-        out.refused = bus::Status::error(
-            std::errc::operation_not_supported,
-            fmt::format("the {} policy takes no addressed messages (IPNFS_TO {})", table_.name,
-                        to));
-        return;
-    }
-    if (++generation_ == 0) {
-        std::ranges::fill(stamp_, 0);
-        generation_ = 1;
-    }
+    if (!takes_address(table_.name, table_.addressing, out)) return;
     RouteCall call{*this, out};
     ipnfs_route r{};
     r.from = from;
-    r.to = {to, out.address.lower, out.address.upper};
-    r.payload = reinterpret_cast<const unsigned char*>(payload.data());
+    r.to = {static_cast<std::uint32_t>(out.address.to), out.address.lower, out.address.upper};
+    // Never NULL, even for an empty message: a plugin may hand it to memcmp().
+    static const unsigned char kEmpty = 0;
+    r.payload = payload.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(payload.data());
     r.len = static_cast<std::uint32_t>(payload.size());
     r.retry = out.retry ? 1 : 0;
     r.ports = names_.data();
@@ -186,7 +174,7 @@ void AbiPolicy::route(bus::PortId from, std::span<const std::byte> payload, bus:
     }
     std::uint32_t count = std::min(r.count, r.capacity);
     for (std::uint32_t i = 0; i < count; ++i) {
-        if (accept(names_[i])) out.to.push_back(names_[i]);
+        if (accept(names_[i], out)) out.to.push_back(names_[i]);
     }
 }
 

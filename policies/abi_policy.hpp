@@ -1,7 +1,7 @@
-// A policy driven through its C table (include/ipnfs_policy.h): every policy
-// the daemon runs, built in or loaded from a plugin, is one of these.  It
-// checks what the table's route() names, so a buggy policy loses messages
-// (counted) instead of corrupting the bus.
+// A plugin's policy: its C table (include/ipnfs_policy.h) behind bus::Policy.
+// Built-in policies implement bus::Policy themselves; this adapter is for
+// plugins only.  It checks what the table's route() names, so a buggy plugin
+// loses messages (counted as policy_errors) instead of corrupting the bus.
 #pragma once
 
 #include <cstdint>
@@ -32,30 +32,23 @@ class AbiPolicy final : public bus::Policy {
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
     void describe(std::string& out) const override;
     void stats(std::string& out) const override;
-    [[nodiscard]] bool ethernet() const override { return ethernet_; }
+    [[nodiscard]] bool ethernet() const override { return table_.link_type == IPNFS_LINK_ETHERNET; }
 
   private:
     struct RouteCall;  // the route() in progress, for the table's callbacks
     static const ipnfs_route_ops kRouteOps;
 
     void build_commands();
-    // Whether the port may be named now (receiving, not named yet in this
-    // route); names it if so, counts a policy error if not.
-    bool accept(std::uint32_t port);
+    // Whether the port may be named now (receiving, not named yet in `out`);
+    // marks it in `out` if so, counts a policy error if not.
+    bool accept(std::uint32_t port, bus::Route& out);
 
     const ipnfs_policy& table_;
     void* self_;
     std::shared_ptr<const void> keep_;
-    // Its frames are Ethernet: only a built-in (the switch) can say so, as
-    // the C table has no such field; a plugin's frames are opaque bytes.
-    const bool ethernet_;
     bus::CommandTable commands_;
 
     std::vector<bool> attached_;
-    // accept()'s marks: a port is named in the route whose generation its
-    // stamp holds, which avoids clearing a mark per port for each message.
-    std::vector<std::uint32_t> stamp_;
-    std::uint32_t generation_ = 0;
     std::vector<std::uint32_t> names_;  // route()'s output buffer, one slot per port
     std::uint64_t policy_errors_ = 0;   // names refused by accept()
 };

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include "bus/log.hpp"
-#include "policies/abi_export.hpp"
 #include "policies/abi_policy.hpp"
 #include "policies/group.hpp"
 #include "policies/hub.hpp"
@@ -16,23 +15,27 @@ namespace ipnfs::policies {
 
 namespace {
 
-// The built-in tables, by name, in the order names() lists them.
-std::array<const ipnfs_policy*, 3> builtins() {
-    constexpr std::uint32_t kEveryAddress = (1U << IPNFS_TO_PORT) | (1U << IPNFS_TO_ANYCAST) |
-                                            (1U << IPNFS_TO_MULTICAST) | (1U << IPNFS_TO_BROADCAST);
-    return {
-        &export_policy<Group>("group", "TIPC-style groups: unicast, anycast, multicast, broadcast",
-                              kEveryAddress),
-        &export_policy<Hub>("hub", "every receiving port but the sender gets each message"),
-        &export_policy<Switch>("switch", "Ethernet learning switch with 802.1Q VLANs"),
-    };
+// The built-in policies, in the order names() lists them.  Each is a
+// bus::Policy of its own: the network calls it directly, without the C table.
+struct Builtin {
+    std::string_view name;
+    std::unique_ptr<bus::Policy> (*make)();
+};
+
+template <class P>
+std::unique_ptr<bus::Policy> make_builtin() {
+    return std::make_unique<P>();
 }
 
-const ipnfs_policy* builtin(std::string_view name) {
-    for (const ipnfs_policy* table : builtins()) {
-        if (name == table->name) return table;
-    }
-    return nullptr;
+constexpr std::array<Builtin, 3> kBuiltins{{
+    {"group", &make_builtin<Group>},
+    {"hub", &make_builtin<Hub>},
+    {"switch", &make_builtin<Switch>},
+}};
+
+const Builtin* builtin(std::string_view name) {
+    const auto* it = std::ranges::find(kBuiltins, name, &Builtin::name);
+    return it != kBuiltins.end() ? &*it : nullptr;
 }
 
 }  // namespace
@@ -57,36 +60,39 @@ bus::Status Catalog::plugin(std::string_view name, Plugin& out) const {
     return s;
 }
 
-bus::Status Catalog::make(std::string_view name, std::unique_ptr<bus::Policy>& out) const {
-    const ipnfs_policy* table = builtin(name);
+bus::MadePolicy Catalog::make(std::string_view name) const {
+    if (const Builtin* b = builtin(name)) return {bus::Status::success(), b->make()};
     Plugin loaded;
-    if (table == nullptr && !plugin_dir_.empty() && valid_plugin_name(name)) {
+    if (!plugin_dir_.empty() && valid_plugin_name(name)) {
         bus::Status s = plugin(name, loaded);
-        if (!s.ok() && s.code != std::errc::no_such_file_or_directory) return s;
-        table = loaded.table;
+        if (!s.ok() && s.code != std::errc::no_such_file_or_directory)
+            return {std::move(s), nullptr};
     }
+    const ipnfs_policy* table = loaded.table;
     if (table == nullptr) {
-        return bus::Status::error(std::errc::invalid_argument,
-                                  fmt::format("unknown policy '{}' (known: {})", name, names()));
+        return {bus::Status::error(std::errc::invalid_argument,
+                                   fmt::format("unknown policy '{}' (known: {})", name, names())),
+                nullptr};
     }
-    if (bus::Status s = check_table(table, name); !s.ok()) return s;
     void* self = table->create();
     if (self == nullptr) {
-        return bus::Status::error(std::errc::not_enough_memory,
-                                  fmt::format("policy '{}' could not make an instance", name));
+        return {bus::Status::error(std::errc::not_enough_memory,
+                                   fmt::format("policy '{}' could not make an instance", name)),
+                nullptr};
     }
     // The verbs come from the instance, so they are checked only now.
     if (bus::Status s = check_verbs(*table, self, name); !s.ok()) {
         table->destroy(self);
-        return s;
+        return {std::move(s), nullptr};
     }
-    out = std::make_unique<AbiPolicy>(*table, self, std::move(loaded.library));
-    return bus::Status::success();
+    return {bus::Status::success(),
+            std::make_unique<AbiPolicy>(*table, self, std::move(loaded.library))};
 }
 
 std::string Catalog::names() const {
     std::vector<std::string> all;
-    for (const ipnfs_policy* table : builtins()) all.emplace_back(table->name);
+    all.reserve(kBuiltins.size());
+    for (const Builtin& b : kBuiltins) all.emplace_back(b.name);
     if (!plugin_dir_.empty()) {
         for (std::string& name : plugin_names(plugin_dir_)) {
             if (builtin(name) == nullptr) all.push_back(std::move(name));

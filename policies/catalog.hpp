@@ -1,6 +1,6 @@
-// The policies ctl and mount options can name: the built-in ones and the
-// plugins of one directory.  Every one is made through its C table
-// (include/ipnfs_policy.h) and runs as an AbiPolicy.
+// The policies ctl and mount options can name: the built-in ones, handed to
+// the network as they are, and the plugins of one directory, each made
+// through its C table (include/ipnfs_policy.h) and run as an AbiPolicy.
 #pragma once
 
 #include <map>
@@ -19,8 +19,7 @@ class Catalog final : public bus::PolicyCatalog {
 
     // A plugin loads on first use and stays loaded.  A built-in name is
     // never looked for in the directory.
-    [[nodiscard]] bus::Status make(std::string_view name,
-                                   std::unique_ptr<bus::Policy>& out) const override EXCLUDES(mu_);
+    [[nodiscard]] bus::MadePolicy make(std::string_view name) const override EXCLUDES(mu_);
     [[nodiscard]] std::string names() const override;
 
   private:

@@ -94,48 +94,59 @@ std::string dest_text(const bus::Address& a, char sep) {
 
 void Group::build_commands() {
     commands_ = {
-        {"member", "PORT INSTANCE|none", 2,
-         "the port's member identity (0-4294967295), which several ports may share",
-         [this](bus::Words w) {
-             bus::PortId port = 0;
-             if (auto s = parse_port(w[0], port); !s.ok()) return s;
-             std::optional<std::uint32_t> instance;
-             if (w[1] != "none") {
-                 std::uint32_t i = 0;
-                 if (!parse_instance(w[1], i).ok()) {
-                     return bus::Status::error(
-                         std::errc::invalid_argument,
-                         fmt::format("instance must be a whole number from 0 to {} or 'none', "
-                                     "not '{}'",
-                                     kMaxInstance, w[1]));
+        {.verb = "member",
+         .args = "PORT INSTANCE|none",
+         .nargs = 2,
+         .help = "the port's member identity (0-4294967295), which several ports may share",
+         .run =
+             [this](bus::Words w) {
+                 bus::PortId port = 0;
+                 if (auto s = parse_port(w[0], port); !s.ok()) return s;
+                 std::optional<std::uint32_t> instance;
+                 if (w[1] != "none") {
+                     std::uint32_t i = 0;
+                     if (!parse_instance(w[1], i).ok()) {
+                         return bus::Status::error(
+                             std::errc::invalid_argument,
+                             fmt::format("instance must be a whole number from 0 to {} or 'none', "
+                                         "not '{}'",
+                                         kMaxInstance, w[1]));
+                     }
+                     instance = i;
                  }
-                 instance = i;
-             }
-             set_instance(port, instance);
-             return bus::Status::success();
-         },
-         0, false, bus::Holder::reader},
-        {"dest", "PORT broadcast|port P|anycast I|multicast L[-U]", 2,
-         "where the port's messages go when they name no address (default broadcast)",
-         [this](bus::Words w) {
-             bus::PortId port = 0;
-             if (auto s = parse_port(w[0], port); !s.ok()) return s;
-             bus::Address dest;
-             if (auto s = parse_dest(w.subspan(1), dest); !s.ok()) return s;
-             members_[port].dest = dest;
-             return bus::Status::success();
-         },
-         1, false, bus::Holder::writer},
-        {"loopback", "PORT on|off", 2, "the port also receives its own multicasts and broadcasts",
-         [this](bus::Words w) {
-             bus::PortId port = 0;
-             if (auto s = parse_port(w[0], port); !s.ok()) return s;
-             bool on = false;
-             if (auto s = bus::parse_on_off(w[1], "loopback", on); !s.ok()) return s;
-             members_[port].loopback = on;
-             return bus::Status::success();
-         },
-         0, false, bus::Holder::reader},
+                 set_instance(port, instance);
+                 return bus::Status::success();
+             },
+         .holder = bus::Holder::reader},
+        {.verb = "dest",
+         .args = "PORT broadcast|port P|anycast I|multicast L[-U]",
+         .nargs = 2,
+         .help = "where the port's messages go when they name no address (default broadcast)",
+         .run =
+             [this](bus::Words w) {
+                 bus::PortId port = 0;
+                 if (auto s = parse_port(w[0], port); !s.ok()) return s;
+                 bus::Address dest;
+                 if (auto s = parse_dest(w.subspan(1), dest); !s.ok()) return s;
+                 members_[port].dest = dest;
+                 return bus::Status::success();
+             },
+         .optional = 1,
+         .holder = bus::Holder::writer},
+        {.verb = "loopback",
+         .args = "PORT on|off",
+         .nargs = 2,
+         .help = "the port also receives its own multicasts and broadcasts",
+         .run =
+             [this](bus::Words w) {
+                 bus::PortId port = 0;
+                 if (auto s = parse_port(w[0], port); !s.ok()) return s;
+                 bool on = false;
+                 if (auto s = bus::parse_on_off(w[1], "loopback", on); !s.ok()) return s;
+                 members_[port].loopback = on;
+                 return bus::Status::success();
+             },
+         .holder = bus::Holder::reader},
     };
 }
 

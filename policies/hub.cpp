@@ -2,22 +2,29 @@
 
 #include <fmt/format.h>
 
+#include "policies/addressing.hpp"
+
 namespace ipnfs::policies {
 
 Hub::Hub() {
     commands_ = {
-        {"loopback", "PORT on|off", 2, "the port also receives the messages it sends",
-         [this](bus::Words w) {
-             std::uint64_t port = 0;
-             if (auto s = bus::parse_uint(w[0], 0, loopback_.size() - 1, "port", port); !s.ok()) {
-                 return s;
-             }
-             bool on = false;
-             if (auto s = bus::parse_on_off(w[1], "loopback", on); !s.ok()) return s;
-             loopback_[port] = on;
-             return bus::Status::success();
-         },
-         0, false, bus::Holder::reader},
+        {.verb = "loopback",
+         .args = "PORT on|off",
+         .nargs = 2,
+         .help = "the port also receives the messages it sends",
+         .run =
+             [this](bus::Words w) {
+                 std::uint64_t port = 0;
+                 if (auto s = bus::parse_uint(w[0], 0, loopback_.size() - 1, "port", port);
+                     !s.ok()) {
+                     return s;
+                 }
+                 bool on = false;
+                 if (auto s = bus::parse_on_off(w[1], "loopback", on); !s.ok()) return s;
+                 loopback_[port] = on;
+                 return bus::Status::success();
+             },
+         .holder = bus::Holder::reader},
     };
 }
 
@@ -41,6 +48,7 @@ void Hub::on_detach(bus::PortId port) {
 }
 
 void Hub::route(bus::PortId from, std::span<const std::byte> /*payload*/, bus::Route& out) {
+    if (!takes_address(name(), 0, out)) return;
     bool self = from < loopback_.size() && loopback_[from];
     for (bus::PortId port : members_) {
         if (port != from || self) out.to.push_back(port);

@@ -55,6 +55,9 @@ bus::Status check_table(const ipnfs_policy* table, std::string_view name) {
     if ((table->addressing & 1U) != 0 || table->addressing >= (1U << (IPNFS_TO_BROADCAST + 1))) {
         return refuse(fmt::format("unknown addressing bits {:#x}", table->addressing));
     }
+    if (table->link_type != IPNFS_LINK_OPAQUE && table->link_type != IPNFS_LINK_ETHERNET) {
+        return refuse(fmt::format("unknown link type {}", table->link_type));
+    }
     return bus::Status::success();
 }
 

@@ -1,7 +1,7 @@
 // Policy plugins: shared objects in the directory named by the mount option
 // `plugins=DIR`, each exporting the table of include/ipnfs_policy.h.  Every
-// table, built in or loaded, passes check_table() before it is used, so a
-// bad plugin is refused with a reason and the daemon goes on.
+// loaded table passes check_table() before it is used, so a bad plugin is
+// refused with a reason and the daemon goes on.
 #pragma once
 
 #include <memory>
@@ -14,8 +14,8 @@
 
 namespace ipnfs::policies {
 
-// ELIBBAD unless the table speaks this daemon's ABI, is called `name` and
-// has every function it must have.
+// ELIBBAD unless the table speaks this daemon's ABI, is called `name`, has
+// every function it must have and no unknown addressing bit or link type.
 bus::Status check_table(const ipnfs_policy* table, std::string_view name);
 
 // ELIBBAD unless every verb the instance `self` lists is a word ctl could

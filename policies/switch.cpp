@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "policies/addressing.hpp"
+
 namespace ipnfs::policies {
 
 Switch::Switch(std::function<Clock::time_point()> now) : now_(std::move(now)) {
@@ -14,7 +16,6 @@ void Switch::on_ports(bus::PortId count) {
     // attached here would stay in members_ and be named after it is gone.
     for (bus::PortId port = count; port < ports_.size(); ++port) on_detach(port);
     ports_.resize(count);
-    stamp_.resize(count, 0);
     table_.forget_ports_from(count);
 }
 
@@ -71,17 +72,8 @@ std::optional<bus::PortId> Switch::learned_port(Vid vlan, ethernet::Mac dst,
     return port;
 }
 
-void Switch::begin_route(bus::PortId from) {
-    if (++generation_ == 0) {
-        std::ranges::fill(stamp_, 0);
-        generation_ = 1;
-    }
-    stamp_[from] = generation_;  // the sender never gets its own frame
-}
-
 void Switch::name_port(bus::PortId port, Vid vlan, std::optional<Form> sent, bus::Route& out) {
-    if (stamp_[port] == generation_) return;
-    stamp_[port] = generation_;
+    if (!out.mark(port)) return;
     Form form = egress_form(port, vlan);
     if (form == sent) {
         out.to.push_back(port);
@@ -91,7 +83,7 @@ void Switch::name_port(bus::PortId port, Vid vlan, std::optional<Form> sent, bus
 }
 
 void Switch::route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) {
-    if (from >= ports_.size()) return;
+    if (!takes_address(name(), 0, out) || from >= ports_.size()) return;
     SwitchPort& sender = ports_[from];
     std::optional<ethernet::Frame> frame = ethernet::parse(payload);
     if (!frame) {
@@ -127,7 +119,7 @@ void Switch::route(bus::PortId from, std::span<const std::byte> payload, bus::Ro
         sent = Form::tagged;
     }
 
-    begin_route(from);
+    out.mark(from);  // the sender never gets its own frame
     std::optional<bus::PortId> known;
     if (!ethernet::is_group(frame->dst)) known = learned_port(vlan, frame->dst, now);
     if (known) {

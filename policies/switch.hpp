@@ -79,8 +79,8 @@ class Switch final : public bus::Policy {
     // Where a known unicast destination is, if it can take the frame now.
     [[nodiscard]] std::optional<bus::PortId> learned_port(Vid vlan, ethernet::Mac dst,
                                                           Clock::time_point now);
-    void begin_route(bus::PortId from);
-    // Names the port once per route, in the list of its form.
+    // Names the port once per route (bus::Route::mark), in the list of its
+    // form.
     void name_port(bus::PortId port, Vid vlan, std::optional<Form> sent, bus::Route& out);
 
     std::function<Clock::time_point()> now_;
@@ -93,12 +93,8 @@ class Switch final : public bus::Policy {
     std::uint64_t vlan_drops_ = 0;
     std::uint64_t table_full_ = 0;
 
-    // route()'s scratch, kept so a warm switch allocates nothing per frame.
-    // A port is named in the route whose generation its stamp holds, which
-    // avoids clearing a per-port mark for each frame.
-    std::vector<std::uint32_t> stamp_;
-    std::uint32_t generation_ = 0;
-    // The ports that get the frame rewritten, by form.
+    // route()'s scratch, kept so a warm switch allocates nothing per frame:
+    // the ports that get the frame rewritten, by form.
     std::array<std::vector<bus::PortId>, 2> rewritten_;
     std::vector<bus::PortId>& rewritten(Form form) {
         return rewritten_[static_cast<std::size_t>(form)];

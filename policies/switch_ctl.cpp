@@ -62,57 +62,81 @@ bus::Status parse_trunk(std::string_view word, std::vector<ethernet::Vid>& out) 
 
 void Switch::build_commands() {
     commands_ = {
-        {"vlan", "PORT VID|none", 2, "the port's untagged VLAN (1-4094; default 1)",
-         [this](bus::Words w) {
-             bus::PortId port = 0;
-             if (auto s = parse_port(w[0], port); !s.ok()) return s;
-             Vid vlan = kNoVlan;
-             if (auto s = parse_untagged(w[1], kNoVlan, vlan); !s.ok()) return s;
-             set_untagged(port, vlan);
-             return bus::Status::success();
-         }},
-        {"trunk", "PORT VID[,VID...]|none", 2, "the VLANs the port carries tagged (1-4094 each)",
-         [this](bus::Words w) {
-             bus::PortId port = 0;
-             if (auto s = parse_port(w[0], port); !s.ok()) return s;
-             std::vector<Vid> vlans;
-             if (auto s = parse_trunk(w[1], vlans); !s.ok()) return s;
-             set_trunk(port, std::move(vlans));
-             return bus::Status::success();
-         }},
-        {"mirror", "PORT on|off", 2, "the port gets a copy of every frame of every VLAN",
-         [this](bus::Words w) {
-             bus::PortId port = 0;
-             if (auto s = parse_port(w[0], port); !s.ok()) return s;
-             bool on = false;
-             if (auto s = bus::parse_on_off(w[1], "mirror", on); !s.ok()) return s;
-             set_mirror(port, on);
-             return bus::Status::success();
-         }},
-        {"expire", "SECONDS", 1,
-         "MAC entries are forgotten after this idle time (1-1000000; default 300)",
-         [this](bus::Words w) {
-             std::uint64_t seconds = 0;
-             if (auto s = bus::parse_uint(w[0], 1, kMaxExpire, "expire", seconds); !s.ok()) {
-                 return s;
-             }
-             table_.set_expire(std::chrono::seconds(seconds));
-             return bus::Status::success();
-         }},
-        {"maclimit", "ENTRIES", 1, "most MAC entries learned (1-1048576; default 4096)",
-         [this](bus::Words w) {
-             std::uint64_t entries = 0;
-             if (auto s = bus::parse_uint(w[0], 1, kMaxMacLimit, "maclimit", entries); !s.ok()) {
-                 return s;
-             }
-             table_.set_limit(entries);
-             return bus::Status::success();
-         }},
-        {"flush", "", 0, "forget every learned MAC",
-         [this](bus::Words) {
-             table_.clear();
-             return bus::Status::success();
-         }},
+        {.verb = "vlan",
+         .args = "PORT VID|none",
+         .nargs = 2,
+         .help = "the port's untagged VLAN (1-4094; default 1)",
+         .run =
+             [this](bus::Words w) {
+                 bus::PortId port = 0;
+                 if (auto s = parse_port(w[0], port); !s.ok()) return s;
+                 Vid vlan = kNoVlan;
+                 if (auto s = parse_untagged(w[1], kNoVlan, vlan); !s.ok()) return s;
+                 set_untagged(port, vlan);
+                 return bus::Status::success();
+             }},
+        {.verb = "trunk",
+         .args = "PORT VID[,VID...]|none",
+         .nargs = 2,
+         .help = "the VLANs the port carries tagged (1-4094 each)",
+         .run =
+             [this](bus::Words w) {
+                 bus::PortId port = 0;
+                 if (auto s = parse_port(w[0], port); !s.ok()) return s;
+                 std::vector<Vid> vlans;
+                 if (auto s = parse_trunk(w[1], vlans); !s.ok()) return s;
+                 set_trunk(port, std::move(vlans));
+                 return bus::Status::success();
+             }},
+        {.verb = "mirror",
+         .args = "PORT on|off",
+         .nargs = 2,
+         .help = "the port gets a copy of every frame of every VLAN",
+         .run =
+             [this](bus::Words w) {
+                 bus::PortId port = 0;
+                 if (auto s = parse_port(w[0], port); !s.ok()) return s;
+                 bool on = false;
+                 if (auto s = bus::parse_on_off(w[1], "mirror", on); !s.ok()) return s;
+                 set_mirror(port, on);
+                 return bus::Status::success();
+             }},
+        {.verb = "expire",
+         .args = "SECONDS",
+         .nargs = 1,
+         .help = "MAC entries are forgotten after this idle time (1-1000000; default 300)",
+         .run =
+             [this](bus::Words w) {
+                 std::uint64_t seconds = 0;
+                 if (auto s = bus::parse_uint(w[0], 1, kMaxExpire, "expire", seconds); !s.ok()) {
+                     return s;
+                 }
+                 table_.set_expire(std::chrono::seconds(seconds));
+                 return bus::Status::success();
+             }},
+        {.verb = "maclimit",
+         .args = "ENTRIES",
+         .nargs = 1,
+         .help = "most MAC entries learned (1-1048576; default 4096)",
+         .run =
+             [this](bus::Words w) {
+                 std::uint64_t entries = 0;
+                 if (auto s = bus::parse_uint(w[0], 1, kMaxMacLimit, "maclimit", entries);
+                     !s.ok()) {
+                     return s;
+                 }
+                 table_.set_limit(entries);
+                 return bus::Status::success();
+             }},
+        {.verb = "flush",
+         .args = "",
+         .nargs = 0,
+         .help = "forget every learned MAC",
+         .run =
+             [this](bus::Words) {
+                 table_.clear();
+                 return bus::Status::success();
+             }},
     };
 }
 

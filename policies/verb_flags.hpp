@@ -1,6 +1,7 @@
 // A verb's IPNFS_VERB_* flags (include/ipnfs_policy.h) and what the holder of
-// a port needs to run it (bus::Holder), both ways: the built-ins export their
-// verbs through the C table and plugins' verbs come back through it.
+// a port needs to run it (bus::Holder), both ways: a plugin's verbs come in
+// through the C table (AbiPolicy), and a C++ policy built as a plugin
+// (abi_export) hands its verbs out through it.
 #pragma once
 
 #include <cstdint>

@@ -213,6 +213,7 @@ static void topic_reset_port(void *self, uint32_t port) {
 static const struct ipnfs_policy table = {
     .abi = IPNFS_POLICY_ABI,
     .addressing = 0,
+    .link_type = IPNFS_LINK_OPAQUE,
     .name = "topic",
     .summary = "each port gets the messages that start with a prefix it subscribed to",
     .create = topic_create,

@@ -93,7 +93,8 @@ bool table_rules(const ipnfs_policy& t, std::string_view name) {
     return t.abi == IPNFS_POLICY_ABI && (t.addressing & 1U) == 0 && t.addressing < kKinds &&
            t.name != nullptr && name == t.name && t.create != nullptr && t.destroy != nullptr &&
            t.ports != nullptr && t.attach != nullptr && t.detach != nullptr && t.route != nullptr &&
-           t.describe != nullptr && (t.verbs == nullptr) == (t.command == nullptr);
+           t.describe != nullptr && (t.verbs == nullptr) == (t.command == nullptr) &&
+           (t.link_type == IPNFS_LINK_OPAQUE || t.link_type == IPNFS_LINK_ETHERNET);
 }
 
 ipnfs_policy table_from(FuzzedDataProvider& in, std::vector<std::string>& owner) {
@@ -115,6 +116,8 @@ ipnfs_policy table_from(FuzzedDataProvider& in, std::vector<std::string>& owner)
     t.command = has(7) ? stub_command : nullptr;
     t.describe = has(8) ? stub_describe : nullptr;
     t.stats = has(9) ? stub_stats : nullptr;
+    t.link_type = in.ConsumeBool() ? in.ConsumeIntegralInRange<std::uint32_t>(0, 1)
+                                   : in.ConsumeIntegral<std::uint32_t>();
     return t;
 }
 

@@ -95,6 +95,11 @@ static const struct ipnfs_policy table = {
 #else
     .abi = IPNFS_POLICY_ABI,
 #endif
+#ifdef BAD_LINK
+    .link_type = 7, /* no IPNFS_LINK_* */
+#else
+    .link_type = IPNFS_LINK_OPAQUE,
+#endif
 #ifdef BAD_NAME
     .name = "somebody_else",
 #else

@@ -18,11 +18,11 @@ using Texts = std::vector<std::string>;
 // Makes only the group, whatever the built-in catalog knows.
 class GroupCatalog final : public bus::PolicyCatalog {
   public:
-    [[nodiscard]] bus::Status make(std::string_view name,
-                                   std::unique_ptr<bus::Policy>& out) const override {
-        if (name != "group") return bus::Status::error(std::errc::invalid_argument, "not group");
-        out = std::make_unique<policies::Group>();
-        return bus::Status::success();
+    [[nodiscard]] bus::MadePolicy make(std::string_view name) const override {
+        if (name != "group") {
+            return {bus::Status::error(std::errc::invalid_argument, "not group"), nullptr};
+        }
+        return {bus::Status::success(), std::make_unique<policies::Group>()};
     }
     [[nodiscard]] std::string names() const override { return "group"; }
 };

@@ -238,10 +238,10 @@ TEST(Hub, HelpNamesTheLoopbackCommand) {
 
 TEST(Catalog, MakesAFreshHubByName) {
     policies::Catalog catalog;
-    std::unique_ptr<bus::Policy> a;
-    std::unique_ptr<bus::Policy> b;
-    ASSERT_TRUE(catalog.make("hub", a).ok());
-    ASSERT_TRUE(catalog.make("hub", b).ok());
+    auto [sa, a] = catalog.make("hub");
+    auto [sb, b] = catalog.make("hub");
+    ASSERT_TRUE(sa.ok());
+    ASSERT_TRUE(sb.ok());
     ASSERT_NE(a, nullptr);
     ASSERT_NE(b, nullptr);
     EXPECT_NE(a.get(), b.get());
@@ -251,8 +251,7 @@ TEST(Catalog, MakesAFreshHubByName) {
 TEST(Catalog, UnknownNameMakesNothing) {
     policies::Catalog catalog;
     for (std::string_view name : {"router", "SWITCH", "HUB", ""}) {
-        std::unique_ptr<bus::Policy> made;
-        bus::Status s = catalog.make(name, made);
+        auto [s, made] = catalog.make(name);
         EXPECT_EQ(s.code, std::errc::invalid_argument) << name;
         EXPECT_NE(s.reason.find("unknown policy"), std::string::npos) << s.reason;
         EXPECT_EQ(made, nullptr);

@@ -35,11 +35,9 @@ class QuietPolicy final : public bus::Policy {
 // The real catalog plus "quiet".
 class TwoPolicyCatalog final : public bus::PolicyCatalog {
   public:
-    [[nodiscard]] bus::Status make(std::string_view name,
-                                   std::unique_ptr<bus::Policy>& out) const override {
-        if (name != "quiet") return builtin_.make(name, out);
-        out = std::make_unique<QuietPolicy>();
-        return bus::Status::success();
+    [[nodiscard]] bus::MadePolicy make(std::string_view name) const override {
+        if (name != "quiet") return builtin_.make(name);
+        return {bus::Status::success(), std::make_unique<QuietPolicy>()};
     }
     [[nodiscard]] std::string names() const override { return builtin_.names() + ", quiet"; }
 

@@ -72,10 +72,9 @@ PortSet route(bus::Policy& policy, PortId from, std::string_view payload,
 }
 
 std::unique_ptr<bus::Policy> make(const policies::Catalog& catalog, std::string_view name) {
-    std::unique_ptr<bus::Policy> made;
-    bus::Status s = catalog.make(name, made);
-    EXPECT_TRUE(IsOk(s));
-    return made;
+    bus::MadePolicy made = catalog.make(name);
+    EXPECT_TRUE(IsOk(made.status));
+    return std::move(made.policy);
 }
 
 // Four attached ports.
@@ -189,8 +188,9 @@ struct Refusal {
 };
 
 TEST(PluginCatalog, RefusesABrokenPluginWithTheReasonAndKeepsWorking) {
-    const std::array<Refusal, 5> cases{{
-        {"abi", "built for policy ABI 99, this ipnfs speaks ABI 2"},
+    const std::array<Refusal, 6> cases{{
+        {"abi", "built for policy ABI 99, this ipnfs speaks ABI 3"},
+        {"link", "unknown link type 7"},
         {"name", "its table calls it 'somebody_else'"},
         {"no_route", "its table has no route()"},
         {"no_symbol", "exports no ipnfs_policy()"},
@@ -203,13 +203,12 @@ TEST(PluginCatalog, RefusesABrokenPluginWithTheReasonAndKeepsWorking) {
     dir.add(topic_so(), "topic");
     policies::Catalog catalog(dir.str());
     for (const Refusal& c : cases) {
-        std::unique_ptr<bus::Policy> made;
-        bus::Status s = catalog.make("bad_" + c.kind, made);
+        auto [s, made] = catalog.make("bad_" + c.kind);
         EXPECT_TRUE(FailsWith(s, kLibBad)) << c.kind;
         EXPECT_NE(s.reason.find(c.reason), std::string::npos) << s.reason;
         EXPECT_EQ(made, nullptr);
         // Asking again gives the same answer: a refusal is not remembered as a load.
-        EXPECT_TRUE(FailsWith(catalog.make("bad_" + c.kind, made), kLibBad));
+        EXPECT_TRUE(FailsWith(catalog.make("bad_" + c.kind).status, kLibBad));
     }
     EXPECT_NE(make(catalog, "topic"), nullptr);
 }
@@ -219,8 +218,7 @@ TEST(PluginCatalog, RefusesAFileThatIsNotASharedObject) {
     std::ofstream(dir.file("junk")) << "not an ELF file\n";
     ::chmod(dir.file("junk").c_str(), 0644);
     policies::Catalog catalog(dir.str());
-    std::unique_ptr<bus::Policy> made;
-    bus::Status s = catalog.make("junk", made);
+    bus::Status s = catalog.make("junk").status;
     EXPECT_TRUE(FailsWith(s, kLibBad));
     EXPECT_NE(s.reason.find("junk.so refused"), std::string::npos) << s.reason;
 }
@@ -230,8 +228,7 @@ TEST(PluginCatalog, RefusesAPluginOthersCouldHaveChanged) {
     dir.add(topic_so(), "topic");
     ASSERT_EQ(::chmod(dir.file("topic").c_str(), 0775), 0);
     policies::Catalog catalog(dir.str());
-    std::unique_ptr<bus::Policy> made;
-    bus::Status s = catalog.make("topic", made);
+    bus::Status s = catalog.make("topic").status;
     EXPECT_TRUE(FailsWith(s, std::errc::permission_denied));
     EXPECT_NE(s.reason.find("writable by its owner only"), std::string::npos) << s.reason;
 }
@@ -239,8 +236,7 @@ TEST(PluginCatalog, RefusesAPluginOthersCouldHaveChanged) {
 TEST(PluginCatalog, OnlyNamesInItsDirectoryLoad) {
     policies::Catalog catalog(IPNFS_PLUGIN_DIR);
     for (std::string_view name : {"../plugins/topic", "/topic", "missing", "topic.so", ""}) {
-        std::unique_ptr<bus::Policy> made;
-        bus::Status s = catalog.make(name, made);
+        bus::Status s = catalog.make(name).status;
         EXPECT_TRUE(FailsWith(s, std::errc::invalid_argument)) << name;
         EXPECT_NE(s.reason.find("unknown policy"), std::string::npos) << s.reason;
     }

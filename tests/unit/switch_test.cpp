@@ -261,10 +261,10 @@ TEST_F(SwitchTest, AttachAndDetachInRandomOrderMatchAFloodModel) {
 
 TEST(SwitchCatalog, TheCatalogMakesAFreshSwitchByName) {
     policies::Catalog catalog;
-    std::unique_ptr<bus::Policy> a;
-    std::unique_ptr<bus::Policy> b;
-    ASSERT_TRUE(catalog.make("switch", a).ok());
-    ASSERT_TRUE(catalog.make("switch", b).ok());
+    auto [sa, a] = catalog.make("switch");
+    auto [sb, b] = catalog.make("switch");
+    ASSERT_TRUE(sa.ok());
+    ASSERT_TRUE(sb.ok());
     ASSERT_NE(a, nullptr);
     ASSERT_NE(b, nullptr);
     EXPECT_NE(a.get(), b.get());
