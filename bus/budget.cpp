@@ -23,7 +23,7 @@ bool ByteBudget::try_charge(std::uint64_t n) {
 
 ByteBudget* Budgets::owner(uid_t uid) {
     if (uid == 0) return nullptr;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto& budget = by_uid_[uid];
     if (!budget) budget = std::make_unique<ByteBudget>(limits_.owner);
     return budget.get();

@@ -9,7 +9,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
+
+#include "bus/thread_safety.hpp"
 
 namespace ipnfs::bus {
 
@@ -55,12 +56,12 @@ class Budgets {
     [[nodiscard]] const ByteLimits& limits() const { return limits_; }
     // The budget networks owned by `uid` share; null for root, whose
     // networks are bounded each by the per-network limit only.
-    ByteBudget* owner(uid_t uid);
+    ByteBudget* owner(uid_t uid) EXCLUDES(mu_);
 
   private:
     const ByteLimits limits_;
-    std::mutex mu_;  // guards by_uid_ (its entries are never removed)
-    std::map<uid_t, std::unique_ptr<ByteBudget>> by_uid_;
+    Mutex mu_;  // guards by_uid_ (its entries are never removed)
+    std::map<uid_t, std::unique_ptr<ByteBudget>> by_uid_ GUARDED_BY(mu_);
 };
 
 }  // namespace ipnfs::bus

@@ -56,7 +56,7 @@ void Limiter::sweep(Clock::time_point now, std::vector<Report>& reports) {
 }
 
 bool Limiter::admit(const Fields& f, Clock::time_point now, std::vector<Report>& reports) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto key = std::make_pair(std::string(f.event), std::string(f.network));
     auto it = keys_.find(key);
     if (it == keys_.end()) {

@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bus/message.hpp"
+#include "bus/thread_safety.hpp"
 
 namespace ipnfs::bus::log {
 
@@ -110,7 +110,7 @@ class Limiter {
     // Whether a line with these fields may go out now; reports of held-back
     // lines (this key's previous window, or swept keys) go to `reports`,
     // to be logged before it.
-    bool admit(const Fields& f, Clock::time_point now, std::vector<Report>& reports);
+    bool admit(const Fields& f, Clock::time_point now, std::vector<Report>& reports) EXCLUDES(mu_);
 
   private:
     struct Bucket {
@@ -119,11 +119,12 @@ class Limiter {
         std::uint64_t suppressed = 0;
     };
     static void roll(Bucket& b, Clock::time_point now);
-    void sweep(Clock::time_point now, std::vector<Report>& reports);
+    void sweep(Clock::time_point now, std::vector<Report>& reports) REQUIRES(mu_);
 
-    std::mutex mu_;  // guards keys_ and events_; never held across a log call
-    std::map<std::pair<std::string, std::string>, Bucket, std::less<>> keys_;  // (event, network)
-    std::map<std::string, Bucket, std::less<>> events_;  // per event (a fixed word)
+    Mutex mu_;  // guards keys_ and events_; never held across a log call
+    // Per (event, network).
+    std::map<std::pair<std::string, std::string>, Bucket, std::less<>> keys_ GUARDED_BY(mu_);
+    std::map<std::string, Bucket, std::less<>> events_ GUARDED_BY(mu_);  // per event (a fixed word)
 };
 
 // The daemon's one limiter.

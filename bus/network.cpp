@@ -43,7 +43,10 @@ Network::Network(std::string name, const Settings& settings, const PolicyCatalog
     free_.resize(settings_.ports);
     policy_->on_ports(settings_.ports);
     lossless_.store(settings_.lossless, std::memory_order_relaxed);
-    build_commands();
+    // Rows to list: their `run` would gather into a list that ends here.
+    AfterUnlock none;
+    commands_ = command_rows(none);
+    for (Command& row : commands_) row.run = nullptr;
 }
 
 Network::~Network() {
@@ -58,13 +61,13 @@ void Network::set_extension(std::unique_ptr<Extension> extension) {
 }
 
 void Network::set_bounds(const Bounds& bounds) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     bounds_ = bounds;
 }
 
 void Network::set_access(const Access& access) {
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         owner_uid_ = access.uid;
         // Messages queued now stay charged to the budget they were charged to.
         if (budgets_) owner_budget_ = budgets_->owner(access.uid);
@@ -73,7 +76,7 @@ void Network::set_access(const Access& access) {
 }
 
 void Network::set_budgets(std::shared_ptr<Budgets> budgets) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     budgets_ = std::move(budgets);
     held_.set_limit(budgets_->limits().network);
     owner_budget_ = budgets_->owner(owner_uid_);
@@ -88,12 +91,12 @@ Status Network::create(std::string name, const Settings& settings, const PolicyC
 }
 
 PortId Network::port_count() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return static_cast<PortId>(ports_.size());
 }
 
-Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connection& out) {
-    AfterUnlock& after = *ctl_after_;
+Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connection& out,
+                       AfterUnlock& after) {
     bool joined = !port.connected();
     bool new_reader = reads && port.readers == 0;
     bool new_writer = writes && port.writers == 0;
@@ -123,7 +126,7 @@ Status Network::connect(PortId id, bool reads, bool writes, Connection& out, boo
     Listener* listener = nullptr;
     Status s;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (hung_up_)
             return Status::error(std::errc::no_such_file_or_directory, "network is removed");
         if (id >= ports_.size()) {
@@ -137,10 +140,8 @@ Status Network::connect(PortId id, bool reads, bool writes, Connection& out, boo
                                  fmt::format("port {} is in use{}", id,
                                              port.exclusive ? " (held exclusively)" : ""));
         }
-        ctl_after_ = &after;
-        s = attach(port, id, reads, writes, out);
+        s = attach(port, id, reads, writes, out, after);
         if (s.ok()) port.exclusive = exclusive;
-        ctl_after_ = nullptr;
         listener = listener_;
     }
     after.run(listener);
@@ -152,14 +153,12 @@ Status Network::connect_any(bool reads, bool writes, Connection& out, bool exclu
     Listener* listener = nullptr;
     Status s = Status::error(std::errc::no_space_on_device, "");
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (hung_up_)
             return Status::error(std::errc::no_such_file_or_directory, "network is removed");
         if (PortId id = free_.lowest(); id < ports_.size()) {
-            ctl_after_ = &after;
-            s = attach(*ports_[id], id, reads, writes, out);
+            s = attach(*ports_[id], id, reads, writes, out, after);
             if (s.ok()) ports_[id]->exclusive = exclusive;
-            ctl_after_ = nullptr;
         }
         if (s.code == std::errc::no_space_on_device) {
             s.reason = fmt::format("all {} ports are connected", ports_.size());
@@ -200,7 +199,7 @@ Status Network::add_observer(bool capture, Port*& out) {
 
 Status Network::connect_observer(Connection& out) {
     AfterUnlock after;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     Port* observer = nullptr;
     if (Status s = add_observer(false, observer); !s.ok()) return s;
     observer->events = true;
@@ -212,7 +211,7 @@ Status Network::connect_observer(Connection& out) {
 }
 
 Status Network::connect_capture(Connection& out) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     Port* reader = nullptr;
     if (Status s = add_observer(true, reader); !s.ok()) return s;
     reader->capture = true;
@@ -224,7 +223,7 @@ Status Network::connect_capture(Connection& out) {
 }
 
 void Network::set_next_observer_for_test(PortId id) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     next_observer_ = id;
 }
 
@@ -256,7 +255,7 @@ void Network::track(Port& port) {
 }
 
 bool Network::ethernet() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return policy_->ethernet();
 }
 
@@ -270,72 +269,92 @@ void Network::disconnect(const Connection& conn) {
     AfterUnlock after;
     Listener* listener = nullptr;
     std::list<Port> gone;  // an observer's port: destroyed after its read_mu is unlocked
-    {
-        std::unique_lock<std::mutex> consumer;
-        if (conn.reads) consumer = std::unique_lock(port.read_mu);
-        std::lock_guard lock(mu_);
+    if (conn.reads) {
+        // A reader's queue may be discarded: no other reader of the port
+        // may be taking from it meanwhile.
+        MutexLock consumer(port.read_mu);
+        MutexLock lock(mu_);
         listener = listener_;
         if (conn.observer()) {
-            if (port.capture) --capture_readers_;
-            discard_queue(port, after);
-            free_observer_ids_.push_back(port.id);
-            auto it = std::find_if(observers_.begin(), observers_.end(),
-                                   [&](const Port& p) { return &p == &port; });
-            gone.splice(gone.end(), observers_, it);
+            remove_observer(port, after, gone);
         } else {
-            port.readers -= conn.reads ? 1 : 0;
-            port.writers -= conn.writes ? 1 : 0;
-            bool lost_reader = conn.reads && port.readers == 0;
-            bool lost_writer = conn.writes && port.writers == 0;
-            if (lost_reader) {
-                policy_->on_detach(conn.id);
-                discard_queue(port, after);
-                --receiving_ports_;
-            }
-            if (lost_writer) --sending_ports_;
-            track(port);
-            if (!port.connected()) {
-                port.exclusive = false;
-                emit(Kind::leave, conn.id, false, after);
-                if (port.holder_set) reset_port(port);
-            }
-            if (lost_reader || lost_writer) emit(Kind::counts, conn.id, true, after);
-            // One recipient less may let parked sends go.
-            if (lost_reader) room_freed(after);
+            --port.readers;
+            bool lost_reader = port.readers == 0;
+            if (lost_reader) stop_receiving(port, after);
+            leave(conn, lost_reader, after);
         }
+    } else {
+        MutexLock lock(mu_);
+        listener = listener_;
+        leave(conn, false, after);
     }
     after.run(listener);
     std::uint64_t held_after = held_.held();
     if (held_before > held_after && held_before - held_after >= kTrimAfter) malloc_trim(0);
 }
 
+void Network::remove_observer(Port& port, AfterUnlock& after, std::list<Port>& gone) {
+    if (port.capture) --capture_readers_;
+    discard_queue(port, after);
+    free_observer_ids_.push_back(port.id);
+    auto it = std::find_if(observers_.begin(), observers_.end(),
+                           [&](const Port& p) { return &p == &port; });
+    gone.splice(gone.end(), observers_, it);
+}
+
+void Network::stop_receiving(Port& port, AfterUnlock& after) {
+    policy_->on_detach(port.id);
+    discard_queue(port, after);
+    --receiving_ports_;
+}
+
+void Network::leave(const Connection& conn, bool lost_reader, AfterUnlock& after) {
+    Port& port = *conn.port;
+    port.writers -= conn.writes ? 1 : 0;
+    bool lost_writer = conn.writes && port.writers == 0;
+    if (lost_writer) --sending_ports_;
+    track(port);
+    if (!port.connected()) {
+        port.exclusive = false;
+        emit(Kind::leave, conn.id, false, after);
+        if (port.holder_set) reset_port(port);
+    }
+    if (lost_reader || lost_writer) emit(Kind::counts, conn.id, true, after);
+    // One recipient less may let parked sends go.
+    if (lost_reader) room_freed(after);
+}
+
 // ---- delivery ----
 
+// A policy asks from its route(), which runs under mu_: the analysis does
+// not follow the virtual call, so it is told.
 std::uint32_t Network::QueueLoad::queued(PortId port) const {
+    net.mu_.assert_held();
     return port < net.ports_.size() ? net.ports_[port]->queued() : 0;
 }
 
 std::uint32_t Network::QueueLoad::capacity(PortId port) const {
+    net.mu_.assert_held();
     if (port >= net.ports_.size() || !net.ports_[port]->ring) return 0;
     return net.ports_[port]->capacity;
 }
 
-Network::Fit Network::route_fits(PortId from, const MessageRef& msg, bool retry) {
+Network::Fit Network::route_fits(PortId from, const MessageRef& msg, bool retry, Route& route) {
     // A full pool is checked first: nothing to route while nothing can go.
     if (settings_.lossless && pool_used_ >= settings_.pool) return Fit::wait;
-    route_.clear();
-    route_.retry = retry;
-    route_.address = msg->address();
-    route_.load = &load_;
-    policy_->route(from, msg->payload(), route_);
-    if (!route_.refused.ok()) return Fit::refused;
+    route.clear();
+    route.retry = retry;
+    route.address = msg->address();
+    route.load = &load_;
+    policy_->route(from, msg->payload(), route);
+    if (!route.refused.ok()) return Fit::refused;
     if (!settings_.lossless) return Fit::now;
-    auto fits = [&](PortId id) {
+    auto fits = [&](PortId id) REQUIRES(mu_) {
         const Port& port = *ports_[id];
         return !port.ring || port.drop_when_full || port.stalled || port.has_room();
     };
-    bool all = std::ranges::all_of(route_.to, fits) &&
-               std::ranges::all_of(route_.variants(), [&](const Route::Variant& v) {
+    bool all = std::ranges::all_of(route.to, fits) &&
+               std::ranges::all_of(route.variants(), [&](const Route::Variant& v) {
                    return std::ranges::all_of(v.to, fits);
                });
     return all && budget_fits(msg->held_bytes()) ? Fit::now : Fit::wait;
@@ -402,10 +421,10 @@ bool Network::unhold(Message& msg) {
     return true;
 }
 
-void Network::deliver(Port& from, const MessageRef& msg, AfterUnlock& after) {
+void Network::deliver(Port& from, const MessageRef& msg, const Route& route, AfterUnlock& after) {
     msg->set_seq(next_seq_++);
     if (capture_readers_ > 0) capture(msg, after);
-    auto fan_out = [&](const std::vector<PortId>& to, const MessageRef& copy) {
+    auto fan_out = [&](const std::vector<PortId>& to, const MessageRef& copy) REQUIRES(mu_) {
         for (PortId id : to) {
             Port& port = *ports_[id];
             if (port.ring && !enqueue(port, copy, after)) {
@@ -414,8 +433,8 @@ void Network::deliver(Port& from, const MessageRef& msg, AfterUnlock& after) {
             }
         }
     };
-    fan_out(route_.to, msg);
-    for (const Route::Variant& v : route_.variants()) {
+    fan_out(route.to, msg);
+    for (const Route::Variant& v : route.variants()) {
         if (v.to.empty()) continue;
         if (v.payload.size() > Limits::kMaxMtu) {
             // No reader could take it whole (a tag added to a frame of the
@@ -485,21 +504,42 @@ bool Network::enqueue(Port& port, const MessageRef& msg, AfterUnlock& after) {
     return true;
 }
 
-bool Network::take(Port& port, MessageRef& out, const Fits* fits, AfterUnlock* after) {
+bool Network::unqueued(Port& port, const MessageRef& msg) {
+    if (port.capture) {
+        port.capture_bytes.fetch_sub(msg->held_bytes(), std::memory_order_relaxed);
+        return false;  // a capture reader's copy holds nothing (see enqueue())
+    }
+    return !msg->is_event() && unhold(*msg);
+}
+
+MessageRef Network::take_lockfree(Port& port, const Fits* fits) {
+    // Nothing here touches what mu_ guards: the ring's consumer side is the
+    // caller's (read_mu), the counts it releases are atomics.
+    if (port.ring->read_available() == 0) return nullptr;
+    if (fits != nullptr && !(*fits)(*port.ring->front())) return nullptr;
+    MessageRef msg;
+    port.ring->pop(msg);
+    (void)unqueued(port, msg);  // a lossy network frees no pool
+    return msg;
+}
+
+MessageRef Network::take_locked(Port& port, const Fits* fits, AfterUnlock& after) {
+    MessageRef msg;
     if (port.ring->read_available() > 0) {
-        if (fits != nullptr && !(*fits)(*port.ring->front())) return false;
-        port.ring->pop(out);
-    } else if (after != nullptr && !port.overflow.empty()) {
-        if (fits != nullptr && !(*fits)(*port.overflow.front())) return false;
-        out = std::move(port.overflow.front());
+        if (fits != nullptr && !(*fits)(*port.ring->front())) return nullptr;
+        port.ring->pop(msg);
+    } else if (!port.overflow.empty()) {
+        // Events that found the ring full: only under mu_, which their
+        // producers hold too.
+        if (fits != nullptr && !(*fits)(*port.overflow.front())) return nullptr;
+        msg = std::move(port.overflow.front());
         port.overflow.pop_front();
     } else {
-        return false;
+        return nullptr;
     }
-    if (port.capture) port.capture_bytes.fetch_sub(out->held_bytes(), std::memory_order_relaxed);
-    bool last_copy = !port.capture && !out->is_event() && unhold(*out);
-    if (after != nullptr && !port.capture) release(last_copy, *after);
-    return true;
+    bool last_copy = unqueued(port, msg);
+    if (!port.capture) release(last_copy, after);
+    return msg;
 }
 
 void Network::release(bool last_copy, AfterUnlock& after) {
@@ -514,13 +554,13 @@ void Network::room_freed(AfterUnlock& after) {
     bool moved = false;
     while (!senders_.empty()) {
         SendWaiter& waiter = senders_.front();
-        Fit fit = route_fits(waiter.from_->id, waiter.message_, true);
+        Fit fit = route_fits(waiter.from_->id, waiter.message_, true, route_);
         if (fit == Fit::wait) break;
         senders_.pop_front();
         moved = true;
         waiter.state_ = WaitState::done;
         // While it waited, what it was addressed to may have gone.
-        if (fit == Fit::now) deliver(*waiter.from_, waiter.message_, after);
+        if (fit == Fit::now) deliver(*waiter.from_, waiter.message_, route_, after);
         waiter.message_.reset();
         after.sent.emplace_back(&waiter, std::move(route_.refused));
     }
@@ -536,8 +576,7 @@ void Network::room_freed(AfterUnlock& after) {
 }
 
 void Network::discard_queue(Port& port, AfterUnlock& after) {
-    MessageRef msg;
-    while (take(port, msg, nullptr, &after)) {
+    while (MessageRef msg = take_locked(port, nullptr, after)) {
         if (!msg->is_event() && !port.capture) {
             port.counters.drops.fetch_add(1, std::memory_order_relaxed);
         }
@@ -571,14 +610,14 @@ SendResult Network::send(const Connection& conn, std::span<const std::byte> payl
     thread_local AfterUnlock after;
     Listener* listener = nullptr;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (hung_up_) return {Status::error(std::errc::broken_pipe, "network is removed")};
         if (payload.size() > settings_.mtu) {
             return {Status::error(std::errc::message_size,
                                   fmt::format("message of {} bytes exceeds the network MTU ({})",
                                               payload.size(), settings_.mtu))};
         }
-        Fit fit = route_fits(conn.id, msg, false);
+        Fit fit = route_fits(conn.id, msg, false, route_);
         if (fit == Fit::refused) return {std::move(route_.refused)};
         if (settings_.lossless && (!senders_.empty() || fit == Fit::wait)) {
             if (waiter == nullptr) {
@@ -595,7 +634,7 @@ SendResult Network::send(const Connection& conn, std::span<const std::byte> payl
             senders_.push_back(*waiter);
             return {Status::success(), true};
         }
-        deliver(*conn.port, msg, after);
+        deliver(*conn.port, msg, route_, after);
         listener = listener_;
     }
     after.run(listener);
@@ -607,7 +646,7 @@ bool Network::cancel(SendWaiter& waiter) {
     Listener* listener = nullptr;
     bool removed = false;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         listener = listener_;
         switch (waiter.state_) {
             case WaitState::parked:
@@ -630,53 +669,64 @@ bool Network::cancel(SendWaiter& waiter) {
     return removed;
 }
 
+// Three regimes, one after the other: the ring under read_mu alone
+// (take_lockfree), the rest under read_mu and mu_ (receive_locked), and the
+// completions after both (AfterUnlock::run).
 Received Network::receive(const Connection& conn, Waiter* waiter, const Fits* fits) {
     if (!conn.reads) return {Outcome::would_block, nullptr};
     Port& port = *conn.port;
-    MessageRef msg;
-    std::unique_lock consumer(port.read_mu);
-    // The ring was made when this connection's port got its first reader,
-    // under mu_, before connect() returned; it lives until the last reader
-    // disconnects, which cannot happen while we are one of them.  A lossless
-    // network takes its queues only under mu_, where freed room and parked
-    // senders meet; a capture reader's queue is not part of that.
-    bool lock_free = !lossless_.load(std::memory_order_relaxed) || port.capture;
-    if (lock_free && take(port, msg, fits, nullptr)) {
-        count_out(port, msg);
-        return {Outcome::message, std::move(msg)};
-    }
     AfterUnlock after;
     Listener* listener = nullptr;
     Received result{Outcome::would_block, nullptr};
     {
-        std::lock_guard lock(mu_);
-        listener = listener_;
-        // Reading again ends a stall: the reader is back.
-        if (port.stalled) resume(port, after);
-        bool next_does_not_fit = fits != nullptr && port.queued() > 0;
-        if (take(port, msg, fits, &after)) {
-            count_out(port, msg);
-            result = {Outcome::message, std::move(msg)};
-        } else if (hung_up_ && !next_does_not_fit) {
-            result = {Outcome::hung_up, nullptr};
-        } else if (waiter == nullptr || next_does_not_fit) {
-            result = {Outcome::would_block, nullptr};
-        } else if (waiter->state_ == WaitState::cancelled) {
-            result = {Outcome::cancelled, nullptr};
-        } else {
-            waiter->state_ = WaitState::parked;
-            port.waiters.push_back(*waiter);
-            ++parked_readers_;
-            result = {Outcome::parked, nullptr};
+        MutexLock consumer(port.read_mu);
+        // The ring exists: it was made under mu_ when the port got its first
+        // reader, before that reader's connect() returned, and lives until
+        // the last reader disconnects, which cannot happen while conn, one
+        // of them, is receiving.
+        if (takes_lockfree(port)) {
+            if (MessageRef msg = take_lockfree(port, fits)) {
+                count_out(port, msg);
+                return {Outcome::message, std::move(msg)};
+            }
         }
+        MutexLock lock(mu_);
+        listener = listener_;
+        result = receive_locked(port, waiter, fits, after);
     }
-    consumer.unlock();
     after.run(listener);
     return result;
 }
 
+bool Network::takes_lockfree(const Port& port) const {
+    // A lossless network's readers take only under mu_: freed room, the
+    // pool and parked senders then meet under one lock, so a sender cannot
+    // park just after the room it waits for was freed.  A capture reader's
+    // queue is outside that (its copies hold neither pool nor senders).
+    return !lossless_.load(std::memory_order_relaxed) || port.capture;
+}
+
+Received Network::receive_locked(Port& port, Waiter* waiter, const Fits* fits, AfterUnlock& after) {
+    // Reading again ends a stall: the reader is back.
+    if (port.stalled) resume(port, after);
+    bool next_does_not_fit = fits != nullptr && port.queued() > 0;
+    if (MessageRef msg = take_locked(port, fits, after)) {
+        count_out(port, msg);
+        return {Outcome::message, std::move(msg)};
+    }
+    if (hung_up_ && !next_does_not_fit) return {Outcome::hung_up, nullptr};
+    if (waiter == nullptr || next_does_not_fit) return {Outcome::would_block, nullptr};
+    if (waiter->state_ == WaitState::cancelled) return {Outcome::cancelled, nullptr};
+    // Parks only with nothing queued, looked at under mu_, where every sender
+    // queues: a port never has both queued messages and parked readers.
+    waiter->state_ = WaitState::parked;
+    port.waiters.push_back(*waiter);
+    ++parked_readers_;
+    return {Outcome::parked, nullptr};
+}
+
 bool Network::cancel(const Connection& conn, Waiter& waiter) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     switch (waiter.state_) {
         case WaitState::parked:
             conn.port->waiters.erase(conn.port->waiters.iterator_to(waiter));
@@ -694,7 +744,7 @@ bool Network::cancel(const Connection& conn, Waiter& waiter) {
 }
 
 bool Network::poll_readable(const Connection& conn) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     // Armed even when readable now: an edge-triggered epoll reads until
     // EAGAIN without polling again, and must still hear of the next message.
     conn.port->watched = true;
@@ -702,7 +752,7 @@ bool Network::poll_readable(const Connection& conn) {
 }
 
 bool Network::poll_writable(const Connection& conn) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!conn.writes) return false;
     if (hung_up_ || !settings_.lossless) return true;
     // Armed either way, for the same reason as poll_readable.
@@ -724,7 +774,7 @@ bool Network::poll_writable(const Connection& conn) {
 }
 
 void Network::set_listener(Listener* listener) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     listener_ = listener;
 }
 
@@ -732,10 +782,10 @@ void Network::hang_up() {
     AfterUnlock after;
     Listener* listener = nullptr;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         hung_up_ = true;
         listener = listener_;
-        auto wake = [&](Port& port, PortId id) {
+        auto wake = [&](Port& port, PortId id) REQUIRES(mu_) {
             while (!port.waiters.empty()) {
                 Waiter& waiter = port.waiters.front();
                 port.waiters.pop_front();

@@ -6,7 +6,6 @@
 #include <functional>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -19,6 +18,7 @@
 #include "bus/policy.hpp"
 #include "bus/port.hpp"
 #include "bus/status.hpp"
+#include "bus/thread_safety.hpp"
 #include "bus/timer.hpp"
 #include "bus/waiter.hpp"
 
@@ -111,30 +111,32 @@ class Network {
                          std::string_view policy, std::shared_ptr<Network>& out);
 
     [[nodiscard]] const std::string& name() const { return name_; }
-    [[nodiscard]] PortId port_count() const;
+    [[nodiscard]] PortId port_count() const EXCLUDES(mu_);
 
     // Connects to a given port / to the lowest port nobody is connected to.
     // An `exclusive` connection needs a port nobody is connected to and keeps
     // everyone else out until it disconnects (EBUSY).
-    Status connect(PortId id, bool reads, bool writes, Connection& out, bool exclusive = false);
-    Status connect_any(bool reads, bool writes, Connection& out, bool exclusive = false);
+    Status connect(PortId id, bool reads, bool writes, Connection& out, bool exclusive = false)
+        EXCLUDES(mu_);
+    Status connect_any(bool reads, bool writes, Connection& out, bool exclusive = false)
+        EXCLUDES(mu_);
     // Connects a reader of the network's membership events only; it first
     // receives a join for every connected port and the current counts.
     // ENFILE beyond Bounds::event_readers.
-    Status connect_observer(Connection& out);
+    Status connect_observer(Connection& out) EXCLUDES(mu_);
     // Connects a capture reader: from now on it receives a copy of every
     // data message the network accepts (as sent, before any policy rewrite,
     // time-stamped), never events.  It never slows the network: when its
     // queue (Limits::kCaptureQueue) is full it loses its own copy, counted.
     // ENFILE beyond Bounds::capture_readers.
-    Status connect_capture(Connection& out);
+    Status connect_capture(Connection& out) EXCLUDES(mu_);
     // Whether the messages are Ethernet frames (the policy says so).
-    [[nodiscard]] bool ethernet() const;
+    [[nodiscard]] bool ethernet() const EXCLUDES(mu_);
     // Copies a connection's port lost (queue full, or reader gone).
     [[nodiscard]] static std::uint64_t drops(const Connection& conn);
     // The last reader leaving discards what its port still held (counted as
     // drops; a capture reader's discarded copies are not).
-    void disconnect(const Connection& conn);
+    void disconnect(const Connection& conn) EXCLUDES(mu_);
 
     // One message from the connection's port to the recipients its policy
     // names.  Lossy: a recipient whose queue is full drops its copy.
@@ -143,92 +145,111 @@ class Network {
     // The policy may refuse it (an address nobody holds), now or, for a
     // parked send, when it is routed again.  `hops`: cables it crossed.
     SendResult send(const Connection& conn, std::span<const std::byte> payload, SendWaiter* waiter,
-                    const Address& address = {}, std::uint8_t hops = 0);
+                    const Address& address = {}, std::uint8_t hops = 0) EXCLUDES(mu_);
     Status send(const Connection& conn, std::span<const std::byte> payload,
-                const Address& address = {}) {
+                const Address& address = {}) EXCLUDES(mu_) {
         return send(conn, payload, nullptr, address).status;
     }
     // True if the send was parked and is now removed: the caller completes it.
-    bool cancel(SendWaiter& waiter);
+    bool cancel(SendWaiter& waiter) EXCLUDES(mu_);
 
     // The next message of the port (events included, if it asked for them).
     // With nothing queued: would_block if waiter is null, else the waiter
     // parks (or cancelled if it was cancelled first).  With `fits`, a queued
     // message it rejects stays queued and the answer is would_block.
     // hung_up once the network is gone and the queue is drained.
-    Received receive(const Connection& conn, Waiter* waiter, const Fits* fits = nullptr);
+    Received receive(const Connection& conn, Waiter* waiter, const Fits* fits = nullptr)
+        EXCLUDES(mu_);
     // True if the waiter was parked and is now removed: the caller completes
     // it.  Otherwise a later receive() with it reports cancelled, or it was
     // already handed a message.
-    bool cancel(const Connection& conn, Waiter& waiter);
+    bool cancel(const Connection& conn, Waiter& waiter) EXCLUDES(mu_);
 
     // Whether a receive / a send would not wait now.  Either way the listener
     // hears (once) when that may have changed.
-    bool poll_readable(const Connection& conn);
-    bool poll_writable(const Connection& conn);
-    void set_listener(Listener* listener);
+    bool poll_readable(const Connection& conn) EXCLUDES(mu_);
+    bool poll_writable(const Connection& conn) EXCLUDES(mu_);
+    void set_listener(Listener* listener) EXCLUDES(mu_);
 
     // Membership events for a port: on, it gets a join for every connected
     // port and the counts first.  Same as the ctl command `events PORT on`.
-    Status set_events(PortId id, bool on);
+    Status set_events(PortId id, bool on) EXCLUDES(mu_);
 
     // Attaches the network's extension (its kernel interfaces and such).
     // Called once, before the network is handed to any client.
     void set_extension(std::unique_ptr<Extension> extension);
     // Tells the extension who may use the network (see Access); the owner
     // also picks the byte budget the network shares (set_budgets).
-    void set_access(const Access& access);
+    void set_access(const Access& access) EXCLUDES(mu_);
     // Root's bounds (mount options); they apply to readers that open later.
-    void set_bounds(const Bounds& bounds);
+    void set_bounds(const Bounds& bounds) EXCLUDES(mu_);
     // The daemon's byte limits: the network's queued bytes are bounded by
     // limits().network, and with its owner's other networks by limits().owner.
     // Without it (unit tests) only the settings bound them.
-    void set_budgets(std::shared_ptr<Budgets> budgets);
+    void set_budgets(std::shared_ptr<Budgets> budgets) EXCLUDES(mu_);
 
     // ctl: run command lines / show settings and help / show counters.
     // Lines run in order and stop at the first failure.
-    Status control(std::string_view text, const Caller& caller = {});
+    Status control(std::string_view text, const Caller& caller = {}) EXCLUDES(mu_);
     // One setting of the port itself, written without its number ("member 7"
     // runs "member PORT 7") by a holder of the port whose descriptor grants
     // `grant`: only commands with a Holder, and only if `grant` covers it
     // (else EPERM).
-    Status control_port(PortId port, std::string_view line, const PortGrant& grant);
-    [[nodiscard]] std::string describe() const;
-    // The network's own ctl verbs (not its policy's or extension's).
+    Status control_port(PortId port, std::string_view line, const PortGrant& grant) EXCLUDES(mu_);
+    [[nodiscard]] std::string describe() const EXCLUDES(mu_);
+    // The network's own ctl verbs (not its policy's or extension's), to list
+    // them: these rows do not run (control() runs its own).
     [[nodiscard]] const CommandTable& commands() const { return commands_; }
-    [[nodiscard]] std::string stats() const;
+    [[nodiscard]] std::string stats() const EXCLUDES(mu_);
 
     // The network is being removed: parked receivers get end of file, parked
     // and later sends fail with EPIPE, connects with ENOENT, and the
     // extension lets go of its connections.
-    void hang_up();
+    void hang_up() EXCLUDES(mu_);
 
     // Tests only: the next new observer id (to reach the top of the range).
-    void set_next_observer_for_test(PortId id);
+    void set_next_observer_for_test(PortId id) EXCLUDES(mu_);
 
   private:
     struct AfterUnlock;
 
-    void build_commands();
-    Status set_policy(std::string_view name);
+    // Functions named *_locked, and every private one below that reads or
+    // changes the network's state, need mu_ (REQUIRES, checked by clang);
+    // public entry points take it (EXCLUDES).  A Port's fields marked
+    // "guarded by Network::mu_" (bus/port.hpp) are reached only through
+    // these functions: the analysis cannot name another object's lock, so
+    // that part of the rule is kept by Port being internal to bus/.
+
+    // The network's own ctl rows, made for one ctl line around the work list
+    // it gathers (`after`: freed room, snapshots) and run under mu_.
+    CommandTable command_rows(AfterUnlock& after);
+    Status set_policy(std::string_view name) REQUIRES(mu_);
     Status set_number(Words w, std::uint32_t max, const char* what, bool idle_only,
-                      std::uint32_t& field);
-    Status set_ports(Words w);
-    Status set_lossless(Words w);
-    Status set_holdtime(Words w);
-    Status set_port_flag(Words w, const char* what, bool Port::*flag);
-    Status control_line(std::string_view line, const Caller& caller);
-    void apply_port_flag(PortId id, bool Port::*flag, bool on, AfterUnlock& after);
-    [[nodiscard]] std::uint32_t connected_ports() const;
-    Status attach(Port& port, PortId id, bool reads, bool writes, Connection& out);
+                      std::uint32_t& field) REQUIRES(mu_);
+    Status set_ports(Words w) REQUIRES(mu_);
+    Status set_lossless(Words w) REQUIRES(mu_);
+    Status set_holdtime(Words w) REQUIRES(mu_);
+    Status set_port_flag(Words w, const char* what, bool Port::*flag, AfterUnlock& after)
+        REQUIRES(mu_);
+    Status control_line(std::string_view line, const Caller& caller) EXCLUDES(mu_);
+    void apply_port_flag(PortId id, bool Port::*flag, bool on, AfterUnlock& after) REQUIRES(mu_);
+    [[nodiscard]] std::uint32_t connected_ports() const REQUIRES(mu_);
+    Status attach(Port& port, PortId id, bool reads, bool writes, Connection& out,
+                  AfterUnlock& after) REQUIRES(mu_);
     // An observer's port in observers_ (events: else capture), or an error.
-    Status add_observer(bool capture, Port*& out);
+    Status add_observer(bool capture, Port*& out) REQUIRES(mu_);
     // Keeps event_ports_ and connected_ in step with a port's state.
-    void track(Port& port);
+    void track(Port& port) REQUIRES(mu_);
     // The port's settings back to the defaults, the network's and its
     // policy's: its holder changed one, and its last descriptor closed.
-    // Caller holds mu_.
-    void reset_port(Port& port);
+    void reset_port(Port& port) REQUIRES(mu_);
+    // disconnect(), in parts: an observer leaves observers_ (into `gone`, to
+    // be destroyed once its read_mu is unlocked); a port's last reader
+    // discards its queue; a port's connection leaves its counts.
+    void remove_observer(Port& port, AfterUnlock& after, std::list<Port>& gone)
+        REQUIRES(mu_, port.read_mu);
+    void stop_receiving(Port& port, AfterUnlock& after) REQUIRES(mu_, port.read_mu);
+    void leave(const Connection& conn, bool lost_reader, AfterUnlock& after) REQUIRES(mu_);
 
     // Policies see queue depths through this (under mu_).
     struct QueueLoad final : Load {
@@ -238,99 +259,134 @@ class Network {
         const Network& net;
     };
 
-    // Routes the message into route_: it can be queued to every recipient
+    // Routes the message into `route`: it can be queued to every recipient
     // now, or a lossless network must wait for room, or the policy refused
-    // it (route_.refused says why).
+    // it (route.refused says why).  deliver() queues it as routed.
     enum class Fit : std::uint8_t { now, wait, refused };
-    Fit route_fits(PortId from, const MessageRef& msg, bool retry);
-    void deliver(Port& from, const MessageRef& msg, AfterUnlock& after);
+    [[nodiscard]] Fit route_fits(PortId from, const MessageRef& msg, bool retry, Route& route)
+        REQUIRES(mu_);
+    void deliver(Port& from, const MessageRef& msg, const Route& route, AfterUnlock& after)
+        REQUIRES(mu_);
     // A copy of a message deliver() accepted to every capture reader.
-    void capture(const MessageRef& msg, AfterUnlock& after);
-    bool enqueue(Port& port, const MessageRef& msg, AfterUnlock& after);
-    bool take(Port& port, MessageRef& out, const Fits* fits, AfterUnlock* after);
+    void capture(const MessageRef& msg, AfterUnlock& after) REQUIRES(mu_);
+    bool enqueue(Port& port, const MessageRef& msg, AfterUnlock& after) REQUIRES(mu_);
+
+    // The consumer side of a port's queue: the next message, or null if none
+    // is queued or `fits` rejects it.  take_lockfree() reads the ring only,
+    // holding only the port's read_mu; take_locked() also reads the event
+    // backlog and frees room for parked senders, under mu_ (the caller
+    // holds read_mu too, or the network is lossless: see receive()).
+    [[nodiscard]] static MessageRef take_lockfree(Port& port, const Fits* fits)
+        REQUIRES(port.read_mu);
+    [[nodiscard]] MessageRef take_locked(Port& port, const Fits* fits, AfterUnlock& after)
+        REQUIRES(mu_);
+    // Whether readers of the port take from its ring without mu_.
+    [[nodiscard]] bool takes_lockfree(const Port& port) const;
+    // receive() once the ring had nothing for it: the backlog, hang-up or park.
+    Received receive_locked(Port& port, Waiter* waiter, const Fits* fits, AfterUnlock& after)
+        REQUIRES(mu_, port.read_mu);
+
     // A copy of a data message is queued / gone: the message is held while
     // any copy is (the pool, the byte budgets).  hold() is false, holding
     // nothing, when a lossy network's budget has no room for it.
-    bool hold(const MessageRef& msg);
+    bool hold(const MessageRef& msg) REQUIRES(mu_);
     // A new reader's ring counts against the same budgets (ENOBUFS).
-    Status charge_ring(Port& port);
+    Status charge_ring(Port& port) REQUIRES(mu_);
+    // A copy left the port's queue: true if it was the message's last copy.
+    static bool unqueued(Port& port, const MessageRef& msg);
     static bool unhold(Message& msg);  // true for its last copy
-    [[nodiscard]] bool budget_fits(std::uint64_t bytes) const;
-    void release(bool last_copy, AfterUnlock& after);
+    [[nodiscard]] bool budget_fits(std::uint64_t bytes) const REQUIRES(mu_);
+    void release(bool last_copy, AfterUnlock& after) REQUIRES(mu_);
     // Lossless: the head of the parked sends waited holdtime.  The ports
     // holding it back turn lossy (stalled) until their readers read again.
-    void hold_expired();
-    void start_hold_clock();
-    Port* holding_back(const std::vector<Port*>& spared, bool& discard);
-    void stall(Port& port, bool discard, AfterUnlock& after);
-    void resume(Port& port, AfterUnlock& after);
+    void hold_expired() EXCLUDES(mu_);
+    void start_hold_clock() REQUIRES(mu_);
+    struct HoldingBack {
+        Port* port = nullptr;  // none left to stall
+        bool discard = false;  // what it holds must go too, not only its holding
+    };
+    [[nodiscard]] HoldingBack holding_back(const Route& head, const std::vector<Port*>& spared)
+        REQUIRES(mu_);
+    void stall(Port& port, bool discard, AfterUnlock& after) REQUIRES(mu_);
+    void resume(Port& port, AfterUnlock& after) REQUIRES(mu_);
     // Room may have appeared (a message taken, a reader gone, a setting
     // changed, a parked send cancelled): parked sends that now fit go, in
     // order, and pollers waiting for POLLOUT are told to look again.
-    void room_freed(AfterUnlock& after);
-    void discard_queue(Port& port, AfterUnlock& after);
+    void room_freed(AfterUnlock& after) REQUIRES(mu_);
+    void discard_queue(Port& port, AfterUnlock& after) REQUIRES(mu_, port.read_mu);
     // Queues an event to every events reader; to the member's own port only
     // if to_member (a port never hears its own join or leave).
-    void emit(Kind kind, PortId member, bool to_member, AfterUnlock& after);
+    void emit(Kind kind, PortId member, bool to_member, AfterUnlock& after) REQUIRES(mu_);
     // An event that found the port's queue full waits behind it (compacted).
-    void hold_event(Port& port, const MessageRef& msg);
-    void send_snapshot(Port& port, PortId id, AfterUnlock& after);
+    void hold_event(Port& port, const MessageRef& msg) REQUIRES(mu_);
+    void send_snapshot(Port& port, PortId id, AfterUnlock& after) REQUIRES(mu_);
     template <typename F>
-    void for_each_event_reader(F&& f);
+    void for_each_event_reader(F&& f) REQUIRES(mu_);
 
     const std::string name_;
     const PolicyCatalog& catalog_;
-    CommandTable commands_;
+    CommandTable commands_;  // command_rows() without run, for commands()
 
-    // mu_ guards everything below: settings, the shape of ports_, each port's
-    // counts, flags, waiters and queue producer side (and, on a lossless
-    // network, the consumer side too, so freed room and parked senders meet
-    // under one lock), the policy and its state, the pool, parked senders, and
-    // the order of messages (taken once per send for the whole fan-out, which
-    // is what makes the order total).
-    mutable std::mutex mu_;
-    Settings settings_;
-    Bounds bounds_;
-    std::vector<std::unique_ptr<Port>> ports_;
-    std::list<Port> observers_;          // readers of the events file and capture readers
-    std::uint32_t capture_readers_ = 0;  // observers_ with capture set
+    // mu_ guards everything below marked GUARDED_BY(mu_): settings, the shape
+    // of ports_, each port's counts, flags, waiters and queue producer side
+    // (and, on a lossless network, the consumer side too, so freed room and
+    // parked senders meet under one lock), the policy and its state, the
+    // pool, parked senders, and the order of messages (taken once per send
+    // for the whole fan-out, which is what makes the order total).
+    // Lock order: a port's read_mu, then mu_, then Timer's and Budgets' locks
+    // and the policy catalog's.
+    mutable Mutex mu_;
+    Settings settings_ GUARDED_BY(mu_);
+    Bounds bounds_ GUARDED_BY(mu_);
+    std::vector<std::unique_ptr<Port>> ports_ GUARDED_BY(mu_);
+    // Readers of the events file and capture readers.
+    std::list<Port> observers_ GUARDED_BY(mu_);
+    std::uint32_t capture_readers_ GUARDED_BY(mu_) = 0;  // observers_ with capture set
     // Ports with events on and a reader, and connected ports, each in no
     // order (Port::event_slot, Port::connected_slot): event fan-out, snapshots
     // and connect_any never walk the whole port table.
-    std::vector<Port*> event_ports_;
-    std::vector<PortId> connected_;
-    FreePorts free_;                   // ports nobody is connected to
-    std::uint64_t captured_ = 0;       // copies handed to capture readers
-    std::uint64_t capture_drops_ = 0;  // copies capture readers lost, closed ones included
-    std::unique_ptr<Policy> policy_;
-    boost::intrusive::list<SendWaiter> senders_;  // parked sends, oldest first
-    std::uint32_t pool_used_ = 0;                 // messages with pending queue copies
-    std::uint32_t receiving_ports_ = 0;           // ports with a reader
-    std::uint32_t sending_ports_ = 0;             // ports with a writer
-    std::uint32_t parked_readers_ = 0;
-    std::uint64_t next_seq_ = 1;
-    PortId next_observer_ = Limits::kFirstObserver;
-    std::vector<PortId> free_observer_ids_;  // ids of closed observers, used again first
-    bool hung_up_ = false;
-    std::string last_error_;
-    // Work for after the lock, of the connect() or control() in progress.
-    AfterUnlock* ctl_after_ = nullptr;
-    // settings_.lossless, readable without mu_: it changes only while no
-    // port is connected, so a reader's own connect() ordered it.
+    std::vector<Port*> event_ports_ GUARDED_BY(mu_);
+    std::vector<PortId> connected_ GUARDED_BY(mu_);
+    FreePorts free_ GUARDED_BY(mu_);                   // ports nobody is connected to
+    std::uint64_t captured_ GUARDED_BY(mu_) = 0;       // copies handed to capture readers
+    std::uint64_t capture_drops_ GUARDED_BY(mu_) = 0;  // copies capture readers lost
+    std::unique_ptr<Policy> policy_ GUARDED_BY(mu_);
+    boost::intrusive::list<SendWaiter> senders_ GUARDED_BY(mu_);  // parked sends, oldest first
+    std::uint32_t pool_used_ GUARDED_BY(mu_) = 0;        // messages with pending queue copies
+    std::uint32_t receiving_ports_ GUARDED_BY(mu_) = 0;  // ports with a reader
+    std::uint32_t sending_ports_ GUARDED_BY(mu_) = 0;    // ports with a writer
+    std::uint32_t parked_readers_ GUARDED_BY(mu_) = 0;
+    std::uint64_t next_seq_ GUARDED_BY(mu_) = 1;
+    PortId next_observer_ GUARDED_BY(mu_) = Limits::kFirstObserver;
+    // Ids of closed observers, used again first.
+    std::vector<PortId> free_observer_ids_ GUARDED_BY(mu_);
+    bool hung_up_ GUARDED_BY(mu_) = false;
+    std::string last_error_ GUARDED_BY(mu_);
+    // settings_.lossless, readable without mu_ (an atomic, not GUARDED_BY):
+    // it changes only while no port is connected, so a reader's own
+    // connect() ordered it.
     std::atomic<bool> lossless_{false};
-    Listener* listener_ = nullptr;
-    Route route_;  // scratch for route(), reused under mu_
+    Listener* listener_ GUARDED_BY(mu_) = nullptr;
+    // Storage for the route of the send in progress (send(), room_freed(),
+    // hold_expired()), reused so that routing allocates nothing.
+    Route route_ GUARDED_BY(mu_);
     QueueLoad load_{*this};
-    std::vector<PortId> write_watchers_;  // ports whose pollers wait for POLLOUT
+    // Ports whose pollers wait for POLLOUT.
+    std::vector<PortId> write_watchers_ GUARDED_BY(mu_);
     // Bytes of queued messages (see hold()); its limit is the daemon's
-    // per-network bound, 0 without set_budgets().
+    // per-network bound, 0 without set_budgets().  Atomics, not GUARDED_BY:
+    // a reader's take_lockfree() releases bytes without mu_.
     ByteBudget held_;
-    std::shared_ptr<Budgets> budgets_;
-    uid_t owner_uid_ = 0;
-    ByteBudget* owner_budget_ = nullptr;   // shared with the owner's networks; null for root
-    std::uint64_t over_limit_drops_ = 0;   // lossy copies dropped for the byte budgets
-    Timer::Clock::time_point head_since_;  // when the head of senders_ started waiting
-    std::uint64_t stalls_ = 0;             // times a port turned lossy for holding senders
+    std::shared_ptr<Budgets> budgets_ GUARDED_BY(mu_);
+    uid_t owner_uid_ GUARDED_BY(mu_) = 0;
+    // Shared with the owner's networks; null for root.
+    ByteBudget* owner_budget_ GUARDED_BY(mu_) = nullptr;
+    // Lossy copies dropped for the byte budgets.
+    std::uint64_t over_limit_drops_ GUARDED_BY(mu_) = 0;
+    // When the head of senders_ started waiting.
+    Timer::Clock::time_point head_since_ GUARDED_BY(mu_);
+    // Times a port turned lossy for holding senders.
+    std::uint64_t stalls_ GUARDED_BY(mu_) = 0;
     struct HoldTimer final : Timed {
         explicit HoldTimer(Network& n) : net(n) {}
         void expired() override { net.hold_expired(); }

@@ -22,38 +22,97 @@ Status busy_unless_idle(std::uint32_t connected, std::string_view what) {
 
 }  // namespace
 
-void Network::build_commands() {
-    commands_ = {
-        {"policy", "NAME", 1, "choose who receives each message; only while no port is connected",
-         [this](Words w) { return set_policy(w[0]); }},
-        {"mtu", "BYTES", 1, "largest message a write may send (1-65535)",
-         [this](Words w) { return set_number(w, Limits::kMaxMtu, "mtu", false, settings_.mtu); }},
-        {"queue", "MESSAGES", 1, "messages a port holds (1-65536); only while no port is connected",
-         [this](Words w) {
-             return set_number(w, Limits::kMaxQueue, "queue", true, settings_.queue);
-         }},
-        {"ports", "COUNT", 1, "number of port files (1-65536); never below a connected port",
-         [this](Words w) { return set_ports(w); }},
-        {"lossless", "on|off", 1,
-         "on: full queues make senders wait, nothing is lost; only while no port is connected",
-         [this](Words w) { return set_lossless(w); }},
-        {"pool", "MESSAGES", 1, "lossless: messages pending in the whole network (1-1048576)",
-         [this](Words w) {
-             Status s = set_number(w, Limits::kMaxPool, "pool", false, settings_.pool);
-             if (s.ok()) room_freed(*ctl_after_);  // a larger pool may let them go
-             return s;
-         }},
-        {"holdtime", "MS", 1,
-         "lossless: a port holding senders back this long loses copies until it reads "
-         "(0-3600000; 0: never)",
-         [this](Words w) { return set_holdtime(w); }},
-        {"dropwhenfull", "PORT on|off", 2,
-         "lossless: the port loses its own copies when full instead of holding senders",
-         [this](Words w) { return set_port_flag(w, "dropwhenfull", &Port::drop_when_full); }, 0,
-         false, Holder::manager},
-        {"events", "PORT on|off", 2, "the port also receives join, leave and counts events",
-         [this](Words w) { return set_port_flag(w, "events", &Port::events); }, 0, false,
-         Holder::reader},
+// Rows run under mu_ (control_line() dispatches them holding it); the
+// analysis does not follow std::function, so each row says so.
+CommandTable Network::command_rows(AfterUnlock& after) {
+    return {
+        {.verb = "policy",
+         .args = "NAME",
+         .nargs = 1,
+         .help = "choose who receives each message; only while no port is connected",
+         .run =
+             [this](Words w) {
+                 mu_.assert_held();
+                 return set_policy(w[0]);
+             }},
+        {.verb = "mtu",
+         .args = "BYTES",
+         .nargs = 1,
+         .help = "largest message a write may send (1-65535)",
+         .run =
+             [this](Words w) {
+                 mu_.assert_held();
+                 return set_number(w, Limits::kMaxMtu, "mtu", false, settings_.mtu);
+             }},
+        {.verb = "queue",
+         .args = "MESSAGES",
+         .nargs = 1,
+         .help = "messages a port holds (1-65536); only while no port is connected",
+         .run =
+             [this](Words w) {
+                 mu_.assert_held();
+                 return set_number(w, Limits::kMaxQueue, "queue", true, settings_.queue);
+             }},
+        {.verb = "ports",
+         .args = "COUNT",
+         .nargs = 1,
+         .help = "number of port files (1-65536); never below a connected port",
+         .run =
+             [this](Words w) {
+                 mu_.assert_held();
+                 return set_ports(w);
+             }},
+        {.verb = "lossless",
+         .args = "on|off",
+         .nargs = 1,
+         .help = "on: full queues make senders wait, nothing is lost; only while no port is "
+                 "connected",
+         .run =
+             [this](Words w) {
+                 mu_.assert_held();
+                 return set_lossless(w);
+             }},
+        {.verb = "pool",
+         .args = "MESSAGES",
+         .nargs = 1,
+         .help = "lossless: messages pending in the whole network (1-1048576)",
+         .run =
+             [this, &after](Words w) {
+                 mu_.assert_held();
+                 Status s = set_number(w, Limits::kMaxPool, "pool", false, settings_.pool);
+                 if (s.ok()) room_freed(after);  // a larger pool may let them go
+                 return s;
+             }},
+        {.verb = "holdtime",
+         .args = "MS",
+         .nargs = 1,
+         .help = "lossless: a port holding senders back this long loses copies until it reads "
+                 "(0-3600000; 0: never)",
+         .run =
+             [this](Words w) {
+                 mu_.assert_held();
+                 return set_holdtime(w);
+             }},
+        {.verb = "dropwhenfull",
+         .args = "PORT on|off",
+         .nargs = 2,
+         .help = "lossless: the port loses its own copies when full instead of holding senders",
+         .run =
+             [this, &after](Words w) {
+                 mu_.assert_held();
+                 return set_port_flag(w, "dropwhenfull", &Port::drop_when_full, after);
+             },
+         .holder = Holder::manager},
+        {.verb = "events",
+         .args = "PORT on|off",
+         .nargs = 2,
+         .help = "the port also receives join, leave and counts events",
+         .run =
+             [this, &after](Words w) {
+                 mu_.assert_held();
+                 return set_port_flag(w, "events", &Port::events, after);
+             },
+         .holder = Holder::reader},
     };
 }
 
@@ -105,12 +164,12 @@ Status Network::set_lossless(Words w) {
     return Status::success();
 }
 
-Status Network::set_port_flag(Words w, const char* what, bool Port::*flag) {
+Status Network::set_port_flag(Words w, const char* what, bool Port::*flag, AfterUnlock& after) {
     std::uint64_t id = 0;
     if (Status s = parse_uint(w[0], 0, ports_.size() - 1, "port", id); !s.ok()) return s;
     bool on = false;
     if (Status s = parse_on_off(w[1], what, on); !s.ok()) return s;
-    apply_port_flag(static_cast<PortId>(id), flag, on, *ctl_after_);
+    apply_port_flag(static_cast<PortId>(id), flag, on, after);
     return Status::success();
 }
 
@@ -135,7 +194,7 @@ Status Network::set_events(PortId id, bool on) {
     AfterUnlock after;
     Listener* listener = nullptr;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (id >= ports_.size()) {
             return Status::error(std::errc::no_such_file_or_directory,
                                  fmt::format("no port {}", id));
@@ -181,7 +240,7 @@ Status Network::control(std::string_view text, const Caller& caller) {
         result.reason = fmt::format("{}: {}", fmt::join(words, " "), result.reason);
         return false;
     });
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     last_error_ = result.ok() ? std::string() : result.reason;
     return result;
 }
@@ -202,12 +261,11 @@ Status Network::control_line(std::string_view line, const Caller& caller) {
     Listener* listener = nullptr;
     Status result;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         listener = listener_;
-        ctl_after_ = &after;
-        std::array<const CommandTable*, 2> tables{&commands_, &policy_->commands()};
+        CommandTable own = command_rows(after);
+        std::array<const CommandTable*, 2> tables{&own, &policy_->commands()};
         result = dispatch(tables, line, caller);
-        ctl_after_ = nullptr;
         lossless_.store(settings_.lossless, std::memory_order_relaxed);
     }
     after.run(listener);
@@ -245,7 +303,7 @@ Status Network::control_port(PortId port, std::string_view line, const PortGrant
         return Status::error(std::errc::invalid_argument, "one setting, on one line, is expected");
     }
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         std::array<const CommandTable*, 2> tables{&commands_, &policy_->commands()};
         const Command* cmd = find_command(tables, line);
         if (cmd == nullptr) {
@@ -268,13 +326,13 @@ Status Network::control_port(PortId port, std::string_view line, const PortGrant
         s.reason = fmt::format("{}: {}", full, s.reason);
         return s;
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (port < ports_.size() && ports_[port]->connected()) ports_[port]->holder_set = true;
     return s;
 }
 
 std::string Network::describe() const {
-    std::unique_lock lock(mu_);
+    UniqueLock lock(mu_);
     std::string out =
         fmt::format("policy {}\nports {}\nmtu {}\nqueue {}\nlossless {}\npool {}\nholdtime {}\n",
                     policy_->name(), ports_.size(), settings_.mtu, settings_.queue,
@@ -299,7 +357,7 @@ std::string Network::describe() const {
 }
 
 std::string Network::stats() const {
-    std::unique_lock lock(mu_);
+    UniqueLock lock(mu_);
     std::uint64_t in = 0;
     std::uint64_t bin = 0;
     std::uint64_t out = 0;

@@ -63,7 +63,7 @@ void Network::emit(Kind kind, PortId member, bool to_member, AfterUnlock& after)
         kind == Kind::counts ? std::as_bytes(std::span(counts)) : std::span<const std::byte>{};
     MessageRef msg = Message::make(member, payload, kind);
     msg->set_seq(next_seq_++);
-    for_each_event_reader([&](Port& port, PortId id) {
+    for_each_event_reader([&](Port& port, PortId id) REQUIRES(mu_) {
         if (to_member || id != member) enqueue(port, msg, after);
     });
 }

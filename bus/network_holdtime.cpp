@@ -24,7 +24,7 @@ void Network::hold_expired() {
     AfterUnlock after;
     Listener* listener = nullptr;
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         listener = listener_;
         if (hung_up_ || senders_.empty() || settings_.holdtime == 0) return;
         auto now = Timer::Clock::now();
@@ -38,14 +38,11 @@ void Network::hold_expired() {
         // bring up a new head, whose time starts now.
         SendWaiter* head = &senders_.front();
         while (!senders_.empty() && &senders_.front() == head) {
-            if (route_fits(head->from_->id, head->message_, true) != Fit::wait) break;
-            // A full recipient only has to stop holding; when the pool or the
-            // byte budget is what is used up, what a port holds must go too.
-            bool discard = false;
-            Port* port = holding_back(spared, discard);
-            if (port == nullptr) break;
-            stall(*port, discard, after);
-            spared.push_back(port);
+            if (route_fits(head->from_->id, head->message_, true, route_) != Fit::wait) break;
+            HoldingBack held = holding_back(route_, spared);
+            if (held.port == nullptr) break;
+            stall(*held.port, held.discard, after);
+            spared.push_back(held.port);
         }
         room_freed(after);
         if (!senders_.empty()) {
@@ -56,33 +53,33 @@ void Network::hold_expired() {
     after.run(listener);
 }
 
-Port* Network::holding_back(const std::vector<Port*>& spared, bool& discard) {
+// A full recipient of the head (as routed into `head`) only has to stop
+// holding; when the pool or the byte budget is what is used up, what a port
+// holds must go too.
+Network::HoldingBack Network::holding_back(const Route& head, const std::vector<Port*>& spared) {
     auto done = [&](const Port* p) { return std::ranges::find(spared, p) != spared.end(); };
     if (pool_used_ < settings_.pool) {
-        // route_ holds the head's recipients (route_fits routed it).
-        auto full = [&](PortId id) -> Port* {
+        auto full = [&](PortId id) REQUIRES(mu_) -> Port* {
             Port* p = ports_[id].get();
             bool holds = p->ring && !p->drop_when_full && !p->stalled && !p->has_room();
             return holds && !done(p) ? p : nullptr;
         };
-        discard = false;
-        for (PortId id : route_.to) {
-            if (Port* p = full(id)) return p;
+        for (PortId id : head.to) {
+            if (Port* p = full(id)) return {.port = p, .discard = false};
         }
-        for (const Route::Variant& v : route_.variants()) {
+        for (const Route::Variant& v : head.variants()) {
             for (PortId id : v.to) {
-                if (Port* p = full(id)) return p;
+                if (Port* p = full(id)) return {.port = p, .discard = false};
             }
         }
     }
     // The pool or the byte budget is used up: the port holding the most.
-    discard = true;
     Port* most = nullptr;
     for (const auto& p : ports_) {
         if (!p->ring || p->queued() == 0 || done(p.get())) continue;
         if (most == nullptr || p->queued() > most->queued()) most = p.get();
     }
-    return most;
+    return {.port = most, .discard = true};
 }
 
 void Network::stall(Port& port, bool discard, AfterUnlock& after) {
@@ -93,8 +90,12 @@ void Network::stall(Port& port, bool discard, AfterUnlock& after) {
     // taking frees room, which lets parked sends queue here again.
     std::size_t queued = port.queued();
     std::deque<MessageRef> events;
-    MessageRef msg;
-    for (std::size_t i = 0; i < queued && take(port, msg, nullptr, &after); ++i) {
+    // A lossless network's readers take only under mu_ (takes_lockfree()),
+    // so this consumer needs no read_mu; capture readers, which take
+    // without it, are not in ports_.
+    for (std::size_t i = 0; i < queued; ++i) {
+        MessageRef msg = take_locked(port, nullptr, after);
+        if (!msg) break;
         if (msg->is_event()) {
             events.push_back(std::move(msg));
         } else {

@@ -7,12 +7,12 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 
 #include <boost/intrusive/list.hpp>
 #include <boost/lockfree/spsc_queue.hpp>
 
 #include "bus/message.hpp"
+#include "bus/thread_safety.hpp"
 #include "bus/waiter.hpp"
 
 namespace ipnfs::bus {
@@ -57,10 +57,16 @@ struct Port {
     // its queue has messages.
     using Ring = boost::lockfree::spsc_queue<MessageRef>;
 
-    // Guarded by Network::mu_.
+    // Guarded by Network::mu_, down to read_mu.  Not marked GUARDED_BY: the
+    // lock is another object's, which the analysis cannot name from here.
+    // Only Network touches them, in functions that REQUIRES(mu_) (checked);
+    // a Port is internal to bus/, so nothing else can.
     std::uint32_t readers = 0;
     std::uint32_t writers = 0;
-    std::unique_ptr<Ring> ring;  // exists while readers > 0
+    // Made and reset under Network::mu_, when the port gains its first
+    // reader / loses its last.  A reader reads the pointer without mu_
+    // (Network::take_lockfree): the ring cannot go while it is a reader.
+    std::unique_ptr<Ring> ring;
     std::uint32_t capacity = 0;  // ring size, fixed at first reader
     // Events that found the ring full wait here, in order, after the ring's
     // messages: events are never dropped.  While it is non-empty no data is
@@ -97,8 +103,9 @@ struct Port {
 
     // Serializes the consumers of ring: several descriptors may read one port.
     // Lock order: read_mu before Network::mu_.
-    std::mutex read_mu;
+    Mutex read_mu;
 
+    // Relaxed atomics, outside every lock (see PortCounters).
     PortCounters counters;
 
     [[nodiscard]] bool connected() const { return readers + writers > 0; }

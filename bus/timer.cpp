@@ -11,7 +11,7 @@ Timer& Timer::shared() {
 
 Timer::~Timer() {
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         stop_ = true;
     }
     changed_.notify_all();
@@ -20,7 +20,7 @@ Timer::~Timer() {
 
 void Timer::arm(Timed& target, Clock::time_point when) {
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto [it, added] = deadlines_.try_emplace(&target, when);
         if (!added) it->second = std::min(it->second, when);
         if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
@@ -29,26 +29,26 @@ void Timer::arm(Timed& target, Clock::time_point when) {
 }
 
 void Timer::cancel(Timed& target) {
-    std::unique_lock lock(mu_);
+    UniqueLock lock(mu_);
     deadlines_.erase(&target);
     // From the target's own expired() (its last owner let go there) there
     // is nothing to wait for.
     if (std::this_thread::get_id() == thread_.get_id()) return;
-    changed_.wait(lock, [&] { return running_ != &target; });
+    while (running_ == &target) changed_.wait(lock.native());
 }
 
 void Timer::run() {
-    std::unique_lock lock(mu_);
+    UniqueLock lock(mu_);
     while (!stop_) {
         auto next = std::ranges::min_element(
             deadlines_, [](const auto& a, const auto& b) { return a.second < b.second; });
         if (next == deadlines_.end()) {
-            changed_.wait(lock);
+            changed_.wait(lock.native());
             continue;
         }
         if (const Clock::time_point when = next->second; Clock::now() < when) {
             // A copy: cancel() may erase the entry while this waits.
-            changed_.wait_until(lock, when);
+            changed_.wait_until(lock.native(), when);
             continue;
         }
         Timed* target = next->first;

@@ -6,8 +6,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <map>
-#include <mutex>
 #include <thread>
+
+#include "bus/thread_safety.hpp"
 
 namespace ipnfs::bus {
 
@@ -33,20 +34,21 @@ class Timer {
     // target->expired() runs at or after `when` (the earlier of this and a
     // deadline it already has).  May be called under a lock that expired()
     // takes: the timer's lock comes after it.
-    void arm(Timed& target, Clock::time_point when);
+    void arm(Timed& target, Clock::time_point when) EXCLUDES(mu_);
     // Forgets the target; if its expired() is running on another thread,
     // waits for it to return.  Never call it under a lock expired() takes.
-    void cancel(Timed& target);
+    void cancel(Timed& target) EXCLUDES(mu_);
 
   private:
-    void run();
+    void run() EXCLUDES(mu_);
 
-    std::mutex mu_;  // guards everything below; never held while a target runs
-    std::condition_variable changed_;
-    std::map<Timed*, Clock::time_point> deadlines_;
-    Timed* running_ = nullptr;  // whose expired() runs now
-    bool stop_ = false;
-    std::thread thread_;
+    Mutex mu_;                         // guards what is marked so; never held while a target runs
+    std::condition_variable changed_;  // waits on mu_ (UniqueLock::native())
+    std::map<Timed*, Clock::time_point> deadlines_ GUARDED_BY(mu_);
+    Timed* running_ GUARDED_BY(mu_) = nullptr;  // whose expired() runs now
+    bool stop_ GUARDED_BY(mu_) = false;
+    // Started under mu_ (arm()); joined by the destructor once stop_ is set.
+    std::thread thread_ GUARDED_BY(mu_);
 };
 
 }  // namespace ipnfs::bus

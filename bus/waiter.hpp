@@ -26,7 +26,9 @@ struct Received {
     MessageRef message;
 };
 
-// Every transition happens under the owning network's lock:
+// Every transition happens under the owning network's lock (state_ and the
+// rest are not marked GUARDED_BY: the lock is the network's, which cannot be
+// named from here; only Network's functions that REQUIRES(mu_) touch them):
 //   idle -> parked -> done   (completed by the bus)
 //   idle -> cancelled        (cancelled before it parked)
 //   parked -> done           (cancelled while parked; the canceller completes it)
