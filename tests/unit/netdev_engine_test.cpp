@@ -340,9 +340,10 @@ TEST(EngineWatch, SetInputOffStopsReportsAndOnResumesThem) {
 TEST(EngineWatch, PausedInputIsNotReportedEvenWhenThePeerHangsUp) {
     Engine engine;
     auto [mine, peer] = seqpacket_pair();
+    int mine_fd = mine.get();  // clang 14 cannot capture a structured binding
     Probe p;
     p.when_readable = [&](int n) {
-        if (n == 1) engine.set_input(p, mine.get(), false);
+        if (n == 1) engine.set_input(p, mine_fd, false);
     };
     engine.watch(p, mine.get());
     ASSERT_EQ(::send(peer.get(), "x", 1, MSG_NOSIGNAL), 1);
