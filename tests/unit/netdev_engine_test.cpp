@@ -351,7 +351,7 @@ TEST(EngineWatch, PausedInputIsNotReportedEvenWhenThePeerHangsUp) {
     peer.reset();
     EXPECT_TRUE(holds_for([&] { return p.readable() == 1; }, 200ms))
         << "input is off, yet the hang-up was reported " << p.readable() - 1 << " times";
-    engine.run_sync([&] { engine.forget(p, mine.get()); });
+    engine.run_sync([&] { engine.forget(p, mine_fd); });
 }
 
 TEST(EngineForget, StopsReportsAndDropsPendingWakes) {
