@@ -381,6 +381,9 @@ void op_poll(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi, fuse_pollha
         if (h.conn.writes && net.poll_writable(h.conn)) revents |= POLLOUT;
         if (h.conn.reads && net.poll_readable(h.conn)) revents |= POLLIN;
         if (h.capture && h.capture->has_pending()) revents |= POLLIN;
+        // As a pipe or socket whose other end is gone: a removed network
+        // takes no more writes (EPIPE) and brings no more messages.
+        if (h.dir->removed()) revents |= POLLHUP | POLLERR;
         fuse_reply_poll(req, revents);
     });
 }

@@ -68,9 +68,43 @@ TEST_F(LifecycleTest, RmdirWakesPollersWithEndOfFile) {
     ASSERT_EQ(rmdir(net.c_str()), 0);
     short revents = polled.get();
     EXPECT_TRUE(revents & POLLIN) << "poll was not woken by rmdir";
+    EXPECT_EQ(revents & (POLLHUP | POLLERR), POLLHUP | POLLERR) << "revents " << revents;
     EXPECT_LT(seconds_since(removed), 1.0);
     char c;
     EXPECT_EQ(read(r.get(), &c, 1), 0);
+}
+
+// A writer waiting for room on a full lossless network learns from poll that
+// the network is gone, as a pipe writer learns its reader is: POLLERR and
+// POLLHUP, and the write then fails with EPIPE.
+TEST_F(LifecycleTest, RmdirWakesAWriterPollingForRoomWithPollerrAndPollhup) {
+    std::string net = make_net("lan");
+    ASSERT_EQ(ctl(net, "lossless on\nqueue 1\n"), 0);
+    Fd r = open_fd(net + "/port1", O_RDONLY);
+    Fd w = open_fd(net + "/port2", O_WRONLY | O_NONBLOCK);
+    ASSERT_EQ(write_msg(w.get(), "fills the queue").n, 15);
+    pollfd full{w.get(), POLLOUT, 0};
+    ASSERT_EQ(poll(&full, 1, 0), 0) << "the queue should be full";
+    auto polled = std::async(std::launch::async, [&] {
+        pollfd pfd{w.get(), POLLOUT, 0};
+        int n = poll(&pfd, 1, 5000);
+        return n == 1 ? pfd.revents : 0;
+    });
+    ASSERT_EQ(polled.wait_for(300ms), std::future_status::timeout) << "poll returned early";
+    auto removed = Clock::now();
+    ASSERT_EQ(rmdir(net.c_str()), 0);
+    short revents = polled.get();
+    EXPECT_EQ(revents & (POLLHUP | POLLERR), POLLHUP | POLLERR) << "revents " << revents;
+    EXPECT_LT(seconds_since(removed), 1.0);
+    EXPECT_EQ(write_msg(w.get(), "x").err, EPIPE);
+}
+
+TEST_F(LifecycleTest, PortsOfALiveNetworkNeverSayPollhupOrPollerr) {
+    std::string net = make_net("lan");
+    Fd rw = open_fd(net + "/port1", O_RDWR);
+    pollfd pfd{rw.get(), POLLIN | POLLOUT, 0};
+    ASSERT_EQ(poll(&pfd, 1, 0), 1);
+    EXPECT_EQ(pfd.revents & (POLLHUP | POLLERR), 0);
 }
 
 TEST_F(LifecycleTest, ANetworkMadeAgainWithTheSameNameIsIndependent) {
