@@ -67,8 +67,8 @@ struct ipnfs_route_ops {
  * breaks these rules. */
 struct ipnfs_route {
     /* in */
-    uint32_t from;           /* the sending port */
-    struct ipnfs_address to; /* IPNFS_TO_DEFAULT unless the sender named one */
+    uint32_t from;                /* the sending port */
+    struct ipnfs_address to;      /* IPNFS_TO_DEFAULT unless the sender named one */
     const unsigned char* payload; /* never NULL, even when len is 0 */
     uint32_t len;
     /* The same message again: a lossless send that waited for room is routed
