@@ -26,6 +26,14 @@ bool contains(const std::vector<std::string>& names, const std::string& name) {
     return std::find(names.begin(), names.end(), name) != names.end();
 }
 
+// Polls fd for `events` on another thread, for up to 5 s: its revents, or 0.
+std::future<short> poll_in_background(int fd, short events) {
+    return std::async(std::launch::async, [fd, events] {
+        pollfd pfd{fd, events, 0};
+        return poll(&pfd, 1, 5000) == 1 ? pfd.revents : short{0};
+    });
+}
+
 TEST_F(LifecycleTest, RmdirWithOpenPortsGivesReadersEndOfFileAndWritersEPIPE) {
     std::string net = make_net("lan");
     Fd r = open_fd(net + "/port1", O_RDONLY);
@@ -58,11 +66,7 @@ TEST_F(LifecycleTest, RmdirWithOpenPortsGivesReadersEndOfFileAndWritersEPIPE) {
 TEST_F(LifecycleTest, RmdirWakesPollersWithEndOfFile) {
     std::string net = make_net("lan");
     Fd r = open_fd(net + "/port1", O_RDONLY);
-    auto polled = std::async(std::launch::async, [&] {
-        pollfd pfd{r.get(), POLLIN, 0};
-        int n = poll(&pfd, 1, 5000);
-        return n == 1 ? pfd.revents : 0;
-    });
+    std::future<short> polled = poll_in_background(r.get(), POLLIN);
     ASSERT_EQ(polled.wait_for(300ms), std::future_status::timeout) << "poll returned early";
     auto removed = Clock::now();
     ASSERT_EQ(rmdir(net.c_str()), 0);
@@ -85,11 +89,7 @@ TEST_F(LifecycleTest, RmdirWakesAWriterPollingForRoomWithPollerrAndPollhup) {
     ASSERT_EQ(write_msg(w.get(), "fills the queue").n, 15);
     pollfd full{w.get(), POLLOUT, 0};
     ASSERT_EQ(poll(&full, 1, 0), 0) << "the queue should be full";
-    auto polled = std::async(std::launch::async, [&] {
-        pollfd pfd{w.get(), POLLOUT, 0};
-        int n = poll(&pfd, 1, 5000);
-        return n == 1 ? pfd.revents : 0;
-    });
+    std::future<short> polled = poll_in_background(w.get(), POLLOUT);
     ASSERT_EQ(polled.wait_for(300ms), std::future_status::timeout) << "poll returned early";
     auto removed = Clock::now();
     ASSERT_EQ(rmdir(net.c_str()), 0);
