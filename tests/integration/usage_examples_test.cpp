@@ -3,6 +3,7 @@
 // each must end by itself, succeed, and print its ```text block.
 #include <sys/stat.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,30 @@ TEST(UsageExamples, TheSectionHasRunnableExamples) {
         EXPECT_NE(example.subsection, "")
             << "docs/usage.md:" << example.line << ": an example outside the subsections";
     }
+}
+
+// The parser the suite above relies on, on a document made for it: a text
+// block belongs to the example right before it (blank lines between), and
+// a block inside a list item loses its item's indentation.
+TEST(UsageExamples, ParserPairsEachExampleWithTheTextBlockAfterIt) {
+    const std::string doc =
+        "## Other\n```sh\nnot this\n```\n"
+        "## Section\n### First part\n```sh\necho a\n```\n\n```text\na\n```\n"
+        "```python\nprint(1)\n```\nprose\n```text\nnot its output\n```\n"
+        "### Second part\n- item\n\n  ```sh\n  echo b\n    echo c\n  ```\n"
+        "```text\nits output\n```\n"
+        "## Next\n```sh\nnor this\n```\n";
+    std::vector<DocExample> examples = doc_examples(doc, "## Section");
+    ASSERT_EQ(examples.size(), 3u);
+    EXPECT_EQ(example_name(examples[0]), "FirstPart_1");
+    EXPECT_EQ(examples[0].code, "echo a\n");
+    EXPECT_EQ(examples[0].output, std::optional<std::string>("a\n"));
+    EXPECT_EQ(example_name(examples[1]), "FirstPart_2");
+    EXPECT_EQ(examples[1].language, "python");
+    EXPECT_FALSE(examples[1].output.has_value()) << "prose separates it from the text block";
+    EXPECT_EQ(example_name(examples[2]), "SecondPart_1");
+    EXPECT_EQ(examples[2].code, "echo b\n  echo c\n");
+    EXPECT_EQ(examples[2].output, std::optional<std::string>("its output\n"));
 }
 
 }  // namespace
