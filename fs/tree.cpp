@@ -11,6 +11,10 @@ namespace ipnfs::fs {
 namespace {
 
 constexpr mode_t kPermBits = 07777;
+constexpr blksize_t kBlockSize = 4096;
+// Above bus::Limits::kMaxMtu, a power of two: see Tree::stat.
+constexpr blksize_t kMessageBlockSize = 65536;
+static_assert(kMessageBlockSize > bus::Limits::kMaxMtu);
 
 timespec now() {
     timespec ts{};
@@ -204,6 +208,7 @@ bus::Status Tree::rmdir(std::string_view name) {
 
 struct stat Tree::stat(const Node& node) const {
     struct stat st {};
+    st.st_blksize = kBlockSize;
     Attr attr;
     if (node.kind == Kind::root) {
         MutexLock lock(mu_);
@@ -225,10 +230,15 @@ struct stat Tree::stat(const Node& node) const {
         // kernel, where no signal reaches them.
         bool messages = node.file != nullptr && node.file->carries_messages();
         st.st_size = messages ? bus::Limits::kMaxMtu : 0;
+        // stdio, Python and the shell's builtins size their buffers from
+        // st_blksize and write a full buffer as one write(): at 4096 a
+        // longer `echo` or line went out as several messages.  The next
+        // power of two above the largest message (the kernel rounds down to
+        // one) lets one buffer hold any message.
+        if (messages) st.st_blksize = kMessageBlockSize;
     }
     st.st_uid = attr.uid;
     st.st_gid = attr.gid;
-    st.st_blksize = 4096;
     st.st_atim = st.st_mtim = st.st_ctim = attr.ctime;
     return st;
 }
