@@ -43,10 +43,12 @@ class CredentialsTest : public IpnfsTest {
     }
 
     // A reader of `port` with framed records and, if asked, credentials.
-    Fd framed_reader(const std::string& net, int port, bool creds) {
+    static Fd framed_reader(const std::string& net, int port, bool creds) {
         Fd fd = open_fd(net + "/port" + std::to_string(port), O_RDONLY);
         EXPECT_EQ(set_framed(fd.get(), true), 0);
-        if (creds) EXPECT_EQ(set_creds(fd.get(), true), 0) << "IPNFS_IOC_SET_CREDS";
+        if (creds) {
+            EXPECT_EQ(set_creds(fd.get(), true), 0) << "IPNFS_IOC_SET_CREDS";
+        }
         return fd;
     }
 
@@ -249,6 +251,26 @@ TEST_F(CredentialsTest, JoinEventsSayWhoOpenedThePortFramedAndAsLines) {
     ASSERT_EQ(set_creds(again.get(), true), 0);
     ASSERT_EQ(ioctl(again.get(), IPNFS_IOC_NEXT_SIZE, &next), 0);
     EXPECT_EQ(next, snapshot[0].size()) << "IPNFS_IOC_NEXT_SIZE counts the line as read";
+}
+
+TEST_F(CredentialsTest, APidIsTheWritersAsTheDaemonSeesIt) {
+    if (run_argv({"unshare", "--pid", "--fork", "true"}).exit_code() != 0) {
+        IPNFS_SKIP_OR_FAIL("unshare --pid does not work here");
+    }
+    const std::string net = open_net("lan");
+    Fd reader = framed_reader(net, 1, true);
+    // The shell sees itself as pid 1 of its own namespace; the daemon, one
+    // level up, sees its real number.
+    Shell sh = run_argv(
+        {"unshare", "--pid", "--fork", "sh", "-c", "echo \"inside $$\" >> " + sq(net + "/port2")});
+    ASSERT_EQ(sh.exit_code(), 0) << sh.err;
+    Framed f = read_framed(reader.get());
+    ASSERT_EQ(f.records.size(), 1u);
+    const Record& r = f.records[0];
+    EXPECT_EQ(r.payload, "inside 1\n");
+    ASSERT_TRUE(r.has_creds());
+    EXPECT_NE(r.creds.pid, 0u) << "the daemon sees into the child namespace";
+    EXPECT_NE(r.creds.pid, 1u) << "a pid in the daemon's namespace, not the writer's own";
 }
 
 class CredentialsNetdevTest : public NetdevTest {};
