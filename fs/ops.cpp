@@ -296,7 +296,7 @@ void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t off, fu
         ReadRequest read{h.dir, h.conn, size, h.framed.load()};
         read.creds = h.creds.load();
         if (read.framed && size < framed_min_read(read.creds)) {
-            fuse_reply_err(req, EINVAL);  // not even one record header fits
+            fuse_reply_err(req, EINVAL);  // not even one record header (and credentials) fits
             return;
         }
         // Fast path: a queued message needs no waiter and no interrupt hook.

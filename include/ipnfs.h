@@ -143,9 +143,10 @@ struct ipnfs_port_ctl {
 /* int: 1 = this open file's reads say who sent each message (as SO_PASSCRED):
  * framed records carry a struct ipnfs_creds (IPNFS_FLAG_CREDS), and join
  * events, framed or plain ("join 3 uid 1000 gid 1000 pid 4242"), who opened
- * the port.  Plain data reads have no room for it and stay as they are.  On
- * a port file or the events file; the privileges decisions take are the
- * opener's, never these. */
+ * the port.  Plain data reads have no room for it and stay as they are.  A
+ * framed read then needs room for a header and its credentials (40 bytes).
+ * On a port file or the events file.  What a descriptor may do is decided
+ * by its opener's credentials, never by these. */
 #define IPNFS_IOC_SET_CREDS _IOW(IPNFS_IOC_MAGIC, 6, int)
 
 #endif /* IPNFS_H */
