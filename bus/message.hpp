@@ -9,6 +9,8 @@
 
 #include <boost/intrusive_ptr.hpp>
 
+#include "bus/credentials.hpp"
+
 namespace ipnfs::bus {
 
 class ByteBudget;
@@ -68,6 +70,19 @@ class Message {
     // Set once, under the network lock, before any receiver sees it.
     [[nodiscard]] std::uint64_t time_ns() const { return time_ns_; }
     void set_time_ns(std::uint64_t ns) { time_ns_ = ns; }
+    // Who wrote it (a data message) or opened the port (a join), for readers
+    // that ask (IPNFS_IOC_SET_CREDS).  Set before the message is sent, never
+    // after.  Kept as loose fields, not a Credentials, so that they fill
+    // padding: they cost 8 bytes a message (80 instead of 72).
+    [[nodiscard]] Credentials credentials() const {
+        return {cred_pid_, cred_uid_, cred_gid_, has_creds_};
+    }
+    void set_credentials(const Credentials& c) {
+        cred_pid_ = c.pid;
+        cred_uid_ = c.uid;
+        cred_gid_ = c.gid;
+        has_creds_ = c.known;
+    }
 
     Message(const Message&) = delete;
     Message& operator=(const Message&) = delete;
@@ -86,9 +101,13 @@ class Message {
     PortId from_;
     Kind kind_;
     std::uint8_t hops_ = 0;
+    bool has_creds_ = false;
     Address address_;
     std::uint64_t seq_ = 0;
     std::uint64_t time_ns_ = 0;
+    std::uint32_t cred_pid_ = 0;
+    std::uint32_t cred_uid_ = 0;
+    std::uint32_t cred_gid_ = 0;
 
   public:
     // Queue copies not yet taken or discarded: the network's pool and byte

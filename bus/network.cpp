@@ -96,7 +96,7 @@ PortId Network::port_count() const {
 }
 
 Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connection& out,
-                       AfterUnlock& after) {
+                       const Credentials& opener, AfterUnlock& after) {
     bool joined = !port.connected();
     bool new_reader = reads && port.readers == 0;
     bool new_writer = writes && port.writers == 0;
@@ -112,6 +112,7 @@ Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connectio
     sending_ports_ += new_writer ? 1 : 0;
     track(port);
     out = Connection{id, reads, writes, &port};
+    if (joined) port.joined_by = opener;
     // A port that starts receiving events gets the snapshot, which already
     // holds the new counts; everyone else hears of the change.
     bool snapshot = new_reader && port.events;
@@ -121,7 +122,8 @@ Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connectio
     return Status::success();
 }
 
-Status Network::connect(PortId id, bool reads, bool writes, Connection& out, bool exclusive) {
+Status Network::connect(PortId id, bool reads, bool writes, Connection& out, bool exclusive,
+                        const Credentials& opener) {
     AfterUnlock after;
     Listener* listener = nullptr;
     Status s;
@@ -140,7 +142,7 @@ Status Network::connect(PortId id, bool reads, bool writes, Connection& out, boo
                                  fmt::format("port {} is in use{}", id,
                                              port.exclusive ? " (held exclusively)" : ""));
         }
-        s = attach(port, id, reads, writes, out, after);
+        s = attach(port, id, reads, writes, out, opener, after);
         if (s.ok()) port.exclusive = exclusive;
         listener = listener_;
     }
@@ -148,7 +150,8 @@ Status Network::connect(PortId id, bool reads, bool writes, Connection& out, boo
     return s;
 }
 
-Status Network::connect_any(bool reads, bool writes, Connection& out, bool exclusive) {
+Status Network::connect_any(bool reads, bool writes, Connection& out, bool exclusive,
+                            const Credentials& opener) {
     AfterUnlock after;
     Listener* listener = nullptr;
     Status s = Status::error(std::errc::no_space_on_device, "");
@@ -157,7 +160,7 @@ Status Network::connect_any(bool reads, bool writes, Connection& out, bool exclu
         if (hung_up_)
             return Status::error(std::errc::no_such_file_or_directory, "network is removed");
         if (PortId id = free_.lowest(); id < ports_.size()) {
-            s = attach(*ports_[id], id, reads, writes, out, after);
+            s = attach(*ports_[id], id, reads, writes, out, opener, after);
             if (s.ok()) ports_[id]->exclusive = exclusive;
         }
         if (s.code == std::errc::no_space_on_device) {
@@ -446,6 +449,7 @@ void Network::deliver(Port& from, const MessageRef& msg, const Route& route, Aft
         MessageRef copy = Message::make(from.id, v.payload);
         copy->set_address(msg->address());
         copy->set_hops(msg->hops());
+        copy->set_credentials(msg->credentials());
         copy->set_seq(msg->seq());  // one send: one place in the order
         fan_out(v.to, copy);
     }
@@ -595,7 +599,8 @@ void Network::discard_queue(Port& port, AfterUnlock& after) {
 }
 
 SendResult Network::send(const Connection& conn, std::span<const std::byte> payload,
-                         SendWaiter* waiter, const Address& address, std::uint8_t hops) {
+                         SendWaiter* waiter, const Address& address, std::uint8_t hops,
+                         const Credentials& sender) {
     if (!conn.writes) {
         return {Status::error(std::errc::bad_file_descriptor, "not open for writing")};
     }
@@ -607,6 +612,7 @@ SendResult Network::send(const Connection& conn, std::span<const std::byte> payl
     MessageRef msg = Message::make(conn.id, payload);
     msg->set_address(address);
     msg->set_hops(hops);
+    msg->set_credentials(sender);
     thread_local AfterUnlock after;
     Listener* listener = nullptr;
     {

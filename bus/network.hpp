@@ -115,11 +115,12 @@ class Network {
 
     // Connects to a given port / to the lowest port nobody is connected to.
     // An `exclusive` connection needs a port nobody is connected to and keeps
-    // everyone else out until it disconnects (EBUSY).
-    Status connect(PortId id, bool reads, bool writes, Connection& out, bool exclusive = false)
-        EXCLUDES(mu_);
-    Status connect_any(bool reads, bool writes, Connection& out, bool exclusive = false)
-        EXCLUDES(mu_);
+    // everyone else out until it disconnects (EBUSY).  `opener`: the process
+    // whose open this is; if it connects the port, its join event carries it.
+    Status connect(PortId id, bool reads, bool writes, Connection& out, bool exclusive = false,
+                   const Credentials& opener = {}) EXCLUDES(mu_);
+    Status connect_any(bool reads, bool writes, Connection& out, bool exclusive = false,
+                       const Credentials& opener = {}) EXCLUDES(mu_);
     // Connects a reader of the network's membership events only; it first
     // receives a join for every connected port and the current counts.
     // ENFILE beyond Bounds::event_readers.
@@ -144,11 +145,13 @@ class Network {
     // queued now it parks `waiter` (or fails with EAGAIN if there is none).
     // The policy may refuse it (an address nobody holds), now or, for a
     // parked send, when it is routed again.  `hops`: cables it crossed.
+    // `sender`: the process that wrote it, for readers that ask.
     SendResult send(const Connection& conn, std::span<const std::byte> payload, SendWaiter* waiter,
-                    const Address& address = {}, std::uint8_t hops = 0) EXCLUDES(mu_);
+                    const Address& address = {}, std::uint8_t hops = 0,
+                    const Credentials& sender = {}) EXCLUDES(mu_);
     Status send(const Connection& conn, std::span<const std::byte> payload,
-                const Address& address = {}) EXCLUDES(mu_) {
-        return send(conn, payload, nullptr, address).status;
+                const Address& address = {}, const Credentials& sender = {}) EXCLUDES(mu_) {
+        return send(conn, payload, nullptr, address, 0, sender).status;
     }
     // True if the send was parked and is now removed: the caller completes it.
     bool cancel(SendWaiter& waiter) EXCLUDES(mu_);
@@ -235,7 +238,7 @@ class Network {
     void apply_port_flag(PortId id, bool Port::*flag, bool on, AfterUnlock& after) REQUIRES(mu_);
     [[nodiscard]] std::uint32_t connected_ports() const REQUIRES(mu_);
     Status attach(Port& port, PortId id, bool reads, bool writes, Connection& out,
-                  AfterUnlock& after) REQUIRES(mu_);
+                  const Credentials& opener, AfterUnlock& after) REQUIRES(mu_);
     // An observer's port in observers_ (events: else capture), or an error.
     Status add_observer(bool capture, Port*& out) REQUIRES(mu_);
     // Keeps event_ports_ and connected_ in step with a port's state.

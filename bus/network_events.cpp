@@ -62,6 +62,7 @@ void Network::emit(Kind kind, PortId member, bool to_member, AfterUnlock& after)
     auto payload =
         kind == Kind::counts ? std::as_bytes(std::span(counts)) : std::span<const std::byte>{};
     MessageRef msg = Message::make(member, payload, kind);
+    if (kind == Kind::join) msg->set_credentials(ports_[member]->joined_by);
     msg->set_seq(next_seq_++);
     for_each_event_reader([&](Port& port, PortId id) REQUIRES(mu_) {
         if (to_member || id != member) enqueue(port, msg, after);
@@ -76,6 +77,7 @@ void Network::send_snapshot(Port& port, PortId id, AfterUnlock& after) {
     for (PortId member : members) {
         if (member == id) continue;
         MessageRef join = Message::make(member, {}, Kind::join);
+        join->set_credentials(ports_[member]->joined_by);
         join->set_seq(next_seq_++);
         enqueue(port, join, after);
     }

@@ -81,6 +81,9 @@ struct Port {
     // last descriptor closes, its settings go back to the defaults.
     bool holder_set = false;
     bool exclusive = false;  // its one connection refuses company (a kernel interface)
+    // Who opened its first descriptor (not known for a kernel interface, a
+    // cable or a VDE client): its join events carry it.
+    Credentials joined_by;
     // A capture reader (an observer): gets a copy of every data message the
     // network accepts, never events; its copies stay out of the lossless
     // pool, and a full ring drops its own copy, so it never holds a sender.

@@ -80,6 +80,16 @@ bus::Caller writer_of(fuse_req_t req, const bus::Caller& opener) {
     return caller;
 }
 
+bus::Credentials sender_of(fuse_req_t req) {
+    // The kernel's fsuid and fsgid of the writing thread, mapped into the
+    // daemon's user namespace (a request from a user it cannot map fails
+    // with EOVERFLOW before it gets here), and the thread's id in the
+    // daemon's pid namespace (0 when it is not visible there).
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    if (ctx == nullptr) return {};
+    return {static_cast<std::uint32_t>(ctx->pid), ctx->uid, ctx->gid, true};
+}
+
 bus::Caller daemon_caller() {
     bus::Caller caller;
     caller.uid = ::geteuid();

@@ -5,6 +5,7 @@
 #include <fuse_lowlevel.h>
 
 #include "bus/commands.hpp"
+#include "bus/credentials.hpp"
 
 namespace ipnfs::fs {
 
@@ -21,6 +22,12 @@ bus::Caller opener_of(fuse_req_t req);
 // setuid program (its stdout, say) gains nothing from that program's
 // privilege, and one handed down by a privileged opener gains nothing either.
 bus::Caller writer_of(fuse_req_t req, const bus::Caller& opener);
+
+// The process behind a request as the kernel put it in the request's
+// header: what a write's message carries for readers that ask for its
+// sender (IPNFS_IOC_SET_CREDS), and an open's for its port's join.  Unlike
+// the opener's, these credentials decide nothing.
+bus::Credentials sender_of(fuse_req_t req);
 
 // The daemon itself as a caller (the config file's ctl lines run with the
 // daemon's own privilege).

@@ -12,22 +12,38 @@ namespace ipnfs::fs {
 namespace {
 
 static_assert(sizeof(ipnfs_record) == 24, "the record header is part of the ABI");
+static_assert(sizeof(ipnfs_creds) == 16 && sizeof(ipnfs_creds) % IPNFS_RECORD_ALIGN == 0,
+              "credentials keep the payload where padding expects it");
 
-void append_record(std::string& out, const bus::Message& m, std::size_t room) {
+// Whether the record of `m` carries credentials for this reader.
+bool with_creds(const bus::Message& m, bool creds) {
+    return creds && m.credentials().known;
+}
+
+// `room` holds at least the header, and the credentials if they go in.
+void append_record(std::string& out, const bus::Message& m, std::size_t room, bool creds) {
     auto payload = m.payload();
-    std::size_t fits = std::min(payload.size(), room - sizeof(ipnfs_record));
+    const bool cred = with_creds(m, creds);
+    const std::uint32_t flags = cred ? IPNFS_FLAG_CREDS : 0;
+    const std::size_t before = sizeof(ipnfs_record) + IPNFS_CREDS_SIZE(flags);
+    std::size_t fits = std::min(payload.size(), room - before);
     ipnfs_record header{};
     header.len = static_cast<std::uint32_t>(payload.size());
     header.kind = static_cast<std::uint16_t>(m.kind());
     header.version = IPNFS_FRAME_VERSION;
     header.port = m.from();
-    header.flags = (fits < payload.size() ? IPNFS_FLAG_TRUNCATED : 0) |
+    header.flags = flags | (fits < payload.size() ? IPNFS_FLAG_TRUNCATED : 0) |
                    IPNFS_FLAGS_TO(static_cast<std::uint32_t>(m.address().to));
     header.seq = m.seq();
     std::size_t start = out.size();
     out.append(reinterpret_cast<const char*>(&header), sizeof header);
+    if (cred) {
+        bus::Credentials c = m.credentials();
+        ipnfs_creds who{c.pid, c.uid, c.gid, 0};
+        out.append(reinterpret_cast<const char*>(&who), sizeof who);
+    }
     out.append(reinterpret_cast<const char*>(payload.data()), fits);
-    out.resize(start + std::min(IPNFS_RECORD_SIZE(fits), room), '\0');
+    out.resize(start + std::min(IPNFS_CREDS_SIZE(flags) + IPNFS_RECORD_SIZE(fits), room), '\0');
 }
 
 bus::Status parse_address(const ipnfs_record& header, bus::Address& out) {
@@ -59,9 +75,14 @@ bus::Status parse_address(const ipnfs_record& header, bus::Address& out) {
 
 }  // namespace
 
-std::string event_text(const bus::Message& event) {
+std::string event_text(const bus::Message& event, bool creds) {
     switch (event.kind()) {
         case bus::Kind::join:
+            if (with_creds(event, creds)) {
+                bus::Credentials c = event.credentials();
+                return fmt::format("join {} uid {} gid {} pid {}\n", event.from(), c.uid, c.gid,
+                                   c.pid);
+            }
             return fmt::format("join {}\n", event.from());
         case bus::Kind::leave:
             return fmt::format("leave {}\n", event.from());
@@ -83,22 +104,23 @@ std::string event_text(const bus::Message& event) {
     return {};
 }
 
-std::size_t framed_min_read() {
-    return sizeof(ipnfs_record);
+std::size_t framed_min_read(bool creds) {
+    return sizeof(ipnfs_record) + (creds ? sizeof(ipnfs_creds) : 0);
 }
 
 std::string framed_reply(bus::Network& net, const bus::Connection& conn, const bus::Message& first,
-                         std::size_t size) {
+                         std::size_t size, bool creds) {
     std::string out;
     out.reserve(std::min<std::size_t>(size, std::size_t{64} * 1024));
-    append_record(out, first, size);
+    append_record(out, first, size, creds);
     bus::Fits fits = [&](const bus::Message& m) {
-        return out.size() + IPNFS_RECORD_SIZE(m.payload().size()) <= size;
+        std::uint32_t flags = with_creds(m, creds) ? IPNFS_FLAG_CREDS : 0;
+        return out.size() + IPNFS_CREDS_SIZE(flags) + IPNFS_RECORD_SIZE(m.payload().size()) <= size;
     };
     while (out.size() + sizeof(ipnfs_record) <= size) {
         bus::Received next = net.receive(conn, nullptr, &fits);
         if (next.outcome != bus::Outcome::message) break;
-        append_record(out, *next.message, size - out.size());
+        append_record(out, *next.message, size - out.size(), creds);
     }
     return out;
 }

@@ -12,16 +12,20 @@ namespace ipnfs::fs {
 
 // An event as the text line plain readers and the events file show:
 // "join 3", "leave 3", "counts 2 1" (ports with a reader, with a writer).
-std::string event_text(const bus::Message& event);
+// With `creds` (IPNFS_IOC_SET_CREDS), a join says who opened the port, if
+// a process did: "join 3 uid 1000 gid 1000 pid 4242".
+std::string event_text(const bus::Message& event, bool creds = false);
 
 // The reply to a framed read that took `first`: its record, then more
 // records taken from the port while they fit in `size` bytes.  The first
-// record is cut (IPNFS_FLAG_TRUNCATED) if even it does not fit.
+// record is cut (IPNFS_FLAG_TRUNCATED) if even it does not fit.  With
+// `creds`, records of messages that have credentials carry them.
 std::string framed_reply(bus::Network& net, const bus::Connection& conn, const bus::Message& first,
-                         std::size_t size);
+                         std::size_t size, bool creds = false);
 
-// The smallest buffer a framed read accepts: one record header.
-std::size_t framed_min_read();
+// The smallest buffer a framed read accepts: one record header, and with
+// `creds` its credentials, so the first record always has room for them.
+std::size_t framed_min_read(bool creds = false);
 
 // One record of a framed write, checked: its payload and its padded size.
 struct Record {

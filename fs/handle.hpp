@@ -19,6 +19,7 @@ struct Handle {
     bus::Caller opener;               // who opened it (the kernel's f_cred), set at open
     bus::Connection conn;             // ports, clone, events and capture opens
     std::atomic<bool> framed{false};  // IPNFS_IOC_SET_FRAMED: records instead of plain messages
+    std::atomic<bool> creds{false};   // IPNFS_IOC_SET_CREDS: records say who sent them
 
     [[nodiscard]] bool connected() const { return file->connects(); }
     // capture: the pcap bytes not yet read (shared with its parked reads).

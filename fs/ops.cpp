@@ -191,13 +191,13 @@ void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) {
 }
 
 // What opening the file in `node` does on the bus, by its row's `opens`.
-bus::Status connect(Handle& h, const Node& node, bool reads, bool writes) {
+bus::Status connect(fuse_req_t req, Handle& h, const Node& node, bool reads, bool writes) {
     bus::Network& net = node.dir->net();
     switch (node.file->opens) {
         case Opens::port:
-            return net.connect(node.port, reads, writes, h.conn);
+            return net.connect(node.port, reads, writes, h.conn, false, sender_of(req));
         case Opens::any_port:
-            return net.connect_any(reads, writes, h.conn);
+            return net.connect_any(reads, writes, h.conn, false, sender_of(req));
         case Opens::observer:
             return net.connect_observer(h.conn);
         case Opens::capture:
@@ -228,7 +228,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         h->dir = node->dir;
         h->opener = opener_of(req);
         if (h->connected()) {
-            if (bus::Status s = connect(*h, *node, reads, writes); !s.ok()) {
+            if (bus::Status s = connect(req, *h, *node, reads, writes); !s.ok()) {
                 reply_error(req, "open", s);
                 return;
             }
@@ -294,8 +294,9 @@ void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t off, fu
             return;
         }
         ReadRequest read{h.dir, h.conn, size, h.framed.load()};
-        if (read.framed && size < framed_min_read()) {
-            fuse_reply_err(req, EINVAL);  // not even one record header fits
+        read.creds = h.creds.load();
+        if (read.framed && size < framed_min_read(read.creds)) {
+            fuse_reply_err(req, EINVAL);  // not even one record header (and credentials) fits
             return;
         }
         // Fast path: a queued message needs no waiter and no interrupt hook.
@@ -314,13 +315,15 @@ void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t off, fu
 // records, which the writer continues from.
 void write_framed(fuse_req_t req, Handle& h, std::span<const std::byte> buf, bool nonblock) {
     bus::Network& net = h.dir->net();
+    const bus::Credentials sender = sender_of(req);
     std::size_t done = 0;
     while (done < buf.size()) {
         Record record{};
         bus::Status s = parse_record(buf.subspan(done), record);
-        if (s.ok()) s = net.send(h.conn, record.payload, record.address);
+        if (s.ok()) s = net.send(h.conn, record.payload, record.address, sender);
         if (s.code == std::errc::resource_unavailable_try_again && done == 0 && !nonblock) {
-            ParkedWrite::start(req, h.dir, h.conn, record.payload, record.size, record.address);
+            ParkedWrite::start(req, h.dir, h.conn, record.payload, record.size, sender,
+                               record.address);
             return;
         }
         if (!s.ok()) {
@@ -357,10 +360,10 @@ void op_write(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, std::size_t s
         } else if (h.framed.load()) {
             write_framed(req, h, bytes, (fi->flags & O_NONBLOCK) != 0);
         } else if ((fi->flags & O_NONBLOCK) != 0) {
-            bus::Status s = net.send(h.conn, bytes);
+            bus::Status s = net.send(h.conn, bytes, {}, sender_of(req));
             s.ok() ? (void)fuse_reply_write(req, size) : reply_error(req, "write", s);
         } else {
-            ParkedWrite::start(req, h.dir, h.conn, bytes, size);
+            ParkedWrite::start(req, h.dir, h.conn, bytes, size, sender_of(req));
         }
     });
 }
@@ -414,6 +417,10 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
                 h.framed = on != 0;
                 fuse_reply_ioctl(req, 0, nullptr, 0);
                 return;
+            case IPNFS_IOC_SET_CREDS:
+                h.creds = on != 0;
+                fuse_reply_ioctl(req, 0, nullptr, 0);
+                return;
             case IPNFS_IOC_GET_PORT: {
                 if (h.conn.observer()) break;  // an events reader has no port
                 std::uint32_t port = h.conn.id;
@@ -439,8 +446,9 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
                     return;
                 }
                 std::uint32_t next = 0;
-                bus::Fits peek = [&next](const bus::Message& m) {
-                    next = static_cast<std::uint32_t>(m.is_event() ? event_text(m).size()
+                const bool creds = h.creds.load();
+                bus::Fits peek = [&next, creds](const bus::Message& m) {
+                    next = static_cast<std::uint32_t>(m.is_event() ? event_text(m, creds).size()
                                                                    : m.payload().size());
                     return false;  // it stays queued
                 };

@@ -19,10 +19,11 @@ void reply_received(fuse_req_t req, const ReadRequest& read, const bus::Received
         case bus::Outcome::message: {
             const bus::Message& msg = *received.message;
             if (read.framed) {
-                std::string records = framed_reply(read.dir->net(), read.conn, msg, read.size);
+                std::string records =
+                    framed_reply(read.dir->net(), read.conn, msg, read.size, read.creds);
                 fuse_reply_buf(req, records.data(), records.size());
             } else if (msg.is_event()) {
-                std::string line = event_text(msg);
+                std::string line = event_text(msg, read.creds);
                 fuse_reply_buf(req, line.data(), std::min(read.size, line.size()));
             } else {
                 auto payload = msg.payload();

@@ -23,6 +23,9 @@ struct ReadRequest {
     bool framed;
     // A capture file's read: the reply is the next piece of this stream.
     std::shared_ptr<CaptureStream> capture = nullptr;
+    // IPNFS_IOC_SET_CREDS: framed records say who sent them, join lines who
+    // opened the port.
+    bool creds = false;
 };
 
 // Replies to a read: a message (plain: its payload cut to the buffer, like a

@@ -8,11 +8,11 @@ namespace ipnfs::fs {
 
 void ParkedWrite::start(fuse_req_t req, std::shared_ptr<NetDir> dir, const bus::Connection& conn,
                         std::span<const std::byte> payload, std::size_t written,
-                        const bus::Address& address) {
+                        const bus::Credentials& sender, const bus::Address& address) {
     auto* self = new ParkedWrite(req, std::move(dir), written);
     // The same hand-off as ParkedRead: register first, never under a bus lock.
     fuse_req_interrupt_func(req, &ParkedWrite::on_interrupt, self);
-    bus::SendResult sent = self->dir_->net().send(conn, payload, self, address);
+    bus::SendResult sent = self->dir_->net().send(conn, payload, self, address, 0, sender);
     if (sent.parked) return;
     fuse_req_interrupt_func(req, nullptr, nullptr);
     self->reply(sent.status);

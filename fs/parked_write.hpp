@@ -17,11 +17,11 @@ namespace ipnfs::fs {
 
 class ParkedWrite final : public bus::SendWaiter {
   public:
-    // Sends `payload` from `conn`, parking the request if it must wait.
-    // On success the reply reports `written` bytes.
+    // Sends `payload` from `conn` as written by `sender`, parking the
+    // request if it must wait.  On success the reply reports `written` bytes.
     static void start(fuse_req_t req, std::shared_ptr<NetDir> dir, const bus::Connection& conn,
                       std::span<const std::byte> payload, std::size_t written,
-                      const bus::Address& address = {});
+                      const bus::Credentials& sender, const bus::Address& address = {});
 
     void complete(bus::Status status) override;
 

@@ -8,7 +8,12 @@
  * (IPNFS_RECORD_SIZE).  All fields are in host byte order: ipnfs is local IPC.
  *
  * Version 1.  A reader must check `version` and skip records of kinds it does
- * not know (their size is still IPNFS_RECORD_SIZE(len)).
+ * not know (their size is IPNFS_RECORD_FULL_SIZE(&header)).
+ *
+ * Sender credentials (IPNFS_IOC_SET_CREDS on the open file, as SO_PASSCRED
+ * on a socket): records then carry a struct ipnfs_creds between the header
+ * and the payload, flagged IPNFS_FLAG_CREDS.  Only descriptors that asked
+ * get them, so a reader that did not ask sees the records it always saw.
  */
 #ifndef IPNFS_H
 #define IPNFS_H
@@ -28,8 +33,14 @@ enum ipnfs_kind {
 };
 
 /* Read side: the payload was cut to fit the reader's buffer (len is the
- * length before cutting; the record in the buffer holds what fitted). */
+ * length before cutting; the record in the buffer holds what fitted, and
+ * nothing follows it in that read). */
 #define IPNFS_FLAG_TRUNCATED 0x1u
+/* Read side, with IPNFS_IOC_SET_CREDS on: a struct ipnfs_creds follows the
+ * header.  A data record's says who wrote the message, a join's who opened
+ * the port.  Records no process wrote (frames from kernel interfaces, cables
+ * and VDE clients; leave, counts and lost events) have no such struct. */
+#define IPNFS_FLAG_CREDS 0x2u
 
 /*
  * Addresses, for policies that take them (the group policy).  A written
@@ -66,6 +77,23 @@ struct ipnfs_record {
     uint64_t seq;     /* read: position in the network's total order; write: see enum ipnfs_to */
 };
 
+/*
+ * Who sent a message, as the kernel put it in the write request (or, for a
+ * join, in the open that connected the port): SCM_CREDENTIALS's ucred.
+ * uid and gid are the writing thread's fsuid and fsgid, in the daemon's
+ * user namespace: the kernel's word, whatever the writer claims.  pid is
+ * the writing thread's id (the process id for a single-threaded writer) in
+ * the daemon's pid namespace, 0 when the writer cannot be seen from there;
+ * it may name another process once the writer has exited.  A descriptor
+ * handed to another process writes with that process's credentials.
+ */
+struct ipnfs_creds {
+    uint32_t pid;
+    uint32_t uid;
+    uint32_t gid;
+    uint32_t pad; /* 0 */
+};
+
 /* Payload of IPNFS_COUNTS: how many ports have a reader / a writer. */
 struct ipnfs_counts {
     uint32_t receivers;
@@ -76,6 +104,12 @@ struct ipnfs_counts {
 #define IPNFS_RECORD_SIZE(len)                                        \
     ((sizeof(struct ipnfs_record) + (len) + IPNFS_RECORD_ALIGN - 1) & \
      ~(size_t)(IPNFS_RECORD_ALIGN - 1))
+/* The bytes between the header and the payload: a struct ipnfs_creds or none. */
+#define IPNFS_CREDS_SIZE(flags) \
+    (((flags)&IPNFS_FLAG_CREDS) != 0 ? sizeof(struct ipnfs_creds) : (size_t)0)
+/* A whole record, from a pointer to its header: where the next one starts
+ * (a truncated record runs to the end of the read instead). */
+#define IPNFS_RECORD_FULL_SIZE(hdr) (IPNFS_CREDS_SIZE((hdr)->flags) + IPNFS_RECORD_SIZE((hdr)->len))
 
 #define IPNFS_IOC_MAGIC 0xE7
 /* int: 1 = framed records on this open file, 0 = one plain message per call. */
@@ -105,5 +139,14 @@ struct ipnfs_port_ctl {
  * (messages are never empty).  FIONREAD cannot say this: the kernel answers
  * it from the file size, 65535 for a port file. */
 #define IPNFS_IOC_NEXT_SIZE _IOR(IPNFS_IOC_MAGIC, 5, uint32_t)
+
+/* int: 1 = this open file's reads say who sent each message (as SO_PASSCRED):
+ * framed records carry a struct ipnfs_creds (IPNFS_FLAG_CREDS), and join
+ * events, framed or plain ("join 3 uid 1000 gid 1000 pid 4242"), who opened
+ * the port.  Plain data reads have no room for it and stay as they are.  A
+ * framed read then needs room for a header and its credentials (40 bytes).
+ * On a port file or the events file.  What a descriptor may do is decided
+ * by its opener's credentials, never by these. */
+#define IPNFS_IOC_SET_CREDS _IOW(IPNFS_IOC_MAGIC, 6, int)
 
 #endif /* IPNFS_H */

@@ -4,11 +4,14 @@
 // replies parsed as a client parses them (include/ipnfs.h).  Every reply
 // must be whole records inside the read's size, only its first record may
 // be cut (and flagged), every data record must be the message sent, in
-// order, and nothing may be lost or duplicated between reads.
+// order, and nothing may be lost or duplicated between reads.  With
+// credentials asked for, a record carries its writer's (or its joiner's)
+// exactly when they are known, between header and payload.
 //
-// Input: byte 0 bit 0 turns the reader's events on; then operations, one
-// byte each and their arguments: send (writer, address kind, payload), read
-// (size), a port joins or leaves.
+// Input: byte 0 bit 0 turns the reader's events on, bit 1 its credentials
+// (IPNFS_IOC_SET_CREDS); then operations, one byte each and their
+// arguments: send (writer, address kind, payload), read (size), a port
+// joins or leaves.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cerrno>
@@ -35,6 +38,14 @@ struct Sent {
     std::vector<std::byte> payload;
 };
 
+// Writer w's credentials: writers 0 and 1 are processes, writer 2 is not (a
+// kernel interface's port, say).  It opens its port with the same.
+bus::Credentials creds_of(std::size_t w) {
+    if (w == 2) return {};
+    return {static_cast<std::uint32_t>(100 + w), static_cast<std::uint32_t>(1000 + w),
+            static_cast<std::uint32_t>(2000 + w), true};
+}
+
 // Addresses that all reach port 0, the reader (it holds instance 5).
 bus::Address address_of(std::uint32_t to) {
     switch (to) {
@@ -53,8 +64,8 @@ bus::Address address_of(std::uint32_t to) {
 
 class Reader {
   public:
-    Reader(bus::Network& net, const bus::Connection& conn, bool events)
-        : net_(net), conn_(conn), events_(events) {}
+    Reader(bus::Network& net, const bus::Connection& conn, bool events, bool creds)
+        : net_(net), conn_(conn), events_(events), creds_(creds) {}
 
     void sent(Sent s) { expected_.push_back(std::move(s)); }
 
@@ -62,14 +73,17 @@ class Reader {
     bool read(std::size_t size) {
         bus::Received got = net_.receive(conn_, nullptr);
         if (got.outcome != bus::Outcome::message) return false;
-        std::string reply = fs::framed_reply(net_, conn_, *got.message, size);
+        std::string reply = fs::framed_reply(net_, conn_, *got.message, size, creds_);
         require(reply.size() <= size, "a reply fits the read");
-        require(reply.size() >= fs::framed_min_read(), "a reply holds a record");
+        require(reply.size() >= fs::framed_min_read() && size >= fs::framed_min_read(creds_),
+                "a reply holds a record");
         parse(reply);
         // Without events the queue is exactly what was sent and not read:
         // the reply took every next record that fitted whole.
         if (!events_ && !expected_.empty() && reply.size() + sizeof(ipnfs_record) <= size) {
-            require(reply.size() + IPNFS_RECORD_SIZE(expected_.front().payload.size()) > size,
+            const Sent& next = expected_.front();
+            std::size_t extra = creds_ && creds_of(next.from - 1).known ? sizeof(ipnfs_creds) : 0;
+            require(reply.size() + extra + IPNFS_RECORD_SIZE(next.payload.size()) > size,
                     "a reply takes every record that fits");
         }
         return true;
@@ -86,23 +100,46 @@ class Reader {
             ipnfs_record h{};
             std::memcpy(&h, reply.data() + at, sizeof h);
             require(h.version == IPNFS_FRAME_VERSION, "version 1");
-            require((h.flags & ~(IPNFS_FLAG_TRUNCATED | IPNFS_TO_MASK)) == 0, "known flags only");
+            std::uint32_t known = IPNFS_FLAG_TRUNCATED | IPNFS_TO_MASK | IPNFS_FLAG_CREDS;
+            require((h.flags & ~known) == 0, "known flags only");
             bool cut = (h.flags & IPNFS_FLAG_TRUNCATED) != 0;
             require(!cut || at == 0, "only the first record is cut");
-            std::size_t room = reply.size() - at - sizeof h;
+            const std::size_t before = sizeof h + IPNFS_CREDS_SIZE(h.flags);
+            require(reply.size() - at >= before, "whole credentials");
+            ipnfs_creds who{};
+            if ((h.flags & IPNFS_FLAG_CREDS) != 0) {
+                std::memcpy(&who, reply.data() + at + sizeof h, sizeof who);
+            }
+            std::size_t room = reply.size() - at - before;
             std::size_t present = cut ? room : h.len;
             require(present <= room, "a record's payload is inside the reply");
             require(!cut || present < h.len, "a cut record lost bytes");
-            std::string_view payload = reply.substr(at + sizeof h, present);
-            std::size_t end = at + std::min(IPNFS_RECORD_SIZE(present), reply.size() - at);
-            for (std::size_t i = at + sizeof h + present; i < end; ++i) {
+            std::string_view payload = reply.substr(at + before, present);
+            std::size_t end = at + std::min(IPNFS_CREDS_SIZE(h.flags) + IPNFS_RECORD_SIZE(present),
+                                            reply.size() - at);
+            if (!cut)
+                require(end == at + IPNFS_RECORD_FULL_SIZE(&h) || end == reply.size(), "size");
+            for (std::size_t i = at + before + present; i < end; ++i) {
                 require(reply[i] == '\0', "zero padding");
             }
             require(h.seq > last_seq_, "records in the network's order");
             last_seq_ = h.seq;
+            check_creds(h, who);
             check(h, payload, cut);
             at = end;
         }
+    }
+
+    // Data and joins of writers 0 and 1 carry theirs, if asked; nothing else does.
+    void check_creds(const ipnfs_record& h, const ipnfs_creds& who) const {
+        bool carries = (h.flags & IPNFS_FLAG_CREDS) != 0;
+        bool should = creds_ && (h.kind == IPNFS_DATA || h.kind == IPNFS_JOIN) && h.port >= 1 &&
+                      h.port <= 3 && creds_of(h.port - 1).known;
+        require(carries == should, "credentials exactly where they are known and asked for");
+        if (!carries) return;
+        bus::Credentials want = creds_of(h.port - 1);
+        require(who.pid == want.pid && who.uid == want.uid && who.gid == want.gid && who.pad == 0,
+                "the writer's credentials");
     }
 
     void check(const ipnfs_record& h, std::string_view payload, bool cut) {
@@ -137,6 +174,7 @@ class Reader {
     bus::Network& net_;
     const bus::Connection& conn_;
     const bool events_;
+    const bool creds_;
     std::deque<Sent> expected_;
     std::uint64_t last_seq_ = 0;
 };
@@ -148,7 +186,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     using namespace ipnfs;
     using namespace ipnfs::fuzz;
     FuzzedDataProvider in(data, size);
-    bool events = (in.ConsumeIntegral<std::uint8_t>() & 1) != 0;
+    auto flags = in.ConsumeIntegral<std::uint8_t>();
+    bool events = (flags & 1) != 0;
+    bool creds = (flags & 2) != 0;
     std::shared_ptr<bus::Network> net;
     require(bus::Network::create("framed", {}, catalog(), "group", net).ok(), "a network");
     // The queue holds every message an input can send: nothing is dropped.
@@ -158,7 +198,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(net->connect(0, true, false, reader).ok(), "the reader");
     std::vector<bus::Connection> writers(3);
     std::vector<bool> connected(3, false);
-    Reader r(*net, reader, events);
+    Reader r(*net, reader, events, creds);
 
     for (int op = 0; op < 256 && in.remaining_bytes() > 0; ++op) {
         switch (in.ConsumeIntegralInRange(0, 2)) {
@@ -171,12 +211,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 s.payload.resize(bytes.size());
                 if (!bytes.empty()) std::memcpy(s.payload.data(), bytes.data(), bytes.size());
                 if (!connected[w]) break;
-                require(net->send(writers[w], s.payload, address_of(to)).ok(), "a send");
+                require(net->send(writers[w], s.payload, address_of(to), creds_of(w)).ok(),
+                        "a send");
                 r.sent(std::move(s));
                 break;
             }
             case 1:  // a framed read
-                r.read(in.ConsumeIntegralInRange<std::size_t>(fs::framed_min_read(), 1U << 17));
+                r.read(
+                    in.ConsumeIntegralInRange<std::size_t>(fs::framed_min_read(creds), 1U << 17));
                 break;
             default: {  // a writer joins or leaves: events for the reader
                 auto w = in.ConsumeIntegralInRange<std::size_t>(0, 2);
@@ -184,7 +226,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                     net->disconnect(writers[w]);
                 } else {
                     auto port = static_cast<bus::PortId>(w + 1);
-                    require(net->connect(port, false, true, writers[w]).ok(), "a writer");
+                    require(net->connect(port, false, true, writers[w], false, creds_of(w)).ok(),
+                            "a writer");
                 }
                 connected[w] = !connected[w];
             }

@@ -2,6 +2,7 @@
 // against a real mount.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <future>
 #include <regex>
@@ -92,6 +93,39 @@ TEST_F(ExampleTest, IpnfsWatchShowsOtherPortsComingAndGoing) {
         std::regex_match(lines[3], std::regex(R"(seq=\d+ kind=data port=7 len=3 data=bye)")))
         << lines[3];
     EXPECT_TRUE(std::regex_match(lines[4], std::regex(R"(seq=\d+ kind=leave port=7)"))) << lines[4];
+}
+
+TEST_F(ExampleTest, IpnfsWatchWithCredsPrintsWhoOpenedAndWhoWrote) {
+    if (run_argv({"python3", "--version"}).exit_code() != 0) {
+        IPNFS_SKIP_OR_FAIL("python3 is not available");
+    }
+    std::string net = make_net("lan");
+    auto watch = std::async(std::launch::async, [&] {
+        return run_argv({"python3", kWatch, net, "--port", "2", "--creds", "--count", "5"}, 15);
+    });
+    bool ready =
+        eventually([&] { return ctl_text(net).find("\nevents 2 on\n") != std::string::npos; }, 10s);
+    ASSERT_TRUE(ready) << "the watcher never turned events on";
+    // Its --creds ioctl may come after the writer's messages: credentials
+    // travel with every message and show on the reads that follow it.
+    const std::string port7 = net + "/port7";
+    pid_t writer = fork_child([&] {
+        int fd = open(port7.c_str(), O_WRONLY);
+        return fd >= 0 && write(fd, "bye", 3) == 3 ? 0 : 1;
+    });
+    ASSERT_EQ(exit_code_of(wait_child(writer, 10s)), 0);
+    Shell sh = watch.get();
+    EXPECT_EQ(sh.exit_code(), 0) << sh.err;
+    auto lines = lines_of(sh.out);
+    ASSERT_EQ(lines.size(), 5u) << sh.out;
+    const std::string who = " uid=0 gid=0 pid=" + std::to_string(writer);
+    EXPECT_TRUE(std::regex_match(lines[1], std::regex(R"(seq=\d+ kind=join port=7)" + who)))
+        << lines[1];
+    EXPECT_TRUE(
+        std::regex_match(lines[3], std::regex(R"(seq=\d+ kind=data port=7 len=3 data=bye)" + who)))
+        << lines[3];
+    EXPECT_TRUE(std::regex_match(lines[4], std::regex(R"(seq=\d+ kind=leave port=7)")))
+        << lines[4] << ": a leave says nothing of who";
 }
 
 }  // namespace

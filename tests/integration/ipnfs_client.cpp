@@ -23,6 +23,10 @@ int set_events(int fd, bool on) {
     return int_ioctl(fd, IPNFS_IOC_SET_EVENTS, on);
 }
 
+int set_creds(int fd, bool on) {
+    return int_ioctl(fd, IPNFS_IOC_SET_CREDS, on);
+}
+
 int port_ctl(int fd, std::string_view line) {
     ipnfs_port_ctl arg{};
     line.copy(arg.line, sizeof arg.line - 1);
@@ -61,17 +65,24 @@ std::vector<Record> decode(std::string_view buf) {
         }
         Record r;
         std::memcpy(&r.header, buf.data() + at, sizeof r.header);
-        bool cut = (r.header.flags & IPNFS_FLAG_TRUNCATED) != 0;
-        std::size_t present = r.header.len;
-        if (cut) present = std::min<std::size_t>(present, buf.size() - at - sizeof r.header);
-        if (buf.size() - at - sizeof r.header < present) {
-            ADD_FAILURE() << "record at byte " << at << " claims " << r.header.len
-                          << " bytes, the buffer has " << buf.size() - at - sizeof r.header;
+        const std::size_t extra = IPNFS_CREDS_SIZE(r.header.flags);
+        const std::size_t before = sizeof r.header + extra;
+        if (buf.size() - at < before) {
+            ADD_FAILURE() << "the credentials of the record at byte " << at << " are cut";
             return out;
         }
-        r.payload.assign(buf.data() + at + sizeof r.header, present);
-        r.size = std::min<std::size_t>(IPNFS_RECORD_SIZE(present), buf.size() - at);
-        for (std::size_t i = at + sizeof r.header + present; i < at + r.size; ++i) {
+        if (r.has_creds()) std::memcpy(&r.creds, buf.data() + at + sizeof r.header, sizeof r.creds);
+        bool cut = (r.header.flags & IPNFS_FLAG_TRUNCATED) != 0;
+        std::size_t present = r.header.len;
+        if (cut) present = std::min<std::size_t>(present, buf.size() - at - before);
+        if (buf.size() - at - before < present) {
+            ADD_FAILURE() << "record at byte " << at << " claims " << r.header.len
+                          << " bytes, the buffer has " << buf.size() - at - before;
+            return out;
+        }
+        r.payload.assign(buf.data() + at + before, present);
+        r.size = std::min<std::size_t>(extra + IPNFS_RECORD_SIZE(present), buf.size() - at);
+        for (std::size_t i = at + before + present; i < at + r.size; ++i) {
             if (buf[i] != '\0') {
                 ADD_FAILURE() << "non-zero padding at byte " << i;
                 break;

@@ -20,6 +20,7 @@ static_assert(IPNFS_RECORD_SIZE(0) == 24 && IPNFS_RECORD_SIZE(1) == 32 &&
 // The ioctls: 0 or the errno.
 int set_framed(int fd, bool on);
 int set_events(int fd, bool on);
+int set_creds(int fd, bool on);
 int get_port(int fd, std::uint32_t& port);
 // IPNFS_IOC_PORT_CTL: a setting of the file's own port ("member 7").
 int port_ctl(int fd, std::string_view line);
@@ -41,12 +42,15 @@ std::string encode(std::string_view payload);  // a well-formed data record
 // A record as a reader got it.
 struct Record {
     ipnfs_record header{};
+    ipnfs_creds creds{};   // IPNFS_FLAG_CREDS: who sent it (else zeros)
     std::string payload;   // what the buffer held (less than len if truncated)
     std::size_t size = 0;  // bytes it took in the buffer
+    [[nodiscard]] bool has_creds() const { return (header.flags & IPNFS_FLAG_CREDS) != 0; }
 };
 // Every record in `buf`; the records must tile it exactly (each
-// IPNFS_RECORD_SIZE(bytes present) long, the last possibly cut short by the
-// buffer's end).  On a malformed buffer: a test failure and what parsed.
+// IPNFS_CREDS_SIZE(flags) + IPNFS_RECORD_SIZE(bytes present) long, the last
+// possibly cut short by the buffer's end).  On a malformed buffer: a test
+// failure and what parsed.
 std::vector<Record> decode(std::string_view buf);
 
 // One framed read() of `bufsize` bytes once poll() says there is something.
