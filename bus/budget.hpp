@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <utility>
 
 #include "bus/thread_safety.hpp"
 
@@ -42,6 +43,43 @@ class ByteBudget {
   private:
     std::atomic<std::uint64_t> held_{0};
     std::atomic<std::uint64_t> limit_;  // 0: none
+};
+
+// Bytes charged to a network's budget and its owner's outside any queue (a
+// reader's rest of a message, kept by fs per open file), given back when
+// this goes.  The budgets outlive it: the network's is a member of the
+// network its holder keeps alive, an owner's lives as long as Budgets.
+class Charge {
+  public:
+    Charge() = default;
+    Charge(ByteBudget* network, ByteBudget* owner, std::uint64_t bytes)
+        : network_(network), owner_(owner), bytes_(bytes) {}
+    Charge(Charge&& other) noexcept
+        : network_(std::exchange(other.network_, nullptr)),
+          owner_(std::exchange(other.owner_, nullptr)),
+          bytes_(std::exchange(other.bytes_, 0)) {}
+    Charge& operator=(Charge&& other) noexcept {
+        if (this != &other) {
+            release();
+            network_ = std::exchange(other.network_, nullptr);
+            owner_ = std::exchange(other.owner_, nullptr);
+            bytes_ = std::exchange(other.bytes_, 0);
+        }
+        return *this;
+    }
+    Charge(const Charge&) = delete;
+    Charge& operator=(const Charge&) = delete;
+    ~Charge() { release(); }
+
+  private:
+    void release() {
+        if (network_ != nullptr) network_->release(bytes_);
+        if (owner_ != nullptr) owner_->release(bytes_);
+        network_ = owner_ = nullptr;
+    }
+    ByteBudget* network_ = nullptr;
+    ByteBudget* owner_ = nullptr;
+    std::uint64_t bytes_ = 0;
 };
 
 // The daemon's per-owner budgets: networks owned by the same uid share one.

@@ -743,6 +743,20 @@ bool Network::cancel(const Connection& conn, Waiter& waiter) {
     return false;
 }
 
+bool Network::charge_rest(const Connection& conn, std::uint64_t bytes, Charge& out) {
+    MutexLock lock(mu_);
+    if (held_.try_charge(bytes)) {
+        if (owner_budget_ == nullptr || owner_budget_->try_charge(bytes)) {
+            out = Charge(&held_, owner_budget_, bytes);
+            return true;
+        }
+        held_.release(bytes);
+    }
+    ++over_limit_drops_;
+    conn.port->counters.drops.fetch_add(1, std::memory_order_relaxed);
+    return false;
+}
+
 bool Network::poll_readable(const Connection& conn) {
     MutexLock lock(mu_);
     // Armed even when readable now: an edge-triggered epoll reads until

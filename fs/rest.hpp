@@ -1,0 +1,68 @@
+// What a plain read left of a message: a buffer smaller than the message
+// gets its first bytes, and the rest waits for the next reads of the same
+// open file (one per open file description, never shared with another
+// descriptor of the port), as a byte stream's reader expects.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <span>
+#include <string>
+
+#include "bus/budget.hpp"
+#include "bus/network.hpp"
+#include "bus/thread_safety.hpp"
+
+namespace ipnfs::fs {
+
+// Bytes for one read's reply: a slice of a message (whose buffer it keeps
+// alive) or of an event's text line.
+struct Piece {
+    bus::MessageRef message;
+    std::string line;  // an event's text line (then message is null)
+    std::size_t offset = 0;
+    std::size_t size = 0;
+    [[nodiscard]] const char* data() const;
+};
+
+class Rest {
+  public:
+    // A read of `size` bytes that does not wait: the kept rest first, else
+    // the next queued message of `conn`, cut to `size` (what does not fit is
+    // kept).  Anything but Outcome::message is the bus's answer (nothing
+    // queued, or end of file).
+    bus::Outcome read_now(bus::Network& net, const bus::Connection& conn, std::size_t size,
+                          Piece& out) EXCLUDES(mu_);
+    // A parked read of `size` bytes was handed `message`.  If a rest is kept
+    // (another read of this descriptor left it meanwhile), the message queues
+    // behind it and the read gets the oldest bytes: a message's bytes always
+    // come before any later message's.
+    Piece hand(bus::Network& net, const bus::Connection& conn, bus::MessageRef message,
+               std::size_t size) EXCLUDES(mu_);
+    // The bytes the next read would get whole, 0 when nothing is kept.
+    [[nodiscard]] std::size_t next_size() const EXCLUDES(mu_);
+
+  private:
+    struct Kept {
+        Piece bytes;  // offset: where the next read starts; size: the end
+        bus::Charge charge;
+    };
+    // The message's first `size` bytes; the rest is kept (charged), if any.
+    Piece cut(bus::Network& net, const bus::Connection& conn, bus::MessageRef message,
+              std::size_t size) REQUIRES(mu_);
+    // Keeps `bytes` from its offset on, charged to the network's byte bounds
+    // (an event line is not: it is a few dozen bytes, like the open file's
+    // own state).  Nothing is kept if the bounds have no room (counted).
+    void keep(bus::Network& net, const bus::Connection& conn, Piece bytes) REQUIRES(mu_);
+    Piece take_kept(std::size_t size) REQUIRES(mu_);
+
+    // Held across a read that does not wait, bus receive included, so the
+    // readers of one descriptor each get the next bytes in order; taken
+    // before Port::read_mu and Network::mu_, never under them.
+    mutable Mutex mu_;
+    // The rest being read, then (rarely) whole messages parked reads of this
+    // descriptor were handed while it was kept: at most one per such read.
+    std::deque<Kept> kept_ GUARDED_BY(mu_);
+};
+
+}  // namespace ipnfs::fs
