@@ -35,14 +35,25 @@ class ByteBudget {
     // not be lost once routed).
     void charge(std::uint64_t n) { held_.fetch_add(n, std::memory_order_relaxed); }
     void release(std::uint64_t n) { held_.fetch_sub(n, std::memory_order_relaxed); }
-    [[nodiscard]] bool fits(std::uint64_t n) const;
+    // try_charge() for bytes kept outside any queue (a reader's rest), which
+    // queue_fits() leaves out; release_kept() gives them back.
+    bool try_keep(std::uint64_t n);
+    void release_kept(std::uint64_t n);
+    // Whether n more bytes of queued messages fit.  Kept bytes do not count:
+    // a lossless sender waits only for what a stall can take back (queues),
+    // so kept and queued bytes together may reach twice the limit there.
+    [[nodiscard]] bool queue_fits(std::uint64_t n) const;
     [[nodiscard]] std::uint64_t held() const { return held_.load(std::memory_order_relaxed); }
+    [[nodiscard]] std::uint64_t queued() const {
+        return held() - kept_.load(std::memory_order_relaxed);
+    }
     [[nodiscard]] std::uint64_t limit() const { return limit_.load(std::memory_order_relaxed); }
     void set_limit(std::uint64_t limit) { limit_.store(limit, std::memory_order_relaxed); }
 
   private:
     std::atomic<std::uint64_t> held_{0};
-    std::atomic<std::uint64_t> limit_;  // 0: none
+    std::atomic<std::uint64_t> kept_{0};  // the part of held_ outside queues
+    std::atomic<std::uint64_t> limit_;    // 0: none
 };
 
 // Bytes charged to a network's budget and its owner's outside any queue (a
@@ -73,8 +84,8 @@ class Charge {
 
   private:
     void release() {
-        if (network_ != nullptr) network_->release(bytes_);
-        if (owner_ != nullptr) owner_->release(bytes_);
+        if (network_ != nullptr) network_->release_kept(bytes_);
+        if (owner_ != nullptr) owner_->release_kept(bytes_);
         network_ = owner_ = nullptr;
     }
     ByteBudget* network_ = nullptr;

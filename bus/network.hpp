@@ -168,7 +168,9 @@ class Network {
     // per open file until read): `bytes` count against the network's and its
     // owner's byte bounds while `out` lives.  False, charging nothing, when
     // they do not fit: the rest is lost, counted in the port's drops and in
-    // over_limit_drops, as a queued copy would be.
+    // over_limit_drops, as a queued copy would be.  A lossless sender does
+    // not wait for these bytes (ByteBudget::queue_fits): no stall could take
+    // a rest back.
     bool charge_rest(const Connection& conn, std::uint64_t bytes, Charge& out) EXCLUDES(mu_);
 
     // Whether a receive / a send would not wait now.  Either way the listener
