@@ -15,14 +15,19 @@ const char* Piece::data() const {
 
 bus::Outcome Rest::read_now(bus::Network& net, const bus::Connection& conn, std::size_t size,
                             Piece& out) {
-    MutexLock lock(mu_);
-    if (!kept_.empty()) {
-        out = take_kept(size);
-        return bus::Outcome::message;
+    {
+        MutexLock lock(mu_);
+        if (!kept_.empty()) {
+            out = take_kept(size);
+            return bus::Outcome::message;
+        }
     }
+    // Not under mu_: a receive may complete parked reads (a lossless
+    // network's freed room, a stalled port's `lost`), this descriptor's
+    // among them, and their replies take mu_.
     bus::Received got = net.receive(conn, nullptr);
     if (got.outcome != bus::Outcome::message) return got.outcome;
-    out = cut(net, conn, std::move(got.message), size);
+    out = hand(net, conn, std::move(got.message), size);
     return bus::Outcome::message;
 }
 

@@ -28,15 +28,15 @@ struct Piece {
 class Rest {
   public:
     // A read of `size` bytes that does not wait: the kept rest first, else
-    // the next queued message of `conn`, cut to `size` (what does not fit is
-    // kept).  Anything but Outcome::message is the bus's answer (nothing
-    // queued, or end of file).
+    // the next queued message of `conn`, as hand() gives it.  Anything but
+    // Outcome::message is the bus's answer (nothing queued, end of file).
     bus::Outcome read_now(bus::Network& net, const bus::Connection& conn, std::size_t size,
                           Piece& out) EXCLUDES(mu_);
-    // A parked read of `size` bytes was handed `message`.  If a rest is kept
-    // (another read of this descriptor left it meanwhile), the message queues
-    // behind it and the read gets the oldest bytes: a message's bytes always
-    // come before any later message's.
+    // A read of `size` bytes took `message`: its first bytes, the rest
+    // kept.  If a rest is kept already (another read of this descriptor
+    // left it meanwhile), the message queues behind it and the read gets
+    // the oldest bytes: a message's bytes always come before the bytes of
+    // any message taken after it.
     Piece hand(bus::Network& net, const bus::Connection& conn, bus::MessageRef message,
                std::size_t size) EXCLUDES(mu_);
     // The bytes the next read would get whole, 0 when nothing is kept.
@@ -56,12 +56,11 @@ class Rest {
     void keep(bus::Network& net, const bus::Connection& conn, Piece bytes) REQUIRES(mu_);
     Piece take_kept(std::size_t size) REQUIRES(mu_);
 
-    // Held across a read that does not wait, bus receive included, so the
-    // readers of one descriptor each get the next bytes in order; taken
-    // before Port::read_mu and Network::mu_, never under them.
+    // Never held across a receive (whose completions may take it); taken
+    // before Network::mu_ (charge_rest), never under a bus lock.
     mutable Mutex mu_;
-    // The rest being read, then (rarely) whole messages parked reads of this
-    // descriptor were handed while it was kept: at most one per such read.
+    // The rest being read, then (rarely) whole messages other reads of this
+    // descriptor took while it was kept: at most one per such read.
     std::deque<Kept> kept_ GUARDED_BY(mu_);
 };
 
