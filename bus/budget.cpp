@@ -2,9 +2,20 @@
 
 namespace ipnfs::bus {
 
-bool ByteBudget::fits(std::uint64_t n) const {
+bool ByteBudget::queue_fits(std::uint64_t n) const {
     std::uint64_t max = limit();
-    return max == 0 || held() + n <= max;
+    return max == 0 || queued() + n <= max;
+}
+
+bool ByteBudget::try_keep(std::uint64_t n) {
+    if (!try_charge(n)) return false;
+    kept_.fetch_add(n, std::memory_order_relaxed);
+    return true;
+}
+
+void ByteBudget::release_kept(std::uint64_t n) {
+    kept_.fetch_sub(n, std::memory_order_relaxed);
+    release(n);
 }
 
 bool ByteBudget::try_charge(std::uint64_t n) {

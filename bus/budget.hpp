@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <utility>
 
 #include "bus/thread_safety.hpp"
 
@@ -34,14 +35,62 @@ class ByteBudget {
     // not be lost once routed).
     void charge(std::uint64_t n) { held_.fetch_add(n, std::memory_order_relaxed); }
     void release(std::uint64_t n) { held_.fetch_sub(n, std::memory_order_relaxed); }
-    [[nodiscard]] bool fits(std::uint64_t n) const;
+    // try_charge() for bytes kept outside any queue (a reader's rest), which
+    // queue_fits() leaves out; release_kept() gives them back.
+    bool try_keep(std::uint64_t n);
+    void release_kept(std::uint64_t n);
+    // Whether n more bytes of queued messages fit.  Kept bytes do not count:
+    // a lossless sender waits only for what a stall can take back (queues),
+    // so kept and queued bytes together may reach twice the limit there.
+    [[nodiscard]] bool queue_fits(std::uint64_t n) const;
     [[nodiscard]] std::uint64_t held() const { return held_.load(std::memory_order_relaxed); }
+    [[nodiscard]] std::uint64_t queued() const {
+        return held() - kept_.load(std::memory_order_relaxed);
+    }
     [[nodiscard]] std::uint64_t limit() const { return limit_.load(std::memory_order_relaxed); }
     void set_limit(std::uint64_t limit) { limit_.store(limit, std::memory_order_relaxed); }
 
   private:
     std::atomic<std::uint64_t> held_{0};
-    std::atomic<std::uint64_t> limit_;  // 0: none
+    std::atomic<std::uint64_t> kept_{0};  // the part of held_ outside queues
+    std::atomic<std::uint64_t> limit_;    // 0: none
+};
+
+// Bytes charged to a network's budget and its owner's outside any queue (a
+// reader's rest of a message, kept by fs per open file), given back when
+// this goes.  The budgets outlive it: the network's is a member of the
+// network its holder keeps alive, an owner's lives as long as Budgets.
+class Charge {
+  public:
+    Charge() = default;
+    Charge(ByteBudget* network, ByteBudget* owner, std::uint64_t bytes)
+        : network_(network), owner_(owner), bytes_(bytes) {}
+    Charge(Charge&& other) noexcept
+        : network_(std::exchange(other.network_, nullptr)),
+          owner_(std::exchange(other.owner_, nullptr)),
+          bytes_(std::exchange(other.bytes_, 0)) {}
+    Charge& operator=(Charge&& other) noexcept {
+        if (this != &other) {
+            release();
+            network_ = std::exchange(other.network_, nullptr);
+            owner_ = std::exchange(other.owner_, nullptr);
+            bytes_ = std::exchange(other.bytes_, 0);
+        }
+        return *this;
+    }
+    Charge(const Charge&) = delete;
+    Charge& operator=(const Charge&) = delete;
+    ~Charge() { release(); }
+
+  private:
+    void release() {
+        if (network_ != nullptr) network_->release_kept(bytes_);
+        if (owner_ != nullptr) owner_->release_kept(bytes_);
+        network_ = owner_ = nullptr;
+    }
+    ByteBudget* network_ = nullptr;
+    ByteBudget* owner_ = nullptr;
+    std::uint64_t bytes_ = 0;
 };
 
 // The daemon's per-owner budgets: networks owned by the same uid share one.

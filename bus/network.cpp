@@ -364,10 +364,11 @@ Network::Fit Network::route_fits(PortId from, const MessageRef& msg, bool retry,
 }
 
 bool Network::budget_fits(std::uint64_t bytes) const {
-    // A network holding nothing may always queue one message: no release of
-    // its own would wake a send waiting for another network's bytes.
-    if (held_.held() == 0) return true;
-    return held_.fits(bytes) && (owner_budget_ == nullptr || owner_budget_->fits(bytes));
+    // A network with nothing queued may always queue one message: no release
+    // of its own would wake a send waiting for another network's bytes.
+    if (held_.queued() == 0) return true;
+    return held_.queue_fits(bytes) &&
+           (owner_budget_ == nullptr || owner_budget_->queue_fits(bytes));
 }
 
 Status Network::charge_ring(Port& port) {
@@ -746,6 +747,20 @@ bool Network::cancel(const Connection& conn, Waiter& waiter) {
         case WaitState::cancelled:
             return false;
     }
+    return false;
+}
+
+bool Network::charge_rest(const Connection& conn, std::uint64_t bytes, Charge& out) {
+    MutexLock lock(mu_);
+    if (held_.try_keep(bytes)) {
+        if (owner_budget_ == nullptr || owner_budget_->try_keep(bytes)) {
+            out = Charge(&held_, owner_budget_, bytes);
+            return true;
+        }
+        held_.release_kept(bytes);
+    }
+    ++over_limit_drops_;
+    conn.port->counters.drops.fetch_add(1, std::memory_order_relaxed);
     return false;
 }
 

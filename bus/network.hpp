@@ -167,6 +167,14 @@ class Network {
     // it.  Otherwise a later receive() with it reports cancelled, or it was
     // already handed a message.
     bool cancel(const Connection& conn, Waiter& waiter) EXCLUDES(mu_);
+    // A reader keeps the unread rest of a data message it took (fs keeps it
+    // per open file until read): `bytes` count against the network's and its
+    // owner's byte bounds while `out` lives.  False, charging nothing, when
+    // they do not fit: the rest is lost, counted in the port's drops and in
+    // over_limit_drops, as a queued copy would be.  A lossless sender does
+    // not wait for these bytes (ByteBudget::queue_fits): no stall could take
+    // a rest back.
+    bool charge_rest(const Connection& conn, std::uint64_t bytes, Charge& out) EXCLUDES(mu_);
 
     // Whether a receive / a send would not wait now.  Either way the listener
     // hears (once) when that may have changed.

@@ -7,6 +7,7 @@
 
 #include "bus/network.hpp"
 #include "bus/thread_safety.hpp"
+#include "fs/rest.hpp"
 #include "fs/tree.hpp"
 
 namespace ipnfs::fs {
@@ -24,6 +25,10 @@ struct Handle {
     [[nodiscard]] bool connected() const { return file->connects(); }
     // capture: the pcap bytes not yet read (shared with its parked reads).
     std::shared_ptr<CaptureStream> capture;
+    // ports and events: what plain reads left of a message, for the next
+    // read of this open file (shared with its parked reads).  After `dir`,
+    // so it goes first: its charge is on the network's byte budget.
+    std::shared_ptr<Rest> rest;
 
     // ctl and stats: the text a read at offset 0 rendered, so one reader sees
     // one consistent snapshot across several read() calls; shared with every

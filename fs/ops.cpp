@@ -18,6 +18,7 @@
 #include "fs/handle.hpp"
 #include "fs/parked_read.hpp"
 #include "fs/parked_write.hpp"
+#include "fs/rest.hpp"
 #include "fs/stream_io.hpp"
 #include "include/ipnfs.h"
 
@@ -228,6 +229,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         h->dir = node->dir;
         h->opener = opener_of(req);
         if (h->connected()) {
+            if (node->file->opens != Opens::capture) h->rest = std::make_shared<Rest>();
             if (bus::Status s = connect(req, *h, *node, reads, writes); !s.ok()) {
                 reply_error(req, "open", s);
                 return;
@@ -293,17 +295,31 @@ void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t off, fu
             read_capture(req, h, size, (fi->flags & O_NONBLOCK) != 0);
             return;
         }
-        ReadRequest read{h.dir, h.conn, size, h.framed.load()};
-        read.creds = h.creds.load();
+        ReadRequest read{h.dir, h.conn, size, h.framed.load(), nullptr, h.creds.load(), h.rest};
         if (read.framed && size < framed_min_read(read.creds)) {
             fuse_reply_err(req, EINVAL);  // not even one record header (and credentials) fits
             return;
         }
-        // Fast path: a queued message needs no waiter and no interrupt hook.
-        bus::Received got = h.dir->net().receive(h.conn, nullptr);
-        if (got.outcome != bus::Outcome::would_block || (fi->flags & O_NONBLOCK) != 0) {
-            reply_received(req, read, got);
-            return;
+        // Fast path: a kept rest or a queued message needs no waiter and no
+        // interrupt hook.
+        bool nonblock = (fi->flags & O_NONBLOCK) != 0;
+        if (read.framed) {
+            bus::Received got = h.dir->net().receive(h.conn, nullptr);
+            if (got.outcome != bus::Outcome::would_block || nonblock) {
+                reply_received(req, read, got);
+                return;
+            }
+        } else {
+            Piece piece;
+            bus::Outcome now = read.rest->read_now(h.dir->net(), h.conn, size, read.creds, piece);
+            if (now == bus::Outcome::message) {
+                fuse_reply_buf(req, piece.data(), piece.size);
+                return;
+            }
+            if (now != bus::Outcome::would_block || nonblock) {
+                reply_received(req, read, {now, nullptr});
+                return;
+            }
         }
         ParkedRead::start(req, std::move(read));
     });
@@ -384,6 +400,7 @@ void op_poll(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi, fuse_pollha
         if (h.conn.writes && net.poll_writable(h.conn)) revents |= POLLOUT;
         if (h.conn.reads && net.poll_readable(h.conn)) revents |= POLLIN;
         if (h.capture && h.capture->has_pending()) revents |= POLLIN;
+        if (h.rest && h.rest->next_size() > 0) revents |= POLLIN;
         // As a pipe or socket whose other end is gone: a removed network
         // takes no more writes (EPIPE) and brings no more messages.
         if (h.dir->removed()) revents |= POLLHUP | POLLERR;
@@ -414,6 +431,13 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
         if (in_bufsz >= sizeof on) std::memcpy(&on, in_buf, sizeof on);
         switch (cmd) {
             case IPNFS_IOC_SET_FRAMED:
+                // Records start at a message: a rest is read plainly first.
+                if (on != 0 && h.rest && h.rest->next_size() > 0) {
+                    reply_error(req, "ioctl",
+                                bus::Status::error(std::errc::device_or_resource_busy,
+                                                   "the rest of a message is still unread"));
+                    return;
+                }
                 h.framed = on != 0;
                 fuse_reply_ioctl(req, 0, nullptr, 0);
                 return;
@@ -445,7 +469,11 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
                     fuse_reply_err(req, EBADF);
                     return;
                 }
-                std::uint32_t next = 0;
+                auto next = static_cast<std::uint32_t>(h.rest ? h.rest->next_size() : 0);
+                if (next > 0) {
+                    fuse_reply_ioctl(req, 0, &next, sizeof next);
+                    return;
+                }
                 const bool creds = h.creds.load();
                 bus::Fits peek = [&next, creds](const bus::Message& m) {
                     next = static_cast<std::uint32_t>(m.is_event() ? event_text(m, creds).size()

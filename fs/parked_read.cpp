@@ -1,10 +1,10 @@
 #include "fs/parked_read.hpp"
 
-#include <algorithm>
 #include <cerrno>
 
 #include "fs/capture.hpp"
 #include "fs/framing.hpp"
+#include "fs/rest.hpp"
 
 namespace ipnfs::fs {
 
@@ -22,13 +22,10 @@ void reply_received(fuse_req_t req, const ReadRequest& read, const bus::Received
                 std::string records =
                     framed_reply(read.dir->net(), read.conn, msg, read.size, read.creds);
                 fuse_reply_buf(req, records.data(), records.size());
-            } else if (msg.is_event()) {
-                std::string line = event_text(msg, read.creds);
-                fuse_reply_buf(req, line.data(), std::min(read.size, line.size()));
             } else {
-                auto payload = msg.payload();
-                fuse_reply_buf(req, reinterpret_cast<const char*>(payload.data()),
-                               std::min(read.size, payload.size()));
+                Piece piece = read.rest->hand(read.dir->net(), read.conn, received.message,
+                                              read.size, read.creds);
+                fuse_reply_buf(req, piece.data(), piece.size);
             }
             return;
         }

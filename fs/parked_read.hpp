@@ -14,6 +14,7 @@
 namespace ipnfs::fs {
 
 class CaptureStream;
+class Rest;
 
 // What a read needs to turn what the bus hands over into its reply.
 struct ReadRequest {
@@ -26,11 +27,14 @@ struct ReadRequest {
     // IPNFS_IOC_SET_CREDS: framed records say who sent them, join lines who
     // opened the port.
     bool creds = false;
+    // A plain read of a port or events file: what the open file's earlier
+    // reads left of a message (shared with its Handle), returned first.
+    std::shared_ptr<Rest> rest = nullptr;
 };
 
-// Replies to a read: a message (plain: its payload cut to the buffer, like a
-// datagram, or an event's text line; framed: records; capture: the pcap
-// stream), end of file, or an error.
+// Replies to a read: a message (plain: its payload or an event's text line,
+// cut to the buffer with the rest kept for the next read; framed: records;
+// capture: the pcap stream), end of file, or an error.
 void reply_received(fuse_req_t req, const ReadRequest& read, const bus::Received& received);
 
 class ParkedRead final : public bus::Waiter {

@@ -34,7 +34,9 @@ enum ipnfs_kind {
 
 /* Read side: the payload was cut to fit the reader's buffer (len is the
  * length before cutting; the record in the buffer holds what fitted, and
- * nothing follows it in that read). */
+ * nothing follows it in that read; the rest is discarded: size framed
+ * buffers with IPNFS_IOC_NEXT_SIZE).  Plain reads keep the rest for the next
+ * read instead. */
 #define IPNFS_FLAG_TRUNCATED 0x1u
 /* Read side, with IPNFS_IOC_SET_CREDS on: a struct ipnfs_creds follows the
  * header.  A data record's says who wrote the message, a join's who opened
@@ -112,7 +114,10 @@ struct ipnfs_counts {
 #define IPNFS_RECORD_FULL_SIZE(hdr) (IPNFS_CREDS_SIZE((hdr)->flags) + IPNFS_RECORD_SIZE((hdr)->len))
 
 #define IPNFS_IOC_MAGIC 0xE7
-/* int: 1 = framed records on this open file, 0 = one plain message per call. */
+/* int: 1 = framed records on this open file, 0 = one plain message per call
+ * (a plain read smaller than the message gets its first bytes, the next
+ * plain reads of the same open file the rest).  EBUSY for 1 while such a
+ * rest is kept: read it plainly first. */
 #define IPNFS_IOC_SET_FRAMED _IOW(IPNFS_IOC_MAGIC, 1, int)
 /* uint32_t: the port this open file is connected to (useful after opening clone). */
 #define IPNFS_IOC_GET_PORT _IOR(IPNFS_IOC_MAGIC, 2, uint32_t)
@@ -134,9 +139,10 @@ struct ipnfs_port_ctl {
 };
 #define IPNFS_IOC_PORT_CTL _IOW(IPNFS_IOC_MAGIC, 4, struct ipnfs_port_ctl)
 
-/* uint32_t: the bytes a plain read() would return for the next message (its
- * payload, or its line on events), without taking it; 0 if nothing is queued
- * (messages are never empty).  FIONREAD cannot say this: the kernel answers
+/* uint32_t: the bytes a plain read() would return whole: the rest of a
+ * message kept for this open file by a shorter read, else the next message
+ * (its payload, or its line on events), without taking it; 0 if there is
+ * none (messages are never empty).  FIONREAD cannot say this: the kernel answers
  * it from the file size, 65535 for a port file. */
 #define IPNFS_IOC_NEXT_SIZE _IOR(IPNFS_IOC_MAGIC, 5, uint32_t)
 

@@ -203,5 +203,50 @@ TEST_F(NetworkBudget, LockFreeReadersOfALossyNetworkReleaseEveryByte) {
     EXPECT_EQ(held("owner_held"), rings(3, 64));
 }
 
+// A rest a reader keeps (fs: the unread part of a message) counts against
+// both budgets until its charge goes; what does not fit is counted lost.
+TEST_F(NetworkBudget, KeptRestsCountUntilReleasedAndAreRefusedBeyondTheLimit) {
+    limit(3, 100, rings(1, 64));
+    Connection r = reader(1);
+    const std::uint64_t base = rings(1, 64);
+    {
+        bus::Charge first;
+        bus::Charge second;
+        ASSERT_TRUE(net_->charge_rest(r, held_, first));
+        ASSERT_TRUE(net_->charge_rest(r, held_, second));
+        EXPECT_EQ(held(), base + 2 * held_);
+        EXPECT_EQ(held("owner_held"), base + 2 * held_);
+        bus::Charge third;
+        ASSERT_TRUE(net_->charge_rest(r, held_, third));
+        bus::Charge fourth;
+        EXPECT_FALSE(net_->charge_rest(r, held_, fourth)) << "past the network's limit";
+        EXPECT_EQ(held(), base + 3 * held_) << "a refused rest charges nothing";
+        EXPECT_EQ(stat("over_limit_drops"), "1");
+        EXPECT_EQ(stat("drops"), "1");
+        // Moved, a charge is given back once.
+        bus::Charge moved = std::move(third);
+    }
+    EXPECT_EQ(held(), base);
+    EXPECT_EQ(held("owner_held"), base);
+}
+
+// A lossless sender never waits for a rest: a stall cannot take it back.
+TEST_F(NetworkBudget, LosslessSendersDoNotWaitForKeptRests) {
+    control_ok("queue 1000\nlossless on");
+    limit(5, 100, rings(1, 1000));
+    Connection w = writer(0);
+    Connection r = reader(1);
+    std::vector<bus::Charge> rests(5);
+    for (bus::Charge& c : rests) ASSERT_TRUE(net_->charge_rest(r, held_, c));
+    send_n(w, 5);  // none waits
+    RecordingSendWaiter& waiter = send_waiter();
+    bus::SendResult res = net_->send(w, bytes(std::string(kPayload, 'z')), &waiter);
+    ASSERT_TRUE(IsOk(res.status));
+    EXPECT_TRUE(res.parked) << "queued messages still count";
+    EXPECT_TRUE(take(r).has_value());
+    ASSERT_TRUE(waiter.wait());
+    EXPECT_EQ(drain(r).size(), 5U);
+}
+
 }  // namespace
 }  // namespace ipnfs::test
