@@ -532,8 +532,7 @@ MessageRef Network::take_locked(Port& port, const Fits* fits, AfterUnlock& after
         // Events that found the ring full: only under mu_, which their
         // producers hold too.
         if (fits != nullptr && !(*fits)(*port.overflow.front())) return nullptr;
-        msg = std::move(port.overflow.front());
-        port.overflow.pop_front();
+        msg = port.overflow.take_front();
     } else {
         return nullptr;
     }

@@ -5,12 +5,12 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 
 #include <boost/intrusive/list.hpp>
 #include <boost/lockfree/spsc_queue.hpp>
 
+#include "bus/backlog.hpp"
 #include "bus/message.hpp"
 #include "bus/thread_safety.hpp"
 #include "bus/waiter.hpp"
@@ -25,25 +25,6 @@ struct PortCounters {
     std::atomic<std::uint64_t> msgs_out{0};  // messages its readers took
     std::atomic<std::uint64_t> bytes_out{0};
     std::atomic<std::uint64_t> drops{0};  // copies lost here: queue full or reader gone
-};
-
-// Events that found a port's ring full, in order.  Made on first use: few
-// ports ever need one, and an empty std::deque already takes about 600
-// bytes, most of an idle port (docs/benchmark.md, "Profiles").
-class Backlog {
-  public:
-    [[nodiscard]] bool empty() const { return !q_ || q_->empty(); }
-    [[nodiscard]] std::size_t size() const { return q_ ? q_->size() : 0; }
-    MessageRef& front() { return q_->front(); }
-    void pop_front() { q_->pop_front(); }
-    void push_back(MessageRef msg) { items().push_back(std::move(msg)); }
-    std::deque<MessageRef>& items() {
-        if (!q_) q_ = std::make_unique<std::deque<MessageRef>>();
-        return *q_;
-    }
-
-  private:
-    std::unique_ptr<std::deque<MessageRef>> q_;
 };
 
 struct Port {
@@ -69,8 +50,9 @@ struct Port {
     std::unique_ptr<Ring> ring;
     std::uint32_t capacity = 0;  // ring size, fixed at first reader
     // Events that found the ring full wait here, in order, after the ring's
-    // messages: events are never dropped.  While it is non-empty no data is
-    // queued (data waits or drops as for a full ring), so order is kept.
+    // messages: events are never dropped, only coalesced (bus/backlog.hpp).
+    // While it is non-empty no data is queued (data waits or drops as for a
+    // full ring), so order is kept.
     Backlog overflow;
     boost::intrusive::list<Waiter> waiters;  // non-empty only while nothing is queued
     bool watched = false;                    // a poller wants to hear of the next message
