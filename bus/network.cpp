@@ -317,7 +317,7 @@ void Network::leave(const Connection& conn, bool lost_reader, AfterUnlock& after
     if (!port.connected()) {
         port.exclusive = false;
         emit(Kind::leave, conn.id, false, after);
-        if (port.holder_set) reset_port(port);
+        if (port.configuration) reset_port(port, after);
     }
     if (lost_reader || lost_writer) emit(Kind::counts, conn.id, true, after);
     // One recipient less may let parked sends go.

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <boost/intrusive/list.hpp>
 #include <boost/lockfree/spsc_queue.hpp>
@@ -59,9 +61,12 @@ struct Port {
     bool watched_out = false;                // a poller wants to hear when a send may not wait
     bool events = false;                     // also receives membership events
     bool drop_when_full = false;  // lossless network: loses its own copies instead of waiting
-    // A holder changed a setting of the port (IPNFS_IOC_PORT_CTL): when its
-    // last descriptor closes, its settings go back to the defaults.
-    bool holder_set = false;
+    // Set while a holder's change of its settings is in force
+    // (IPNFS_IOC_PORT_CTL, IPNFS_IOC_SET_EVENTS): the setting lines its last
+    // close brings back, a manager's configuration
+    // (bus/network_port_settings.cpp).
+    std::unique_ptr<std::vector<std::string>> configuration;
+    bool configured = false;  // a manager wrote a setting of it to ctl, ever
     bool exclusive = false;  // its one connection refuses company (a kernel interface)
     // A capture reader (an observer): gets a copy of every data message the
     // network accepts, never events; its copies stay out of the lossless

@@ -116,7 +116,9 @@ bool read_network(const std::string& dir, const std::string& name, Network& net,
     std::istringstream lines(ctl);
     for (std::string line; std::getline(lines, line);) {
         auto words = bus::split_words(line);
-        if (words.empty() || words[0].starts_with('#')) continue;
+        // A holder's setting is not the network's configuration: it goes
+        // with the port's last close.
+        if (words.empty() || line.find(bus::kHolderSetNote) != std::string::npos) continue;
         net.commands.push_back({0, line});
     }
     return read_file_settings(dir, fs::Attr{st.st_mode & 07777, st.st_uid, st.st_gid, {}}, net,

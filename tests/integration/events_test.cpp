@@ -93,7 +93,9 @@ TEST_F(EventsTest, APortNeverGetsItsOwnJoinOrLeave) {
 TEST_F(EventsTest, TheIoctlAndCtlTurnEventsOnAndOff) {
     Fd s = open_fd(port(1), O_RDWR);
     ASSERT_EQ(set_events(s.get(), true), 0);
-    EXPECT_NE(ctl_text(net_).find("\nevents 1 on\n"), std::string::npos);
+    EXPECT_NE(ctl_text(net_).find("\nevents 1 on  # set by its holder: reset at its last close\n"),
+              std::string::npos)
+        << "the ioctl's setting, marked as a holder's";
     EXPECT_EQ(drain(s.get()), (Lines{"counts 1 1\n"}));
     ASSERT_EQ(set_events(s.get(), false), 0);
     EXPECT_EQ(ctl_text(net_).find("events 1 on"), std::string::npos);
