@@ -14,6 +14,7 @@ std::vector<std::string_view> split_words(std::string_view line) {
     while ((pos = line.find_first_not_of(kSpace, pos)) != std::string_view::npos) {
         std::size_t end = line.find_first_of(kSpace, pos);
         if (end == std::string_view::npos) end = line.size();
+        if (line[pos] == '#') break;
         words.push_back(line.substr(pos, end - pos));
         pos = end;
     }

@@ -69,7 +69,14 @@ struct Command {
 
 using CommandTable = std::vector<Command>;
 
-// Splits one line into whitespace-separated words.
+// The comments ctl adds to a port's setting that its holder made, and to a
+// manager's setting that a holder's hides until the port's last close.
+inline constexpr std::string_view kHolderSetNote = "# set by its holder: reset at its last close";
+inline constexpr std::string_view kComesBackNote = "(configuration: back at the port's last close)";
+
+// Splits one line into whitespace-separated words, up to a word that starts
+// with '#': the rest of the line is a comment (ctl marks a holder's settings
+// with one, and the line must still read back).
 std::vector<std::string_view> split_words(std::string_view line);
 
 // Calls f with each line of text, without its '\n'; stops early when f

@@ -320,7 +320,7 @@ void Network::leave(const Connection& conn, bool lost_reader, AfterUnlock& after
     if (!port.connected()) {
         port.exclusive = false;
         emit(Kind::leave, conn.id, false, after);
-        if (port.holder_set) reset_port(port);
+        if (port.configuration) reset_port(port, after);
     }
     if (lost_reader || lost_writer) emit(Kind::counts, conn.id, true, after);
     // One recipient less may let parked sends go.
@@ -537,8 +537,7 @@ MessageRef Network::take_locked(Port& port, const Fits* fits, AfterUnlock& after
         // Events that found the ring full: only under mu_, which their
         // producers hold too.
         if (fits != nullptr && !(*fits)(*port.overflow.front())) return nullptr;
-        msg = std::move(port.overflow.front());
-        port.overflow.pop_front();
+        msg = port.overflow.take_front();
     } else {
         return nullptr;
     }

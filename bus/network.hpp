@@ -242,7 +242,10 @@ class Network {
     Status set_holdtime(Words w) REQUIRES(mu_);
     Status set_port_flag(Words w, const char* what, bool Port::*flag, AfterUnlock& after)
         REQUIRES(mu_);
-    Status control_line(std::string_view line, const Caller& caller) EXCLUDES(mu_);
+    // One ctl line; a manager's (written to ctl) is the configuration of the
+    // port it sets, a holder's lasts until the port's last close.
+    enum class Writer : std::uint8_t { manager, holder };
+    Status control_line(std::string_view line, const Caller& caller, Writer writer) EXCLUDES(mu_);
     void apply_port_flag(PortId id, bool Port::*flag, bool on, AfterUnlock& after) REQUIRES(mu_);
     [[nodiscard]] std::uint32_t connected_ports() const REQUIRES(mu_);
     Status attach(Port& port, PortId id, bool reads, bool writes, Connection& out,
@@ -251,9 +254,25 @@ class Network {
     Status add_observer(bool capture, Port*& out) REQUIRES(mu_);
     // Keeps event_ports_ and connected_ in step with a port's state.
     void track(Port& port) REQUIRES(mu_);
-    // The port's settings back to the defaults, the network's and its
-    // policy's: its holder changed one, and its last descriptor closed.
-    void reset_port(Port& port) REQUIRES(mu_);
+    // Who set a port's settings (bus/network_port_settings.cpp).  The
+    // network's and its policy's setting lines, as ctl shows them; those of
+    // one port.
+    [[nodiscard]] std::vector<std::string> setting_lines() const REQUIRES(mu_);
+    [[nodiscard]] std::vector<std::string> port_lines(PortId id) const REQUIRES(mu_);
+    // A holder is about to change a setting of the port: what it has now is
+    // its configuration, unless a holder's change is already in force.
+    void holder_changes(Port& port) REQUIRES(mu_);
+    // A manager's line ran: if it set a port whose holder's settings are in
+    // force, it joins the configuration that port goes back to.
+    Status manager_wrote(std::string_view line) REQUIRES(mu_);
+    // Its holder changed a setting and its last descriptor closed: every
+    // setting back to the defaults, the network's and its policy's, then
+    // its configuration again.
+    void reset_port(Port& port, AfterUnlock& after) REQUIRES(mu_);
+    // The setting lines for ctl, a holder's marked (kHolderSetNote), and in
+    // `hidden`, as comments, the configuration lines a holder's change hides
+    // until the port's last close.
+    void describe_port_settings(std::string& out, std::string& hidden) const REQUIRES(mu_);
     // disconnect(), in parts: an observer leaves observers_ (into `gone`, to
     // be destroyed once its read_mu is unlocked); a port's last reader
     // discards its queue; a port's connection leaves its counts.

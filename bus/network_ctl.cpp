@@ -182,14 +182,6 @@ void Network::apply_port_flag(PortId id, bool Port::*flag, bool on, AfterUnlock&
     if (flag == &Port::drop_when_full && on) room_freed(after);
 }
 
-void Network::reset_port(Port& port) {
-    port.holder_set = false;
-    port.events = false;
-    port.drop_when_full = false;
-    track(port);
-    policy_->reset_port(port.id);
-}
-
 Status Network::set_events(PortId id, bool on) {
     AfterUnlock after;
     Listener* listener = nullptr;
@@ -199,8 +191,8 @@ Status Network::set_events(PortId id, bool on) {
             return Status::error(std::errc::no_such_file_or_directory,
                                  fmt::format("no port {}", id));
         }
+        if (ports_[id]->connected()) holder_changes(*ports_[id]);
         apply_port_flag(id, &Port::events, on, after);
-        ports_[id]->holder_set = ports_[id]->holder_set || ports_[id]->connected();
         listener = listener_;
     }
     after.run(listener);
@@ -235,7 +227,7 @@ Status Network::control(std::string_view text, const Caller& caller) {
     for_each_line(text, [&](std::string_view line) {
         auto words = split_words(line);
         if (words.empty() || words[0].starts_with('#')) return true;
-        result = control_line(line, caller);
+        result = control_line(line, caller, Writer::manager);
         if (result.ok()) return true;
         result.reason = fmt::format("{}: {}", fmt::join(words, " "), result.reason);
         return false;
@@ -245,7 +237,7 @@ Status Network::control(std::string_view text, const Caller& caller) {
     return result;
 }
 
-Status Network::control_line(std::string_view line, const Caller& caller) {
+Status Network::control_line(std::string_view line, const Caller& caller, Writer writer) {
     // The extension's verbs connect and disconnect, which take mu_: they run
     // without it.
     if (extension_) {
@@ -266,6 +258,7 @@ Status Network::control_line(std::string_view line, const Caller& caller) {
         CommandTable own = command_rows(after);
         std::array<const CommandTable*, 2> tables{&own, &policy_->commands()};
         result = dispatch(tables, line, caller);
+        if (result.ok() && writer == Writer::manager) result = manager_wrote(line);
         lossless_.store(settings_.lossless, std::memory_order_relaxed);
     }
     after.run(listener);
@@ -315,19 +308,18 @@ Status Network::control_port(PortId port, std::string_view line, const PortGrant
             return Status::error(std::errc::operation_not_permitted,
                                  fmt::format("'{}' {}", words[0], why));
         }
+        if (port < ports_.size()) holder_changes(*ports_[port]);
     }
     // A policy changes only while no port is connected, and the caller's is:
     // the command found above is the one that runs.
     std::string full = fmt::format("{} {}", words[0], port);
     for (std::string_view w : std::span(words).subspan(1))
         fmt::format_to(std::back_inserter(full), " {}", w);
-    Status s = control_line(full, Caller{});
+    Status s = control_line(full, Caller{}, Writer::holder);
     if (!s.ok()) {
         s.reason = fmt::format("{}: {}", full, s.reason);
         return s;
     }
-    MutexLock lock(mu_);
-    if (port < ports_.size() && ports_[port]->connected()) ports_[port]->holder_set = true;
     return s;
 }
 
@@ -337,11 +329,8 @@ std::string Network::describe() const {
         fmt::format("policy {}\nports {}\nmtu {}\nqueue {}\nlossless {}\npool {}\nholdtime {}\n",
                     policy_->name(), ports_.size(), settings_.mtu, settings_.queue,
                     settings_.lossless ? "on" : "off", settings_.pool, settings_.holdtime);
-    for (const auto& port : ports_) {
-        if (port->drop_when_full) out += fmt::format("dropwhenfull {} on\n", port->id);
-        if (port->events) out += fmt::format("events {} on\n", port->id);
-    }
-    policy_->describe(out);
+    std::string hidden;
+    describe_port_settings(out, hidden);
     std::string last_error = last_error_;
     std::string help;
     append_help(commands_, help);
@@ -351,6 +340,7 @@ std::string Network::describe() const {
         extension_->describe(out);
         append_help(extension_->commands(), help);
     }
+    out += hidden;
     if (!last_error.empty()) out += fmt::format("# last error: {}\n", last_error);
     out += fmt::format("#\n# Write commands here, one per line. Policies: {}.\n", catalog_.names());
     return out + help;

@@ -1,52 +1,18 @@
-// Membership events: join, leave and counts, and their bounded backlog.
+// Membership events: join, leave and counts, to the ports and observers that
+// receive them.
 #include <algorithm>
 #include <array>
-#include <deque>
 #include <span>
-#include <unordered_map>
 
 #include "bus/after_unlock.hpp"
 #include "bus/network.hpp"
 
 namespace ipnfs::bus {
 
-namespace {
-
-// Keeps a port's event backlog bounded whatever clients do: only the last
-// counts event is kept, and a join and a later leave of the same port, both
-// still unread, cancel out (the reader's view of who is connected stays
-// exact).  The backlog then holds at most one event per port plus one counts.
-void compact_events(std::deque<MessageRef>& events) {
-    std::deque<MessageRef> kept;
-    std::unordered_map<PortId, std::size_t> open_join;  // port -> index in kept
-    std::size_t last_counts = events.size();
-    for (std::size_t i = 0; i < events.size(); ++i) {
-        if (events[i]->kind() == Kind::counts) last_counts = i;
-    }
-    for (std::size_t i = 0; i < events.size(); ++i) {
-        const MessageRef& e = events[i];
-        if (e->kind() == Kind::counts && i != last_counts) continue;
-        if (e->kind() == Kind::leave) {
-            if (auto it = open_join.find(e->from()); it != open_join.end()) {
-                kept[it->second] = nullptr;
-                open_join.erase(it);
-                continue;
-            }
-        }
-        if (e->kind() == Kind::join) open_join[e->from()] = kept.size();
-        kept.push_back(e);
-    }
-    events.clear();
-    for (auto& e : kept) {
-        if (e) events.push_back(std::move(e));
-    }
-}
-
-}  // namespace
-
 void Network::hold_event(Port& port, const MessageRef& msg) {
-    port.overflow.push_back(msg);
-    if (port.overflow.size() > 2 * ports_.size() + 16) compact_events(port.overflow.items());
+    // Coalesced there, so a reader that stopped reading holds at most two
+    // events per other port beyond its ring (bus/backlog.hpp).
+    port.overflow.push(msg);
 }
 
 template <typename F>

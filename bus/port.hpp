@@ -5,12 +5,14 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <boost/intrusive/list.hpp>
 #include <boost/lockfree/spsc_queue.hpp>
 
+#include "bus/backlog.hpp"
 #include "bus/message.hpp"
 #include "bus/thread_safety.hpp"
 #include "bus/waiter.hpp"
@@ -25,25 +27,6 @@ struct PortCounters {
     std::atomic<std::uint64_t> msgs_out{0};  // messages its readers took
     std::atomic<std::uint64_t> bytes_out{0};
     std::atomic<std::uint64_t> drops{0};  // copies lost here: queue full or reader gone
-};
-
-// Events that found a port's ring full, in order.  Made on first use: few
-// ports ever need one, and an empty std::deque already takes about 600
-// bytes, most of an idle port (docs/benchmark.md, "Profiles").
-class Backlog {
-  public:
-    [[nodiscard]] bool empty() const { return !q_ || q_->empty(); }
-    [[nodiscard]] std::size_t size() const { return q_ ? q_->size() : 0; }
-    MessageRef& front() { return q_->front(); }
-    void pop_front() { q_->pop_front(); }
-    void push_back(MessageRef msg) { items().push_back(std::move(msg)); }
-    std::deque<MessageRef>& items() {
-        if (!q_) q_ = std::make_unique<std::deque<MessageRef>>();
-        return *q_;
-    }
-
-  private:
-    std::unique_ptr<std::deque<MessageRef>> q_;
 };
 
 struct Port {
@@ -69,17 +52,21 @@ struct Port {
     std::unique_ptr<Ring> ring;
     std::uint32_t capacity = 0;  // ring size, fixed at first reader
     // Events that found the ring full wait here, in order, after the ring's
-    // messages: events are never dropped.  While it is non-empty no data is
-    // queued (data waits or drops as for a full ring), so order is kept.
+    // messages: events are never dropped, only coalesced (bus/backlog.hpp).
+    // While it is non-empty no data is queued (data waits or drops as for a
+    // full ring), so order is kept.
     Backlog overflow;
     boost::intrusive::list<Waiter> waiters;  // non-empty only while nothing is queued
     bool watched = false;                    // a poller wants to hear of the next message
     bool watched_out = false;                // a poller wants to hear when a send may not wait
     bool events = false;                     // also receives membership events
     bool drop_when_full = false;  // lossless network: loses its own copies instead of waiting
-    // A holder changed a setting of the port (IPNFS_IOC_PORT_CTL): when its
-    // last descriptor closes, its settings go back to the defaults.
-    bool holder_set = false;
+    // Set while a holder's change of its settings is in force
+    // (IPNFS_IOC_PORT_CTL, IPNFS_IOC_SET_EVENTS): the setting lines its last
+    // close brings back, a manager's configuration
+    // (bus/network_port_settings.cpp).
+    std::unique_ptr<std::vector<std::string>> configuration;
+    bool configured = false;  // a manager wrote a setting of it to ctl, ever
     bool exclusive = false;  // its one connection refuses company (a kernel interface)
     // Who opened its first descriptor (not known for a kernel interface, a
     // cable or a VDE client): its join events carry it.

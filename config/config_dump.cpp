@@ -115,8 +115,15 @@ bool read_network(const std::string& dir, const std::string& name, Network& net,
     if (!read_file(dir + "/ctl", ctl, error)) return false;
     std::istringstream lines(ctl);
     for (std::string line; std::getline(lines, line);) {
-        auto words = bus::split_words(line);
-        if (words.empty() || words[0].starts_with('#')) continue;
+        // A holder's setting is not the network's configuration: it goes
+        // with the port's last close, which brings back the configuration
+        // lines ctl shows as comments meanwhile.
+        if (line.find(bus::kHolderSetNote) != std::string::npos) continue;
+        if (std::size_t note = line.find(bus::kComesBackNote);
+            line.starts_with("# ") && note != std::string::npos) {
+            line = line.substr(2, note - 2);
+        }
+        if (bus::split_words(line).empty()) continue;
         net.commands.push_back({0, line});
     }
     return read_file_settings(dir, fs::Attr{st.st_mode & 07777, st.st_uid, st.st_gid, {}}, net,

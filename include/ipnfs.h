@@ -131,8 +131,10 @@ struct ipnfs_counts {
  * subscribe) needs it open for reading, of what it sends (dest) open for
  * writing, and dropwhenfull, which makes the port's reader lose messages,
  * needs its opener to have write access to ctl.  Else EPERM.  What a
- * holder sets lasts until the port's last descriptor closes: then every
- * setting of the port goes back to its default.  Fails with
+ * holder sets lasts until the port's last descriptor closes: then the port
+ * goes back to its configuration (what a manager wrote to ctl; else the
+ * defaults), and ctl marks it meanwhile ("# set by its holder: reset at
+ * its last close").  Fails with
  * the command's errno; the reason goes to the daemon's log. */
 struct ipnfs_port_ctl {
     char line[256]; /* NUL-terminated */

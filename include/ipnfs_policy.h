@@ -165,14 +165,17 @@ struct ipnfs_policy {
     /* Runs verbs[verb] with its words: 0, or an errno with a reason appended. */
     int (*command)(void* self, uint32_t verb, uint32_t argc, const char* const* argv,
                    struct ipnfs_text* reason);
-    /* Its settings as ctl lines that could be written back. */
+    /* Its settings as ctl lines that could be written back; a port's
+     * setting as its own line "VERB PORT ...", which tells the daemon whose
+     * it is (ctl marks a holder's). */
     void (*describe)(void* self, struct ipnfs_text* out);
     /* Its own lines of the stats file; may be NULL. */
     void (*stats)(void* self, struct ipnfs_text* out);
     /* Back to the defaults: every setting of `port` (its IPNFS_VERB_PORT
      * verbs) as if none had been made.  Called when the last descriptor of a
      * port whose holder changed a setting (IPNFS_IOC_PORT_CTL) closes, so
-     * that nothing a holder set reaches the port's next user.  May be NULL:
+     * that nothing a holder set reaches the port's next user; the daemon
+     * then runs the port's configuration lines (a manager's) again.  May be NULL:
      * then only ctl may run the plugin's verbs, never a port's holder. */
     void (*reset_port)(void* self, uint32_t port);
 };

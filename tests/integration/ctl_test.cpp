@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ipnfs_client.hpp"
 #include "mount_fixture.hpp"
 
 namespace ipnfs_it {
@@ -102,6 +103,48 @@ TEST_F(CtlTest, PortFlagLinesAppearAndDisappearBeforeThePolicyLines) {
     EXPECT_EQ(settings_of(ctl_text(net)), defaults_and({"events 6 on", "loopback 1 on"}));
     ASSERT_EQ(ctl(net, "events 6 off\nloopback 1 off\n"), 0);
     EXPECT_EQ(settings_of(ctl_text(net)), defaults_and());
+}
+
+// docs/usage.md, "ctl": what a port's holder sets (IPNFS_IOC_PORT_CTL) is
+// shown marked and goes with the port's last close, so the next opener
+// inherits none of it; a manager's line stays, even on a port whose holder
+// changed a setting, and is shown unmarked.  The marked text reads back.
+TEST_F(CtlTest, AHoldersSettingsShowMarkedAndGoWithItsLastCloseAManagersStay) {
+    const std::string net = make_net("grp");
+    ASSERT_EQ(ctl(net, "policy group\n"), 0);
+    std::vector<std::string> group = defaults_and();
+    group[0] = "policy group";
+    auto with = [&](std::vector<std::string> extra) {
+        std::vector<std::string> out = group;
+        out.insert(out.end(), extra.begin(), extra.end());
+        return out;
+    };
+    const std::string mark = "  # set by its holder: reset at its last close";
+    {
+        Fd holder = open_fd(net + "/port3", O_RDONLY);
+        ASSERT_TRUE(holder.ok());
+        ASSERT_EQ(port_ctl(holder.get(), "member 7"), 0);
+        ASSERT_EQ(port_ctl(holder.get(), "events on"), 0);
+        ASSERT_EQ(ctl(net, "dropwhenfull 3 on\n"), 0);
+        const std::string text = ctl_text(net);
+        EXPECT_EQ(settings_of(text),
+                  with({"dropwhenfull 3 on", "events 3 on" + mark, "member 3 7" + mark}))
+            << text;
+        const std::string copy = make_net("copy");
+        EXPECT_EQ(ctl(copy, text), 0) << last_error_line(ctl_text(copy));
+        EXPECT_EQ(settings_of(ctl_text(copy)),
+                  with({"dropwhenfull 3 on", "events 3 on", "member 3 7"}));
+    }
+    EXPECT_EQ(settings_of(ctl_text(net)), with({"dropwhenfull 3 on"}));
+
+    Fd next = open_fd(net + "/port3", O_RDONLY);
+    Fd sender = open_fd(net + "/port0", O_WRONLY);
+    ASSERT_TRUE(next.ok() && sender.ok());
+    EXPECT_EQ(drain(next.get()), std::vector<std::string>{}) << "events were inherited";
+    ASSERT_EQ(port_ctl(sender.get(), "dest anycast 7"), 0);
+    errno = 0;
+    EXPECT_EQ(write(sender.get(), "x", 1), -1) << "port 3 is still a member of 7";
+    EXPECT_EQ(errno, EHOSTUNREACH);
 }
 
 TEST_F(CtlTest, LosslessAndPoolAreShownAndSet) {

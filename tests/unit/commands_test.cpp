@@ -24,6 +24,12 @@ TEST(SplitWords, SplitsOnSpacesTabsAndCarriageReturns) {
     EXPECT_EQ(bus::split_words("loopback 3 on"), (WordList{"loopback", "3", "on"}));
 }
 
+// ctl marks a holder's setting with a trailing comment: the line reads back.
+TEST(SplitWords, AWordStartingWithAHashStartsAComment) {
+    EXPECT_EQ(bus::split_words("member 3 7  # set by its holder"), (WordList{"member", "3", "7"}));
+    EXPECT_TRUE(bus::split_words("# help").empty());
+}
+
 TEST(SplitWords, BlankLineHasNoWords) {
     EXPECT_TRUE(bus::split_words("").empty());
     EXPECT_TRUE(bus::split_words(" \t \r").empty());

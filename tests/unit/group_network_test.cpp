@@ -107,7 +107,10 @@ TEST_F(GroupNetwork, APortSetsItsOwnDefaultDestination) {
     ASSERT_TRUE(IsOk(net_->send(w, bytes("job"))));
     EXPECT_EQ(drain(b), Texts{"job"});
     EXPECT_TRUE(drain(a).empty());
-    EXPECT_NE(net_->describe().find("dest 0 anycast 7\nmember 2 7\n"), std::string::npos)
+    EXPECT_NE(net_->describe().find("dest 0 anycast 7  # set by its holder: reset at its last "
+                                    "close\nmember 2 7  # set by its holder: reset at its last "
+                                    "close\n"),
+              std::string::npos)
         << net_->describe();
 }
 
