@@ -261,15 +261,19 @@ class Network {
 
     // Routes the message into `route`: it can be queued to every recipient
     // now, or a lossless network must wait for room, or the policy refused
-    // it (route.refused says why).  deliver() queues it as routed.
+    // it (route.refused says why).  deliver() queues it as routed.  Only
+    // deliver() and a final refusal tell the policy the route was accepted
+    // (Policy::sent), so a route tried again counts once.
     enum class Fit : std::uint8_t { now, wait, refused };
-    [[nodiscard]] Fit route_fits(PortId from, const MessageRef& msg, bool retry, Route& route)
-        REQUIRES(mu_);
+    [[nodiscard]] Fit route_fits(PortId from, const MessageRef& msg, Route& route) REQUIRES(mu_);
     void deliver(Port& from, const MessageRef& msg, const Route& route, AfterUnlock& after)
         REQUIRES(mu_);
     // A copy of a message deliver() accepted to every capture reader.
     void capture(const MessageRef& msg, AfterUnlock& after) REQUIRES(mu_);
     bool enqueue(Port& port, const MessageRef& msg, AfterUnlock& after) REQUIRES(mu_);
+    // Whether a lossless send to the port would not wait for it: it has room,
+    // or does not hold senders back (no reader, dropwhenfull, stalled).
+    [[nodiscard]] bool takes_now(const Port& port) const REQUIRES(mu_);
 
     // The consumer side of a port's queue: the next message, or null if none
     // is queued or `fits` rejects it.  take_lockfree() reads the ring only,

@@ -111,5 +111,31 @@ TEST_F(GroupNetwork, APortSetsItsOwnDefaultDestination) {
         << net_->describe();
 }
 
+// A message routed again and again (a non-blocking write that got EAGAIN
+// five times, a parked send retried whenever room appeared) counts once.
+TEST_F(GroupNetwork, AMessageRetriedAfterEagainOrParkedCountsOnce) {
+    make(true);
+    Connection w = connect(0, false, true);
+    Connection a = connect(1, true, false);
+    ASSERT_TRUE(IsOk(net_->send(w, bytes("fill"), unicast(1))));
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_TRUE(FailsWith(net_->send(w, bytes("x"), unicast(1)),
+                              std::errc::resource_unavailable_try_again));
+    }
+    ASSERT_EQ(drain(a), Texts{"fill"});
+    ASSERT_TRUE(IsOk(net_->send(w, bytes("x"), unicast(1))));
+    EXPECT_NE(net_->stats().find("group unicast 2 "), std::string::npos) << net_->stats();
+
+    bus::SendResult r = net_->send(w, bytes("y"), &waiter_, unicast(1));
+    ASSERT_TRUE(r.parked);
+    ASSERT_TRUE(IsOk(net_->control("pool 1024")));  // routes the parked send again: still full
+    ASSERT_EQ(drain(a), (Texts{"x", "y"}));
+    ASSERT_TRUE(waiter_.wait());
+    EXPECT_NE(net_->stats().find("group unicast 3 "), std::string::npos) << net_->stats();
+    EXPECT_TRUE(FailsWith(net_->send(w, bytes("z"), unicast(5)), std::errc::host_unreachable));
+    EXPECT_NE(net_->stats().find(" unreachable 1"), std::string::npos)
+        << "a refusal counts once per write: " << net_->stats();
+}
+
 }  // namespace
 }  // namespace ipnfs::test
