@@ -118,6 +118,9 @@ Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connectio
     if (joined) emit(Kind::join, id, false, after);
     if (new_reader || new_writer) emit(Kind::counts, id, !snapshot, after);
     if (snapshot) send_snapshot(port, id, after);
+    // A new recipient with room may be where a parked or polled send can go
+    // (another holder of an anycast instance).
+    if (new_reader) room_freed(after);
     return Status::success();
 }
 
@@ -759,7 +762,7 @@ bool Network::takes_now(const Port& port) const {
     return !port.ring || port.drop_when_full || port.stalled || port.has_room();
 }
 
-bool Network::poll_writable(const Connection& conn) {
+bool Network::poll_writable(const Connection& conn, bool framed) {
     MutexLock lock(mu_);
     if (!conn.writes) return false;
     if (hung_up_ || !settings_.lossless) return true;
@@ -768,10 +771,22 @@ bool Network::poll_writable(const Connection& conn) {
         conn.port->watched_out = true;
         write_watchers_.push_back(conn.id);
     }
+    // Sends leave in arrival order: behind a waiting one, any send waits.
     if (!senders_.empty() || pool_used_ >= settings_.pool || !budget_fits(settings_.mtu)) {
         return false;
     }
-    // Any receiving port may be a recipient: writable means none is full.
+    auto room = [&](PortId id) REQUIRES(mu_) { return takes_now(*ports_[id]); };
+    reach_.ports.clear();
+    reach_.any = false;
+    if (policy_->reach(conn.id, framed, reach_)) {
+        // No ports: it goes nowhere, or is refused at once; either way it
+        // does not wait.
+        if (reach_.ports.empty()) return true;
+        return reach_.any ? std::ranges::any_of(reach_.ports, room)
+                          : std::ranges::all_of(reach_.ports, room);
+    }
+    // The payload decides: any receiving port but the writer's own may be a
+    // recipient, so writable means none is full.
     for (const auto& port : ports_) {
         if (port->id != conn.id && !takes_now(*port)) return false;
     }

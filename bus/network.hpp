@@ -166,9 +166,11 @@ class Network {
     bool cancel(const Connection& conn, Waiter& waiter) EXCLUDES(mu_);
 
     // Whether a receive / a send would not wait now.  Either way the listener
-    // hears (once) when that may have changed.
+    // hears (once) when that may have changed.  A send goes where the policy
+    // says (Policy::reach): to the writer's default destination, or, when
+    // its records are `framed` (each names an address), anywhere.
     bool poll_readable(const Connection& conn) EXCLUDES(mu_);
-    bool poll_writable(const Connection& conn) EXCLUDES(mu_);
+    bool poll_writable(const Connection& conn, bool framed = false) EXCLUDES(mu_);
     void set_listener(Listener* listener) EXCLUDES(mu_);
 
     // Membership events for a port: on, it gets a join for every connected
@@ -375,6 +377,8 @@ class Network {
     // hold_expired()), reused so that routing allocates nothing.
     Route route_ GUARDED_BY(mu_);
     QueueLoad load_{*this};
+    // Storage for poll_writable()'s Policy::reach(), reused.
+    Reach reach_ GUARDED_BY(mu_);
     // Ports whose pollers wait for POLLOUT.
     std::vector<PortId> write_watchers_ GUARDED_BY(mu_);
     // Bytes of queued messages (see hold()); its limit is the daemon's

@@ -267,6 +267,9 @@ Status Network::control_line(std::string_view line, const Caller& caller) {
         std::array<const CommandTable*, 2> tables{&own, &policy_->commands()};
         result = dispatch(tables, line, caller);
         lossless_.store(settings_.lossless, std::memory_order_relaxed);
+        // A setting may change where sends go (member, dest): parked ones
+        // may now fit, and pollers' destinations may now have room.
+        if (result.ok()) room_freed(after);
     }
     after.run(listener);
     return result;

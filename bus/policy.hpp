@@ -94,6 +94,14 @@ class Route {
     std::uint32_t generation_ = 1;
 };
 
+// Where a message could be queued, for poll's POLLOUT (Policy::reach).
+struct Reach {
+    std::vector<PortId> ports;  // each at most once, only receiving ports
+    // It goes to one of them, one with room if any has (anycast): it waits
+    // only when every one is full.  Otherwise it goes to all of them.
+    bool any = false;
+};
+
 class Policy {
   public:
     virtual ~Policy() = default;
@@ -131,6 +139,14 @@ class Policy {
     // ends in EAGAIN, nor for a parked send that is interrupted.  Counters
     // count here.
     virtual void sent(PortId /*from*/, const Route& /*route*/) {}
+
+    // Where the next message `from` writes could go, into `out` (cleared),
+    // so that POLLOUT can follow the writer's destination: `framed` when its
+    // records name addresses of their own, else it sends to its default
+    // destination.  No ports: it goes nowhere, or is refused at once, so it
+    // never waits.  False when the policy cannot tell without the payload;
+    // the network then counts every receiving port but the writer's own.
+    virtual bool reach(PortId /*from*/, bool /*framed*/, Reach& /*out*/) const { return false; }
 
     // The policy's own ctl verbs (its configuration).
     [[nodiscard]] virtual const CommandTable& commands() const = 0;

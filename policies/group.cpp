@@ -101,6 +101,37 @@ void Group::sent(bus::PortId /*from*/, const bus::Route& route) {
     if (route.tally != 0 && route.tally <= kCounters) ++counters_[route.tally - 1];
 }
 
+bool Group::reach(bus::PortId from, bool framed, bus::Reach& out) const {
+    if (framed) {
+        // A record may be addressed anywhere, the writer's own port too.
+        out.ports = attached_;
+        return true;
+    }
+    bus::Address to = from < members_.size() ? members_[from].dest : kBroadcast;
+    switch (to.to) {
+        case bus::To::port:
+            // A port that does not receive refuses at once: nothing to wait for.
+            if (to.lower < members_.size() && members_[to.lower].slot != kAbsent) {
+                out.ports.push_back(to.lower);
+            }
+            return true;
+        case bus::To::anycast:
+            if (auto it = instances_.find(to.lower); it != instances_.end()) {
+                out.ports = it->second.ports;
+                out.any = true;
+            }
+            return true;
+        case bus::To::multicast:
+            to_multicast(from, to.lower, to.upper, out.ports);
+            return true;
+        case bus::To::standard:
+        case bus::To::broadcast:
+            to_broadcast(from, out.ports);
+            return true;
+    }
+    return false;
+}
+
 void Group::to_port(std::uint32_t port, bus::Route& out) {
     if (port >= members_.size() || members_[port].slot == kAbsent) {
         count(unreachable, out);

@@ -36,6 +36,7 @@ class Group final : public bus::Policy {
     void reset_port(bus::PortId port) override;
     void route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
     void sent(bus::PortId from, const bus::Route& route) override;
+    bool reach(bus::PortId from, bool framed, bus::Reach& out) const override;
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
     void describe(std::string& out) const override;
     void stats(std::string& out) const override;
@@ -72,7 +73,7 @@ class Group final : public bus::Policy {
     // ---- routing ----
     void to_port(std::uint32_t port, bus::Route& out);
     void to_anycast(std::uint32_t instance, bus::Route& out);
-    // Fan-out: the ports into `out`.
+    // Fan-out: the ports into `out` (a route's, or poll's reach).
     void to_multicast(bus::PortId from, std::uint32_t lower, std::uint32_t upper,
                       std::vector<bus::PortId>& out) const;
     void to_broadcast(bus::PortId from, std::vector<bus::PortId>& out) const;

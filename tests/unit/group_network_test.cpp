@@ -137,5 +137,37 @@ TEST_F(GroupNetwork, AMessageRetriedAfterEagainOrParkedCountsOnce) {
         << "a refusal counts once per write: " << net_->stats();
 }
 
+// POLLOUT follows the writer's default destination: a full member holds
+// back only the writers whose messages would go to it.
+TEST_F(GroupNetwork, PollWritableFollowsTheWritersDefaultDestination) {
+    make(true);
+    Connection a = connect(1, true, false);
+    Connection b = connect(2, true, false);
+    Connection to_b = connect(3, false, true);
+    Connection any = connect(4, false, true);
+    Connection many = connect(5, false, true);
+    Connection all = connect(6, false, true);
+    Connection nobody = connect(7, false, true);
+    ASSERT_TRUE(IsOk(net_->control(
+        "member 1 7\nmember 2 7\ndest 3 port 2\ndest 4 anycast 7\ndest 5 multicast 7\n"
+        "dest 7 port 0")));
+    ASSERT_TRUE(IsOk(net_->send(all, bytes("fill"), unicast(1))));
+    EXPECT_TRUE(net_->poll_writable(to_b)) << "port 2 has room";
+    EXPECT_TRUE(net_->poll_writable(any)) << "one holder of 7 has room";
+    EXPECT_FALSE(net_->poll_writable(many)) << "a holder of 7 is full";
+    EXPECT_FALSE(net_->poll_writable(all)) << "port 1 is full";
+    EXPECT_TRUE(net_->poll_writable(nobody)) << "refused at once: it does not wait";
+    EXPECT_FALSE(net_->poll_writable(to_b, true)) << "a framed record may go to port 1";
+    ASSERT_TRUE(IsOk(net_->send(any, bytes("any"))));
+    EXPECT_EQ(drain(b), Texts{"any"});
+    ASSERT_TRUE(IsOk(net_->send(to_b, bytes("b"))));
+    EXPECT_EQ(drain(b), Texts{"b"});
+    EXPECT_TRUE(FailsWith(net_->send(many, bytes("m")), std::errc::resource_unavailable_try_again));
+    EXPECT_TRUE(FailsWith(net_->send(all, bytes("m")), std::errc::resource_unavailable_try_again));
+    ASSERT_EQ(drain(a), Texts{"fill"});
+    EXPECT_TRUE(net_->poll_writable(many));
+    EXPECT_TRUE(net_->poll_writable(all));
+}
+
 }  // namespace
 }  // namespace ipnfs::test
