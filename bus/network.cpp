@@ -25,6 +25,13 @@ std::uint64_t now_ns() {
 // much hands the free pages back to the system.
 constexpr std::uint64_t kTrimAfter = 1U << 20;
 
+// Whether a lossless send to the port would not wait for it: it has room,
+// or does not hold senders back (no reader, dropwhenfull, stalled).  Reads
+// fields the network's mu_ guards: called under it.
+bool takes_now(const Port& port) {
+    return !port.ring || port.drop_when_full || port.stalled || port.has_room();
+}
+
 void count_out(Port& port, const MessageRef& msg) {
     if (msg->is_event()) return;
     port.counters.msgs_out.fetch_add(1, std::memory_order_relaxed);
@@ -756,10 +763,6 @@ bool Network::poll_readable(const Connection& conn) {
     // EAGAIN without polling again, and must still hear of the next message.
     conn.port->watched = true;
     return hung_up_ || conn.port->queued() > 0;
-}
-
-bool Network::takes_now(const Port& port) const {
-    return !port.ring || port.drop_when_full || port.stalled || port.has_room();
 }
 
 bool Network::poll_writable(const Connection& conn, bool framed) {

@@ -273,9 +273,6 @@ class Network {
     // A copy of a message deliver() accepted to every capture reader.
     void capture(const MessageRef& msg, AfterUnlock& after) REQUIRES(mu_);
     bool enqueue(Port& port, const MessageRef& msg, AfterUnlock& after) REQUIRES(mu_);
-    // Whether a lossless send to the port would not wait for it: it has room,
-    // or does not hold senders back (no reader, dropwhenfull, stalled).
-    [[nodiscard]] bool takes_now(const Port& port) const REQUIRES(mu_);
 
     // The consumer side of a port's queue: the next message, or null if none
     // is queued or `fits` rejects it.  take_lockfree() reads the ring only,
