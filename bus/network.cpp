@@ -25,6 +25,13 @@ std::uint64_t now_ns() {
 // much hands the free pages back to the system.
 constexpr std::uint64_t kTrimAfter = 1U << 20;
 
+// Whether a lossless send to the port would not wait for it: it has room,
+// or does not hold senders back (no reader, dropwhenfull, stalled).  Reads
+// fields the network's mu_ guards: called under it.
+bool takes_now(const Port& port) {
+    return !port.ring || port.drop_when_full || port.stalled || port.has_room();
+}
+
 void count_out(Port& port, const MessageRef& msg) {
     if (msg->is_event()) return;
     port.counters.msgs_out.fetch_add(1, std::memory_order_relaxed);
@@ -119,6 +126,9 @@ Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connectio
     if (joined) emit(Kind::join, id, false, after);
     if (new_reader || new_writer) emit(Kind::counts, id, !snapshot, after);
     if (snapshot) send_snapshot(port, id, after);
+    // A new recipient with room may be where a parked or polled send can go
+    // (another holder of an anycast instance).
+    if (new_reader) room_freed(after);
     return Status::success();
 }
 
@@ -342,20 +352,16 @@ std::uint32_t Network::QueueLoad::capacity(PortId port) const {
     return net.ports_[port]->capacity;
 }
 
-Network::Fit Network::route_fits(PortId from, const MessageRef& msg, bool retry, Route& route) {
+Network::Fit Network::route_fits(PortId from, const MessageRef& msg, Route& route) {
     // A full pool is checked first: nothing to route while nothing can go.
     if (settings_.lossless && pool_used_ >= settings_.pool) return Fit::wait;
     route.clear();
-    route.retry = retry;
     route.address = msg->address();
     route.load = &load_;
     policy_->route(from, msg->payload(), route);
     if (!route.refused.ok()) return Fit::refused;
     if (!settings_.lossless) return Fit::now;
-    auto fits = [&](PortId id) REQUIRES(mu_) {
-        const Port& port = *ports_[id];
-        return !port.ring || port.drop_when_full || port.stalled || port.has_room();
-    };
+    auto fits = [&](PortId id) REQUIRES(mu_) { return takes_now(*ports_[id]); };
     bool all = std::ranges::all_of(route.to, fits) &&
                std::ranges::all_of(route.variants(), [&](const Route::Variant& v) {
                    return std::ranges::all_of(v.to, fits);
@@ -456,6 +462,7 @@ void Network::deliver(Port& from, const MessageRef& msg, const Route& route, Aft
     }
     from.counters.msgs_in.fetch_add(1, std::memory_order_relaxed);
     from.counters.bytes_in.fetch_add(msg->payload().size(), std::memory_order_relaxed);
+    policy_->sent(from.id, route);
 }
 
 void Network::capture(const MessageRef& msg, AfterUnlock& after) {
@@ -558,13 +565,17 @@ void Network::room_freed(AfterUnlock& after) {
     bool moved = false;
     while (!senders_.empty()) {
         SendWaiter& waiter = senders_.front();
-        Fit fit = route_fits(waiter.from_->id, waiter.message_, true, route_);
+        Fit fit = route_fits(waiter.from_->id, waiter.message_, route_);
         if (fit == Fit::wait) break;
         senders_.pop_front();
         moved = true;
         waiter.state_ = WaitState::done;
         // While it waited, what it was addressed to may have gone.
-        if (fit == Fit::now) deliver(*waiter.from_, waiter.message_, route_, after);
+        if (fit == Fit::now) {
+            deliver(*waiter.from_, waiter.message_, route_, after);
+        } else {
+            policy_->sent(waiter.from_->id, route_);  // the refusal ends the write
+        }
         waiter.message_.reset();
         after.sent.emplace_back(&waiter, std::move(route_.refused));
     }
@@ -623,8 +634,11 @@ SendResult Network::send(const Connection& conn, std::span<const std::byte> payl
                                   fmt::format("message of {} bytes exceeds the network MTU ({})",
                                               payload.size(), settings_.mtu))};
         }
-        Fit fit = route_fits(conn.id, msg, false, route_);
-        if (fit == Fit::refused) return {std::move(route_.refused)};
+        Fit fit = route_fits(conn.id, msg, route_);
+        if (fit == Fit::refused) {
+            policy_->sent(conn.id, route_);  // the refusal ends the write
+            return {std::move(route_.refused)};
+        }
         if (settings_.lossless && (!senders_.empty() || fit == Fit::wait)) {
             if (waiter == nullptr) {
                 return {Status::error(std::errc::resource_unavailable_try_again,
@@ -771,7 +785,7 @@ bool Network::poll_readable(const Connection& conn) {
     return hung_up_ || conn.port->queued() > 0;
 }
 
-bool Network::poll_writable(const Connection& conn) {
+bool Network::poll_writable(const Connection& conn, bool framed) {
     MutexLock lock(mu_);
     if (!conn.writes) return false;
     if (hung_up_ || !settings_.lossless) return true;
@@ -780,15 +794,24 @@ bool Network::poll_writable(const Connection& conn) {
         conn.port->watched_out = true;
         write_watchers_.push_back(conn.id);
     }
+    // Sends leave in arrival order: behind a waiting one, any send waits.
     if (!senders_.empty() || pool_used_ >= settings_.pool || !budget_fits(settings_.mtu)) {
         return false;
     }
-    // Any receiving port may be a recipient: writable means none is full.
+    auto room = [&](PortId id) REQUIRES(mu_) { return takes_now(*ports_[id]); };
+    reach_.ports.clear();
+    reach_.any = false;
+    if (policy_->reach(conn.id, framed, reach_)) {
+        // No ports: it goes nowhere, or is refused at once; either way it
+        // does not wait.
+        if (reach_.ports.empty()) return true;
+        return reach_.any ? std::ranges::any_of(reach_.ports, room)
+                          : std::ranges::all_of(reach_.ports, room);
+    }
+    // The payload decides: any receiving port but the writer's own may be a
+    // recipient, so writable means none is full.
     for (const auto& port : ports_) {
-        if (port->id != conn.id && port->ring && !port->drop_when_full && !port->stalled &&
-            !port->has_room()) {
-            return false;
-        }
+        if (port->id != conn.id && !takes_now(*port)) return false;
     }
     return true;
 }

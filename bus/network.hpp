@@ -177,9 +177,11 @@ class Network {
     bool charge_rest(const Connection& conn, std::uint64_t bytes, Charge& out) EXCLUDES(mu_);
 
     // Whether a receive / a send would not wait now.  Either way the listener
-    // hears (once) when that may have changed.
+    // hears (once) when that may have changed.  A send goes where the policy
+    // says (Policy::reach): to the writer's default destination, or, when
+    // its records are `framed` (each names an address), anywhere.
     bool poll_readable(const Connection& conn) EXCLUDES(mu_);
-    bool poll_writable(const Connection& conn) EXCLUDES(mu_);
+    bool poll_writable(const Connection& conn, bool framed = false) EXCLUDES(mu_);
     void set_listener(Listener* listener) EXCLUDES(mu_);
 
     // Membership events for a port: on, it gets a join for every connected
@@ -291,10 +293,11 @@ class Network {
 
     // Routes the message into `route`: it can be queued to every recipient
     // now, or a lossless network must wait for room, or the policy refused
-    // it (route.refused says why).  deliver() queues it as routed.
+    // it (route.refused says why).  deliver() queues it as routed.  Only
+    // deliver() and a final refusal tell the policy the route was accepted
+    // (Policy::sent), so a route tried again counts once.
     enum class Fit : std::uint8_t { now, wait, refused };
-    [[nodiscard]] Fit route_fits(PortId from, const MessageRef& msg, bool retry, Route& route)
-        REQUIRES(mu_);
+    [[nodiscard]] Fit route_fits(PortId from, const MessageRef& msg, Route& route) REQUIRES(mu_);
     void deliver(Port& from, const MessageRef& msg, const Route& route, AfterUnlock& after)
         REQUIRES(mu_);
     // A copy of a message deliver() accepted to every capture reader.
@@ -401,6 +404,8 @@ class Network {
     // hold_expired()), reused so that routing allocates nothing.
     Route route_ GUARDED_BY(mu_);
     QueueLoad load_{*this};
+    // Storage for poll_writable()'s Policy::reach(), reused.
+    Reach reach_ GUARDED_BY(mu_);
     // Ports whose pollers wait for POLLOUT.
     std::vector<PortId> write_watchers_ GUARDED_BY(mu_);
     // Bytes of queued messages (see hold()); its limit is the daemon's

@@ -260,6 +260,9 @@ Status Network::control_line(std::string_view line, const Caller& caller, Writer
         result = dispatch(tables, line, caller);
         if (result.ok() && writer == Writer::manager) result = manager_wrote(line);
         lossless_.store(settings_.lossless, std::memory_order_relaxed);
+        // A setting may change where sends go (member, dest): parked ones
+        // may now fit, and pollers' destinations may now have room.
+        if (result.ok()) room_freed(after);
     }
     after.run(listener);
     return result;

@@ -38,7 +38,7 @@ void Network::hold_expired() {
         // bring up a new head, whose time starts now.
         SendWaiter* head = &senders_.front();
         while (!senders_.empty() && &senders_.front() == head) {
-            if (route_fits(head->from_->id, head->message_, true, route_) != Fit::wait) break;
+            if (route_fits(head->from_->id, head->message_, route_) != Fit::wait) break;
             HoldingBack held = holding_back(route_, spared);
             if (held.port == nullptr) break;
             stall(*held.port, held.discard, after);

@@ -41,10 +41,10 @@ class Route {
     };
 
     std::vector<PortId> to;
-    // The same message is routed again: a lossless send that waited retries
-    // whenever room may have appeared.  Policies count what they route only
-    // when this is false, so each message is counted once.
-    bool retry = false;
+    // What the policy counts if this route is the one that is accepted, in
+    // its own code (0 after clear()): a route may be tried many times for one
+    // message, so counting waits for Policy::sent(), which gets it back.
+    std::uint32_t tally = 0;
     // In: where the sender asked it to go, and the queues' state.
     Address address;
     const Load* load = nullptr;
@@ -78,6 +78,7 @@ class Route {
 
     void clear() {
         to.clear();
+        tally = 0;
         used_ = 0;
         refused = Status::success();
         if (++generation_ == 0) {
@@ -91,6 +92,14 @@ class Route {
     std::size_t used_ = 0;
     std::vector<std::uint32_t> stamps_;  // by port: the generation it was last marked in
     std::uint32_t generation_ = 1;
+};
+
+// Where a message could be queued, for poll's POLLOUT (Policy::reach).
+struct Reach {
+    std::vector<PortId> ports;  // each at most once, only receiving ports
+    // It goes to one of them, one with room if any has (anycast): it waits
+    // only when every one is full.  Otherwise it goes to all of them.
+    bool any = false;
 };
 
 class Policy {
@@ -115,9 +124,29 @@ class Policy {
     // `out` (which arrives cleared but for its inputs).  Only attached ports
     // may be named, each at most once in the whole route: the network
     // trusts a built-in policy on this (a plugin's names are checked by
-    // policies::AbiPolicy).  A lossless send that must wait is routed again
-    // when it retries (out.retry), so state changed here must tolerate that.
+    // policies::AbiPolicy).  One message may be routed many times: a
+    // lossless send that waits is routed again whenever room may have
+    // appeared, and a non-blocking write that gets EAGAIN comes back as a new
+    // write the network cannot tell from a new message.  So route() counts
+    // nothing (it notes what to count in out.tally), and state it changes
+    // must tolerate being routed again.
     virtual void route(PortId from, std::span<const std::byte> payload, Route& out) = 0;
+
+    // The message route() was just called for is accepted: delivered to the
+    // ports `route` names, or refused (route.refused: the write fails with
+    // it, once per write).  Called right after that route(), nothing in
+    // between, at most once per message: never for a route that waits or
+    // ends in EAGAIN, nor for a parked send that is interrupted.  Counters
+    // count here.
+    virtual void sent(PortId /*from*/, const Route& /*route*/) {}
+
+    // Where the next message `from` writes could go, into `out` (cleared),
+    // so that POLLOUT can follow the writer's destination: `framed` when its
+    // records name addresses of their own, else it sends to its default
+    // destination.  No ports: it goes nowhere, or is refused at once, so it
+    // never waits.  False when the policy cannot tell without the payload;
+    // the network then counts every receiving port but the writer's own.
+    virtual bool reach(PortId /*from*/, bool /*framed*/, Reach& /*out*/) const { return false; }
 
     // The policy's own ctl verbs (its configuration).
     [[nodiscard]] virtual const CommandTable& commands() const = 0;

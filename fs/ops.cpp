@@ -397,7 +397,7 @@ void op_poll(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi, fuse_pollha
         if (ph != nullptr) h.dir->polls().store(h.conn.id, &h, ph);
         bus::Network& net = h.dir->net();
         unsigned revents = 0;
-        if (h.conn.writes && net.poll_writable(h.conn)) revents |= POLLOUT;
+        if (h.conn.writes && net.poll_writable(h.conn, h.framed.load())) revents |= POLLOUT;
         if (h.conn.reads && net.poll_readable(h.conn)) revents |= POLLIN;
         if (h.capture && h.capture->has_pending()) revents |= POLLIN;
         if (h.rest && h.rest->next_size() > 0) revents |= POLLIN;

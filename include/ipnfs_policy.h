@@ -17,9 +17,12 @@
  * block: every message of the network waits for route().  Instances of one
  * plugin share nothing unless the plugin makes them.
  *
- * ABI version 3 (2 added reset_port; 3 added link_type, and moved every
- * field after `addressing`).  A daemon refuses a plugin whose `abi` differs
- * from its own.
+ * ABI version 4 (2 added reset_port; 3 added link_type, and moved every
+ * field after `addressing`; 4 added sent() and replaced ipnfs_route's
+ * `retry` with `tally`, because the daemon cannot tell a message routed
+ * again from a new one: count in sent(), never in route()).  A daemon
+ * refuses a plugin whose `abi` differs from its own (ELIBBAD, "built for
+ * policy ABI 3, this ipnfs speaks ABI 4"): rebuild it against this header.
  */
 #ifndef IPNFS_POLICY_H
 #define IPNFS_POLICY_H
@@ -35,7 +38,7 @@
 extern "C" {
 #endif
 
-#define IPNFS_POLICY_ABI 3
+#define IPNFS_POLICY_ABI 4
 
 /* Where the sender asked a message to go (enum ipnfs_to in ipnfs.h). */
 struct ipnfs_address {
@@ -64,16 +67,21 @@ struct ipnfs_route_ops {
 /* One message to route.  The policy names receiving ports (ipnfs_route_add),
  * each at most once in the whole route, never a port that does not receive
  * (ipnfs_route_ops.capacity() == 0); the daemon drops and counts a name that
- * breaks these rules. */
+ * breaks these rules.
+ *
+ * One message may be routed many times: a lossless send that waits for room
+ * is routed anew each time room may have appeared, and a non-blocking write
+ * that got EAGAIN comes back as a new write, which the daemon cannot tell
+ * from a new message.  Only the route that is accepted reaches sent(). */
 struct ipnfs_route {
     /* in */
     uint32_t from;                /* the sending port */
     struct ipnfs_address to;      /* IPNFS_TO_DEFAULT unless the sender named one */
     const unsigned char* payload; /* never NULL, even when len is 0 */
     uint32_t len;
-    /* The same message again: a lossless send that waited for room is routed
-     * anew each time room may have appeared.  Count nothing when set. */
-    int retry;
+    /* out: the policy's own note of what to count if this route is accepted
+     * (0 on entry), for sent() to read back */
+    uint32_t tally;
     /* out */
     uint32_t* ports; /* room for `capacity` ports */
     uint32_t count;
@@ -178,6 +186,14 @@ struct ipnfs_policy {
      * then runs the port's configuration lines (a manager's) again.  May be NULL:
      * then only ctl may run the plugin's verbs, never a port's holder. */
     void (*reset_port)(void* self, uint32_t port);
+    /* The message route() was just called for is accepted: delivered to the
+     * ports it named, or refused with its error (the write fails with it:
+     * once per write).  Called right after that route() call, nothing in
+     * between, with the same `r` as it left it (read it only; its ops'
+     * queued() and capacity() still answer), at most once per message: never
+     * for a route that waits or ends in EAGAIN, nor for a parked send that
+     * is interrupted.  Count here.  May be NULL. */
+    void (*sent)(void* self, const struct ipnfs_route* r);
 };
 
 /* The symbol a plugin exports. */

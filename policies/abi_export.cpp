@@ -66,11 +66,11 @@ void route(void* self, ipnfs_route* r) {
     Instance& in = of(self);
     bus::Route& out = in.route;
     out.clear();
-    out.retry = r->retry != 0;
     out.address = {static_cast<bus::To>(r->to.to), r->to.lower, r->to.upper};
     in.load.r = r;
     out.load = &in.load;
     in.policy->route(r->from, {reinterpret_cast<const std::byte*>(r->payload), r->len}, out);
+    r->tally = out.tally;
     if (!out.refused.ok()) {
         in.reason = std::move(out.refused.reason);
         ipnfs_route_refuse(r, static_cast<int>(out.refused.code), in.reason.c_str());
@@ -85,6 +85,14 @@ void route(void* self, ipnfs_route* r) {
         std::memcpy(buf, v.payload.data(), v.payload.size());
         for (bus::PortId port : v.to) r->ops->variant_add(r, id, port);
     }
+}
+
+// The route just made is the one accepted: in.route still holds it (the
+// daemon calls nothing in between).
+void sent(void* self, const ipnfs_route* r) {
+    Instance& in = of(self);
+    in.route.tally = r->tally;
+    in.policy->sent(r->from, in.route);
 }
 
 int command(void* self, std::uint32_t verb, std::uint32_t argc, const char* const* argv,
@@ -133,6 +141,7 @@ ipnfs_policy table(const char* name, const char* summary, std::uint32_t addressi
                 append(out, s);
             },
         .reset_port = [](void* self, std::uint32_t port) { of(self).policy->reset_port(port); },
+        .sent = &sent,
     };
 }
 

@@ -46,35 +46,31 @@ bus::Status table_error(std::string_view policy, std::string_view call, int err,
 
 }  // namespace
 
-struct AbiPolicy::RouteCall {
-    AbiPolicy& policy;
-    bus::Route& out;
-};
-
 const ipnfs_route_ops AbiPolicy::kRouteOps = {
     .queued = [](const ipnfs_route* r, std::uint32_t port) -> std::uint32_t {
-        const bus::Load* load = static_cast<const RouteCall*>(r->host)->out.load;
+        const bus::Load* load = static_cast<const RouteCall*>(r->host)->load;
         return load != nullptr ? load->queued(port) : 0;
     },
     .capacity = [](const ipnfs_route* r, std::uint32_t port) -> std::uint32_t {
         const auto* call = static_cast<const RouteCall*>(r->host);
-        if (call->out.load != nullptr) return call->out.load->capacity(port);
-        return port < call->policy.attached_.size() && call->policy.attached_[port] ? 1 : 0;
+        if (call->load != nullptr) return call->load->capacity(port);
+        return port < call->policy->attached_.size() && call->policy->attached_[port] ? 1 : 0;
     },
     .variant = [](ipnfs_route* r, std::uint32_t len, std::uint32_t* id) -> void* {
         auto* call = static_cast<RouteCall*>(r->host);
-        if (len > kMaxVariant || id == nullptr) return nullptr;
-        bus::Route::Variant& v = call->out.add_variant();
+        if (call->out == nullptr || len > kMaxVariant || id == nullptr) return nullptr;
+        bus::Route::Variant& v = call->out->add_variant();
         v.payload.resize(len);
-        *id = static_cast<std::uint32_t>(call->out.variants().size() - 1);
+        *id = static_cast<std::uint32_t>(call->out->variants().size() - 1);
         // An empty variant still gets an address that is not NULL.
         static unsigned char empty;
         return len == 0 ? static_cast<void*>(&empty) : static_cast<void*>(v.payload.data());
     },
     .variant_add = [](ipnfs_route* r, std::uint32_t id, std::uint32_t port) -> int {
         auto* call = static_cast<RouteCall*>(r->host);
-        auto variants = call->out.variants();
-        if (id >= variants.size() || !call->policy.accept(port, call->out)) return -1;
+        if (call->out == nullptr) return -1;
+        auto variants = call->out->variants();
+        if (id >= variants.size() || !call->policy->accept(port, *call->out)) return -1;
         variants[id].to.push_back(port);
         return 0;
     },
@@ -140,7 +136,7 @@ void AbiPolicy::reset_port(bus::PortId port) {
 
 bool AbiPolicy::accept(std::uint32_t port, bus::Route& out) {
     if (port < attached_.size() && attached_[port] && out.mark(port)) return true;
-    if (policy_errors_++ == 0) {
+    if (policy_errors_ + route_errors_++ == 0) {
         bus::log::warn({"policy-error"},
                        "policy {}: named port {}, which is not receiving or named already; "
                        "such names are dropped and counted as policy_errors in stats",
@@ -150,20 +146,23 @@ bool AbiPolicy::accept(std::uint32_t port, bus::Route& out) {
 }
 
 void AbiPolicy::route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) {
-    if (!takes_address(table_.name, table_.addressing, out)) return;
-    RouteCall call{*this, out};
-    ipnfs_route r{};
+    route_errors_ = 0;
+    routed_ = takes_address(table_.name, table_.addressing, out);
+    if (!routed_) return;
+    call_.out = &out;
+    call_.load = out.load;
+    last_ = ipnfs_route{};
+    ipnfs_route& r = last_;
     r.from = from;
     r.to = {static_cast<std::uint32_t>(out.address.to), out.address.lower, out.address.upper};
     // Never NULL, even for an empty message: a plugin may hand it to memcmp().
     static const unsigned char kEmpty = 0;
     r.payload = payload.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(payload.data());
     r.len = static_cast<std::uint32_t>(payload.size());
-    r.retry = out.retry ? 1 : 0;
     r.ports = names_.data();
     r.capacity = static_cast<std::uint32_t>(names_.size());
     r.ops = &kRouteOps;
-    r.host = &call;
+    r.host = &call_;
     table_.route(self_, &r);
     if (r.error != 0) {
         out.to.clear();
@@ -176,6 +175,17 @@ void AbiPolicy::route(bus::PortId from, std::span<const std::byte> payload, bus:
     for (std::uint32_t i = 0; i < count; ++i) {
         if (accept(names_[i], out)) out.to.push_back(names_[i]);
     }
+}
+
+void AbiPolicy::sent(bus::PortId /*from*/, const bus::Route& route) {
+    // Names dropped from a route tried again are counted once, as its
+    // messages are.
+    policy_errors_ += route_errors_;
+    route_errors_ = 0;
+    if (!routed_ || table_.sent == nullptr) return;
+    call_.out = nullptr;
+    call_.load = route.load;
+    table_.sent(self_, &last_);
 }
 
 void AbiPolicy::describe(std::string& out) const {

@@ -29,13 +29,20 @@ class AbiPolicy final : public bus::Policy {
     void on_detach(bus::PortId port) override;
     void reset_port(bus::PortId port) override;
     void route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
+    void sent(bus::PortId from, const bus::Route& route) override;
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
     void describe(std::string& out) const override;
     void stats(std::string& out) const override;
     [[nodiscard]] bool ethernet() const override { return table_.link_type == IPNFS_LINK_ETHERNET; }
 
   private:
-    struct RouteCall;  // the route() in progress, for the table's callbacks
+    // The route() in progress (or last made, for sent()), for the table's
+    // callbacks.
+    struct RouteCall {
+        AbiPolicy* policy;
+        bus::Route* out;  // null in sent(): nothing may be added then
+        const bus::Load* load;
+    };
     static const ipnfs_route_ops kRouteOps;
 
     void build_commands();
@@ -50,7 +57,13 @@ class AbiPolicy final : public bus::Policy {
 
     std::vector<bool> attached_;
     std::vector<std::uint32_t> names_;  // route()'s output buffer, one slot per port
-    std::uint64_t policy_errors_ = 0;   // names refused by accept()
+    // The table's last route() call, kept for its sent(): `routed_` unless
+    // the adapter refused the address before asking the table.
+    ipnfs_route last_{};
+    RouteCall call_{this, nullptr, nullptr};
+    bool routed_ = false;
+    std::uint64_t policy_errors_ = 0;  // names refused by accept(), of accepted routes
+    std::uint64_t route_errors_ = 0;   // ... of the route in progress
 };
 
 }  // namespace ipnfs::policies

@@ -85,16 +85,51 @@ void Group::route(bus::PortId from, std::span<const std::byte> /*payload*/, bus:
             return;
         case bus::To::multicast:
             count(multicast, out);
-            to_multicast(from, to.lower, to.upper, out);
+            to_multicast(from, to.lower, to.upper, out.to);
             return;
         case bus::To::standard:  // a dest is never standard
         case bus::To::broadcast:
             count(broadcast, out);
-            to_broadcast(from, out);
+            to_broadcast(from, out.to);
             return;
     }
     out.refused = bus::Status::error(std::errc::invalid_argument,
                                      fmt::format("unknown address kind {}", int(to.to)));
+}
+
+void Group::sent(bus::PortId /*from*/, const bus::Route& route) {
+    if (route.tally != 0 && route.tally <= kCounters) ++counters_[route.tally - 1];
+}
+
+bool Group::reach(bus::PortId from, bool framed, bus::Reach& out) const {
+    if (framed) {
+        // A record may be addressed anywhere, the writer's own port too.
+        out.ports = attached_;
+        return true;
+    }
+    bus::Address to = from < members_.size() ? members_[from].dest : kBroadcast;
+    switch (to.to) {
+        case bus::To::port:
+            // A port that does not receive refuses at once: nothing to wait for.
+            if (to.lower < members_.size() && members_[to.lower].slot != kAbsent) {
+                out.ports.push_back(to.lower);
+            }
+            return true;
+        case bus::To::anycast:
+            if (auto it = instances_.find(to.lower); it != instances_.end()) {
+                out.ports = it->second.ports;
+                out.any = true;
+            }
+            return true;
+        case bus::To::multicast:
+            to_multicast(from, to.lower, to.upper, out.ports);
+            return true;
+        case bus::To::standard:
+        case bus::To::broadcast:
+            to_broadcast(from, out.ports);
+            return true;
+    }
+    return false;
 }
 
 void Group::to_port(std::uint32_t port, bus::Route& out) {
@@ -138,19 +173,19 @@ void Group::to_anycast(std::uint32_t instance, bus::Route& out) {
 }
 
 void Group::to_multicast(bus::PortId from, std::uint32_t lower, std::uint32_t upper,
-                         bus::Route& out) const {
+                         std::vector<bus::PortId>& out) const {
     // A port holds one instance, so no port comes up twice.
     for (auto it = instances_.lower_bound(lower); it != instances_.end() && it->first <= upper;
          ++it) {
         for (bus::PortId port : it->second.ports) {
-            if (gets_copy(from, port)) out.to.push_back(port);
+            if (gets_copy(from, port)) out.push_back(port);
         }
     }
 }
 
-void Group::to_broadcast(bus::PortId from, bus::Route& out) const {
+void Group::to_broadcast(bus::PortId from, std::vector<bus::PortId>& out) const {
     for (bus::PortId port : attached_) {
-        if (gets_copy(from, port)) out.to.push_back(port);
+        if (gets_copy(from, port)) out.push_back(port);
     }
 }
 

@@ -35,6 +35,8 @@ class Group final : public bus::Policy {
     void on_detach(bus::PortId port) override;
     void reset_port(bus::PortId port) override;
     void route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
+    void sent(bus::PortId from, const bus::Route& route) override;
+    bool reach(bus::PortId from, bool framed, bus::Reach& out) const override;
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
     void describe(std::string& out) const override;
     void stats(std::string& out) const override;
@@ -71,13 +73,12 @@ class Group final : public bus::Policy {
     // ---- routing ----
     void to_port(std::uint32_t port, bus::Route& out);
     void to_anycast(std::uint32_t instance, bus::Route& out);
+    // Fan-out: the ports into `out` (a route's, or poll's reach).
     void to_multicast(bus::PortId from, std::uint32_t lower, std::uint32_t upper,
-                      bus::Route& out) const;
-    void to_broadcast(bus::PortId from, bus::Route& out) const;
-    // A retried send was counted when it was first routed.
-    void count(Counter c, const bus::Route& out) {
-        if (!out.retry) ++counters_[c];
-    }
+                      std::vector<bus::PortId>& out) const;
+    void to_broadcast(bus::PortId from, std::vector<bus::PortId>& out) const;
+    // What the route counts once it is accepted (sent()): tally 0 is nothing.
+    static void count(Counter c, bus::Route& out) { out.tally = c + 1U; }
     // Fan-out leaves the sender out unless it asked for its own messages.
     [[nodiscard]] bool gets_copy(bus::PortId from, bus::PortId port) const {
         return port != from || members_[port].loopback;

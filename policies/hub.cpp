@@ -48,10 +48,18 @@ void Hub::on_detach(bus::PortId port) {
 }
 
 void Hub::route(bus::PortId from, std::span<const std::byte> /*payload*/, bus::Route& out) {
-    if (!takes_address(name(), 0, out)) return;
+    if (takes_address(name(), 0, out)) fan_out(from, out.to);
+}
+
+bool Hub::reach(bus::PortId from, bool /*framed*/, bus::Reach& out) const {
+    fan_out(from, out.ports);
+    return true;
+}
+
+void Hub::fan_out(bus::PortId from, std::vector<bus::PortId>& out) const {
     bool self = from < loopback_.size() && loopback_[from];
     for (bus::PortId port : members_) {
-        if (port != from || self) out.to.push_back(port);
+        if (port != from || self) out.push_back(port);
     }
 }
 

@@ -18,11 +18,16 @@ class Hub final : public bus::Policy {
     void on_detach(bus::PortId port) override;
     void reset_port(bus::PortId port) override { loopback_[port] = false; }
     void route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
+    // Exact, framed or not: a record with an address of its own is refused.
+    bool reach(bus::PortId from, bool framed, bus::Reach& out) const override;
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
     void describe(std::string& out) const override;
 
   private:
     static constexpr std::size_t kAbsent = static_cast<std::size_t>(-1);
+
+    // Every receiving port but the sender, unless it has loopback on.
+    void fan_out(bus::PortId from, std::vector<bus::PortId>& out) const;
 
     bus::CommandTable commands_;
     std::vector<bus::PortId> members_;  // attached ports, in no particular order

@@ -61,6 +61,20 @@ Switch::Vid Switch::ingress_vlan(const SwitchPort& p, const ethernet::Frame& f) 
     return std::ranges::binary_search(p.trunk, f.vid()) ? f.vid() : kNoVlan;
 }
 
+void Switch::sent(bus::PortId from, const bus::Route& route) {
+    if (route.tally == 0 || from >= ports_.size()) return;
+    SwitchPort& sender = ports_[from];
+    if ((route.tally & kMalformed) != 0) {
+        ++malformed_;
+        ++sender.malformed;
+    }
+    if ((route.tally & kVlanDrop) != 0) {
+        ++vlan_drops_;
+        ++sender.vlan_drops;
+    }
+    if ((route.tally & kTableFull) != 0) ++table_full_;
+}
+
 std::optional<bus::PortId> Switch::learned_port(Vid vlan, ethernet::Mac dst,
                                                 Clock::time_point now) {
     std::optional<bus::PortId> port = table_.find(vlan, dst, now);
@@ -84,21 +98,15 @@ void Switch::name_port(bus::PortId port, Vid vlan, std::optional<Form> sent, bus
 
 void Switch::route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) {
     if (!takes_address(name(), 0, out) || from >= ports_.size()) return;
-    SwitchPort& sender = ports_[from];
+    const SwitchPort& sender = ports_[from];
     std::optional<ethernet::Frame> frame = ethernet::parse(payload);
     if (!frame) {
-        if (!out.retry) {
-            ++malformed_;
-            ++sender.malformed;
-        }
+        out.tally |= kMalformed;
         return;
     }
     Vid vlan = ingress_vlan(sender, *frame);
     if (vlan == kNoVlan) {
-        if (!out.retry) {
-            ++vlan_drops_;
-            ++sender.vlan_drops;
-        }
+        out.tally |= kVlanDrop;
         return;
     }
 
@@ -106,8 +114,8 @@ void Switch::route(bus::PortId from, std::span<const std::byte> payload, bus::Ro
     // Group source addresses are bogus (no station sends from one): learning
     // them would only fill the table.
     if (!ethernet::is_group(frame->src) &&
-        table_.learn(vlan, frame->src, from, now) == MacTable::Learned::full && !out.retry) {
-        ++table_full_;
+        table_.learn(vlan, frame->src, from, now) == MacTable::Learned::full) {
+        out.tally |= kTableFull;
     }
 
     // A priority-tagged frame leaves in neither form as sent: both are

@@ -32,6 +32,7 @@ class Switch final : public bus::Policy {
     void on_attach(bus::PortId port) override;
     void on_detach(bus::PortId port) override;
     void route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
+    void sent(bus::PortId from, const bus::Route& route) override;
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
     void describe(std::string& out) const override;
     void stats(std::string& out) const override;
@@ -41,6 +42,9 @@ class Switch final : public bus::Policy {
     using Vid = ethernet::Vid;
     static constexpr Vid kNoVlan = 0;  // a port without an untagged VLAN
     static constexpr Vid kDefaultVlan = 1;
+
+    // What a route counts once accepted (bus::Route::tally), as bits.
+    enum Tally : std::uint32_t { kMalformed = 1, kVlanDrop = 2, kTableFull = 4 };
 
     // How a frame leaves a port: its bytes differ by form.
     enum class Form : std::uint8_t { untagged, tagged };

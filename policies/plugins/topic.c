@@ -99,7 +99,13 @@ static void topic_route(void *self, struct ipnfs_route *r) {
         if (port == r->from || !p->attached) continue;
         if (subscribed(p, r->payload, r->len)) ipnfs_route_add(r, port);
     }
-    if (r->retry) return;
+}
+
+/* Counted here, not in route(): a message may be routed several times (it
+ * waited for room, or a non-blocking write was retried after EAGAIN), and
+ * only the route that is accepted comes here. */
+static void topic_sent(void *self, const struct ipnfs_route *r) {
+    struct topic *t = self;
     if (r->count > 0) {
         ++t->matched;
     } else {
@@ -227,6 +233,7 @@ static const struct ipnfs_policy table = {
     .describe = topic_describe,
     .stats = topic_stats,
     .reset_port = topic_reset_port,
+    .sent = topic_sent,
 };
 
 __attribute__((visibility("default"))) const struct ipnfs_policy *ipnfs_policy(void) {

@@ -85,6 +85,26 @@ TEST_F(PluginTest, ShellSubscribersGetTheTopicsTheyAskedFor) {
     EXPECT_NE(raw.find("topic matched 3 unmatched 0\n"), std::string::npos) << raw;
 }
 
+// One message a non-blocking writer wrote six times (five EAGAINs on a
+// lossless network) is matched once: the plugin counts in sent().
+TEST_F(PluginTest, TheTopicPluginCountsAMessageRetriedAfterEagainOnce) {
+    std::string net = make_net("news");
+    ASSERT_EQ(ctl(net, "policy topic\nlossless on\nqueue 1\nsubscribe 1 *\n"), 0)
+        << last_error_line(ctl_text(net));
+    Fd sub = open_fd(net + "/port1", O_RDONLY);
+    Fd w = open_fd(net + "/port0", O_WRONLY | O_NONBLOCK);
+    auto write_now = [&](std::string_view m) {
+        return write(w.get(), m.data(), m.size()) < 0 ? errno : 0;
+    };
+    ASSERT_EQ(write_now("first"), 0);
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(write_now("second"), EAGAIN);
+    ASSERT_EQ(read_one(sub.get()).data, "first");
+    ASSERT_EQ(write_now("second"), 0);
+    ASSERT_EQ(read_one(sub.get()).data, "second");
+    std::string raw = slurp(net + "/stats");
+    EXPECT_NE(raw.find("topic matched 2 unmatched 0\n"), std::string::npos) << raw;
+}
+
 TEST_F(PluginTest, AProgramSubscribesItsOwnPortWithoutCtlAccess) {
     std::string net = make_net("news");
     ASSERT_EQ(ctl(net, "policy topic\n"), 0);

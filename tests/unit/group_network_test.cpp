@@ -114,5 +114,63 @@ TEST_F(GroupNetwork, APortSetsItsOwnDefaultDestination) {
         << net_->describe();
 }
 
+// A message routed again and again (a non-blocking write that got EAGAIN
+// five times, a parked send retried whenever room appeared) counts once.
+TEST_F(GroupNetwork, AMessageRetriedAfterEagainOrParkedCountsOnce) {
+    make(true);
+    Connection w = connect(0, false, true);
+    Connection a = connect(1, true, false);
+    ASSERT_TRUE(IsOk(net_->send(w, bytes("fill"), unicast(1))));
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_TRUE(FailsWith(net_->send(w, bytes("x"), unicast(1)),
+                              std::errc::resource_unavailable_try_again));
+    }
+    ASSERT_EQ(drain(a), Texts{"fill"});
+    ASSERT_TRUE(IsOk(net_->send(w, bytes("x"), unicast(1))));
+    EXPECT_NE(net_->stats().find("group unicast 2 "), std::string::npos) << net_->stats();
+
+    bus::SendResult r = net_->send(w, bytes("y"), &waiter_, unicast(1));
+    ASSERT_TRUE(r.parked);
+    ASSERT_TRUE(IsOk(net_->control("pool 1024")));  // routes the parked send again: still full
+    ASSERT_EQ(drain(a), (Texts{"x", "y"}));
+    ASSERT_TRUE(waiter_.wait());
+    EXPECT_NE(net_->stats().find("group unicast 3 "), std::string::npos) << net_->stats();
+    EXPECT_TRUE(FailsWith(net_->send(w, bytes("z"), unicast(5)), std::errc::host_unreachable));
+    EXPECT_NE(net_->stats().find(" unreachable 1"), std::string::npos)
+        << "a refusal counts once per write: " << net_->stats();
+}
+
+// POLLOUT follows the writer's default destination: a full member holds
+// back only the writers whose messages would go to it.
+TEST_F(GroupNetwork, PollWritableFollowsTheWritersDefaultDestination) {
+    make(true);
+    Connection a = connect(1, true, false);
+    Connection b = connect(2, true, false);
+    Connection to_b = connect(3, false, true);
+    Connection any = connect(4, false, true);
+    Connection many = connect(5, false, true);
+    Connection all = connect(6, false, true);
+    Connection nobody = connect(7, false, true);
+    ASSERT_TRUE(IsOk(net_->control(
+        "member 1 7\nmember 2 7\ndest 3 port 2\ndest 4 anycast 7\ndest 5 multicast 7\n"
+        "dest 7 port 0")));
+    ASSERT_TRUE(IsOk(net_->send(all, bytes("fill"), unicast(1))));
+    EXPECT_TRUE(net_->poll_writable(to_b)) << "port 2 has room";
+    EXPECT_TRUE(net_->poll_writable(any)) << "one holder of 7 has room";
+    EXPECT_FALSE(net_->poll_writable(many)) << "a holder of 7 is full";
+    EXPECT_FALSE(net_->poll_writable(all)) << "port 1 is full";
+    EXPECT_TRUE(net_->poll_writable(nobody)) << "refused at once: it does not wait";
+    EXPECT_FALSE(net_->poll_writable(to_b, true)) << "a framed record may go to port 1";
+    ASSERT_TRUE(IsOk(net_->send(any, bytes("any"))));
+    EXPECT_EQ(drain(b), Texts{"any"});
+    ASSERT_TRUE(IsOk(net_->send(to_b, bytes("b"))));
+    EXPECT_EQ(drain(b), Texts{"b"});
+    EXPECT_TRUE(FailsWith(net_->send(many, bytes("m")), std::errc::resource_unavailable_try_again));
+    EXPECT_TRUE(FailsWith(net_->send(all, bytes("m")), std::errc::resource_unavailable_try_again));
+    ASSERT_EQ(drain(a), Texts{"fill"});
+    EXPECT_TRUE(net_->poll_writable(many));
+    EXPECT_TRUE(net_->poll_writable(all));
+}
+
 }  // namespace
 }  // namespace ipnfs::test

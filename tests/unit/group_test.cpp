@@ -141,10 +141,10 @@ TEST_F(GroupTest, AnycastRetriedChoosesAgainByLoad) {
     run_ok("member 1 7\nmember 2 7");
     load.fill(1);
     load.fill(2);
-    send(0, anycast(7));
-    load.set(2, 3);  // room appeared at 2
-    EXPECT_EQ(send(0, anycast(7), true), (PortSet{2}));
-    EXPECT_EQ(send(0, anycast(7), true), (PortSet{2}));
+    send(0, anycast(7), false);  // every holder is full: the send waits
+    load.set(2, 3);              // room appeared at 2
+    EXPECT_EQ(send(0, anycast(7), false), (PortSet{2}));
+    EXPECT_EQ(send(0, anycast(7)), (PortSet{2}));
 }
 
 // ---- multicast and broadcast ----

@@ -67,12 +67,15 @@ class GroupTest : public ::testing::Test {
 
     // The ports named for a message; each at most once, and only attached
     // ones.  A refused route names nobody.
-    PortSet send(bus::PortId from, const bus::Address& to, bool retry = false) {
+    // A route that is not `accepted` is one the network tried and gave up
+    // (the send waits, or a non-blocking write got EAGAIN): sent() is not
+    // called for it.
+    PortSet send(bus::PortId from, const bus::Address& to, bool accepted = true) {
         route_.clear();
-        route_.retry = retry;
         route_.address = to;
         route_.load = load_;
         group_.route(from, bytes("payload"), route_);
+        if (accepted) group_.sent(from, route_);
         EXPECT_TRUE(route_.variants().empty()) << "the group never rewrites";
         PortSet set(route_.to.begin(), route_.to.end());
         EXPECT_EQ(set.size(), route_.to.size()) << "a port was named twice";

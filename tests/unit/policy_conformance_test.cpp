@@ -114,15 +114,17 @@ class Transcript {
     }
     void queued(PortId port, std::uint32_t n) { load_.queued_by_port[port] = n; }
 
+    // A route that is not `accepted` is one the network tried and gave up
+    // (the send waits, or a non-blocking write got EAGAIN): no sent().
     void send(PortId from, std::span<const std::byte> payload, bus::Address to = {},
-              bool retry = false) {
+              bool accepted = true) {
         route_.clear();
         route_.address = to;
-        route_.retry = retry;
         route_.load = &load_;
         policy_.route(from, payload, route_);
+        if (accepted) policy_.sent(from, route_);
         log_ += fmt::format("send from {} to {} {}-{}{}: ", from, static_cast<int>(to.to), to.lower,
-                            to.upper, retry ? " retry" : "");
+                            to.upper, accepted ? "" : " not accepted");
         if (!route_.refused.ok()) {
             log_ += fmt::format("refused {} {}\n", static_cast<int>(route_.refused.code),
                                 normal(route_.refused.reason));
@@ -223,8 +225,8 @@ void switch_script(Transcript& t) {
     t.send(4, tagged_frame(station(4), station(5), 0xa014));  // PCP 5, VLAN 20
     t.send(0, tagged_frame(kBroadcast, station(1), 30));      // a VLAN port 0 lacks
     t.send(0, bytes("short"));                                // malformed
-    t.send(0, tagged_frame(kBroadcast, station(1), 30), {}, true);
-    t.send(0, bytes("short"), {}, true);
+    t.send(0, tagged_frame(kBroadcast, station(1), 30), {}, false);
+    t.send(0, bytes("short"), {}, false);
     t.send(0, frame(kBroadcast, station(1)), kAnycast7);
     t.detach(0);
     t.send(1, frame(station(1), station(2)));  // its port gone: floods
@@ -256,7 +258,7 @@ void group_script(Transcript& t) {
     t.send(0, "nobody", {bus::To::anycast, 8, 8});
     t.send(0, "many", {bus::To::multicast, 7, 9});
     t.send(4, "default");
-    t.send(1, bytes("again"), {bus::To::broadcast, 0, 0}, true);
+    t.send(1, bytes("again"), {bus::To::broadcast, 0, 0}, false);
     t.describe();
     t.stats();
     t.reset_port(0);
@@ -413,7 +415,7 @@ TEST_P(PolicyRules, NamesOnlyReceivingPortsOnceAndRefusesWithAReason) {
             default: {
                 route.clear();
                 route.load = &load;
-                route.retry = pick(4) == 0;
+                bool accepted = pick(4) != 0;
                 route.address = {static_cast<bus::To>(pick(5)),
                                  static_cast<std::uint32_t>(pick(12)),
                                  static_cast<std::uint32_t>(pick(12))};
@@ -422,6 +424,7 @@ TEST_P(PolicyRules, NamesOnlyReceivingPortsOnceAndRefusesWithAReason) {
                 }
                 const Bytes& payload = all_payloads[pick(all_payloads.size())];
                 policy->route(port, payload, route);
+                if (accepted) policy->sent(port, route);
                 std::vector<PortId> named(route.to.begin(), route.to.end());
                 for (const bus::Route::Variant& v : route.variants()) {
                     named.insert(named.end(), v.to.begin(), v.to.end());
@@ -445,6 +448,53 @@ TEST_P(PolicyRules, NamesOnlyReceivingPortsOnceAndRefusesWithAReason) {
     policy->describe(text);
     policy->stats(text);
     EXPECT_EQ(text.find("policy_errors"), std::string::npos) << text;
+}
+
+// A message the network routes N times without accepting it (it waited for
+// room, or a non-blocking write got EAGAIN and was written again) and then
+// accepts counts once: stats read as if each was routed once.
+TEST_P(PolicyRules, AMessageRoutedAgainAndThenSentCountsOnce) {
+    auto retried = GetParam().make();
+    auto once = GetParam().make();
+    ASSERT_NE(retried, nullptr);
+    ASSERT_NE(once, nullptr);
+    constexpr PortId kPorts = 6;
+    FakeLoad load;
+    for (bus::Policy* policy : {retried.get(), once.get()}) {
+        policy->on_ports(kPorts);
+        for (PortId p = 0; p < 5; ++p) {
+            policy->on_attach(p);
+            load.receiving[p] = true;
+        }
+    }
+    std::mt19937 rng(5);
+    auto pick = [&](std::size_t n) {
+        return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
+    };
+    const std::vector<Bytes> all_payloads = payloads();
+    bus::Route route;
+    auto send = [&](bus::Policy& policy, PortId from, const Bytes& payload, bus::Address to,
+                    bool accepted) {
+        route.clear();
+        route.load = &load;
+        route.address = to;
+        policy.route(from, payload, route);
+        if (accepted) policy.sent(from, route);
+    };
+    for (int i = 0; i < 200; ++i) {
+        auto from = static_cast<PortId>(pick(kPorts));
+        const Bytes& payload = all_payloads[pick(all_payloads.size())];
+        bus::Address to{static_cast<bus::To>(pick(5)), static_cast<std::uint32_t>(pick(8)), 0};
+        to.upper = to.lower + static_cast<std::uint32_t>(pick(3));
+        for (int n = 0; n < 5; ++n) send(*retried, from, payload, to, false);
+        send(*retried, from, payload, to, true);
+        send(*once, from, payload, to, true);
+    }
+    std::string counted_retried;
+    std::string counted_once;
+    retried->stats(counted_retried);
+    once->stats(counted_once);
+    EXPECT_EQ(counted_retried, counted_once);
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, PolicyRules, ::testing::ValuesIn(subjects()),
