@@ -7,14 +7,14 @@
 
 namespace ipnfs::bus {
 
-std::vector<std::string_view> split_words(std::string_view line) {
+std::vector<std::string_view> split_words(std::string_view line, bool comments) {
     std::vector<std::string_view> words;
     constexpr std::string_view kSpace = " \t\r";
     std::size_t pos = 0;
     while ((pos = line.find_first_not_of(kSpace, pos)) != std::string_view::npos) {
         std::size_t end = line.find_first_of(kSpace, pos);
         if (end == std::string_view::npos) end = line.size();
-        if (line[pos] == '#') break;
+        if (comments && line[pos] == '#') break;
         words.push_back(line.substr(pos, end - pos));
         pos = end;
     }

@@ -76,8 +76,10 @@ inline constexpr std::string_view kComesBackNote = "(configuration: back at the 
 
 // Splits one line into whitespace-separated words, up to a word that starts
 // with '#': the rest of the line is a comment (ctl marks a holder's settings
-// with one, and the line must still read back).
-std::vector<std::string_view> split_words(std::string_view line);
+// with one, and the line must still read back).  With `comments` false every
+// word counts: a network's name may start with '#' (a config's `network`
+// line).
+std::vector<std::string_view> split_words(std::string_view line, bool comments = true);
 
 // Calls f with each line of text, without its '\n'; stops early when f
 // returns false (if it returns bool).  Every '\n' ends one line and starts

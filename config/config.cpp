@@ -151,8 +151,8 @@ class Parser {
 
     bus::Status line(std::size_t number, std::string_view text) {
         auto words = bus::split_words(text);
-        if (words.empty() || words[0].starts_with('#')) return bus::Status::success();
-        if (words[0] == "network") return network(number, words);
+        if (words.empty()) return bus::Status::success();
+        if (words[0] == "network") return network(number, bus::split_words(text, false));
         if (out_.networks.empty()) {
             return bus::Status::error(
                 std::errc::invalid_argument,
