@@ -26,18 +26,21 @@ namespace {
 constexpr std::initializer_list<int> kCtlErrors = {EINVAL, EBUSY,   EPERM, ENOSPC,
                                                    EACCES, ELIBBAD, ENOMEM};
 
-// ctl's settings: its lines but the comments (last error, help).
+// ctl's settings: its lines but the comments (last error, help, a holder's mark).
 std::string settings(std::string_view described) {
     std::string out;
     std::size_t start = 0;
     while (start < described.size()) {
         std::size_t end = described.find('\n', start);
         if (end == std::string_view::npos) end = described.size();
+        // Without trailing comments: ctl marks a holder's settings with one,
+        // and the same line written to ctl is a manager's.
         std::string_view line = described.substr(start, end - start);
-        if (!line.starts_with('#')) {
-            out += line;
-            out += '\n';
+        for (std::string_view word : bus::split_words(line)) {
+            out += word;
+            out += ' ';
         }
+        if (!bus::split_words(line).empty()) out += '\n';
         start = end + 1;
     }
     return out;
