@@ -67,7 +67,7 @@ struct Port {
     // (bus/network_port_settings.cpp).
     std::unique_ptr<std::vector<std::string>> configuration;
     bool configured = false;  // a manager wrote a setting of it to ctl, ever
-    bool exclusive = false;  // its one connection refuses company (a kernel interface)
+    bool exclusive = false;   // its one connection refuses company (a kernel interface)
     // Who opened its first descriptor (not known for a kernel interface, a
     // cable or a VDE client): its join events carry it.
     Credentials joined_by;
