@@ -26,12 +26,6 @@
 namespace ipnfs_it {
 namespace {
 
-short poll_now(int fd, short events, int timeout_ms = 0) {
-    pollfd pfd{fd, events, 0};
-    int r = poll(&pfd, 1, timeout_ms);
-    return r > 0 ? pfd.revents : 0;
-}
-
 // A lossless network "lan" with queues of two messages.
 class LosslessTest : public IpnfsTest {
   protected:

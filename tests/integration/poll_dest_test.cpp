@@ -17,12 +17,6 @@ namespace {
 
 using PollDestTest = IpnfsTest;
 
-short poll_now(int fd, short events, int timeout_ms = 0) {
-    pollfd pfd{fd, events, 0};
-    int r = poll(&pfd, 1, timeout_ms);
-    return r > 0 ? pfd.revents : 0;
-}
-
 int write_now(int fd, const std::string& data) {
     ssize_t n = write(fd, data.data(), data.size());
     return n < 0 ? errno : 0;

@@ -17,12 +17,6 @@ namespace {
 
 using PollTest = IpnfsTest;
 
-short poll_now(int fd, short events, int timeout_ms = 0) {
-    pollfd pfd{fd, events, 0};
-    int r = poll(&pfd, 1, timeout_ms);
-    return r > 0 ? pfd.revents : 0;
-}
-
 TEST_F(PollTest, PollShowsPOLLINOnlyWhileAMessageIsQueued) {
     std::string net = make_net("lan");
     Fd rw = open_fd(net + "/port1", O_RDWR);

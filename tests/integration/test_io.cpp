@@ -344,4 +344,10 @@ void install_interrupting_handler(int sig) {
     sigaction(sig, &sa, nullptr);
 }
 
+short poll_now(int fd, short events, int timeout_ms) {
+    pollfd pfd{fd, events, 0};
+    int r = poll(&pfd, 1, timeout_ms);
+    return r > 0 ? pfd.revents : 0;
+}
+
 }  // namespace ipnfs_it

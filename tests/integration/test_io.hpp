@@ -131,4 +131,7 @@ int exit_code_of(const std::optional<int>& status);
 // signal only interrupts the syscall in progress.
 void install_interrupting_handler(int sig);
 
+// The revents poll() gives one descriptor within timeout_ms, 0 if none.
+short poll_now(int fd, short events, int timeout_ms = 0);
+
 }  // namespace ipnfs_it
