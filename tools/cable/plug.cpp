@@ -1,9 +1,11 @@
 #include "plug.hpp"
 
 #include <fcntl.h>
+#include <ipnfs.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,16 +21,23 @@
 #include <vector>
 
 #include "bus/thread_safety.hpp"
+#include "records.hpp"
 #include "vde_stream.hpp"
 
 namespace ipnfs::cable {
 namespace {
 
-// One read() of a port takes one message, and the largest is kMaxFrame:
-// a buffer one byte larger can never cut one.
-constexpr std::size_t kReadBuffer = kMaxFrame + 1;
+// One framed read() of the port takes as many whole records as fit; the
+// largest record (kMaxFrame) always fits, so none is ever cut.  Also the
+// size of one read() of stdin.
+constexpr std::size_t kReadBuffer = std::size_t{128} * 1024;
+static_assert(kReadBuffer >= IPNFS_RECORD_SIZE(kMaxFrame));
+// A framed write() carries frames from stdin up to this many bytes of
+// records (a larger frame goes alone): under the kernel's smallest FUSE
+// max_write, so the kernel never splits one.
+constexpr std::size_t kWriteBatch = std::size_t{64} * 1024;
 // Port reads per wakeup before stdout gets its turn again.
-constexpr int kReadBurst = 64;
+constexpr int kReadBurst = 16;
 // What the cable holds for a full stdout while its own frame waits for the
 // network (see ToStream); beyond it, frames from the port are dropped.
 constexpr std::size_t kSpillBytes = 1 << 20;
@@ -164,22 +173,37 @@ class ToNetwork : Direction {
 
   private:
     bool write_frames();
+    void batch_frames();
     bool read_stream();
 
     StreamDecoder decoder_;
+    std::string batch_;  // records not yet written, whole
 };
 
-bool ToNetwork::write_frames() {
+// Moves decoded frames into the batch, up to kWriteBatch.
+void ToNetwork::batch_frames() {
     while (auto frame = decoder_.front()) {
-        if (shared_.ended()) return false;
         if (frame->empty()) {  // VDE never sends one; a message of 0 bytes means nothing
             drops_.drop(kEmptyFrame, 0);
-            decoder_.pop();
-            continue;
+        } else if (batch_.empty() ||
+                   batch_.size() + IPNFS_RECORD_SIZE(frame->size()) <= kWriteBatch) {
+            append_record(batch_, *frame);
+        } else {
+            return;
         }
+        decoder_.pop();
+    }
+}
+
+// A framed write sends its records in order and stops short before one that
+// would wait (only the first may) or that the network refuses: the rest is
+// written again, so a refusal always comes for the batch's first record.
+bool ToNetwork::write_frames() {
+    for (batch_frames(); !batch_.empty(); batch_frames()) {
+        if (shared_.ended()) return false;
         shared_.writing = true;
         if (shared_.stalled) shared_.wake();
-        ssize_t n = ::write(plug_.port_writes, frame->data(), frame->size());
+        ssize_t n = ::write(plug_.port_writes, batch_.data(), batch_.size());
         int err = errno;
         shared_.writing = false;
         if (n < 0) {
@@ -188,11 +212,12 @@ bool ToNetwork::write_frames() {
             if (fatal_write_error(err)) {
                 return finish(End::failed, plug_.name + ": " + std::strerror(err));
             }
-            drops_.drop(err, frame->size());
+            drops_.drop(err, records_in(batch_, sizeof(ipnfs_record)).first_len);
+            n = static_cast<ssize_t>(first_record_size(batch_));
         } else {
-            ++counters_.in;
+            counters_.in += records_in(batch_, static_cast<std::size_t>(n)).count;
         }
-        decoder_.pop();
+        batch_.erase(0, static_cast<std::size_t>(n));
     }
     return true;
 }
@@ -238,13 +263,18 @@ class ToStream : Direction {
 
   private:
     bool flush();
+    void hold(std::string_view frame);
     bool read_port();
     [[nodiscard]] bool stopped() const { return plug_.stop != nullptr && *plug_.stop != 0; }
-    [[nodiscard]] bool pending() const { return !out_.empty(); }
+    [[nodiscard]] bool pending() const { return held() != 0; }
 
-    std::deque<std::string> out_;  // encoded frames for stdout, the first maybe partly written
-    std::size_t out_at_ = 0;       // bytes of out_.front() already written
-    std::size_t out_bytes_ = 0;    // bytes held in out_
+    // Encoded frames for stdout, written together: out_[out_at_..] is held.
+    std::string out_;
+    std::size_t out_at_ = 0;
+    std::size_t held() const { return out_.size() - out_at_; }
+    // The encoded size of each frame held, for counting frames out.
+    std::deque<std::size_t> frame_sizes_;
+    std::size_t front_written_ = 0;  // bytes of the first held frame written
 };
 
 void ToStream::run() {
@@ -280,22 +310,38 @@ void ToStream::run() {
 
 bool ToStream::flush() {
     while (pending()) {
-        const std::string& frame = out_.front();
-        ssize_t n = ::write(plug_.out, frame.data() + out_at_, frame.size() - out_at_);
+        ssize_t n = ::write(plug_.out, out_.data() + out_at_, held());
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) return true;
             if (errno == EPIPE) return finish(End::stream_closed);
             return finish(End::failed, std::string("stdout: ") + std::strerror(errno));
         }
         out_at_ += static_cast<std::size_t>(n);
-        if (out_at_ == frame.size()) {
-            out_bytes_ -= frame.size();
-            out_.pop_front();
-            out_at_ = 0;
+        front_written_ += static_cast<std::size_t>(n);
+        while (!frame_sizes_.empty() && front_written_ >= frame_sizes_.front()) {
+            front_written_ -= frame_sizes_.front();
+            frame_sizes_.pop_front();
             ++counters_.out;
         }
     }
+    out_.clear();
+    out_at_ = 0;
     return true;
+}
+
+void ToStream::hold(std::string_view frame) {
+    if (held() >= kSpillBytes) {
+        drops_.drop(kSpillFull, frame.size(), held());
+        return;
+    }
+    if (out_at_ > out_.size() / 2) {  // keep what is held at the front
+        out_.erase(0, out_at_);
+        out_at_ = 0;
+    }
+    auto prefix = length_prefix(frame.size());
+    out_.append(prefix.data(), prefix.size());
+    out_.append(frame);
+    frame_sizes_.push_back(prefix.size() + frame.size());
 }
 
 bool ToStream::read_port() {
@@ -306,13 +352,10 @@ bool ToStream::read_port() {
             if (errno == EAGAIN || errno == EINTR) return true;
             return finish(End::failed, plug_.name + ": " + std::strerror(errno));
         }
-        std::string_view frame(buf_.data(), static_cast<std::size_t>(n));
-        if (out_bytes_ >= kSpillBytes) {
-            drops_.drop(kSpillFull, frame.size(), out_bytes_);
-        } else {
-            out_.push_back(encode(frame));
-            out_bytes_ += out_.back().size();
-        }
+        for_each_frame(
+            {buf_.data(), static_cast<std::size_t>(n)},
+            [this](std::string_view frame) { hold(frame); },
+            [this](std::size_t len) { drops_.drop(EMSGSIZE, len); });
         if (!flush()) return false;
     }
     return true;
@@ -371,6 +414,11 @@ class ToNetworkThread {
 }  // namespace
 
 Outcome run(const Plug& plug, Counters& counters) {
+    int on = 1;
+    if (::ioctl(plug.port, IPNFS_IOC_SET_FRAMED, &on) != 0 ||
+        ::ioctl(plug.port_writes, IPNFS_IOC_SET_FRAMED, &on) != 0) {
+        return {End::failed, plug.name + ": framed mode: " + std::strerror(errno)};
+    }
     int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wake < 0) return {End::failed, std::string("eventfd: ") + std::strerror(errno)};
     // stdout must not block (see ToStream); its flags are shared with
