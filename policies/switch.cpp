@@ -73,6 +73,7 @@ void Switch::sent(bus::PortId from, const bus::Route& route) {
         ++sender.vlan_drops;
     }
     if ((route.tally & kTableFull) != 0) ++table_full_;
+    if ((route.tally & kFromMirror) != 0) ++sender.mirror_drops;
 }
 
 std::optional<bus::PortId> Switch::learned_port(Vid vlan, ethernet::Mac dst,
@@ -99,6 +100,12 @@ void Switch::name_port(bus::PortId port, Vid vlan, std::optional<Form> sent, bus
 void Switch::route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) {
     if (!takes_address(name(), 0, out) || from >= ports_.size()) return;
     const SwitchPort& sender = ports_[from];
+    // A monitor port listens only, as a SPAN destination port on a hardware
+    // switch: what it sends is neither learned nor forwarded, but counted.
+    if (sender.mirror) {
+        out.tally |= kFromMirror;
+        return;
+    }
     std::optional<ethernet::Frame> frame = ethernet::parse(payload);
     if (!frame) {
         out.tally |= kMalformed;

@@ -44,7 +44,7 @@ class Switch final : public bus::Policy {
     static constexpr Vid kDefaultVlan = 1;
 
     // What a route counts once accepted (bus::Route::tally), as bits.
-    enum Tally : std::uint32_t { kMalformed = 1, kVlanDrop = 2, kTableFull = 4 };
+    enum Tally : std::uint32_t { kMalformed = 1, kVlanDrop = 2, kTableFull = 4, kFromMirror = 8 };
 
     // How a frame leaves a port: its bytes differ by form.
     enum class Form : std::uint8_t { untagged, tagged };
@@ -56,6 +56,7 @@ class Switch final : public bus::Policy {
         bool attached = false;
         std::uint64_t malformed = 0;
         std::uint64_t vlan_drops = 0;
+        std::uint64_t mirror_drops = 0;  // frames it sent while a mirror: dropped
     };
 
     // ---- configuration (switch_ctl.cpp) ----

@@ -91,7 +91,7 @@ void Switch::build_commands() {
         {.verb = "mirror",
          .args = "PORT on|off",
          .nargs = 2,
-         .help = "the port gets a copy of every frame of every VLAN",
+         .help = "the port gets a copy of every frame of every VLAN; what it sends is dropped",
          .run =
              [this](bus::Words w) {
                  bus::PortId port = 0;
@@ -211,6 +211,7 @@ void Switch::stats(std::string& out) const {
     }
     for (bus::PortId port = 0; port < ports_.size(); ++port) {
         const SwitchPort& p = ports_[port];
+        if (p.mirror_drops != 0) out += fmt::format("mirror {} dropped {}\n", port, p.mirror_drops);
         if (p.malformed == 0 && p.vlan_drops == 0) continue;
         out +=
             fmt::format("swport {} malformed {} vlan_drops {}\n", port, p.malformed, p.vlan_drops);

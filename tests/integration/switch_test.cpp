@@ -150,6 +150,40 @@ TEST_F(NetdevSwitchTest, AMirrorPortGetsACopyOfEveryFrame) {
                                  << "got only " << seen.unicast;
 }
 
+// A mirror port only listens, as a switch's SPAN destination port: what it
+// sends reaches nobody and is counted (`mirror P dropped N`), while it still
+// gets a copy of the other ports' frames.
+TEST_F(NetdevSwitchTest, AMirrorPortsOwnFramesAreDroppedAndCounted) {
+    std::string net = make_net("mirrornet");
+    ASSERT_EQ(ctl(net, "policy switch\nmirror 3 on\n"), 0) << last_error_line(ctl_text(net));
+    Fd one = open_fd(net + "/port1", O_RDONLY | O_NONBLOCK);
+    Fd two = open_fd(net + "/port2", O_RDONLY | O_NONBLOCK);
+    Fd three = open_fd(net + "/port3", O_RDONLY | O_NONBLOCK);
+    ASSERT_TRUE(one.ok() && two.ok() && three.ok());
+    // python3 writes one broadcast frame (dst ff:..:ff, src 02:00:00:00:00:0N,
+    // ethertype 0x88b5) to a port file, as any program would.
+    auto send_from = [&](int port) {
+        Shell sh = run_argv({"python3", "-c",
+                             "import sys; open(sys.argv[1], 'wb', buffering=0).write("
+                             "b'\\xff' * 6 + bytes([2, 0, 0, 0, 0, int(sys.argv[2])]) + "
+                             "b'\\x88\\xb5' + b'mirror test payload')",
+                             net + "/port" + std::to_string(port), std::to_string(port)});
+        EXPECT_EQ(sh.exit_code(), 0) << describe(sh);
+    };
+    send_from(3);
+    send_from(3);
+    EXPECT_TRUE(read_one(one.get(), 300).timed_out()) << "port 1 got the mirror port's frame";
+    EXPECT_TRUE(read_one(two.get(), 300).timed_out()) << "port 2 got the mirror port's frame";
+    send_from(1);
+    EXPECT_EQ(read_one(two.get()).n, 33) << "port 2 missed port 1's broadcast";
+    EXPECT_EQ(read_one(three.get()).n, 33) << "the mirror port missed port 1's broadcast";
+    std::string text = slurp(net + "/stats");
+    EXPECT_NE(text.find("\nmirror 3 dropped 2\n"), std::string::npos) << text;
+    EXPECT_EQ(text.find("mac 02:00:00:00:00:03"), std::string::npos)
+        << "the mirror port's source address was learned:\n"
+        << text;
+}
+
 TEST_F(NetdevSwitchTest, FlushAndExpireEmptyTheMacTable) {
     std::string net = make_net("sw");
     ASSERT_EQ(ctl(net, "policy switch\n"), 0) << last_error_line(ctl_text(net));

@@ -175,9 +175,17 @@ TEST_F(SwitchVlanTest, AMirrorGetsEveryFrameOfEveryVlanInItsOwnForm) {
     EXPECT_TRUE(send_to(4, tagged_frame(kBroadcast, kA, 30)).empty());
 }
 
-TEST_F(SwitchVlanTest, AMirrorNeverGetsItsOwnFrames) {
+// A SPAN destination port only listens: its frames go nowhere, are not
+// learned, and are counted.
+TEST_F(SwitchVlanTest, AMirrorsOwnFramesAreDroppedAndCounted) {
     run_ok("mirror 6 on");
     sw_.on_attach(6);
+    EXPECT_EQ(send_to(6, frame(kBroadcast, kA)), PortSet{});
+    EXPECT_EQ(send_to(6, frame(kB, kA)), PortSet{});
+    std::string s = stats();
+    EXPECT_NE(s.find("\nmirror 6 dropped 2\n"), std::string::npos) << s;
+    EXPECT_EQ(s.find("mac "), std::string::npos) << s;
+    run_ok("mirror 6 off");
     EXPECT_EQ(send_to(6, frame(kBroadcast, kA)), (PortSet{5, 7}));
 }
 
