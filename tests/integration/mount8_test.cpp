@@ -93,5 +93,86 @@ TEST_F(Mount8Test, ConfigOptionMakesTheNetworksAtMount) {
     unlink(config.c_str());
 }
 
+// The shipped examples, byte for byte as `cmake --install` put them, on a
+// system just booted: /run a fresh tmpfs without /run/ipnfs, which the
+// example's `vde /run/ipnfs/lan.vde` needs.  The fstab example's lines are
+// mounted with mount -T as they stand, but for the mount point (a temp dir)
+// and the config path (the installed example instead of
+// /etc/ipnfs/networks.conf).  All of it in a mount and network namespace of
+// its own, so the host's /run, tap0 and /etc are never touched.
+TEST_F(Mount8Test, ShippedExamplesMountAsShippedOnAFreshRun) {
+    const std::string examples = IPNFS_EXAMPLES_DIR;
+    for (const char* name : {"fstab.example", "networks.conf.example", "mnt-ipn.mount"}) {
+        Shell cmp = run_argv({"cmp", examples + "/" + name,
+                              std::string(IPNFS_SOURCE_DIR) + "/mount-helper/" + name});
+        if (cmp.exit_code() != 0) {
+            IPNFS_SKIP_OR_FAIL(examples + "/" + name +
+                               " is missing or not this tree's (cmake --install the build first)");
+        }
+    }
+    const std::string script = R"sh(set -u
+ex=$1
+mount -t tmpfs tmpfs /run
+[ -e /run/ipnfs ] && echo "/run/ipnfs exists before the mount"
+mnt=$(mktemp -d /tmp/ipnfs-examples.XXXXXX)
+daemons() {
+    for p in /proc/[0-9]*; do
+        { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null | grep -q -- " $mnt " && echo "${p#/proc/}"
+    done
+}
+# umount, then wait up to 5 s for the daemon to exit.
+unmount() {
+    pids=$(daemons)
+    umount "$mnt" 2>/dev/null || return 1
+    for i in $(seq 50); do
+        alive=""; for p in $pids; do [ -d "/proc/$p" ] && alive="$alive $p"; done
+        [ -z "$alive" ] && return 0
+        sleep 0.1
+    done
+    echo "the daemon did not exit after umount"; kill -9 $alive
+}
+trap 'unmount; rmdir "$mnt"; rm -f "$mnt.fstab"' EXIT
+n=0
+grep -E '^(# )?none ' "$ex/fstab.example" | sed 's/^# //' | while read -r line; do
+    n=$((n + 1))
+    echo "$line" | sed "s| /mnt/ipn | $mnt |; s|=/etc/ipnfs/networks.conf,|=$ex/networks.conf.example,|" > "$mnt.fstab"
+    if ! mount -T "$mnt.fstab" "$mnt"; then echo "line $n: mount failed: $line"; continue; fi
+    findmnt -n -o FSTYPE "$mnt" | sed "s/^/line $n: /"
+    case $line in
+    *config=*)
+        echo "line $n: networks $(ls "$mnt" | tr '\n' ' ')"
+        [ -S /run/ipnfs/lan.vde/ctl ] && echo "line $n: vde endpoint"
+        ip -o link show tap0 > /dev/null && echo "line $n: tap0"
+        grep -q '^cable wan 1 0$' "$mnt/lan/ctl" && echo "line $n: cable"
+        ;;
+    esac
+    unmount || echo "line $n: umount failed"
+done
+)sh";
+    Shell sh = run_argv({"unshare", "--mount", "--net", "--fork", "--propagation", "private", "sh",
+                         "-c", script, "sh", examples},
+                        40);
+    EXPECT_EQ(sh.exit_code(), 0) << sh.out << sh.err;
+    EXPECT_EQ(sh.out,
+              "line 1: fuse.ipnfs\n"
+              "line 2: fuse.ipnfs\n"
+              "line 2: networks lan wan \n"
+              "line 2: vde endpoint\n"
+              "line 2: tap0\n"
+              "line 2: cable\n")
+        << sh.err;
+
+    Shell unit = run_shell("command -v systemd-analyze >/dev/null && systemd-analyze verify " +
+                               sq(examples + "/mnt-ipn.mount") + " || echo no-systemd",
+                           30);
+    if (unit.out.find("no-systemd") == std::string::npos) {
+        EXPECT_EQ(unit.exit_code(), 0) << unit.out << unit.err;
+        EXPECT_EQ(unit.err, "") << "systemd-analyze verify has a complaint";
+    }
+    std::string text = read_whole(examples + "/mnt-ipn.mount");
+    EXPECT_NE(text.find("\nWhere=/mnt/ipn\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("\nType=fuse.ipnfs\n"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace ipnfs_it
