@@ -14,11 +14,22 @@
 # build's daemon beside this one's on the fan-out loads ("comparing two builds"
 # in docs/benchmark.md, which also explains the loads and holds the tables of
 # one full run).
+#
+#   bench/run.sh tap-tcp [bench/tap_tcp.sh's options]
+#
+# builds ipnfs and ipnfs-cable the same way and runs bench/tap_tcp.sh with
+# them: TCP between two namespaces through an ipnfs switch (TAPs, grabbed
+# veths), a Linux bridge, vde_switch, and external against in-daemon cables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build-bench}
 
 tools/deps.sh
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIPNFS_BENCH=ON >/dev/null
+if [ "${1:-}" = tap-tcp ]; then
+    shift
+    cmake --build "$build" -j"$(nproc)" --target ipnfs ipnfs-cable >/dev/null
+    exec bench/tap_tcp.sh --daemon "$build/daemon/ipnfs" --cable "$build/tools/cable/ipnfs-cable" "$@"
+fi
 cmake --build "$build" -j"$(nproc)" --target ipnfs ipnfs-loadgen ipnfs-nullfs >/dev/null
 exec python3 bench/driver.py --build "$build" "$@"
