@@ -288,6 +288,7 @@ if has cable && ! command -v dpipe > /dev/null; then
     echo "tap_tcp.sh: no dpipe (vde2): the cable row is left out" >&2
 fi
 
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "tap_tcp.sh: $runs runs of iperf3 -t $seconds per contender, alternating" >&2
 for run in $(seq "$runs"); do
     echo "run $run" >&2
@@ -305,7 +306,7 @@ for run in $(seq "$runs"); do
     has lctlcable && run_cables "2 lossless networks, ctl cable" "$work/ipn" "$pid" ctl "lossless on"
 done
 
-python3 - "$results" "$runs" "$seconds" << 'EOF' | tee ${out:+"$out"}
+python3 - "$results" "$runs" "$seconds" "$load" "$(cut -d' ' -f1-3 /proc/loadavg)" << 'EOF' | tee ${out:+"$out"}
 import statistics, sys
 from collections import OrderedDict
 rows = OrderedDict()
@@ -317,7 +318,8 @@ med = {n: [statistics.median(r[i] for r in v) for i in range(4)] if v else None
        for n, v in ok.items()}
 bridge = med.get("bridge", [0])[0]
 print(f"iperf3 -t {sys.argv[3]}, one TCP stream from namespace A to B, "
-      f"medians of {sys.argv[2]} alternating runs")
+      f"medians of {sys.argv[2]} alternating runs; load average {sys.argv[4]} at the start, "
+      f"{sys.argv[5]} at the end")
 print()
 print("| path | TCP Mbit/s | vs bridge | retransmits | CPU s per Gbit | ipnfs drops | runs (Mbit/s) |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
