@@ -212,10 +212,11 @@ bool ToNetwork::write_frames() {
             if (fatal_write_error(err)) {
                 return finish(End::failed, plug_.name + ": " + std::strerror(err));
             }
-            drops_.drop(err, records_in(batch_, sizeof(ipnfs_record)).first_len);
-            n = static_cast<ssize_t>(first_record_size(batch_));
+            FirstRecord refused = first_record(batch_);
+            drops_.drop(err, refused.len);
+            n = static_cast<ssize_t>(refused.size);
         } else {
-            counters_.in += records_in(batch_, static_cast<std::size_t>(n)).count;
+            counters_.in += records_in(batch_, static_cast<std::size_t>(n));
         }
         batch_.erase(0, static_cast<std::size_t>(n));
     }
@@ -267,11 +268,11 @@ class ToStream : Direction {
     bool read_port();
     [[nodiscard]] bool stopped() const { return plug_.stop != nullptr && *plug_.stop != 0; }
     [[nodiscard]] bool pending() const { return held() != 0; }
+    [[nodiscard]] std::size_t held() const { return out_.size() - out_at_; }
 
     // Encoded frames for stdout, written together: out_[out_at_..] is held.
     std::string out_;
     std::size_t out_at_ = 0;
-    std::size_t held() const { return out_.size() - out_at_; }
     // The encoded size of each frame held, for counting frames out.
     std::deque<std::size_t> frame_sizes_;
     std::size_t front_written_ = 0;  // bytes of the first held frame written

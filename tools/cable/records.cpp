@@ -25,19 +25,18 @@ void append_record(std::string& batch, std::string_view frame) {
     std::memcpy(batch.data() + at + sizeof h, frame.data(), frame.size());
 }
 
-RecordSpan records_in(std::string_view batch, std::size_t bytes) {
-    RecordSpan span;
-    for (std::size_t at = 0; at + sizeof(ipnfs_record) <= bytes;) {
+std::size_t records_in(std::string_view batch, std::size_t bytes) {
+    std::size_t count = 0;
+    for (std::size_t at = 0; at + sizeof(ipnfs_record) <= bytes; ++count) {
         ipnfs_record h = header_at(batch, at);
-        if (span.count++ == 0) span.first_len = h.len;
         at += IPNFS_RECORD_FULL_SIZE(&h);
     }
-    return span;
+    return count;
 }
 
-std::size_t first_record_size(std::string_view batch) {
+FirstRecord first_record(std::string_view batch) {
     ipnfs_record h = header_at(batch, 0);
-    return IPNFS_RECORD_FULL_SIZE(&h);
+    return {h.len, IPNFS_RECORD_FULL_SIZE(&h)};
 }
 
 void for_each_frame(std::string_view read, const std::function<void(std::string_view)>& data,

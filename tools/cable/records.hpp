@@ -16,17 +16,17 @@ namespace ipnfs::cable {
 // destination.
 void append_record(std::string& batch, std::string_view frame);
 
-// The records at the start of `batch` that make up its first `bytes`
-// bytes (a short framed write returns whole records): how many, and the
-// payload size of the first (for a refusal's report).
-struct RecordSpan {
-    std::size_t count = 0;
-    std::size_t first_len = 0;
-};
-RecordSpan records_in(std::string_view batch, std::size_t bytes);
+// How many records make up the first `bytes` bytes of `batch` (a short
+// framed write returns whole records).
+std::size_t records_in(std::string_view batch, std::size_t bytes);
 
-// The size of the first record of `batch` (the one a failed write refused).
-std::size_t first_record_size(std::string_view batch);
+// The first record of `batch` (the one a failed write refused): its
+// payload's length and its whole size.
+struct FirstRecord {
+    std::size_t len = 0;
+    std::size_t size = 0;
+};
+FirstRecord first_record(std::string_view batch);
 
 // Calls `data` with the payload of each whole data record a framed read
 // returned, and `cut` with the length of a record the read had to cut
