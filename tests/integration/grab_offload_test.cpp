@@ -147,8 +147,8 @@ TEST_F(GrabOffloadTest, TcpOverIpv6CrossesGrabbedVethsWithDefaultOffloads) {
     Side b("B");
     connect(a, b, true);
     if (HasFatalFailure()) return;
-    Shell run = run_client(a.ns, kAddr6B, "-6 -t 3",
-                           "print(int(e[\"sum_received\"][\"bits_per_second\"]))");
+    Shell run =
+        run_client(a.ns, kAddr6B, "-6 -t 3", R"(print(int(e["sum_received"]["bits_per_second"])))");
     NetStats st = net_stats(net_);
     ASSERT_EQ(run.exit_code(), 0) << describe(run) << "\n" << st.text;
     const double mbits = std::stod(run.out) / 1e6;
