@@ -128,13 +128,16 @@ TEST_F(GrabOffloadTest, TcpCrossesGrabbedVethsWithDefaultOffloads) {
     const double mbits = std::stod(got[0]) / 1e6;
     std::cout << "[ MEASURED ] TCP through two grabbed veths: " << mbits << " Mbit/s, " << got[1]
               << " retransmits\n";
-    // Far below what it does (Gbit/s): only a broken path falls under it.
+    // Far below what it does (some 250 Mbit/s with two busy cores, more on
+    // an idle machine): only a broken path falls under it.
     EXPECT_GT(mbits, 50.0) << st.text;
-    // The kernel counted superframes, the network the frames they became.
+    // The kernel counted superframes, the network the frames they became
+    // (some 10 times as many here; at least 1.5 even when the sender, slowed
+    // down, makes them small).
     const std::uint64_t kernel_rx = rx_packets(a.veth.a());
     auto row = st.ifaces.find(a.veth.a());
     ASSERT_NE(row, st.ifaces.end()) << st.text;
-    EXPECT_GT(row->second.frames_in, 2 * kernel_rx)
+    EXPECT_GT(2 * row->second.frames_in, 3 * kernel_rx)
         << "no TSO superframes came to be cut: the kernel received " << kernel_rx << " packets on "
         << a.veth.a() << "\n"
         << st.text;
