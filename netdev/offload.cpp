@@ -37,9 +37,12 @@ constexpr std::size_t kUdpHeader = 8;
 constexpr std::uint8_t kProtoTcp = 6;
 constexpr std::uint8_t kProtoUdp = 17;
 // IPv6 extension headers a GSO packet may carry before its transport
-// header (hop-by-hop, routing, destination options); a fragment header
-// means it is no superframe.
-constexpr std::array<std::uint8_t, 3> kIpv6Extensions{0, 43, 60};
+// header (hop-by-hop, destination options); a fragment header means it is
+// no superframe.
+constexpr std::array<std::uint8_t, 2> kIpv6Extensions{0, 60};
+// A routing header: the transport checksum covers the final destination,
+// not the header's; such a superframe is refused rather than mis-summed.
+constexpr std::uint8_t kIpv6Routing = 43;
 constexpr int kMaxIpv6Extensions = 8;
 constexpr std::uint16_t kIpv4MoreFragments = 0x2000;
 constexpr std::uint16_t kIpv4FragmentBits = 0x3fff;  // MF and the offset
@@ -221,6 +224,10 @@ bus::Status Segmenter::start(std::span<const std::byte> frame, const VnetHeader&
             }
             proto = std::to_integer<std::uint8_t>(frame[off]);
             off += (std::to_integer<std::size_t>(frame[off + 1]) + 1) * 8;
+        }
+        if (proto == kIpv6Routing) {
+            return bus::Status::error(std::errc::not_supported,
+                                      "a GSO frame with an IPv6 routing header is not segmented");
         }
         if (off > frame.size())
             return refuse("a GSO frame whose IPv6 extension headers run past it");

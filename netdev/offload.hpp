@@ -71,12 +71,11 @@ bool complete_checksum(std::span<std::byte> frame, const VnetHeader& hdr);
 // (FIN and PSH on the last only, CWR on the first only) or UDP length
 // fixed, and every L4 checksum computed whole.  Any other frame yields
 // itself, its partial checksum completed.  Up to two VLAN tags (802.1Q,
-// 802.1ad) may precede the IP header, and IPv6 extension headers
-// (hop-by-hop, routing, destination options) the transport header; they
-// are repeated in every frame.  UFO fragments carry gso_size rounded down
-// to a multiple of 8.  The pseudo-header is the IPv6 header's own
-// addresses (with a routing header, the final destination's checksum
-// would differ: the kernel does not make such superframes).
+// 802.1ad) may precede the IP header, and IPv6 hop-by-hop and destination
+// options headers the transport header; they are repeated in every frame.
+// A routing header (whose final destination the checksum would have to
+// cover) is refused.  UFO fragments carry gso_size rounded down to a
+// multiple of 8.
 class Segmenter {
   public:
     // Checks `frame` against `hdr` (an empty frame is refused too); on

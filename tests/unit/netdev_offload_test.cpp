@@ -408,6 +408,27 @@ TEST(NetdevOffload, SuperframesThatDoNotAddUpAreRefused) {
         Bytes cut(b.frame.begin(), b.frame.begin() + static_cast<long>(n));
         EXPECT_TRUE(refused(cut, b.hdr)) << "cut at " << n;
     }
+    // An IPv6 routing header: not segmented (the checksum would need its
+    // final destination).
+    {
+        Built rh = build(false, 6, 100, 0);
+        rh.hdr.gso_type = VnetHeader::kGsoTcpV6;
+        rh.hdr.gso_size = 50;
+        Bytes g = rh.frame;
+        g[rh.ip.net + 6] = 43;
+        g.insert(g.begin() + static_cast<long>(rh.ip.l4), {6, 0, 0, 0, 0, 0, 0, 0});
+        set16(g, rh.ip.net + 4, get16(g, rh.ip.net + 4) + 8);
+        bus::Status st;
+        EXPECT_TRUE(run(g, rh.hdr, &st).empty());
+        EXPECT_EQ(st.code, std::errc::not_supported) << st.reason;
+        // The same header as destination options is carried through.
+        g[rh.ip.net + 6] = 60;
+        std::vector<Bytes> out = run(g, rh.hdr, &st);
+        EXPECT_TRUE(st.ok()) << st.reason;
+        EXPECT_EQ(out.size(), 2U);
+        Ip ip{false, rh.ip.net, rh.ip.l4 + 8};
+        for (const Bytes& o : out) EXPECT_TRUE(l4_valid(o, ip, 6, o.size()));
+    }
     // IPv6 extension headers that run past the frame.
     Built v6 = build(false, 6, 100);
     v6.hdr.gso_type = VnetHeader::kGsoTcpV6;
