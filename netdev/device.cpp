@@ -69,6 +69,8 @@ void Device::on_readable() {
         }
     }
     counters_.drops.fetch_add(too_long, std::memory_order_relaxed);
+    // Out of budget with frames the link holds: epoll would not call again.
+    if (attached_ && !input_paused_ && link_->holds_frames()) engine_.wake(*this);
 }
 
 void Device::on_wake() {
@@ -79,6 +81,8 @@ void Device::on_wake() {
         input_paused_ = false;
         engine_.set_input(*this, link_->fd(), true);
     }
+    if (!input_paused_ && link_->holds_frames()) on_readable();
+    if (!attached_) return;  // the link died reading
     pump_out();
 }
 

@@ -6,13 +6,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
+#include "bus/log.hpp"
 #include "netdev/link.hpp"
+#include "netdev/offload.hpp"
 
 namespace ipnfs::netdev {
 
@@ -28,25 +33,40 @@ class Grab final : public Link {
 
     [[nodiscard]] std::string_view kind() const override { return "grab"; }
 
-    ssize_t receive(std::span<std::byte> buf, std::uint8_t& /*hops*/, std::uint64_t& too_long,
+    // A frame comes with the virtio_net_hdr PACKET_VNET_HDR puts before
+    // it: the sending kernel may have left its checksum to be completed
+    // (CHECKSUM_PARTIAL, as veth does by default) or handed over a GSO
+    // superframe of up to 64 KiB (its TSO, or GRO here).  Both become
+    // wire frames before the bus sees them, so that every port may take
+    // them as they come; a superframe is cut one frame per call.
+    ssize_t receive(std::span<std::byte> buf, std::uint8_t& /*hops*/, std::uint64_t& dropped,
                     std::string& error) override {
         for (;;) {
+            if (!cut_.done()) return static_cast<ssize_t>(cut_.next(buf));
             // Room is kept for a VLAN tag the kernel took off into metadata.
             if (buf.size() <= kTag) return 0;
-            iovec iov{buf.data(), buf.size() - kTag};
+            std::array<std::byte, kVnetHeaderSize> vnet{};
+            std::array<iovec, 2> iov{iovec{vnet.data(), vnet.size()},
+                                     iovec{buf.data(), buf.size() - kTag}};
             sockaddr_ll from{};
             std::array<std::byte, CMSG_SPACE(sizeof(tpacket_auxdata))> control{};
             msghdr msg{};
             msg.msg_name = &from;
             msg.msg_namelen = sizeof from;
-            msg.msg_iov = &iov;
-            msg.msg_iovlen = 1;
+            msg.msg_iov = iov.data();
+            msg.msg_iovlen = iov.size();
             msg.msg_control = control.data();
             msg.msg_controllen = control.size();
             ssize_t n = ::recvmsg(fd(), &msg, MSG_TRUNC);
             if (n < 0) {
                 if (errno == EINTR) continue;
                 if (errno == EAGAIN) return 0;
+                // EINVAL: the kernel could not describe the frame's offload
+                // (a GSO type virtio_net_hdr has no word for); it is gone.
+                if (errno == EINVAL) {
+                    drop(dropped, "the kernel could not describe its offload");
+                    continue;
+                }
                 // ENETDOWN: the interface went down (it may come back up) or
                 // away; only the second ends the link.
                 if (errno == ENETDOWN && exists()) continue;
@@ -55,18 +75,47 @@ class Grab final : public Link {
                 return -1;
             }
             if (from.sll_pkttype == PACKET_OUTGOING) continue;
-            if ((msg.msg_flags & MSG_TRUNC) != 0) {
-                ++too_long;
+            if ((msg.msg_flags & MSG_TRUNC) != 0 || static_cast<std::size_t>(n) < kVnetHeaderSize) {
+                ++dropped;
                 continue;
             }
-            auto len = static_cast<std::size_t>(n);
-            if (len >= kMacs) len += restore_tag(msg, buf, len);
-            return static_cast<ssize_t>(len);
+            auto len = static_cast<std::size_t>(n) - kVnetHeaderSize;
+            VnetHeader hdr = VnetHeader::parse(vnet);
+            if (len >= kMacs && restore_tag(msg, buf, len)) {
+                len += kTag;
+                // The kernel counted offsets without the tag.
+                hdr.csum_start = static_cast<std::uint16_t>(
+                    std::min<std::size_t>(hdr.csum_start + kTag, UINT16_MAX));
+            }
+            std::span<std::byte> frame = buf.first(len);
+            if (hdr.gso() == VnetHeader::kGsoNone) {
+                if (complete_checksum(frame, hdr)) return static_cast<ssize_t>(len);
+                drop(dropped, "its checksum offsets fall outside it");
+                continue;
+            }
+            // The superframe moves aside; its segments are cut into buf.
+            superframe_.assign(frame.begin(), frame.end());
+            if (bus::Status s = cut_.start(superframe_, hdr); !s.ok()) {
+                drop(dropped, s.reason);
+            } else if (cut_.max_frame() > buf.size()) {
+                cut_ = {};
+                drop(dropped, "its segments are longer than a message");
+            }
         }
     }
 
+    [[nodiscard]] bool holds_frames() const override { return !cut_.done(); }
+
     int transmit(std::span<const std::byte> frame, std::uint8_t /*hops*/) override {
-        return ::send(fd(), frame.data(), frame.size(), MSG_DONTWAIT) < 0 ? errno : 0;
+        // With PACKET_VNET_HDR a header goes first: all zero, a plain frame
+        // with its checksums done.
+        std::array<std::byte, kVnetHeaderSize> vnet{};
+        std::array<iovec, 2> iov{iovec{vnet.data(), vnet.size()},
+                                 iovec{const_cast<std::byte*>(frame.data()), frame.size()}};
+        msghdr msg{};
+        msg.msg_iov = iov.data();
+        msg.msg_iovlen = iov.size();
+        return ::sendmsg(fd(), &msg, MSG_DONTWAIT) < 0 ? errno : 0;
     }
 
   private:
@@ -75,14 +124,21 @@ class Grab final : public Link {
         return if_indextoname(ifindex_, name.data()) != nullptr;
     }
 
+    void drop(std::uint64_t& dropped, std::string_view why) const {
+        ++dropped;
+        bus::log::limited(spdlog::level::debug, {"frame-drop"}, "grab {}: frame dropped: {}",
+                          name(), why);
+    }
+
     // Puts back the 802.1Q tag that VLAN offload moved into metadata, so the
-    // bus sees the frame as it was on the wire.  Returns the bytes added.
-    static std::size_t restore_tag(msghdr& msg, std::span<std::byte> buf, std::size_t len) {
+    // bus sees the frame as it was on the wire.  True if it did (kTag bytes
+    // more).
+    static bool restore_tag(msghdr& msg, std::span<std::byte> buf, std::size_t len) {
         for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
             if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA) continue;
             tpacket_auxdata aux{};
             std::memcpy(&aux, CMSG_DATA(c), sizeof aux);
-            if ((aux.tp_status & TP_STATUS_VLAN_VALID) == 0) return 0;
+            if ((aux.tp_status & TP_STATUS_VLAN_VALID) == 0) return false;
             std::uint16_t tpid = (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) != 0
                                      ? aux.tp_vlan_tpid
                                      : static_cast<std::uint16_t>(ETH_P_8021Q);
@@ -91,12 +147,15 @@ class Grab final : public Link {
                                             std::byte(aux.tp_vlan_tci >> 8),
                                             std::byte(aux.tp_vlan_tci & 0xff)};
             std::memcpy(buf.data() + kMacs, tag.data(), kTag);
-            return kTag;
+            return true;
         }
-        return 0;
+        return false;
     }
 
     const unsigned ifindex_;
+    // A superframe being cut, and the cutting (done() when none is).
+    std::vector<std::byte> superframe_;
+    Segmenter cut_;
 };
 
 bus::Status failed(std::string_view name, const char* step) {
@@ -134,6 +193,8 @@ bus::Status open_grab(std::string_view name, std::unique_ptr<Link>& out) {
         step = "PACKET_IGNORE_OUTGOING";
     } else if (::setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &on, sizeof on) != 0) {
         step = "PACKET_AUXDATA";
+    } else if (::setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof on) != 0) {
+        step = "PACKET_VNET_HDR";
     } else if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
         step = "bind";
     } else if (::setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &promisc, sizeof promisc) != 0) {

@@ -27,11 +27,16 @@ class Link {
 
     // The next frame from the kernel, into buf: its length; 0 when there is
     // nothing more now; -1 with `error` set when the link is dead.  A frame
-    // longer than buf is skipped and counted in `too_long`.  `hops`: the
-    // cables it has crossed, for links that carry the count (cables between
-    // networks of this daemon); others leave it 0.
+    // longer than buf, or one the link cannot make a wire frame of, is
+    // skipped and counted in `too_long`.  `hops`: the cables it has crossed,
+    // for links that carry the count (cables between networks of this
+    // daemon); others leave it 0.
     virtual ssize_t receive(std::span<std::byte> buf, std::uint8_t& hops, std::uint64_t& too_long,
                             std::string& error) = 0;
+    // True while receive() has frames to give that the descriptor does not
+    // show as readable (the rest of a superframe being cut): the device
+    // asks for them itself, as epoll cannot tell it.
+    [[nodiscard]] virtual bool holds_frames() const { return false; }
     // Hands a frame that has crossed `hops` cables to the kernel; 0, or the
     // errno of a frame the kernel (or a cable's hop limit) refused, counted
     // as a drop while the link lives on.

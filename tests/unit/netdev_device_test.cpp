@@ -564,5 +564,85 @@ TEST_F(NetdevDevice, ALinkDyingWhileHeldBackDoesNotKeepTheEngineBusy) {
     EXPECT_TRUE(port_is_free(id));
 }
 
+// ---- frames a link holds beyond what its descriptor shows ----
+
+// A link that gives each frame it reads `copies` times, as a grab gives the
+// frames a superframe is cut into: epoll sees one readable datagram, the
+// device must come back for the rest itself.
+class BurstLink final : public netdev::Link {
+  public:
+    BurstLink(int fd, int copies) : Link(fd, "burst0"), copies_(copies) {}
+
+    [[nodiscard]] std::string_view kind() const override { return "test"; }
+
+    ssize_t receive(std::span<std::byte> buf, std::uint8_t& /*hops*/, std::uint64_t& /*too_long*/,
+                    std::string& error) override {
+        if (left_ > 0) {
+            --left_;
+            std::memcpy(buf.data(), held_.data(), held_.size());
+            return static_cast<ssize_t>(held_.size());
+        }
+        ssize_t n = ::recv(fd(), buf.data(), buf.size(), 0);
+        if (n > 0) {
+            held_.assign(buf.data(), buf.data() + n);
+            left_ = copies_ - 1;
+            return n;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+        error = "the other end was closed";
+        return -1;
+    }
+    [[nodiscard]] bool holds_frames() const override { return left_ > 0; }
+
+    int transmit(std::span<const std::byte> frame, std::uint8_t /*hops*/) override {
+        return ::send(fd(), frame.data(), frame.size(), MSG_NOSIGNAL) < 0 ? errno : 0;
+    }
+
+  private:
+    const int copies_;
+    int left_ = 0;
+    std::vector<std::byte> held_;
+};
+
+class NetdevDeviceBurst : public NetdevDevice {
+  protected:
+    Plugged* plug_burst(int copies) {
+        auto [mine, theirs] = seqpacket_pair();
+        Connection conn = connect_any(true, true);
+        auto p = std::make_unique<Plugged>();
+        p->kernel = std::make_unique<KernelEnd>(std::move(theirs));
+        p->device = std::make_unique<netdev::Device>(
+            *net_, engine_, std::make_unique<BurstLink>(mine.release(), copies), conn);
+        p->device->start();
+        return plugged_.emplace_back(std::move(p)).get();
+    }
+};
+
+TEST_F(NetdevDeviceBurst, AllFramesOfOneReadArrivePastTheDeviceBudget) {
+    make_network("queue 1024");
+    Connection r = connect_any(true, false);
+    Plugged* d = plug_burst(200);  // three turns' worth of frames from one read
+    ASSERT_TRUE(d->kernel->write(make_frame(7, 100)));
+    for (int i = 0; i < 200; ++i) {
+        bus::MessageRef m = take_within(r, 2s);
+        ASSERT_NE(m, nullptr) << "frame " << i << " of 200 never arrived";
+        EXPECT_EQ(text(m), make_frame(7, 100));
+    }
+    EXPECT_EQ(load(d->counters().frames_in), 200U);
+}
+
+TEST_F(NetdevDeviceBurst, AllFramesOfOneReadArriveAfterALosslessPause) {
+    make_network("lossless on\nqueue 4");
+    Connection r = connect_any(true, false);
+    Plugged* d = plug_burst(50);  // the queue fills, the device pauses, resumes
+    ASSERT_TRUE(d->kernel->write(make_frame(9, 80)));
+    for (int i = 0; i < 50; ++i) {
+        bus::MessageRef m = take_within(r, 2s);
+        ASSERT_NE(m, nullptr) << "frame " << i << " of 50 never arrived";
+    }
+    EXPECT_EQ(load(d->counters().frames_in), 50U);
+    EXPECT_EQ(load(d->counters().drops), 0U);
+}
+
 }  // namespace
 }  // namespace ipnfs::test
