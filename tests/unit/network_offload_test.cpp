@@ -7,6 +7,7 @@
 #include <string>
 
 #include "bus_test_support.hpp"
+#include "switch_test_support.hpp"
 
 namespace ipnfs::test {
 namespace {
@@ -136,6 +137,36 @@ TEST_F(NetworkOffload, ALosslessSendThatWaitedIsRefusedIfAPlainReaderCameMeanwhi
     EXPECT_EQ(w.status().code, std::errc::not_supported);
     EXPECT_FALSE(take(b));
     EXPECT_FALSE(take(file));
+}
+
+TEST(NetworkOffloadSwitch, AFrameTheSwitchWouldTagOrUntagIsRefusedSoItGoesPlain) {
+    policies::Catalog catalog;
+    std::shared_ptr<bus::Network> net;
+    ASSERT_TRUE(IsOk(bus::Network::create("lan", {}, catalog, "switch", net)));
+    // 0 and 1: access VLAN 10; 2: trunk of 10.  All three take offload.
+    ASSERT_TRUE(IsOk(net->control("vlan 0 10\nvlan 1 10\nvlan 2 none\ntrunk 2 10\n")));
+    std::vector<Connection> conns(3);
+    for (bus::PortId p = 0; p < 3; ++p) {
+        ASSERT_TRUE(IsOk(net->connect(p, true, true, conns[p]))) << p;
+        net->accept_offload(conns[p]);
+    }
+    Offload o = offload_of(60);
+    // A broadcast reaches the trunk with a tag added: its offsets would move.
+    Bytes flood = frame(kBroadcast, station(0xa));
+    bus::SendResult r = net->send(conns[0], flood, nullptr, {}, 0, {}, &o);
+    EXPECT_EQ(r.status.code, std::errc::not_supported) << r.status.reason;
+    // Unicast to a learned access port is not rewritten: it goes whole.
+    ASSERT_TRUE(IsOk(net->send(conns[1], frame(kBroadcast, station(0xb)))));
+    Bytes unicast = frame(station(0xb), station(0xa));
+    r = net->send(conns[0], unicast, nullptr, {}, 0, {}, &o);
+    EXPECT_TRUE(IsOk(r.status));
+    bool whole = false;
+    for (;;) {
+        bus::Received got = net->receive(conns[1], nullptr);
+        if (got.outcome != bus::Outcome::message) break;
+        if (got.message->offload() != nullptr) whole = true;
+    }
+    EXPECT_TRUE(whole) << "the unicast superframe did not reach port 1 whole";
 }
 
 }  // namespace
