@@ -48,8 +48,10 @@ class Tap final : public Link {
             ssize_t n = ::readv(fd(), iov.data(), static_cast<int>(iov.size()));
             if (n >= static_cast<ssize_t>(kVnetHeaderSize)) {
                 auto len = static_cast<std::size_t>(n) - kVnetHeaderSize;
-                // tun cuts a frame longer than the read to the read's size.
-                if (len == buf.size()) {
+                // tun cuts a frame longer than the read to the read's size
+                // (and may report its whole length): a frame that fills
+                // the buffer is taken as cut.
+                if (len >= buf.size()) {
                     ++too_long;
                     continue;
                 }
