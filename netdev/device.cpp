@@ -49,8 +49,13 @@ std::string_view Device::state() const {
 
 void Device::on_readable() {
     if (!attached_ || input_paused_) return;
+    // A superframe being cut goes on in on_wake (queued), before anything
+    // new: one budget per turn for either, so that the receiving ports
+    // drain at the pace this device fills them.
+    if (segmenting_) return;
+    int budget = kBudget;
     std::uint64_t too_long = 0;
-    for (int n = 0; n < kBudget; ++n) {
+    while (budget > 0) {
         std::string error;
         std::uint8_t hops = 0;
         ssize_t len = link_->receive(buf_, hops, too_long, error);
@@ -61,7 +66,9 @@ void Device::on_readable() {
         if (len == 0) break;
         counters_.frames_in.fetch_add(1, std::memory_order_relaxed);
         counters_.bytes_in.fetch_add(len, std::memory_order_relaxed);
-        if (!forward(static_cast<std::size_t>(len), link_->offload(), hops)) break;
+        if (forward(static_cast<std::size_t>(len), link_->offload(), hops, budget) != Went::all) {
+            break;
+        }
     }
     counters_.drops.fetch_add(too_long, std::memory_order_relaxed);
 }
@@ -69,18 +76,23 @@ void Device::on_readable() {
 void Device::on_wake() {
     if (!attached_) return;
     bus::Status sent;
+    int budget = kBudget;
     if (input_paused_ && ingress_->take(sent)) {
-        bool went = held_offloaded_ ? settle(sent, held_len_, &held_offload_, held_hops_)
-                                    : settle(sent, held_len_, nullptr, held_hops_) && send_plain();
-        if (went) {
+        Went went = settle(sent, held_len_, held_offloaded_ ? &held_offload_ : nullptr, held_hops_);
+        if (went == Went::all && segmenting_) went = send_plain(budget);
+        if (went != Went::parked) {
             input_paused_ = false;
             engine_.set_input(*this, link_->fd(), true);
         }
+    } else if (!input_paused_ && segmenting_) {
+        send_plain(budget);
     }
     pump_out();
 }
 
-bool Device::forward(std::size_t len, const bus::Offload* offload, std::uint8_t hops) {
+Device::Went Device::forward(std::size_t len, const bus::Offload* offload, std::uint8_t hops,
+                             int& budget) {
+    --budget;
     std::span<const std::byte> frame(buf_.data(), len);
     bus::SendResult sent = net_.send(conn_, frame, ingress_, {}, hops, {}, offload);
     held_len_ = len;
@@ -89,31 +101,40 @@ bool Device::forward(std::size_t len, const bus::Offload* offload, std::uint8_t 
         held_offloaded_ = offload != nullptr;
         if (held_offloaded_) held_offload_ = *offload;
         park();
-        return false;
+        return Went::parked;
     }
     return settle(sent.status, len, offload, hops);
 }
 
-bool Device::settle(const bus::Status& sent, std::size_t len, const bus::Offload* offload,
-                    std::uint8_t hops) {
+Device::Went Device::settle(const bus::Status& sent, std::size_t len, const bus::Offload* offload,
+                            std::uint8_t hops) {
     held_offloaded_ = false;
     if (offload == nullptr || sent.code != std::errc::not_supported) {
         if (!sent.ok()) drop(sent);
-        return true;
+        return Went::all;
     }
     std::span<const std::byte> frame(buf_.data(), len);
     VnetHeader header = VnetHeader::parse(offload->state);
     if (bus::Status s = segmenter_.start(frame, header); !s.ok()) {
         drop(s);
-        return true;
+        return Went::all;
     }
     held_hops_ = hops;
     segmenting_ = true;
-    return send_plain();
+    // Cut on the device's next turn (on_wake), with a budget of its own.
+    engine_.wake(*this);
+    return Went::later;
 }
 
-bool Device::send_plain() {
+Device::Went Device::send_plain(int& budget) {
     while (segmenting_ && !segmenter_.done()) {
+        if (budget <= 0) {
+            // The rest after the other devices' turn, so that a receiving
+            // port drains between bursts (its queue holds 64 by default).
+            engine_.wake(*this);
+            return Went::later;
+        }
+        --budget;
         std::size_t n = segmenter_.next(wire_);
         if (n == 0) {
             drop(bus::Status::error(std::errc::message_size, "a cut frame is longer than the MTU"));
@@ -123,12 +144,12 @@ bool Device::send_plain() {
             net_.send(conn_, std::span<const std::byte>(wire_.data(), n), ingress_, {}, held_hops_);
         if (sent.parked) {
             park();
-            return false;
+            return Went::parked;
         }
         if (!sent.status.ok()) drop(sent.status);
     }
     segmenting_ = false;
-    return true;
+    return Went::all;
 }
 
 void Device::park() {

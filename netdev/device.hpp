@@ -58,16 +58,21 @@ class Device final : public Pollable {
 
     void pump_out();
     void transmit(const bus::Message& msg);
-    // Sends a frame from the kernel.  False when the network parked it:
-    // input stays paused, the frame held in buf_, until the send completes.
-    bool forward(std::size_t len, const bus::Offload* offload, std::uint8_t hops);
+    // How far a frame from the kernel went: all of it; parked (the network
+    // is full: input stays paused, the frame held in buf_, until the send
+    // completes); or later (cut into wire frames, the turn's budget spent:
+    // the rest goes on the device's next turn, input kept for it).
+    enum class Went : std::uint8_t { all, parked, later };
+    // Sends a frame from the kernel; every send takes one of `budget`.
+    Went forward(std::size_t len, const bus::Offload* offload, std::uint8_t hops, int& budget);
     // A send's end: a superframe a recipient cannot take goes again as
-    // plain frames; a refusal is a drop.  False when that parked a send.
-    bool settle(const bus::Status& sent, std::size_t len, const bus::Offload* offload,
+    // plain frames, cut on the device's next turn (later); a refusal is a
+    // drop.
+    Went settle(const bus::Status& sent, std::size_t len, const bus::Offload* offload,
                 std::uint8_t hops);
     // The wire frames of a superframe (or the frame, its checksum filled
-    // in), one send each, resumed where a parked one stopped.
-    bool send_plain();
+    // in), one send each, resumed where a parked send or the budget stopped.
+    Went send_plain(int& budget);
     void park();
     void drop(const bus::Status& why);
     void fail(const std::string& why);
