@@ -5,12 +5,17 @@
 
 namespace ipnfs::bus {
 
-MessageRef Message::make(PortId from, std::span<const std::byte> payload, Kind kind) {
-    void* mem = ::operator new(sizeof(Message) + payload.size());
-    auto* m = new (mem) Message(from, static_cast<std::uint32_t>(payload.size()), kind);
-    if (!payload.empty()) {
-        std::memcpy(reinterpret_cast<std::byte*>(m + 1), payload.data(), payload.size());
-    }
+static_assert(sizeof(Message) == 80, "a plain message's header costs 80 bytes: keep it so");
+
+MessageRef Message::make(PortId from, std::span<const std::byte> payload, Kind kind,
+                         const Offload* offload) {
+    void* mem = ::operator new(sizeof(Message) + payload.size() +
+                               extra_bytes(payload.size(), offload != nullptr));
+    auto* m = new (mem)
+        Message(from, static_cast<std::uint32_t>(payload.size()), kind, offload != nullptr);
+    auto* body = reinterpret_cast<std::byte*>(m + 1);
+    if (!payload.empty()) std::memcpy(body, payload.data(), payload.size());
+    if (offload != nullptr) std::memcpy(body + m->offload_at(), offload, sizeof(Offload));
     return MessageRef{m};
 }
 

@@ -2,6 +2,7 @@
 // queue points at, so fan-out copies pointers, never payload bytes.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -39,16 +40,38 @@ struct Address {
     std::uint32_t upper = 0;  // multicast: the highest instance
 };
 
+// The offload state of a frame a kernel interface handed over whole: a TCP
+// or UDP superframe to be cut into wire frames, or a frame whose checksum
+// is left to be filled in (a virtio_net_hdr).  Only netdev/ writes and reads
+// `state`; the bus and policies carry it, and keep it from every port that
+// did not say it takes such frames (Network::accept_offload).
+struct Offload {
+    std::array<std::byte, 10> state{};  // virtio_net_hdr, as netdev/ wrote it
+    // The longest wire frame it stands for: what the network's MTU bounds.
+    std::uint32_t wire_bytes = 0;
+};
+
 class Message;
 using MessageRef = boost::intrusive_ptr<Message>;
 
 class Message {
   public:
-    // Copies the payload once, into a buffer sized for it.
-    static MessageRef make(PortId from, std::span<const std::byte> payload, Kind kind = Kind::data);
+    // Copies the payload once, into a buffer sized for it (and for the
+    // offload state, if any, kept after the payload).
+    static MessageRef make(PortId from, std::span<const std::byte> payload, Kind kind = Kind::data,
+                           const Offload* offload = nullptr);
 
     [[nodiscard]] std::span<const std::byte> payload() const {
         return {reinterpret_cast<const std::byte*>(this + 1), size_};
+    }
+    // Null for a plain frame (every message but a kernel interface's
+    // superframes and frames with a checksum left to fill in).  A plain
+    // message pays nothing for it: the flag sits in padding, and only an
+    // offloaded one carries the state, after its payload (Offload: 16 bytes).
+    [[nodiscard]] const Offload* offload() const {
+        if (!has_offload_) return nullptr;
+        return reinterpret_cast<const Offload*>(reinterpret_cast<const std::byte*>(this + 1) +
+                                                offload_at());
     }
     [[nodiscard]] PortId from() const { return from_; }
     [[nodiscard]] Kind kind() const { return kind_; }
@@ -88,8 +111,18 @@ class Message {
     Message& operator=(const Message&) = delete;
 
   private:
-    Message(PortId from, std::uint32_t size, Kind kind) : size_(size), from_(from), kind_(kind) {}
+    Message(PortId from, std::uint32_t size, Kind kind, bool has_offload)
+        : size_(size), from_(from), kind_(kind), has_offload_(has_offload) {}
     ~Message() = default;
+    // Where the offload state starts after the header: the payload, rounded
+    // up to the state's alignment.
+    static std::size_t offload_at(std::size_t size) {
+        return (size + alignof(Offload) - 1) & ~(alignof(Offload) - 1);
+    }
+    [[nodiscard]] std::size_t offload_at() const { return offload_at(size_); }
+    static std::size_t extra_bytes(std::size_t size, bool has_offload) {
+        return has_offload ? offload_at(size) - size + sizeof(Offload) : 0;
+    }
 
     friend void intrusive_ptr_add_ref(Message* m) {
         m->refs_.fetch_add(1, std::memory_order_relaxed);
@@ -103,6 +136,7 @@ class Message {
     std::uint8_t hops_ = 0;
     bool has_creds_ = false;
     Address address_;
+    bool has_offload_;  // in the padding before seq_: free
     std::uint64_t seq_ = 0;
     std::uint64_t time_ns_ = 0;
     std::uint32_t cred_pid_ = 0;
@@ -119,8 +153,10 @@ class Message {
     // bus/budget.hpp): the network's budget, and its owner's, or null.
     ByteBudget* charged_network = nullptr;
     ByteBudget* charged_owner = nullptr;
-    // Bytes it is charged for: payload and header.
-    [[nodiscard]] std::uint64_t held_bytes() const { return sizeof(Message) + size_; }
+    // Bytes it is charged for: header, payload and offload state.
+    [[nodiscard]] std::uint64_t held_bytes() const {
+        return sizeof(Message) + size_ + extra_bytes(size_, has_offload_);
+    }
 };
 
 }  // namespace ipnfs::bus

@@ -317,6 +317,7 @@ void Network::remove_observer(Port& port, AfterUnlock& after, std::list<Port>& g
 
 void Network::stop_receiving(Port& port, AfterUnlock& after) {
     policy_->on_detach(port.id);
+    port.takes_offload = false;
     discard_queue(port, after);
     --receiving_ports_;
 }
@@ -360,6 +361,12 @@ Network::Fit Network::route_fits(PortId from, const MessageRef& msg, Route& rout
     route.load = &load_;
     policy_->route(from, msg->payload(), route);
     if (!route.refused.ok()) return Fit::refused;
+    if (msg->offload() != nullptr && !takes_offload(route)) {
+        route.refused = Status::error(std::errc::not_supported,
+                                      "a recipient takes only plain frames, not superframes or "
+                                      "frames with a checksum left to fill in");
+        return Fit::plain_only;
+    }
     if (!settings_.lossless) return Fit::now;
     auto fits = [&](PortId id) REQUIRES(mu_) { return takes_now(*ports_[id]); };
     bool all = std::ranges::all_of(route.to, fits) &&
@@ -367,6 +374,26 @@ Network::Fit Network::route_fits(PortId from, const MessageRef& msg, Route& rout
                    return std::ranges::all_of(v.to, fits);
                });
     return all && budget_fits(msg->held_bytes()) ? Fit::now : Fit::wait;
+}
+
+bool Network::takes_offload(const Route& route) const {
+    // A capture reader is a file reader too; a rewritten copy (a VLAN tag
+    // added or taken off) would need its offsets moved, which only netdev/
+    // knows how to do: both get plain frames.
+    if (capture_readers_ > 0) return false;
+    if (std::ranges::any_of(route.variants(),
+                            [](const Route::Variant& v) { return !v.to.empty(); })) {
+        return false;
+    }
+    return std::ranges::all_of(route.to, [&](PortId id) REQUIRES(mu_) {
+        const Port& port = *ports_[id];
+        return !port.ring || port.takes_offload;
+    });
+}
+
+void Network::accept_offload(const Connection& conn) {
+    MutexLock lock(mu_);
+    if (conn.reads && !hung_up_) conn.port->takes_offload = true;
 }
 
 bool Network::budget_fits(std::uint64_t bytes) const {
@@ -571,9 +598,11 @@ void Network::room_freed(AfterUnlock& after) {
         moved = true;
         waiter.state_ = WaitState::done;
         // While it waited, what it was addressed to may have gone.
+        // A plain_only refusal loses the frame (a reader that takes only
+        // plain frames came while it waited): counted as a drop by its sender.
         if (fit == Fit::now) {
             deliver(*waiter.from_, waiter.message_, route_, after);
-        } else {
+        } else if (fit == Fit::refused) {
             policy_->sent(waiter.from_->id, route_);  // the refusal ends the write
         }
         waiter.message_.reset();
@@ -611,16 +640,19 @@ void Network::discard_queue(Port& port, AfterUnlock& after) {
 
 SendResult Network::send(const Connection& conn, std::span<const std::byte> payload,
                          SendWaiter* waiter, const Address& address, std::uint8_t hops,
-                         const Credentials& sender) {
+                         const Credentials& sender, const Offload* offload) {
     if (!conn.writes) {
         return {Status::error(std::errc::bad_file_descriptor, "not open for writing")};
     }
-    if (payload.size() > Limits::kMaxMtu) {
+    std::uint32_t largest = offload != nullptr ? Limits::kMaxSuperframe : Limits::kMaxMtu;
+    if (payload.size() > largest) {
         return {Status::error(std::errc::message_size,
                               fmt::format("message of {} bytes exceeds the largest MTU ({})",
-                                          payload.size(), Limits::kMaxMtu))};
+                                          payload.size(), largest))};
     }
-    MessageRef msg = Message::make(conn.id, payload);
+    // A superframe is bounded by the frames it stands for.
+    std::size_t wire_bytes = offload != nullptr ? offload->wire_bytes : payload.size();
+    MessageRef msg = Message::make(conn.id, payload, Kind::data, offload);
     msg->set_address(address);
     msg->set_hops(hops);
     msg->set_credentials(sender);
@@ -629,12 +661,13 @@ SendResult Network::send(const Connection& conn, std::span<const std::byte> payl
     {
         MutexLock lock(mu_);
         if (hung_up_) return {Status::error(std::errc::broken_pipe, "network is removed")};
-        if (payload.size() > settings_.mtu) {
+        if (wire_bytes > settings_.mtu) {
             return {Status::error(std::errc::message_size,
                                   fmt::format("message of {} bytes exceeds the network MTU ({})",
-                                              payload.size(), settings_.mtu))};
+                                              wire_bytes, settings_.mtu))};
         }
         Fit fit = route_fits(conn.id, msg, route_);
+        if (fit == Fit::plain_only) return {std::move(route_.refused)};
         if (fit == Fit::refused) {
             policy_->sent(conn.id, route_);  // the refusal ends the write
             return {std::move(route_.refused)};

@@ -55,6 +55,12 @@ struct Limits {
     // Well below the kernel's FUSE write chunk (128 KiB), so a message is
     // always one write request and never split.
     static constexpr std::uint32_t kMaxMtu = 65535;
+    // A superframe a kernel interface hands over whole (Offload): an IPv6
+    // packet of 65535 bytes of payload, its header and a tagged Ethernet
+    // header.  Only kernel interfaces send them, and only ports that take
+    // them whole (kernel interfaces again) receive them, so no file reader
+    // ever sees more than kMaxMtu.
+    static constexpr std::uint32_t kMaxSuperframe = kMaxMtu + 64;
     static constexpr std::uint32_t kMaxQueue = 65536;
     static constexpr std::uint32_t kMaxPool = 1U << 20;
     // Ids of events-file and capture readers (observers), above every port
@@ -131,6 +137,11 @@ class Network {
     // queue (Limits::kCaptureQueue) is full it loses its own copy, counted.
     // ENFILE beyond Bounds::capture_readers.
     Status connect_capture(Connection& out) EXCLUDES(mu_);
+    // The connection's reader takes messages with offload state (Offload)
+    // as they are, until its port's last reader leaves.  Only a kernel
+    // interface that hands them to the kernel whole says so: every other
+    // reader (port files, capture, cables, VDE clients) gets plain frames.
+    void accept_offload(const Connection& conn) EXCLUDES(mu_);
     // Whether the messages are Ethernet frames (the policy says so).
     [[nodiscard]] bool ethernet() const EXCLUDES(mu_);
     // Copies a connection's port lost (queue full, or reader gone).
@@ -146,9 +157,14 @@ class Network {
     // The policy may refuse it (an address nobody holds), now or, for a
     // parked send, when it is routed again.  `hops`: cables it crossed.
     // `sender`: the process that wrote it, for readers that ask.
+    // `offload`: a kernel interface's superframe or frame with a checksum
+    // left to fill in; it goes only where every recipient takes it as is
+    // (accept_offload), else it is refused with ENOTSUP, nothing sent, and
+    // the sender sends it again as plain frames.  Its MTU check is on
+    // Offload::wire_bytes, its size bound kMaxSuperframe.
     SendResult send(const Connection& conn, std::span<const std::byte> payload, SendWaiter* waiter,
                     const Address& address = {}, std::uint8_t hops = 0,
-                    const Credentials& sender = {}) EXCLUDES(mu_);
+                    const Credentials& sender = {}, const Offload* offload = nullptr) EXCLUDES(mu_);
     Status send(const Connection& conn, std::span<const std::byte> payload,
                 const Address& address = {}, const Credentials& sender = {}) EXCLUDES(mu_) {
         return send(conn, payload, nullptr, address, 0, sender).status;
@@ -295,8 +311,12 @@ class Network {
     // now, or a lossless network must wait for room, or the policy refused
     // it (route.refused says why).  deliver() queues it as routed.  Only
     // deliver() and a final refusal tell the policy the route was accepted
-    // (Policy::sent), so a route tried again counts once.
-    enum class Fit : std::uint8_t { now, wait, refused };
+    // (Policy::sent), so a route tried again counts once.  `plain_only`: a
+    // message with offload state would reach a reader that does not take it
+    // (or a capture reader, or a copy the policy rewrote): refused, the
+    // policy not told, as its sender sends it again as plain frames.
+    enum class Fit : std::uint8_t { now, wait, refused, plain_only };
+    [[nodiscard]] bool takes_offload(const Route& route) const REQUIRES(mu_);
     [[nodiscard]] Fit route_fits(PortId from, const MessageRef& msg, Route& route) REQUIRES(mu_);
     void deliver(Port& from, const MessageRef& msg, const Route& route, AfterUnlock& after)
         REQUIRES(mu_);

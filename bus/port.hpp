@@ -68,6 +68,9 @@ struct Port {
     std::unique_ptr<std::vector<std::string>> configuration;
     bool configured = false;  // a manager wrote a setting of it to ctl, ever
     bool exclusive = false;   // its one connection refuses company (a kernel interface)
+    // Its reader takes messages with offload state as they are
+    // (Network::accept_offload); cleared when its last reader leaves.
+    bool takes_offload = false;
     // Who opened its first descriptor (not known for a kernel interface, a
     // cable or a VDE client): its join events carry it.
     Credentials joined_by;

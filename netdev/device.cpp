@@ -11,8 +11,11 @@ namespace {
 // Frames moved per direction per turn: a busy interface yields the engine to
 // the others, and the network lock to file ports, this often.
 constexpr int kBudget = 64;
-// Room for the largest message plus a VLAN tag the kernel moved into metadata.
-constexpr std::size_t kBuffer = bus::Limits::kMaxMtu + 64;
+// Room for the largest message plus a VLAN tag the kernel moved into
+// metadata, and for the largest superframe.
+constexpr std::size_t kBuffer = bus::Limits::kMaxSuperframe;
+// A wire frame cut from a superframe: no longer than the network's MTU.
+constexpr std::size_t kWire = bus::Limits::kMaxMtu;
 
 }  // namespace
 
@@ -23,7 +26,12 @@ Device::Device(bus::Network& net, Engine& engine, std::unique_ptr<Link> link, bu
       conn_(conn),
       egress_(new Egress(engine, *this)),
       ingress_(new Ingress(engine, *this)),
-      buf_(kBuffer) {}
+      buf_(kBuffer) {
+    if (link_->takes_offload()) {
+        wire_.resize(kWire);
+        net_.accept_offload(conn_);
+    }
+}
 
 Device::~Device() {
     // Normally detached on the engine thread already; this covers a device
@@ -41,8 +49,13 @@ std::string_view Device::state() const {
 
 void Device::on_readable() {
     if (!attached_ || input_paused_) return;
+    // A superframe being cut goes on in on_wake (queued), before anything
+    // new: one budget per turn for either, so that the receiving ports
+    // drain at the pace this device fills them.
+    if (segmenting_) return;
+    int budget = kBudget;
     std::uint64_t too_long = 0;
-    for (int n = 0; n < kBudget; ++n) {
+    while (budget > 0) {
         std::string error;
         std::uint8_t hops = 0;
         ssize_t len = link_->receive(buf_, hops, too_long, error);
@@ -53,19 +66,8 @@ void Device::on_readable() {
         if (len == 0) break;
         counters_.frames_in.fetch_add(1, std::memory_order_relaxed);
         counters_.bytes_in.fetch_add(len, std::memory_order_relaxed);
-        std::span<const std::byte> frame(buf_.data(), static_cast<std::size_t>(len));
-        bus::SendResult sent = net_.send(conn_, frame, ingress_, {}, hops);
-        if (sent.parked) {
-            // A full lossless network: stop reading until it takes this one.
-            ingress_->set_parked();
-            input_paused_ = true;
-            engine_.set_input(*this, link_->fd(), false);
+        if (forward(static_cast<std::size_t>(len), link_->offload(), hops, budget) != Went::all) {
             break;
-        }
-        if (!sent.status.ok()) {
-            counters_.drops.fetch_add(1, std::memory_order_relaxed);
-            bus::log::debug({net_.name(), conn_.id, "frame-drop"}, "{} {}: frame dropped: {}",
-                            link_->kind(), link_->name(), sent.status.reason);
         }
     }
     counters_.drops.fetch_add(too_long, std::memory_order_relaxed);
@@ -76,14 +78,97 @@ void Device::on_readable() {
 void Device::on_wake() {
     if (!attached_) return;
     bus::Status sent;
+    int budget = kBudget;
     if (input_paused_ && ingress_->take(sent)) {
-        if (!sent.ok()) counters_.drops.fetch_add(1, std::memory_order_relaxed);
-        input_paused_ = false;
-        engine_.set_input(*this, link_->fd(), true);
+        Went went = settle(sent, held_len_, held_offloaded_ ? &held_offload_ : nullptr, held_hops_);
+        if (went == Went::all && segmenting_) went = send_plain(budget);
+        if (went != Went::parked) {
+            input_paused_ = false;
+            engine_.set_input(*this, link_->fd(), true);
+        }
+    } else if (!input_paused_ && segmenting_) {
+        send_plain(budget);
     }
     if (!input_paused_ && link_->holds_frames()) on_readable();
     if (!attached_) return;  // the link died reading
     pump_out();
+}
+
+Device::Went Device::forward(std::size_t len, const bus::Offload* offload, std::uint8_t hops,
+                             int& budget) {
+    --budget;
+    std::span<const std::byte> frame(buf_.data(), len);
+    bus::SendResult sent = net_.send(conn_, frame, ingress_, {}, hops, {}, offload);
+    held_len_ = len;
+    held_hops_ = hops;
+    if (sent.parked) {
+        held_offloaded_ = offload != nullptr;
+        if (held_offloaded_) held_offload_ = *offload;
+        park();
+        return Went::parked;
+    }
+    return settle(sent.status, len, offload, hops);
+}
+
+Device::Went Device::settle(const bus::Status& sent, std::size_t len, const bus::Offload* offload,
+                            std::uint8_t hops) {
+    held_offloaded_ = false;
+    if (offload == nullptr || sent.code != std::errc::not_supported) {
+        if (!sent.ok()) drop(sent);
+        return Went::all;
+    }
+    std::span<const std::byte> frame(buf_.data(), len);
+    VnetHeader header = VnetHeader::parse(offload->state);
+    if (bus::Status s = segmenter_.start(frame, header); !s.ok()) {
+        drop(s);
+        return Went::all;
+    }
+    held_hops_ = hops;
+    segmenting_ = true;
+    // Cut on the device's next turn (on_wake), with a budget of its own.
+    engine_.wake(*this);
+    return Went::later;
+}
+
+Device::Went Device::send_plain(int& budget) {
+    while (segmenting_ && !segmenter_.done()) {
+        if (budget <= 0) {
+            // The rest after the other devices' turn, so that a receiving
+            // port drains between bursts (its queue holds 64 by default).
+            engine_.wake(*this);
+            return Went::later;
+        }
+        --budget;
+        std::size_t n = segmenter_.next(wire_);
+        if (n == 0) {
+            drop(bus::Status::error(std::errc::message_size, "a cut frame is longer than the MTU"));
+            break;
+        }
+        bus::SendResult sent =
+            net_.send(conn_, std::span<const std::byte>(wire_.data(), n), ingress_, {}, held_hops_);
+        if (sent.parked) {
+            park();
+            return Went::parked;
+        }
+        if (!sent.status.ok()) drop(sent.status);
+    }
+    segmenting_ = false;
+    return Went::all;
+}
+
+void Device::park() {
+    // A full lossless network: stop reading until it takes this one.
+    ingress_->set_parked();
+    if (!input_paused_) {
+        input_paused_ = true;
+        engine_.set_input(*this, link_->fd(), false);
+    }
+}
+
+void Device::drop(const bus::Status& why) {
+    counters_.drops.fetch_add(1, std::memory_order_relaxed);
+    bus::log::debug({net_.name(), conn_.id, "frame-drop"}, "{} {}: frame dropped: {}",
+                    link_->kind(), link_->name(), why.reason);
 }
 
 void Device::pump_out() {
@@ -110,7 +195,11 @@ void Device::pump_out() {
 
 void Device::transmit(const bus::Message& msg) {
     if (msg.is_event()) return;  // membership events are for programs, not wires
-    if (int err = link_->transmit(msg.payload(), msg.hops()); err != 0) {
+    // Offload state reaches only a link that takes it (Network::accept_offload).
+    const bus::Offload* offload = msg.offload();
+    int err = offload != nullptr ? link_->transmit_offloaded(msg.payload(), *offload)
+                                 : link_->transmit(msg.payload(), msg.hops());
+    if (err != 0) {
         counters_.drops.fetch_add(1, std::memory_order_relaxed);
         bus::log::debug({net_.name(), conn_.id, "frame-drop"},
                         "{} {}: frame of {} bytes not sent: {}", link_->kind(), link_->name(),

@@ -3,6 +3,9 @@
 // port has messages.  Neither direction ever waits: a full lossless network
 // stops reading the interface (the kernel queues, then drops, as for any
 // slow link) and an empty port parks a waiter that wakes the engine.
+// A link that takes offload state (a TAP with vnet headers) sends its
+// superframes whole; where the network says a recipient takes only plain
+// frames, the device cuts them into wire frames and sends those instead.
 #pragma once
 
 #include <atomic>
@@ -15,6 +18,7 @@
 #include "netdev/engine.hpp"
 #include "netdev/handoff.hpp"
 #include "netdev/link.hpp"
+#include "netdev/offload.hpp"
 
 namespace ipnfs::netdev {
 
@@ -54,6 +58,23 @@ class Device final : public Pollable {
 
     void pump_out();
     void transmit(const bus::Message& msg);
+    // How far a frame from the kernel went: all of it; parked (the network
+    // is full: input stays paused, the frame held in buf_, until the send
+    // completes); or later (cut into wire frames, the turn's budget spent:
+    // the rest goes on the device's next turn, input kept for it).
+    enum class Went : std::uint8_t { all, parked, later };
+    // Sends a frame from the kernel; every send takes one of `budget`.
+    Went forward(std::size_t len, const bus::Offload* offload, std::uint8_t hops, int& budget);
+    // A send's end: a superframe a recipient cannot take goes again as
+    // plain frames, cut on the device's next turn (later); a refusal is a
+    // drop.
+    Went settle(const bus::Status& sent, std::size_t len, const bus::Offload* offload,
+                std::uint8_t hops);
+    // The wire frames of a superframe (or the frame, its checksum filled
+    // in), one send each, resumed where a parked send or the budget stopped.
+    Went send_plain(int& budget);
+    void park();
+    void drop(const bus::Status& why);
     void fail(const std::string& why);
 
     bus::Network& net_;
@@ -68,6 +89,17 @@ class Device final : public Pollable {
     bool attached_ = true;
     bool input_paused_ = false;
     std::vector<std::byte> buf_;
+    // While input is paused: the frame of buf_ whose send was parked, and
+    // its offload state if that went too (a superframe then), so a late
+    // "take only plain frames" answer can still cut it.
+    std::size_t held_len_ = 0;
+    std::uint8_t held_hops_ = 0;
+    bool held_offloaded_ = false;
+    bus::Offload held_offload_;
+    // The superframe in buf_ being cut into wire_, while segmenting_.
+    Segmenter segmenter_;
+    bool segmenting_ = false;
+    std::vector<std::byte> wire_;
 
     DeviceCounters counters_;
     std::atomic<bool> failed_{false};  // set on the engine thread, read by stats

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "bus/message.hpp"
 #include "bus/status.hpp"
 
 namespace ipnfs::netdev {
@@ -42,6 +44,18 @@ class Link {
     // as a drop while the link lives on.
     virtual int transmit(std::span<const std::byte> frame, std::uint8_t hops) = 0;
 
+    // Links with virtio_net_hdr (a TAP): the kernel hands them superframes
+    // and frames with a checksum left to fill in, and takes them back so.
+    [[nodiscard]] virtual bool takes_offload() const { return false; }
+    // The offload state of the frame the last receive() returned; null for
+    // a plain frame (and always, on a link that does not take offload).
+    [[nodiscard]] virtual const bus::Offload* offload() const { return nullptr; }
+    // transmit() of a frame with offload state, on a link that takes it.
+    virtual int transmit_offloaded(std::span<const std::byte> /*frame*/,
+                                   const bus::Offload& /*offload*/) {
+        return EOPNOTSUPP;
+    }
+
   protected:
     Link(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
 
@@ -54,7 +68,8 @@ class Link {
 bus::Status check_name(std::string_view name);
 
 // Creates TAP `name` (or attaches to an existing persistent one), down,
-// without packet information headers.
+// without packet information headers, with virtio_net_hdr and the kernel's
+// checksum and TSO (and USO, where the kernel has it) offloads on.
 bus::Status open_tap(std::string_view name, std::unique_ptr<Link>& out);
 // Attaches to existing interface `name`: promiscuous, every protocol, its
 // own transmissions left out so that nothing the bus sends comes back.
