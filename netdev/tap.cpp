@@ -45,6 +45,17 @@ class Tap final : public Link {
         // EIO while the interface is down: the kernel drops what it cannot carry.
         return ::write(fd(), frame.data(), frame.size()) < 0 ? errno : 0;
     }
+
+    // Asked of the descriptor each time: the TAP may have moved to another
+    // namespace, or been renamed, since it was made.
+    [[nodiscard]] std::optional<InterfaceRef> interface() const override {
+        ifreq ifr{};
+        if (::ioctl(fd(), TUNGETIFF, &ifr) != 0) return std::nullopt;
+        UniqueFd netns(::ioctl(fd(), TUNGETDEVNETNS));
+        if (!netns.ok()) return std::nullopt;
+        ifr.ifr_name[IFNAMSIZ - 1] = '\0';
+        return InterfaceRef{.ifindex = 0, .name = ifr.ifr_name, .netns = std::move(netns)};
+    }
 };
 
 }  // namespace
