@@ -259,7 +259,8 @@ std::optional<unsigned> NetdevTest::attached_port(const std::string& net, const 
                                                   const std::string& name) {
     for (const auto& line : lines_of(ctl_text(net))) {
         auto w = words_of(line);
-        if (w.size() == 3 && w[0] == kind && w[1] == name &&
+        // "KIND NAME PORT", then maybe settings ("rcvbuf BYTES").
+        if (w.size() >= 3 && w[0] == kind && w[1] == name &&
             w[2].find_first_not_of("0123456789") == std::string::npos) {
             return static_cast<unsigned>(std::stoul(w[2]));
         }
