@@ -166,6 +166,12 @@ TEST_F(NetdevInterfaces, AGrabsReceiveBufferShowsInCtlAndChangesInPlace) {
         EXPECT_EQ(ifaces.number(*row, title), 0U) << title;
     }
 
+    // The line ctl shows makes the same grab again (a config's dump).
+    const std::string line = describe_line(fmt::format("grab {}", name));
+    ASSERT_TRUE(IsOk(net_->control(fmt::format("ungrab {}", name), kAdmin)));
+    ASSERT_TRUE(IsOk(net_->control(line, kAdmin)));
+    EXPECT_EQ(describe_line(fmt::format("grab {}", name)), line);
+
     // Default again: the line is as it was before rcvbuf existed.
     ASSERT_TRUE(IsOk(net_->control(fmt::format("ungrab {}", name), kAdmin)));
     ASSERT_TRUE(IsOk(net_->control(fmt::format("grab {} 2", name), kAdmin)));
