@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -23,39 +22,6 @@ class NetdevKernelDropsTest : public NetdevTest {
         return {"ping", "timeout", "python3", "iperf3"};
     }
 };
-
-// The RX (or TX) "dropped" and "packets" of `ip -s link show` output: the
-// line after the one that starts with "RX:" (or "TX:"), whose titles are
-// "bytes packets errors dropped ...".
-struct LinkCounts {
-    std::uint64_t packets = 0, dropped = 0;
-    bool ok = false;
-};
-LinkCounts link_counts(const std::string& ip_s_out, const std::string& dir) {
-    std::istringstream in(ip_s_out);
-    std::string line;
-    while (std::getline(in, line)) {
-        std::istringstream words(line);
-        std::string first;
-        words >> first;
-        if (first != dir + ":") continue;
-        if (!std::getline(in, line)) break;
-        std::istringstream values(line);
-        LinkCounts c;
-        std::uint64_t bytes = 0, errors = 0;
-        c.ok = static_cast<bool>(values >> bytes >> c.packets >> errors >> c.dropped);
-        return c;
-    }
-    return {};
-}
-
-// One value of an iface row of stats, "-" included.
-std::string iface_word(const std::string& stats_text, const std::string& iface,
-                       const std::string& title) {
-    ipnfs::stats_text::Table t = parse_stats(stats_text).table("iface");
-    const std::vector<std::string>* row = t.row(iface);
-    return row == nullptr ? std::string() : t.word(*row, title);
-}
 
 // Turns transmit checksum offload off on IFACE (the ETHTOOL_STXCSUM ioctl,
 // as `ethtool -K IFACE tx off` does), so iperf3's TCP control connection
@@ -102,13 +68,8 @@ TEST_F(NetdevKernelDropsTest, AGrabsFramesInPlusSocketDropsAreWhatTheKernelRecei
         EXPECT_TRUE(c.ok);
         return c.packets;
     };
-    auto grab_count = [&](const std::string& text, const std::string& title) -> std::uint64_t {
-        std::string w = iface_word(text, grabbed, title);
-        EXPECT_TRUE(!w.empty() && w.find_first_not_of("0123456789") == std::string::npos)
-            << title << " of " << grabbed << " is '" << w << "' in:\n"
-            << text;
-        return w.empty() || w.find_first_not_of("0123456789") != std::string::npos ? 0
-                                                                                   : std::stoull(w);
+    auto grab_count = [&](const std::string& text, const std::string& title) {
+        return iface_number(text, grabbed, title);
     };
     std::uint64_t kernel_before = kernel_received();
     std::string before = slurp(net + "/stats");
