@@ -26,10 +26,13 @@ constexpr std::size_t kMacs = 12;  // destination and source MAC: a tag goes aft
 constexpr std::size_t kTag = 4;
 
 // Sets the socket's receive buffer past net.core.rmem_max (the daemon
-// is root and grab_rcvbuf_max() bounds it); 0 asks for kGrabRcvbuf.
+// is root and grab_rcvbuf_max() bounds it); 0 asks for kGrabRcvbuf.  A
+// daemon without CAP_NET_ADMIN gets what rmem_max allows.
 int set_receive_buffer(int fd, std::uint64_t bytes) {
     int value = static_cast<int>(bytes != 0 ? bytes : kGrabRcvbuf);
-    return ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &value, sizeof value) == 0 ? 0 : errno;
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &value, sizeof value) == 0) return 0;
+    if (errno != EPERM) return errno;
+    return ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &value, sizeof value) == 0 ? 0 : errno;
 }
 
 bus::Status check_rcvbuf(std::uint64_t bytes) {

@@ -48,8 +48,6 @@ Interfaces::~Interfaces() {
 }
 
 bus::Status Interfaces::tap(bus::Words w) {
-    if (w.size() > 2)
-        return bus::Status::error(std::errc::invalid_argument, "usage: tap NAME [PORT]");
     return attach("tap", open_tap, w[0],
                   w.size() > 1 ? std::optional<std::string_view>(w[1]) : std::nullopt);
 }
