@@ -44,6 +44,7 @@ class Device final : public Pollable {
     void detach();
 
     [[nodiscard]] const Link& link() const { return *link_; }
+    [[nodiscard]] Link& link() { return *link_; }
     [[nodiscard]] bus::PortId port() const { return conn_.id; }
     [[nodiscard]] const DeviceCounters& counters() const { return counters_; }
     // "running", or "failed" once its link died (the log says why).

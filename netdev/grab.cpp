@@ -8,9 +8,11 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <vector>
 
 #include <fmt/format.h>
@@ -26,10 +28,30 @@ namespace {
 constexpr std::size_t kMacs = 12;  // destination and source MAC: a tag goes after them
 constexpr std::size_t kTag = 4;
 
+// Sets the socket's receive buffer past net.core.rmem_max (the daemon
+// is root and grab_rcvbuf_max() bounds it); 0 asks for kGrabRcvbuf.  A
+// daemon without CAP_NET_ADMIN gets what rmem_max allows.
+int set_receive_buffer(int fd, std::uint64_t bytes) {
+    int value = static_cast<int>(bytes != 0 ? bytes : kGrabRcvbuf);
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &value, sizeof value) == 0) return 0;
+    if (errno != EPERM) return errno;
+    return ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &value, sizeof value) == 0 ? 0 : errno;
+}
+
+bus::Status check_rcvbuf(std::uint64_t bytes) {
+    std::uint64_t max = grab_rcvbuf_max();
+    if (bytes >= kGrabRcvbufMin && bytes <= max) return bus::Status::success();
+    return bus::Status::error(
+        std::errc::invalid_argument,
+        fmt::format("rcvbuf {} is out of range ({}-{} bytes; root raises the top with sysctl "
+                    "net.core.rmem_max)",
+                    bytes, kGrabRcvbufMin, max));
+}
+
 class Grab final : public Link {
   public:
-    Grab(int fd, std::string name, unsigned ifindex)
-        : Link(fd, std::move(name)), ifindex_(ifindex) {}
+    Grab(int fd, std::string name, unsigned ifindex, std::uint64_t rcvbuf)
+        : Link(fd, std::move(name)), ifindex_(ifindex), rcvbuf_(rcvbuf) {}
 
     [[nodiscard]] std::string_view kind() const override { return "grab"; }
 
@@ -118,6 +140,36 @@ class Grab final : public Link {
         return ::sendmsg(fd(), &msg, MSG_DONTWAIT) < 0 ? errno : 0;
     }
 
+    [[nodiscard]] std::optional<InterfaceRef> interface() const override {
+        return InterfaceRef{.ifindex = ifindex_, .name = name(), .netns = {}};
+    }
+
+    // Reading PACKET_STATISTICS zeroes the kernel's counts, so they are
+    // added up here; concurrent readers each add what they took.
+    [[nodiscard]] std::optional<std::uint64_t> socket_drops() const override {
+        tpacket_stats st{};
+        socklen_t len = sizeof st;
+        if (::getsockopt(fd(), SOL_PACKET, PACKET_STATISTICS, &st, &len) != 0) {
+            return socket_drops_.load(std::memory_order_relaxed);
+        }
+        return socket_drops_.fetch_add(st.tp_drops, std::memory_order_relaxed) + st.tp_drops;
+    }
+
+    [[nodiscard]] std::uint64_t rcvbuf() const override {
+        return rcvbuf_.load(std::memory_order_relaxed);
+    }
+
+    bus::Status set_rcvbuf(std::uint64_t bytes) override {
+        if (bus::Status s = check_rcvbuf(bytes); !s.ok()) return s;
+        if (int err = set_receive_buffer(fd(), bytes); err != 0) {
+            return bus::Status::error(
+                static_cast<std::errc>(err),
+                fmt::format("grab {}: SO_RCVBUFFORCE: {}", name(), std::strerror(err)));
+        }
+        rcvbuf_.store(bytes, std::memory_order_relaxed);
+        return bus::Status::success();
+    }
+
   private:
     [[nodiscard]] bool exists() const {
         std::array<char, IFNAMSIZ> name{};
@@ -156,6 +208,8 @@ class Grab final : public Link {
     // A superframe being cut, and the cutting (done() when none is).
     std::vector<std::byte> superframe_;
     Segmenter cut_;
+    std::atomic<std::uint64_t> rcvbuf_;  // as asked: 0 for the default
+    mutable std::atomic<std::uint64_t> socket_drops_{0};
 };
 
 bus::Status failed(std::string_view name, const char* step) {
@@ -168,8 +222,18 @@ bus::Status failed(std::string_view name, const char* step) {
 
 }  // namespace
 
-bus::Status open_grab(std::string_view name, std::unique_ptr<Link>& out) {
+std::uint64_t grab_rcvbuf_max() {
+    std::uint64_t rmem_max = 0;
+    std::ifstream("/proc/sys/net/core/rmem_max") >> rmem_max;
+    // SO_RCVBUFFORCE takes an int, which the kernel doubles.
+    return std::min(std::max(rmem_max, kGrabRcvbuf), std::uint64_t{INT32_MAX / 2});
+}
+
+bus::Status open_grab(std::string_view name, std::uint64_t rcvbuf, std::unique_ptr<Link>& out) {
     if (bus::Status s = check_name(name); !s.ok()) return s;
+    if (rcvbuf != 0) {
+        if (bus::Status s = check_rcvbuf(rcvbuf); !s.ok()) return s;
+    }
     std::string iface(name);
     unsigned ifindex = if_nametoindex(iface.c_str());
     if (ifindex == 0) {
@@ -191,6 +255,9 @@ bus::Status open_grab(std::string_view name, std::unique_ptr<Link>& out) {
     const char* step = nullptr;
     if (::setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &on, sizeof on) != 0) {
         step = "PACKET_IGNORE_OUTGOING";
+    } else if (int err = set_receive_buffer(fd, rcvbuf); err != 0) {
+        errno = err;
+        step = "SO_RCVBUFFORCE";
     } else if (::setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &on, sizeof on) != 0) {
         step = "PACKET_AUXDATA";
     } else if (::setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof on) != 0) {
@@ -205,7 +272,7 @@ bus::Status open_grab(std::string_view name, std::unique_ptr<Link>& out) {
         ::close(fd);
         return s;
     }
-    out = std::make_unique<Grab>(fd, iface, ifindex);
+    out = std::make_unique<Grab>(fd, iface, ifindex, rcvbuf);
     return bus::Status::success();
 }
 

@@ -2,7 +2,9 @@
 // ungrab, their lines in ctl and stats, and their end with the network.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,9 +29,15 @@ class Interfaces final : public bus::Extension {
     void hang_up() override EXCLUDES(mu_);
 
   private:
-    using Opener = bus::Status (*)(std::string_view, std::unique_ptr<Link>&);
+    using Opener = std::function<bus::Status(std::string_view, std::unique_ptr<Link>&)>;
 
-    bus::Status attach(std::string_view kind, Opener open, bus::Words w) EXCLUDES(mu_);
+    // tap NAME [PORT]
+    bus::Status tap(bus::Words w) EXCLUDES(mu_);
+    // grab IFACE [PORT] [rcvbuf BYTES]; on a grabbed IFACE, rcvbuf alone
+    // sets its receive buffer in place.
+    bus::Status grab(bus::Words w) EXCLUDES(mu_);
+    bus::Status attach(std::string_view kind, const Opener& open, std::string_view name,
+                       std::optional<std::string_view> port) EXCLUDES(mu_);
     bus::Status detach(std::string_view kind, std::string_view name) EXCLUDES(mu_);
     // Waits for the engine thread, so never under mu_.
     void destroy(std::unique_ptr<Device> device) EXCLUDES(mu_);

@@ -11,6 +11,11 @@ Link::~Link() {
     ::close(fd_);
 }
 
+bus::Status Link::set_rcvbuf(std::uint64_t /*bytes*/) {
+    return bus::Status::error(std::errc::invalid_argument,
+                              fmt::format("{} {} has no receive buffer to set", kind(), name_));
+}
+
 bus::Status check_name(std::string_view name) {
     bool ok = !name.empty() && name.size() < IFNAMSIZ && name != "." && name != ".." &&
               name.find_first_of("/: \t") == std::string_view::npos;

@@ -8,12 +8,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
 #include "bus/message.hpp"
 #include "bus/status.hpp"
+#include "netdev/interface_counters.hpp"
 
 namespace ipnfs::netdev {
 
@@ -55,6 +57,17 @@ class Link {
                                    const bus::Offload& /*offload*/) {
         return EOPNOTSUPP;
     }
+    // Where the kernel counts the interface behind this link (stats shows
+    // its drops), or nullopt for a link that has none.  Any thread.
+    [[nodiscard]] virtual std::optional<InterfaceRef> interface() const { return std::nullopt; }
+    // Frames the kernel dropped at this link's own socket before the daemon
+    // read them, since it was opened; nullopt where the kernel keeps no such
+    // count.  Any thread.
+    [[nodiscard]] virtual std::optional<std::uint64_t> socket_drops() const { return std::nullopt; }
+    // The socket's receive buffer as `grab ... rcvbuf BYTES` asked it, 0 for
+    // the default; EINVAL for a link that has no such setting.
+    [[nodiscard]] virtual std::uint64_t rcvbuf() const { return 0; }
+    virtual bus::Status set_rcvbuf(std::uint64_t bytes);
 
   protected:
     Link(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
@@ -73,6 +86,19 @@ bus::Status check_name(std::string_view name);
 bus::Status open_tap(std::string_view name, std::unique_ptr<Link>& out);
 // Attaches to existing interface `name`: promiscuous, every protocol, its
 // own transmissions left out so that nothing the bus sends comes back.
-bus::Status open_grab(std::string_view name, std::unique_ptr<Link>& out);
+// `rcvbuf`: its socket's receive buffer in bytes, 0 for the daemon's
+// default (kGrabRcvbuf), at most grab_rcvbuf_max().
+bus::Status open_grab(std::string_view name, std::uint64_t rcvbuf, std::unique_ptr<Link>& out);
+
+// A grab socket's receive buffer unless `rcvbuf` says otherwise: room for a
+// few thousand full frames, so that a burst waits for the daemon's turn
+// instead of being dropped (the kernel's default, net.core.rmem_default,
+// holds about a hundred).
+inline constexpr std::uint64_t kGrabRcvbuf = std::uint64_t{4} << 20;
+// The smallest `rcvbuf` taken: the kernel's own minimum is about this.
+inline constexpr std::uint64_t kGrabRcvbufMin = 4096;
+// The largest `rcvbuf` taken: root's net.core.rmem_max (the bound the
+// kernel sets unprivileged sockets), or the default if that is larger.
+std::uint64_t grab_rcvbuf_max();
 
 }  // namespace ipnfs::netdev

@@ -103,6 +103,16 @@ class Tap final : public Link {
     bool has_offload_ = false;
     bus::Offload offload_;  // of the frame last received; its state read in place
     Segmenter measure_;
+    // Asked of the descriptor each time: the TAP may have moved to another
+    // namespace, or been renamed, since it was made.
+    [[nodiscard]] std::optional<InterfaceRef> interface() const override {
+        ifreq ifr{};
+        if (::ioctl(fd(), TUNGETIFF, &ifr) != 0) return std::nullopt;
+        UniqueFd netns(::ioctl(fd(), TUNGETDEVNETNS));
+        if (!netns.ok()) return std::nullopt;
+        ifr.ifr_name[IFNAMSIZ - 1] = '\0';
+        return InterfaceRef{.ifindex = 0, .name = ifr.ifr_name, .netns = std::move(netns)};
+    }
 };
 
 bus::Status fail(int fd, std::string_view name, const char* step) {

@@ -53,16 +53,21 @@ const std::vector<std::string>* Table::row(std::string_view first) const {
     return nullptr;
 }
 
-std::uint64_t Table::number(const std::vector<std::string>& row, std::string_view title) const {
+std::string Table::word(const std::vector<std::string>& row, std::string_view title) const {
     auto at = std::ranges::find(titles, title);
     if (at == titles.end()) {
         ADD_FAILURE() << "no column '" << title << "' in the table of '"
                       << (titles.empty() ? "" : titles[0]) << "'";
-        return 0;
+        return {};
     }
     auto column = static_cast<std::size_t>(at - titles.begin());
-    std::optional<std::uint64_t> v = column < row.size() ? number_of(row[column]) : std::nullopt;
-    if (!v) ADD_FAILURE() << "no number in column '" << title << "' of a row";
+    return column < row.size() ? row[column] : std::string();
+}
+
+std::uint64_t Table::number(const std::vector<std::string>& row, std::string_view title) const {
+    bool column = std::ranges::find(titles, title) != titles.end();
+    std::optional<std::uint64_t> v = number_of(word(row, title));  // reports a missing column
+    if (column && !v) ADD_FAILURE() << "no number in column '" << title << "' of a row";
     return v.value_or(0);
 }
 

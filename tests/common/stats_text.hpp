@@ -37,6 +37,10 @@ struct Table {
     // word that is not a number is reported (ADD_FAILURE) and gives 0.
     [[nodiscard]] std::uint64_t number(const std::vector<std::string>& row,
                                        std::string_view title) const;
+    // The word in that column as printed (a "-" where the value is not
+    // known); a missing column is reported (ADD_FAILURE) and gives "".
+    [[nodiscard]] std::string word(const std::vector<std::string>& row,
+                                   std::string_view title) const;
 };
 
 struct Stats {

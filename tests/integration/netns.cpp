@@ -199,6 +199,41 @@ NetStats parse_net_stats(const std::string& text) {
     return st;
 }
 
+std::string iface_word(const std::string& stats_text, const std::string& iface,
+                       const std::string& title) {
+    ipnfs::stats_text::Table t = parse_stats(stats_text).table("iface");
+    const std::vector<std::string>* row = t.row(iface);
+    return row == nullptr ? std::string() : t.word(*row, title);
+}
+
+std::uint64_t iface_number(const std::string& stats_text, const std::string& iface,
+                           const std::string& title) {
+    std::string w = iface_word(stats_text, iface, title);
+    if (w.empty() || w.find_first_not_of("0123456789") != std::string::npos) {
+        ADD_FAILURE() << title << " of " << iface << " is '" << w << "' in:\n" << stats_text;
+        return 0;
+    }
+    return std::stoull(w);
+}
+
+LinkCounts link_counts(const std::string& ip_s_out, const std::string& dir) {
+    std::istringstream in(ip_s_out);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream words(line);
+        std::string first;
+        words >> first;
+        if (first != dir + ":") continue;
+        if (!std::getline(in, line)) break;
+        std::istringstream values(line);
+        LinkCounts c;
+        std::uint64_t bytes = 0, errors = 0;
+        c.ok = static_cast<bool>(values >> bytes >> c.packets >> errors >> c.dropped);
+        return c;
+    }
+    return {};
+}
+
 void NetdevTest::SetUp() {
     std::vector<std::string> needed{"ip"};
     for (const auto& t : tools()) needed.push_back(t);
@@ -259,7 +294,8 @@ std::optional<unsigned> NetdevTest::attached_port(const std::string& net, const 
                                                   const std::string& name) {
     for (const auto& line : lines_of(ctl_text(net))) {
         auto w = words_of(line);
-        if (w.size() == 3 && w[0] == kind && w[1] == name &&
+        // "KIND NAME PORT", then maybe settings ("rcvbuf BYTES").
+        if (w.size() >= 3 && w[0] == kind && w[1] == name &&
             w[2].find_first_not_of("0123456789") == std::string::npos) {
             return static_cast<unsigned>(std::stoul(w[2]));
         }

@@ -113,6 +113,23 @@ struct NetStats {
     [[nodiscard]] const MacRow* mac(const std::string& addr) const;
 };
 NetStats parse_net_stats(const std::string& text);
+// One value of IFACE's row in the iface table of a stats text as printed
+// ("-" included); "" if there is no such row.
+std::string iface_word(const std::string& stats_text, const std::string& iface,
+                       const std::string& title);
+// The same value as a number; a word that is not one is reported
+// (ADD_FAILURE) and gives 0.
+std::uint64_t iface_number(const std::string& stats_text, const std::string& iface,
+                           const std::string& title);
+
+// The RX (or TX) "packets" and "dropped" of `ip -s link show` output: the
+// line after the one that starts with "RX:" (or "TX:"), whose titles are
+// "bytes packets errors dropped ...".
+struct LinkCounts {
+    std::uint64_t packets = 0, dropped = 0;
+    bool ok = false;
+};
+LinkCounts link_counts(const std::string& ip_s_out, const std::string& dir);
 
 // Unmounts and reaps the daemon (if it was started), then reports
 // (ADD_FAILURE) an exit other than a clean 0 and any sanitizer alarm in its

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <sstream>
@@ -93,11 +94,89 @@ TEST_F(NetdevInterfaces, BadNamesAndPortsAreRefusedBeforeTheKernelIsAsked) {
 
 TEST_F(NetdevInterfaces, CtlShowsTheHelpOfEveryVerb) {
     std::string ctl = net_->describe();
-    for (std::string_view start :
-         {"#   tap NAME [PORT]", "#   untap NAME", "#   grab IFACE [PORT]", "#   ungrab IFACE"}) {
+    for (std::string_view start : {"#   tap NAME [PORT]", "#   untap NAME",
+                                   "#   grab IFACE [PORT] [rcvbuf BYTES]", "#   ungrab IFACE"}) {
         EXPECT_NE(describe_line(start), "") << start << " is missing from:\n" << ctl;
     }
     EXPECT_NE(describe_line("#   tap NAME [PORT]").find("CAP_NET_ADMIN"), std::string::npos);
+}
+
+TEST_F(NetdevInterfaces, GrabWordsAreCheckedBeforeTheKernelIsAsked) {
+    for (std::string_view line :
+         {"grab x rcvbuf", "grab x 1 rcvbuf", "grab x 1 2", "grab x 1 rcvbuf 65536 more",
+          "grab x size 65536", "grab x rcvbuf many", "grab x rcvbuf 100", "grab x 1 rcvbuf 100",
+          "grab x rcvbuf 99999999999", "grab x 99 rcvbuf 65536"}) {
+        EXPECT_TRUE(FailsWith(net_->control(line, kAdmin), std::errc::invalid_argument)) << line;
+    }
+    bus::Status s = net_->control("grab x rcvbuf 100", kAdmin);
+    EXPECT_NE(s.reason.find("rcvbuf 100 is out of range (4096-"), std::string::npos) << s.reason;
+    EXPECT_NE(s.reason.find("net.core.rmem_max"), std::string::npos) << s.reason;
+    EXPECT_EQ(describe_line("grab "), "");
+}
+
+// A veth end in the root namespace, deleted (with its peer) at the end.
+class ScratchVeth {
+  public:
+    ScratchVeth() : name_(unique_name()) {
+        std::string cmd = fmt::format("ip link add {} type veth peer name {}p 2>/dev/null", name_,
+                                      name_.substr(0, 10));
+        ok_ = std::system(cmd.c_str()) == 0;
+    }
+    ~ScratchVeth() {
+        if (ok_) std::system(fmt::format("ip link del {} 2>/dev/null", name_).c_str());
+    }
+    ScratchVeth(const ScratchVeth&) = delete;
+    ScratchVeth& operator=(const ScratchVeth&) = delete;
+    [[nodiscard]] bool ok() const { return ok_; }
+    [[nodiscard]] const std::string& name() const { return name_; }
+
+  private:
+    std::string name_;
+    bool ok_ = false;
+};
+
+TEST_F(NetdevInterfaces, AGrabsReceiveBufferShowsInCtlAndChangesInPlace) {
+    if (::geteuid() != 0) {
+        if (in_ci()) FAIL() << "needs root to grab an interface";
+        GTEST_SKIP() << "needs root to grab an interface";
+    }
+    ScratchVeth veth;
+    ASSERT_TRUE(veth.ok()) << "ip link add ... type veth failed";
+    const std::string& name = veth.name();
+    ASSERT_TRUE(IsOk(net_->control(fmt::format("grab {} 2 rcvbuf 65536", name), kAdmin)));
+    EXPECT_EQ(describe_line(fmt::format("grab {}", name)),
+              fmt::format("grab {} 2 rcvbuf 65536", name));
+    // rcvbuf alone on a grabbed interface: set in place, same port.
+    ASSERT_TRUE(IsOk(net_->control(fmt::format("grab {} rcvbuf 131072", name), kAdmin)));
+    EXPECT_EQ(describe_line(fmt::format("grab {}", name)),
+              fmt::format("grab {} 2 rcvbuf 131072", name));
+    EXPECT_TRUE(FailsWith(net_->control(fmt::format("grab {} rcvbuf 10", name), kAdmin),
+                          std::errc::invalid_argument));
+    EXPECT_TRUE(FailsWith(net_->control(fmt::format("grab {} 3 rcvbuf 65536", name), kAdmin),
+                          std::errc::device_or_resource_busy));
+
+    // The kernel's counters sit next to the network's: the socket's drops,
+    // and the interface's own.
+    Stats parsed = parse_stats(net_->stats());
+    const stats_text::Table ifaces = parsed.table("iface");
+    const std::vector<std::string>* row = ifaces.row(name);
+    ASSERT_NE(row, nullptr) << net_->stats();
+    for (std::string_view title :
+         {"sock_drops", "if_rx_dropped", "if_rx_missed", "if_tx_dropped"}) {
+        EXPECT_EQ(ifaces.number(*row, title), 0U) << title;
+    }
+
+    // The line ctl shows makes the same grab again (a config's dump).
+    const std::string line = describe_line(fmt::format("grab {}", name));
+    ASSERT_TRUE(IsOk(net_->control(fmt::format("ungrab {}", name), kAdmin)));
+    ASSERT_TRUE(IsOk(net_->control(line, kAdmin)));
+    EXPECT_EQ(describe_line(fmt::format("grab {}", name)), line);
+
+    // Default again: the line is as it was before rcvbuf existed.
+    ASSERT_TRUE(IsOk(net_->control(fmt::format("ungrab {}", name), kAdmin)));
+    ASSERT_TRUE(IsOk(net_->control(fmt::format("grab {} 2", name), kAdmin)));
+    EXPECT_EQ(describe_line(fmt::format("grab {}", name)), fmt::format("grab {} 2", name));
+    net_->hang_up();
 }
 
 TEST_F(NetdevInterfaces, AfterHangUpEveryVerbIsNoSuchFile) {
@@ -127,6 +206,10 @@ TEST_F(NetdevInterfaces, TapMadeByCtlShowsInCtlAndStatsAndGoesWithTheNetwork) {
     EXPECT_EQ(row->at(1), "tap");
     EXPECT_EQ(row->at(2), "3");
     EXPECT_EQ(row->at(3), "running");
+    // A TAP has no socket of its own to drop at; the kernel's counters of
+    // the interface are read by name in the daemon's namespace.
+    EXPECT_EQ(ifaces.word(*row, "sock_drops"), "-");
+    EXPECT_EQ(ifaces.number(*row, "if_tx_dropped"), 0U) << stats;
     EXPECT_EQ(parsed.rows[3].readers, 1U);
     EXPECT_EQ(parsed.rows[3].writers, 1U);
 
