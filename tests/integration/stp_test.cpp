@@ -146,6 +146,8 @@ class StpTest : public NetdevTest {
     // `ctl cable` or, with `external`, by ipnfs-cable over dpipe; a host on
     // a TAP in a and in c.  It converges with one blocked port, passes
     // ping, and re-converges when the a-c cable is pulled.
+    void linux_ring(bool grabbed);
+
     void ring_of_three(bool external) {
         std::string a = stp_net("a", "stp priority 4096\n");  // the root
         std::string b = stp_net("b");
@@ -196,7 +198,9 @@ class StpTest : public NetdevTest {
 // A ring of an ipnfs switch and two Linux bridges: br0 in namespace 1 (the
 // root: priority 4096) and br0 in namespace 2 joined by a veth, and the ipnfs
 // network with a TAP in each bridge.
-TEST_F(StpTest, ARingWithTwoLinuxBridgesBlocksOnePortAndReconverges) {
+// `grabbed`: the ipnfs side grabs one end of a veth pair per bridge instead
+// of making TAPs, so BPDUs cross AF_PACKET too.
+void StpTest::linux_ring(bool grabbed) {
     std::string net = stp_net("ring");
     NetNs n1;
     NetNs n2;
@@ -217,10 +221,25 @@ TEST_F(StpTest, ARingWithTwoLinuxBridgesBlocksOnePortAndReconverges) {
         "ip link add br0 " + kLinuxBridge + " && ip link set br0 address 02:00:00:00:94:02 up" +
         " && ip addr add 10.94.2.2/24 dev br0 && ip link set " + veth.b() + " master br0 up");
     ASSERT_EQ(b2.exit_code(), 0) << describe(b2);
-    ASSERT_TRUE(tap_into(net, ifname("t1"), n1, {}));
-    ASSERT_TRUE(tap_into(net, ifname("t2"), n2, {}));
-    Shell m1 = n1.sh("ip link set " + ifname("t1") + " master br0");
-    Shell m2 = n2.sh("ip link set " + ifname("t2") + " master br0");
+    // The ipnfs side's link into each bridge: t1 and t2 end in br0.
+    std::unique_ptr<VethPair> g1;
+    std::unique_ptr<VethPair> g2;
+    if (grabbed) {
+        g1 = std::make_unique<VethPair>(ifname("g1"), ifname("t1"));
+        g2 = std::make_unique<VethPair>(ifname("g2"), ifname("t2"));
+        ASSERT_TRUE(g1->ok() && g2->ok()) << g1->error() << g2->error();
+        ASSERT_EQ(n1.adopt(g1->b()).exit_code(), 0);
+        ASSERT_EQ(n2.adopt(g2->b()).exit_code(), 0);
+        Shell up = root_sh("ip link set " + g1->a() + " up && ip link set " + g2->a() + " up");
+        ASSERT_EQ(up.exit_code(), 0) << describe(up);
+        ASSERT_EQ(grab(net, g1->a()), 0) << last_error_line(ctl_text(net));
+        ASSERT_EQ(grab(net, g2->a()), 0) << last_error_line(ctl_text(net));
+    } else {
+        ASSERT_TRUE(tap_into(net, ifname("t1"), n1, {}));
+        ASSERT_TRUE(tap_into(net, ifname("t2"), n2, {}));
+    }
+    Shell m1 = n1.sh("ip link set " + ifname("t1") + " master br0 up");
+    Shell m2 = n2.sh("ip link set " + ifname("t2") + " master br0 up");
     ASSERT_EQ(m1.exit_code(), 0) << describe(m1);
     ASSERT_EQ(m2.exit_code(), 0) << describe(m2);
 
@@ -250,8 +269,8 @@ TEST_F(StpTest, ARingWithTwoLinuxBridgesBlocksOnePortAndReconverges) {
     Shell cut = n1.sh("ip link del " + veth.a());
     ASSERT_EQ(cut.exit_code(), 0) << describe(cut);
     double back = seconds_to_ping(n1, "10.94.2.2", 30s);
-    std::cout << "[ STP      ] ring with Linux bridges: ping back " << back
-              << " s after the veth was deleted\n";
+    std::cout << "[ STP      ] ring with Linux bridges (" << (grabbed ? "grab" : "tap")
+              << "): ping back " << back << " s after the veth was deleted\n";
     RecordProperty("reconverge_seconds", std::to_string(back));
     EXPECT_GE(back, 0) << slurp(net + "/stats") << joined(states()) << "\n"
                        << n1.sh("ip neigh; bridge fdb show br br0; ip -d link show br0", 5).out
@@ -259,6 +278,14 @@ TEST_F(StpTest, ARingWithTwoLinuxBridgesBlocksOnePortAndReconverges) {
     EXPECT_LT(back, 6 + 2 * 2 + 5);  // max age + 2 x forward delay, and slack
     EXPECT_EQ(slurp(net + "/stats").find("state blocking"), std::string::npos)
         << slurp(net + "/stats");
+}
+
+TEST_F(StpTest, ARingWithTwoLinuxBridgesBlocksOnePortAndReconverges) {
+    linux_ring(false);
+}
+
+TEST_F(StpTest, ARingWithTwoLinuxBridgesThroughGrabbedVethsConverges) {
+    linux_ring(true);
 }
 
 TEST_F(StpTest, ARingOfThreeNetworksJoinedByCtlCableConverges) {
