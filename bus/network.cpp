@@ -49,6 +49,7 @@ Network::Network(std::string name, const Settings& settings, const PolicyCatalog
     }
     free_.resize(settings_.ports);
     policy_->on_ports(settings_.ports);
+    policy_->on_network(name_);
     lossless_.store(settings_.lossless, std::memory_order_relaxed);
     // Rows to list: their `run` would gather into a list that ends here.
     AfterUnlock none;
@@ -58,6 +59,7 @@ Network::Network(std::string name, const Settings& settings, const PolicyCatalog
 
 Network::~Network() {
     Timer::shared().cancel(hold_timer_);
+    Timer::shared().cancel(policy_timer_);
     // The extension's connections point into ports_: they go first.
     if (extension_ && !extension_hung_up_.exchange(true)) extension_->hang_up();
     extension_.reset();
@@ -112,6 +114,7 @@ Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connectio
         port.capacity = settings_.queue;
         port.ring = std::make_unique<Port::Ring>(port.capacity);
         policy_->on_attach(id);
+        policy_tick(after);
     }
     port.readers += reads ? 1 : 0;
     port.writers += writes ? 1 : 0;
@@ -318,6 +321,7 @@ void Network::remove_observer(Port& port, AfterUnlock& after, std::list<Port>& g
 void Network::stop_receiving(Port& port, AfterUnlock& after) {
     policy_->on_detach(port.id);
     port.takes_offload = false;
+    policy_tick(after);
     discard_queue(port, after);
     --receiving_ports_;
 }
@@ -490,6 +494,7 @@ void Network::deliver(Port& from, const MessageRef& msg, const Route& route, Aft
     from.counters.msgs_in.fetch_add(1, std::memory_order_relaxed);
     from.counters.bytes_in.fetch_add(msg->payload().size(), std::memory_order_relaxed);
     policy_->sent(from.id, route);
+    if (route.tick) policy_tick(after);
 }
 
 void Network::capture(const MessageRef& msg, AfterUnlock& after) {

@@ -354,6 +354,14 @@ class Network {
     // holding it back turn lossy (stalled) until their readers read again.
     void hold_expired() EXCLUDES(mu_);
     void start_hold_clock() REQUIRES(mu_);
+    // The policy's own frames and timer (Policy::tick,
+    // bus/network_originate.cpp): policy_tick() runs it now, queues what it
+    // sends and arms the timer for when it asks; policy_expired() is that
+    // timer.  originate() queues one frame to a port's readers, never
+    // waiting: a frame with no room is the port's drop.
+    void policy_tick(AfterUnlock& after) REQUIRES(mu_);
+    void policy_expired() EXCLUDES(mu_);
+    void originate(PortId id, std::span<const std::byte> payload, AfterUnlock& after) REQUIRES(mu_);
     struct HoldingBack {
         Port* port = nullptr;  // none left to stall
         bool discard = false;  // what it holds must go too, not only its holding
@@ -448,6 +456,12 @@ class Network {
         Network& net;
     };
     HoldTimer hold_timer_{*this};
+    struct PolicyTimer final : Timed {
+        explicit PolicyTimer(Network& n) : net(n) {}
+        void expired() override { net.policy_expired(); }
+        Network& net;
+    };
+    PolicyTimer policy_timer_{*this};
 
     // Set once before any client; it has its own lock, never taken under mu_
     // (its commands call into the network).

@@ -126,6 +126,7 @@ Status Network::set_policy(std::string_view name) {
     if (!made.status.ok()) return made.status;
     if (Status s = busy_unless_idle(connected_ports(), "policy"); !s.ok()) return s;
     made.policy->on_ports(static_cast<PortId>(ports_.size()));
+    made.policy->on_network(name_);
     policy_ = std::move(made.policy);
     return Status::success();
 }
@@ -262,7 +263,10 @@ Status Network::control_line(std::string_view line, const Caller& caller, Writer
         lossless_.store(settings_.lossless, std::memory_order_relaxed);
         // A setting may change where sends go (member, dest): parked ones
         // may now fit, and pollers' destinations may now have room.
-        if (result.ok()) room_freed(after);
+        if (result.ok()) {
+            room_freed(after);
+            policy_tick(after);  // a policy setting may change what it sends
+        }
     }
     after.run(listener);
     return result;

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -50,6 +52,9 @@ class Route {
     const Load* load = nullptr;
     // Out: why the send is refused, if it is.
     Status refused;
+    // Out: the policy wants its tick() right after sent() (it took the
+    // message for itself, and may have frames to answer with).
+    bool tick = false;
 
     // A new, empty variant (its payload and ports cleared).
     Variant& add_variant() {
@@ -79,6 +84,7 @@ class Route {
     void clear() {
         to.clear();
         tally = 0;
+        tick = false;
         used_ = 0;
         refused = Status::success();
         if (++generation_ == 0) {
@@ -102,8 +108,19 @@ struct Reach {
     bool any = false;
 };
 
+// Where a policy puts frames it sends itself (Policy::tick): the network
+// queues each to the port's readers as it queues any message (its seq, its
+// capture copy, the port's counters and drops), and never waits for room.
+class Originate {
+  public:
+    virtual ~Originate() = default;
+    virtual void send(PortId port, std::span<const std::byte> payload) = 0;
+};
+
 class Policy {
   public:
+    using Clock = std::chrono::steady_clock;
+
     virtual ~Policy() = default;
 
     [[nodiscard]] virtual std::string_view name() const = 0;
@@ -156,6 +173,19 @@ class Policy {
 
     // Appends its own section of the stats file (tables, counters), if any.
     virtual void stats(std::string& /*out*/) const {}
+
+    // The network's name, once before any port is attached (a policy may
+    // derive an identity from it: the switch's bridge id).
+    virtual void on_network(std::string_view /*name*/) {}
+
+    // A policy that speaks for itself (the switch's spanning tree: its
+    // BPDUs and timers) does it here, sending frames into `out`, and
+    // returns when it wants to be called again (nullopt: only on news).
+    // The network calls it under its lock after on_attach() and
+    // on_detach(), after every ctl line, after a sent() whose route asked
+    // (Route::tick), and from the bus's timer at the time it returned.
+    // Spurious calls are allowed: it looks at its own clock.
+    virtual std::optional<Clock::time_point> tick(Originate& /*out*/) { return std::nullopt; }
 
     // Whether the messages it routes are Ethernet frames (the switch), which
     // tells a capture its pcap link type; anything else is opaque bytes.  A

@@ -4,6 +4,7 @@
 // operation is O(1) amortized, however large the table.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -51,6 +52,9 @@ class MacTable {
     void set_limit(std::size_t limit);
     [[nodiscard]] std::size_t limit() const { return limit_; }
     void set_expire(std::chrono::seconds expire) { expire_ = expire; }
+    // While set, entries also expire after `cap` (a spanning tree's
+    // topology change ages them out after the forward delay).
+    void set_expire_cap(std::optional<Clock::duration> cap) { cap_ = cap; }
     [[nodiscard]] std::chrono::seconds expire() const { return expire_; }
 
     // Entries held, expired ones not yet forgotten included.
@@ -67,7 +71,7 @@ class MacTable {
     static std::uint64_t key(Vid vlan, Mac mac) { return (std::uint64_t{vlan} << 48) | mac; }
 
     [[nodiscard]] bool expired(const Entry& e, Clock::time_point now) const {
-        return now - e.seen > expire_;
+        return now - e.seen > (cap_ ? std::min<Clock::duration>(*cap_, expire_) : expire_);
     }
     void forget(Order::iterator it);
     void forget_expired(Clock::time_point now);
@@ -76,6 +80,7 @@ class MacTable {
     std::unordered_map<std::uint64_t, Order::iterator, KeyHash> index_;
     std::size_t limit_ = kDefaultLimit;
     std::chrono::seconds expire_ = kDefaultExpire;
+    std::optional<Clock::duration> cap_;
 };
 
 }  // namespace ipnfs::policies

@@ -17,6 +17,7 @@ void Switch::on_ports(bus::PortId count) {
     for (bus::PortId port = count; port < ports_.size(); ++port) on_detach(port);
     ports_.resize(count);
     table_.forget_ports_from(count);
+    stp_.set_ports(count);
 }
 
 void Switch::on_attach(bus::PortId port) {
@@ -24,12 +25,14 @@ void Switch::on_attach(bus::PortId port) {
     ports_[port].attached = true;
     join_vlans(port);
     if (ports_[port].mirror) mirrors_.push_back(port);
+    stp_.port_up(port, now_());
 }
 
 void Switch::on_detach(bus::PortId port) {
     if (port >= ports_.size() || !ports_[port].attached) return;
     leave_vlans(port);
     ports_[port].attached = false;
+    stp_.port_down(port, now_());
     if (auto it = std::ranges::find(mirrors_, port); it != mirrors_.end()) {
         *it = mirrors_.back();
         mirrors_.pop_back();
@@ -74,6 +77,19 @@ void Switch::sent(bus::PortId from, const bus::Route& route) {
     }
     if ((route.tally & kTableFull) != 0) ++table_full_;
     if ((route.tally & kFromMirror) != 0) ++sender.mirror_drops;
+    if ((route.tally & kBpdu) != 0) {
+        if (pending_bpdu_) {
+            ++sender.bpdus_in;
+            stp_.received(from, *pending_bpdu_, now_());
+        } else {
+            ++bad_bpdus_;
+        }
+        pending_bpdu_.reset();
+    }
+    if ((route.tally & kStpDiscard) != 0) {
+        ++stp_discards_;
+        ++sender.stp_discards;
+    }
 }
 
 std::optional<bus::PortId> Switch::learned_port(Vid vlan, ethernet::Mac dst,
@@ -83,12 +99,12 @@ std::optional<bus::PortId> Switch::learned_port(Vid vlan, ethernet::Mac dst,
     // only while the port can take the frame, else the frame floods.
     if (!port || *port >= ports_.size()) return std::nullopt;
     const SwitchPort& p = ports_[*port];
-    if (!p.attached || !carries(p, vlan)) return std::nullopt;
+    if (!p.attached || !carries(p, vlan) || !stp_forwards(*port)) return std::nullopt;
     return port;
 }
 
 void Switch::name_port(bus::PortId port, Vid vlan, std::optional<Form> sent, bus::Route& out) {
-    if (!out.mark(port)) return;
+    if (!stp_forwards(port) || !out.mark(port)) return;
     Form form = egress_form(port, vlan);
     if (form == sent) {
         out.to.push_back(port);
@@ -111,6 +127,20 @@ void Switch::route(bus::PortId from, std::span<const std::byte> payload, bus::Ro
         out.tally |= kMalformed;
         return;
     }
+    if (stp_on()) {
+        // BPDUs are the bridge's own; a port that is not learning or
+        // forwarding carries nothing else (802.1D 7.5, 7.8).
+        if (frame->dst == stp::kGroupAddress) {
+            pending_bpdu_ = stp::parse(payload);
+            out.tally |= kBpdu;
+            out.tick = true;
+            return;
+        }
+        if (!stp_.learning(from)) {
+            out.tally |= kStpDiscard;
+            return;
+        }
+    }
     Vid vlan = ingress_vlan(sender, *frame);
     if (vlan == kNoVlan) {
         out.tally |= kVlanDrop;
@@ -123,6 +153,10 @@ void Switch::route(bus::PortId from, std::span<const std::byte> payload, bus::Ro
     if (!ethernet::is_group(frame->src) &&
         table_.learn(vlan, frame->src, from, now) == MacTable::Learned::full) {
         out.tally |= kTableFull;
+    }
+    if (!stp_forwards(from)) {
+        out.tally |= kStpDiscard;  // learning: the address is kept, the frame is not
+        return;
     }
 
     // A priority-tagged frame leaves in neither form as sent: both are

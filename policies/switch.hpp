@@ -4,6 +4,9 @@
 // a group address or unknown, to every attached port of the VLAN; never back
 // to its sender.  Tags are added or removed at the edge, so one frame may
 // leave in two forms: as it was sent, and rewritten (a Route variant).
+// With `stp on` it runs 802.1D spanning tree (policies/stp.hpp,
+// switch_stp.cpp): it keeps BPDUs to itself, sends its own, and forwards
+// only between ports in the forwarding state.
 #pragma once
 
 #include <array>
@@ -16,6 +19,7 @@
 #include "bus/policy.hpp"
 #include "policies/ethernet.hpp"
 #include "policies/mac_table.hpp"
+#include "policies/stp.hpp"
 #include "policies/vlan_members.hpp"
 
 namespace ipnfs::policies {
@@ -33,6 +37,8 @@ class Switch final : public bus::Policy {
     void on_detach(bus::PortId port) override;
     void route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
     void sent(bus::PortId from, const bus::Route& route) override;
+    void on_network(std::string_view name) override;
+    std::optional<Clock::time_point> tick(bus::Originate& out) override;
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
     void describe(std::string& out) const override;
     void stats(std::string& out) const override;
@@ -44,7 +50,14 @@ class Switch final : public bus::Policy {
     static constexpr Vid kDefaultVlan = 1;
 
     // What a route counts once accepted (bus::Route::tally), as bits.
-    enum Tally : std::uint32_t { kMalformed = 1, kVlanDrop = 2, kTableFull = 4, kFromMirror = 8 };
+    enum Tally : std::uint32_t {
+        kMalformed = 1,
+        kVlanDrop = 2,
+        kTableFull = 4,
+        kBpdu = 8,         // a BPDU the spanning tree takes (see pending_bpdu_)
+        kStpDiscard = 16,  // from a port the spanning tree does not forward
+        kFromMirror = 32,  // from a mirror port: dropped (a SPAN destination only listens)
+    };
 
     // How a frame leaves a port: its bytes differ by form.
     enum class Form : std::uint8_t { untagged, tagged };
@@ -57,6 +70,9 @@ class Switch final : public bus::Policy {
         std::uint64_t malformed = 0;
         std::uint64_t vlan_drops = 0;
         std::uint64_t mirror_drops = 0;  // frames it sent while a mirror: dropped
+        std::uint64_t bpdus_in = 0;
+        std::uint64_t bpdus_out = 0;
+        std::uint64_t stp_discards = 0;
     };
 
     // ---- configuration (switch_ctl.cpp) ----
@@ -65,6 +81,17 @@ class Switch final : public bus::Policy {
     void set_untagged(bus::PortId port, Vid vlan);
     void set_trunk(bus::PortId port, std::vector<Vid> vlans);
     void set_mirror(bus::PortId port, bool on);
+
+    // ---- spanning tree (switch_stp.cpp) ----
+    bus::Command stp_command();
+    bus::Status run_stp(bus::Words w);
+    void describe_stp(std::string& out) const;
+    void stp_stats(std::string& out) const;
+    [[nodiscard]] bool stp_on() const { return stp_.enabled(); }
+    // Whether the port may carry frames now (always, with stp off).
+    [[nodiscard]] bool stp_forwards(bus::PortId port) const {
+        return !stp_.enabled() || stp_.forwarding(port);
+    }
 
     // ---- membership ----
     // Whether the port sends and receives frames of the VLAN.
@@ -97,6 +124,16 @@ class Switch final : public bus::Policy {
     std::uint64_t malformed_ = 0;
     std::uint64_t vlan_drops_ = 0;
     std::uint64_t table_full_ = 0;
+
+    stp::Bridge stp_;
+    ethernet::Mac bridge_mac_ = 0;  // derived from the host and network names
+    std::uint16_t stp_priority_ = stp::kDefaultPriority;
+    // route() parses a BPDU, sent() hands it to the bridge: a route may be
+    // tried again, and sent() comes once, right after the accepted one.
+    std::optional<stp::Bpdu> pending_bpdu_;
+    std::uint64_t bad_bpdus_ = 0;
+    std::uint64_t stp_discards_ = 0;
+    std::vector<std::byte> bpdu_frame_;  // tick()'s scratch
 
     // route()'s scratch, kept so a warm switch allocates nothing per frame:
     // the ports that get the frame rewritten, by form.

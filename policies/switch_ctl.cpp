@@ -138,6 +138,7 @@ void Switch::build_commands() {
                  return bus::Status::success();
              }},
     };
+    commands_.push_back(stp_command());
 }
 
 bus::Status Switch::parse_port(std::string_view word, bus::PortId& out) const {
@@ -192,6 +193,7 @@ void Switch::describe(std::string& out) const {
     if (table_.limit() != MacTable::kDefaultLimit) {
         out += fmt::format("maclimit {}\n", table_.limit());
     }
+    describe_stp(out);
 }
 
 void Switch::stats(std::string& out) const {
@@ -216,6 +218,7 @@ void Switch::stats(std::string& out) const {
         out +=
             fmt::format("swport {} malformed {} vlan_drops {}\n", port, p.malformed, p.vlan_drops);
     }
+    stp_stats(out);
 }
 
 }  // namespace ipnfs::policies

@@ -483,5 +483,49 @@ TEST_F(VdeTest, UnvdeEndsItsClientsAndKeepsADirectoryItDidNotMake) {
     EXPECT_TRUE(list_dir(sw_).empty()) << "left: " << list_dir(sw_).size();
 }
 
+// docs/usage.md, "Spanning tree": a VDE client is a port like any other,
+// so with `stp on` it gets the switch's BPDUs in its stream, and a BPDU it
+// sends is the switch's (it names the client's port the root port), not
+// forwarded to other ports.
+TEST_F(VdeTest, AVdeClientGetsAndSendsBpdusWithStpOn) {
+    std::string net = switch_net("lan");
+    ASSERT_EQ(ctl(net, "stp hello 1\nstp on"), 0) << last_error_line(ctl_text(net));
+    Program client = plug(sw_);
+    ASSERT_TRUE(has_client(net)) << slurp(net + "/stats") << client.err();
+    unsigned port = client_port(net);
+    Fd other = open_fd(net + "/port7", O_RDWR);
+    ASSERT_TRUE(other.ok());
+    // To the bridge group address, 802.3 length 38, LLC 42 42 03, protocol 0.
+    std::string bpdu = client.read_frame(3000);
+    ASSERT_GE(bpdu.size(), 52U) << client.err();
+    EXPECT_EQ(bpdu.substr(0, 6), std::string("\x01\x80\xc2\x00\x00\x00", 6));
+    EXPECT_EQ(bpdu.substr(12, 9), std::string("\x00\x26\x42\x42\x03\x00\x00\x00\x00", 9));
+    // A configuration BPDU from a better root (priority 0) at the client.
+    std::string better(60, '\0');
+    const unsigned char head[] = {0x01, 0x80, 0xc2, 0,    0,    0,    0x02, 0,   0,
+                                  0,    0,    0x09, 0x00, 0x26, 0x42, 0x42, 0x03};
+    better.replace(0, sizeof head, reinterpret_cast<const char*>(head), sizeof head);
+    const unsigned char id[] = {0x00, 0x00, 0x02, 0, 0, 0, 0, 0x09};
+    better.replace(22, 8, reinterpret_cast<const char*>(id), 8);  // root
+    better.replace(34, 8, reinterpret_cast<const char*>(id), 8);  // bridge
+    better[42] = '\x80';
+    better[43] = '\x01';
+    better[46] = 20;  // max age 20 s, hello 2 s, forward delay 15 s (1/256 s)
+    better[48] = 2;
+    better[50] = 15;
+    ASSERT_TRUE(write_all(client.in(), framed(better)));
+    std::string want = "root_port " + std::to_string(port) + " ";
+    EXPECT_TRUE(eventually([&] { return contains(slurp(net + "/stats"), want); }, 3s))
+        << slurp(net + "/stats");
+    EXPECT_TRUE(contains(slurp(net + "/stats"), "root_id 0000.020000000009"))
+        << slurp(net + "/stats");
+    // Port 7 only ever hears the switch's own BPDUs, never the client's.
+    for (;;) {
+        Io io = read_one(other.get(), 300);
+        if (io.timed_out() || io.n <= 0) break;
+        EXPECT_NE(io.data.substr(6, 6), better.substr(6, 6)) << "the client's BPDU was forwarded";
+    }
+}
+
 }  // namespace
 }  // namespace ipnfs_it
