@@ -24,8 +24,10 @@ class NetdevKernelDropsTest : public NetdevTest {
 };
 
 // Turns transmit checksum offload off on IFACE (the ETHTOOL_STXCSUM ioctl,
-// as `ethtool -K IFACE tx off` does), so iperf3's TCP control connection
-// survives a grab that forwards partial checksums as they are.
+// as `ethtool -K IFACE tx off` does, which also turns TSO off), so each
+// frame the kernel counts on the grabbed veth is one wire frame: with
+// superframes the grab cuts one counted packet into many frames_in and the
+// sum would not be exact.
 constexpr const char* kTxCsumOff = R"(import ctypes, fcntl, socket, struct, sys
 value = ctypes.create_string_buffer(struct.pack("II", 0x17, 0))
 ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(value)) + bytes(16)
