@@ -343,7 +343,9 @@ TEST_F(MultiHostTest, EveryFrameTheVxlanReceivedIsInTheGrabRowOfStats) {
     std::uint64_t got = received() - received_before;
     std::string after = slurp(a_.lan + "/stats");
     std::uint64_t accounted = explained(after) - explained_before;
-    EXPECT_GT(got, 10000u) << flood.out;
+    // However little of the flood B's side manages to send on a loaded
+    // machine, a 4096-byte buffer overruns; the sum is what is checked.
+    EXPECT_GT(got, 1000u) << flood.out;
     EXPECT_GT(iface_number(after, a_.vxlan, "sock_drops"), 0u) << after;
     // A few TCP segments of iperf3's control connection may reach the grab
     // merged (GRO) after the kernel counted them one by one.
