@@ -107,12 +107,20 @@ class Message {
         has_creds_ = c.known;
     }
 
+    // The node whose port sent it (a data message) or joined or left (an
+    // event), on a network that spans hosts (`scope cluster`); 0 on a
+    // network of this host alone.  Set before the message is sent, never
+    // after.
+    static constexpr std::uint32_t kMaxNode = (1U << 24) - 1;
+    [[nodiscard]] std::uint32_t node() const { return node_; }
+    void set_node(std::uint32_t node) { node_ = node & kMaxNode; }
+
     Message(const Message&) = delete;
     Message& operator=(const Message&) = delete;
 
   private:
     Message(PortId from, std::uint32_t size, Kind kind, bool has_offload)
-        : size_(size), from_(from), kind_(kind), has_offload_(has_offload) {}
+        : size_(size), from_(from), kind_(kind), has_offload_(has_offload ? 1 : 0) {}
     ~Message() = default;
     // Where the offload state starts after the header: the payload, rounded
     // up to the state's alignment.
@@ -136,7 +144,10 @@ class Message {
     std::uint8_t hops_ = 0;
     bool has_creds_ = false;
     Address address_;
-    bool has_offload_;  // in the padding before seq_: free
+    // Both in the padding before seq_: free.  The node is 24 bits (the
+    // cluster layer refuses engine node ids that do not fit).
+    std::uint32_t has_offload_ : 1;
+    std::uint32_t node_ : 24 = 0;
     std::uint64_t seq_ = 0;
     std::uint64_t time_ns_ = 0;
     std::uint32_t cred_pid_ = 0;

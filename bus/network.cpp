@@ -58,6 +58,14 @@ Network::Network(std::string name, const Settings& settings, const PolicyCatalog
 }
 
 Network::~Network() {
+    // The replica calls into the network until it is gone: it goes first,
+    // outside mu_ (leaving the group may wait for the engine).
+    std::unique_ptr<Replica> replica;
+    {
+        MutexLock lock(mu_);
+        replica = std::move(replica_);
+    }
+    replica.reset();
     Timer::shared().cancel(hold_timer_);
     Timer::shared().cancel(policy_timer_);
     // The extension's connections point into ports_: they go first.
@@ -109,8 +117,18 @@ Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connectio
     bool joined = !port.connected();
     bool new_reader = reads && port.readers == 0;
     bool new_writer = writes && port.writers == 0;
+    // On a cluster network the join is the group's to order, before any
+    // message of the port; when the group is that far behind, the open fails.
+    if (joined && replica_ && !replica_->publish_join(id, opener)) {
+        return Status::error(std::errc::resource_unavailable_try_again,
+                             "the cluster is not taking messages now (its engine is behind): "
+                             "try again");
+    }
     if (new_reader) {
-        if (Status s = charge_ring(port); !s.ok()) return s;
+        if (Status s = charge_ring(port); !s.ok()) {
+            if (joined && replica_) replica_->publish_leave(id);
+            return s;
+        }
         port.capacity = settings_.queue;
         port.ring = std::make_unique<Port::Ring>(port.capacity);
         policy_->on_attach(id);
@@ -126,7 +144,7 @@ Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connectio
     // A port that starts receiving events gets the snapshot, which already
     // holds the new counts; everyone else hears of the change.
     bool snapshot = new_reader && port.events;
-    if (joined) emit(Kind::join, id, false, after);
+    if (joined && !replica_) emit(Kind::join, id, false, after);
     if (new_reader || new_writer) emit(Kind::counts, id, !snapshot, after);
     if (snapshot) send_snapshot(port, id, after);
     // A new recipient with room may be where a parked or polled send can go
@@ -334,7 +352,11 @@ void Network::leave(const Connection& conn, bool lost_reader, AfterUnlock& after
     track(port);
     if (!port.connected()) {
         port.exclusive = false;
-        emit(Kind::leave, conn.id, false, after);
+        if (replica_) {
+            replica_->publish_leave(conn.id);  // after every message it published
+        } else {
+            emit(Kind::leave, conn.id, false, after);
+        }
         if (port.configuration) reset_port(port, after);
     }
     if (lost_reader || lost_writer) emit(Kind::counts, conn.id, true, after);
@@ -671,6 +693,7 @@ SendResult Network::send(const Connection& conn, std::span<const std::byte> payl
                                   fmt::format("message of {} bytes exceeds the network MTU ({})",
                                               wire_bytes, settings_.mtu))};
         }
+        if (replica_) return {publish(conn, msg)};
         Fit fit = route_fits(conn.id, msg, route_);
         if (fit == Fit::plain_only) return {std::move(route_.refused)};
         if (fit == Fit::refused) {
@@ -862,9 +885,11 @@ void Network::set_listener(Listener* listener) {
 void Network::hang_up() {
     AfterUnlock after;
     Listener* listener = nullptr;
+    std::unique_ptr<Replica> replica;  // leaves the group after mu_ is released
     {
         MutexLock lock(mu_);
         hung_up_ = true;
+        replica = std::move(replica_);
         listener = listener_;
         auto wake = [&](Port& port, PortId id) REQUIRES(mu_) {
             while (!port.waiters.empty()) {

@@ -5,12 +5,14 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "bus/budget.hpp"
+#include "bus/cluster.hpp"
 #include "bus/commands.hpp"
 #include "bus/extension.hpp"
 #include "bus/free_ports.hpp"
@@ -236,6 +238,34 @@ class Network {
     // extension lets go of its connections.
     void hang_up() EXCLUDES(mu_);
 
+    // ---- a network that spans hosts (bus/network_cluster.cpp) ----
+    // How `scope cluster` joins the network to its group (main() hands the
+    // daemon's); without it the verb fails.  Called once, before any client.
+    void set_replicas(ReplicaMaker* replicas) { replicas_ = replicas; }
+    // What the group ordered, handed over by the replica in that order (its
+    // own daemon's messages and membership included): a data message of a
+    // port of `origin`, delivered to this daemon's ports as the policy says;
+    // a port of `origin` joined or left; every port of one daemon left (it
+    // failed, was cut off, or let go of the network).
+    void ordered_data(const Origin& origin, std::span<const std::byte> payload,
+                      const Address& address, const Credentials& sender, std::uint8_t hops)
+        EXCLUDES(mu_);
+    void ordered_join(const Origin& origin, const Credentials& opener) EXCLUDES(mu_);
+    void ordered_leave(const Origin& origin) EXCLUDES(mu_);
+    void ordered_gone(std::uint32_t node, std::uint32_t daemon) EXCLUDES(mu_);
+    // Whether it spans hosts (`scope cluster`): its records carry the node.
+    // Changes only while no port is connected, so a reader's own connect()
+    // ordered what it reads.
+    [[nodiscard]] bool clustered() const { return clustered_.load(std::memory_order_relaxed); }
+    // Another daemon joined the group: this daemon's connected ports are
+    // published again, so that it learns them (joins it already knows are
+    // ignored where they arrive).
+    void announce() EXCLUDES(mu_);
+    // The settings every daemon of the group must share, as one line
+    // ("policy hub lossless off"): a daemon whose line differs is
+    // not one bus with this one.
+    [[nodiscard]] std::string shared_settings() const EXCLUDES(mu_);
+
     // Tests only: the next new observer id (to reach the top of the range).
     void set_next_observer_for_test(PortId id) EXCLUDES(mu_);
 
@@ -260,6 +290,19 @@ class Network {
     Status set_holdtime(Words w) REQUIRES(mu_);
     Status set_port_flag(Words w, const char* what, bool Port::*flag, AfterUnlock& after)
         REQUIRES(mu_);
+    // `scope cluster|node`: joins or leaves the group, which may wait for
+    // the local engine, so it runs without mu_ (bus/network_cluster.cpp).
+    Status set_scope(Words w) EXCLUDES(mu_);
+    // Why a setting cannot change on a cluster network (empty if it can).
+    [[nodiscard]] Status cluster_allows(std::string_view what) const REQUIRES(mu_);
+    // A local port's message to the group: queued by the replica, delivered
+    // when it comes back in order (ordered_data).
+    Status publish(const Connection& conn, const MessageRef& msg) REQUIRES(mu_);
+    // A cluster member's join or leave, to every events reader (not to the
+    // member's own port).
+    void emit_member(Kind kind, const Origin& origin, const Credentials& creds,
+                     AfterUnlock& after) REQUIRES(mu_);
+    void send_cluster_snapshot(Port& port, PortId id, AfterUnlock& after) REQUIRES(mu_);
     // One ctl line; a manager's (written to ctl) is the configuration of the
     // port it sets, a holder's lasts until the port's last close.
     enum class Writer : std::uint8_t { manager, holder };
@@ -381,6 +424,7 @@ class Network {
     // An event that found the port's queue full waits behind it (compacted).
     void hold_event(Port& port, const MessageRef& msg) REQUIRES(mu_);
     void send_snapshot(Port& port, PortId id, AfterUnlock& after) REQUIRES(mu_);
+    void send_counts(Port& port, PortId id, AfterUnlock& after) REQUIRES(mu_);
     template <typename F>
     void for_each_event_reader(F&& f) REQUIRES(mu_);
 
@@ -462,6 +506,23 @@ class Network {
         Network& net;
     };
     PolicyTimer policy_timer_{*this};
+
+    // Cluster scope (`scope cluster`): the network's membership of its
+    // group, set only while no port is connected; null on a network of this
+    // host alone.  Its calls only queue, so it is called under mu_; it is
+    // destroyed without mu_ (leaving the group may wait for the engine).
+    ReplicaMaker* replicas_ = nullptr;
+    std::unique_ptr<Replica> replica_ GUARDED_BY(mu_);
+    Origin self_ GUARDED_BY(mu_);  // replica_->self(), kept for the hot path
+    std::atomic<bool> clustered_{false};  // replica_ is set: readable without mu_
+    // The group's ports as the order made them (this daemon's included):
+    // what events readers' snapshots list.
+    std::map<Origin, Credentials> members_ GUARDED_BY(mu_);
+    // Where other daemons' messages come from: counters only, never
+    // connected (its id is no port's).
+    Port cluster_origin_{Limits::kFirstObserver - 1};
+    // Local messages the replica had no room for (the engine that far behind).
+    std::uint64_t cluster_drops_ GUARDED_BY(mu_) = 0;
 
     // Set once before any client; it has its own lock, never taken under mu_
     // (its commands call into the network).

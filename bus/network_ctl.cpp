@@ -62,6 +62,13 @@ CommandTable Network::command_rows(AfterUnlock& after) {
                  mu_.assert_held();
                  return set_ports(w);
              }},
+        {.verb = "scope",
+         .args = "node|cluster",
+         .nargs = 1,
+         .help = "cluster: one bus with the same network on every host of the Corosync "
+                 "cluster (docs/cluster.md); only while no port is connected",
+         // control_line() runs it, without mu_.
+         .run = [](Words) { return Status::success(); }},
         {.verb = "lossless",
          .args = "on|off",
          .nargs = 1,
@@ -122,6 +129,7 @@ std::uint32_t Network::connected_ports() const {
 
 Status Network::set_policy(std::string_view name) {
     if (name == policy_->name()) return Status::success();
+    if (Status s = cluster_allows("policy"); !s.ok()) return s;
     MadePolicy made = catalog_.make(name);
     if (!made.status.ok()) return made.status;
     if (Status s = busy_unless_idle(connected_ports(), "policy"); !s.ok()) return s;
@@ -160,6 +168,7 @@ Status Network::set_lossless(Words w) {
     bool on = false;
     if (Status s = parse_on_off(w[0], "lossless", on); !s.ok()) return s;
     if (on == settings_.lossless) return Status::success();
+    if (Status s = cluster_allows("lossless"); !s.ok()) return s;
     if (Status s = busy_unless_idle(connected_ports(), "lossless"); !s.ok()) return s;
     settings_.lossless = on;
     return Status::success();
@@ -239,6 +248,13 @@ Status Network::control(std::string_view text, const Caller& caller) {
 }
 
 Status Network::control_line(std::string_view line, const Caller& caller, Writer writer) {
+    // Joining or leaving the group may wait for the engine: without mu_.
+    if (auto words = split_words(line); !words.empty() && words[0] == "scope") {
+        if (words.size() != 2) {
+            return Status::error(std::errc::invalid_argument, "usage: scope node|cluster");
+        }
+        return set_scope(std::span(words).subspan(1));
+    }
     // The extension's verbs connect and disconnect, which take mu_: they run
     // without it.
     if (extension_) {
@@ -336,6 +352,7 @@ std::string Network::describe() const {
         fmt::format("policy {}\nports {}\nmtu {}\nqueue {}\nlossless {}\npool {}\nholdtime {}\n",
                     policy_->name(), ports_.size(), settings_.mtu, settings_.queue,
                     settings_.lossless ? "on" : "off", settings_.pool, settings_.holdtime);
+    if (replica_) out += "scope cluster\n";
     std::string hidden;
     describe_port_settings(out, hidden);
     std::string last_error = last_error_;
@@ -398,6 +415,13 @@ std::string Network::stats() const {
     text += rows;
     std::string sections;
     policy_->stats(sections);
+    if (replica_) {
+        const PortCounters& c = cluster_origin_.counters;
+        sections += fmt::format("cluster_msgs_in {}\ncluster_bytes_in {}\ncluster_drops {}\n",
+                                c.msgs_in.load(std::memory_order_relaxed),
+                                c.bytes_in.load(std::memory_order_relaxed), cluster_drops_);
+        replica_->stats(sections);
+    }
     lock.unlock();  // the extension has its own lock, never taken under mu_
     if (extension_) extension_->stats(sections);
     if (!sections.empty()) text += "\n" + sections;

@@ -36,6 +36,11 @@ void Network::emit(Kind kind, PortId member, bool to_member, AfterUnlock& after)
 }
 
 void Network::send_snapshot(Port& port, PortId id, AfterUnlock& after) {
+    if (replica_) {
+        send_cluster_snapshot(port, id, after);
+        send_counts(port, id, after);
+        return;
+    }
     // One join per connected port, in port order: the cost is the
     // snapshot's own size, not the port count.
     std::vector<PortId> members = connected_;
@@ -47,10 +52,43 @@ void Network::send_snapshot(Port& port, PortId id, AfterUnlock& after) {
         join->set_seq(next_seq_++);
         enqueue(port, join, after);
     }
+    send_counts(port, id, after);
+}
+
+void Network::send_counts(Port& port, PortId id, AfterUnlock& after) {
     std::array<std::uint32_t, 2> counts{receiving_ports_, sending_ports_};
     MessageRef msg = Message::make(id, std::as_bytes(std::span(counts)), Kind::counts);
     msg->set_seq(next_seq_++);
     enqueue(port, msg, after);
+}
+
+// ---- a cluster network's members (bus/network_cluster.cpp) ----
+
+void Network::emit_member(Kind kind, const Origin& origin, const Credentials& creds,
+                          AfterUnlock& after) {
+    MessageRef msg = Message::make(origin.port, {}, kind);
+    msg->set_node(origin.node);
+    if (kind == Kind::join) msg->set_credentials(creds);
+    msg->set_seq(next_seq_++);
+    bool own = origin.node == self_.node && origin.daemon == self_.daemon;
+    for_each_event_reader([&](Port& port, PortId id) REQUIRES(mu_) {
+        if (!own || id != origin.port) enqueue(port, msg, after);
+    });
+}
+
+void Network::send_cluster_snapshot(Port& port, PortId id, AfterUnlock& after) {
+    // The group's ports as the order made them, this daemon's own included
+    // (but the reader's own port): what the joins so far said.
+    for (const auto& [origin, creds] : members_) {
+        if (origin.node == self_.node && origin.daemon == self_.daemon && origin.port == id) {
+            continue;
+        }
+        MessageRef join = Message::make(origin.port, {}, Kind::join);
+        join->set_node(origin.node);
+        join->set_credentials(creds);
+        join->set_seq(next_seq_++);
+        enqueue(port, join, after);
+    }
 }
 
 }  // namespace ipnfs::bus

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "bus/log.hpp"
+#include "cluster/service.hpp"
 #include "config/config_apply.hpp"
 #include "config/config_dump.hpp"
 #include "daemon/background.hpp"
@@ -110,9 +111,13 @@ int run(int argc, char** argv) {
     netdev::Engine engine;
     netdev::Cables cables(engine);
     netdev::AttachmentsMaker attachments(engine, cables, vde_dir);
+    // Declared before the tree too: a network leaves its group through it.
+    // It reaches the local corosync only when a network asks for cluster scope.
+    cluster::Service cluster_service(cluster::make_cpg_engine());
     fs::Tree tree(catalog, opts.defaults, opts.policy,
                   fs::Attr{static_cast<mode_t>(opts.root_mode), getuid(), getgid(), {}},
                   &attachments, opts.bounds, opts.byte_limits);
+    tree.set_replicas(&cluster_service);
     if (!opts.config.empty() &&
         !config::apply_file(tree, opts.config, fs::daemon_caller(), error)) {
         std::fprintf(stderr, "ipnfs: %s\n", error.c_str());

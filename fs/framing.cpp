@@ -15,17 +15,23 @@ static_assert(sizeof(ipnfs_record) == 24, "the record header is part of the ABI"
 static_assert(sizeof(ipnfs_creds) == 16 && sizeof(ipnfs_creds) % IPNFS_RECORD_ALIGN == 0,
               "credentials keep the payload where padding expects it");
 
+static_assert(sizeof(ipnfs_node) == 8, "the node keeps the payload where padding expects it");
+
 // Whether the record of `m` carries credentials for this reader.
 bool with_creds(const bus::Message& m, bool creds) {
     return creds && m.credentials().known;
 }
 
-// `room` holds at least the header, and the credentials if they go in.
+// The flags that say what sits between the header and the payload.
+std::uint32_t extra_flags(const bus::Message& m, bool creds) {
+    return (with_creds(m, creds) ? IPNFS_FLAG_CREDS : 0) | (m.node() != 0 ? IPNFS_FLAG_NODE : 0);
+}
+
+// `room` holds at least the header, and the credentials and node if they go in.
 void append_record(std::string& out, const bus::Message& m, std::size_t room, bool creds) {
     auto payload = m.payload();
-    const bool cred = with_creds(m, creds);
-    const std::uint32_t flags = cred ? IPNFS_FLAG_CREDS : 0;
-    const std::size_t before = sizeof(ipnfs_record) + IPNFS_CREDS_SIZE(flags);
+    const std::uint32_t flags = extra_flags(m, creds);
+    const std::size_t before = sizeof(ipnfs_record) + IPNFS_EXTRA_SIZE(flags);
     std::size_t fits = std::min(payload.size(), room - before);
     ipnfs_record header{};
     header.len = static_cast<std::uint32_t>(payload.size());
@@ -37,13 +43,17 @@ void append_record(std::string& out, const bus::Message& m, std::size_t room, bo
     header.seq = m.seq();
     std::size_t start = out.size();
     out.append(reinterpret_cast<const char*>(&header), sizeof header);
-    if (cred) {
+    if ((flags & IPNFS_FLAG_CREDS) != 0) {
         bus::Credentials c = m.credentials();
         ipnfs_creds who{c.pid, c.uid, c.gid, 0};
         out.append(reinterpret_cast<const char*>(&who), sizeof who);
     }
+    if ((flags & IPNFS_FLAG_NODE) != 0) {
+        ipnfs_node node{m.node(), 0};
+        out.append(reinterpret_cast<const char*>(&node), sizeof node);
+    }
     out.append(reinterpret_cast<const char*>(payload.data()), fits);
-    out.resize(start + std::min(IPNFS_CREDS_SIZE(flags) + IPNFS_RECORD_SIZE(fits), room), '\0');
+    out.resize(start + std::min(IPNFS_EXTRA_SIZE(flags) + IPNFS_RECORD_SIZE(fits), room), '\0');
 }
 
 bus::Status parse_address(const ipnfs_record& header, bus::Address& out) {
@@ -76,16 +86,18 @@ bus::Status parse_address(const ipnfs_record& header, bus::Address& out) {
 }  // namespace
 
 std::string event_text(const bus::Message& event, bool creds) {
+    // On a cluster network the port is a node's: "join 3 node 2".
+    std::string who = event.node() != 0 ? fmt::format("{} node {}", event.from(), event.node())
+                                        : fmt::format("{}", event.from());
     switch (event.kind()) {
         case bus::Kind::join:
             if (with_creds(event, creds)) {
                 bus::Credentials c = event.credentials();
-                return fmt::format("join {} uid {} gid {} pid {}\n", event.from(), c.uid, c.gid,
-                                   c.pid);
+                return fmt::format("join {} uid {} gid {} pid {}\n", who, c.uid, c.gid, c.pid);
             }
-            return fmt::format("join {}\n", event.from());
+            return fmt::format("join {}\n", who);
         case bus::Kind::leave:
-            return fmt::format("leave {}\n", event.from());
+            return fmt::format("leave {}\n", who);
         case bus::Kind::counts: {
             ipnfs_counts counts{};
             std::memcpy(&counts, event.payload().data(),
@@ -104,8 +116,9 @@ std::string event_text(const bus::Message& event, bool creds) {
     return {};
 }
 
-std::size_t framed_min_read(bool creds) {
-    return sizeof(ipnfs_record) + (creds ? sizeof(ipnfs_creds) : 0);
+std::size_t framed_min_read(bool creds, bool node) {
+    return sizeof(ipnfs_record) + (creds ? sizeof(ipnfs_creds) : 0) +
+           (node ? sizeof(ipnfs_node) : 0);
 }
 
 std::string framed_reply(bus::Network& net, const bus::Connection& conn, const bus::Message& first,
@@ -114,8 +127,8 @@ std::string framed_reply(bus::Network& net, const bus::Connection& conn, const b
     out.reserve(std::min<std::size_t>(size, std::size_t{64} * 1024));
     append_record(out, first, size, creds);
     bus::Fits fits = [&](const bus::Message& m) {
-        std::uint32_t flags = with_creds(m, creds) ? IPNFS_FLAG_CREDS : 0;
-        return out.size() + IPNFS_CREDS_SIZE(flags) + IPNFS_RECORD_SIZE(m.payload().size()) <= size;
+        std::uint32_t flags = extra_flags(m, creds);
+        return out.size() + IPNFS_EXTRA_SIZE(flags) + IPNFS_RECORD_SIZE(m.payload().size()) <= size;
     };
     while (out.size() + sizeof(ipnfs_record) <= size) {
         bus::Received next = net.receive(conn, nullptr, &fits);

@@ -296,8 +296,9 @@ void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t off, fu
             return;
         }
         ReadRequest read{h.dir, h.conn, size, h.framed.load(), nullptr, h.creds.load(), h.rest};
-        if (read.framed && size < framed_min_read(read.creds)) {
-            fuse_reply_err(req, EINVAL);  // not even one record header (and credentials) fits
+        if (read.framed && size < framed_min_read(read.creds, h.dir->net().clustered())) {
+            // not even one record header (and credentials, and node) fits
+            fuse_reply_err(req, EINVAL);
             return;
         }
         // Fast path: a kept rest or a queued message needs no waiter and no

@@ -140,6 +140,7 @@ bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node&
     net->set_bounds(bounds_);
     net->set_budgets(budgets_);
     if (extensions_ != nullptr) net->set_extension(extensions_->make(*net, *this));
+    net->set_replicas(replicas_);
     Attr dir_attr = attr;
     dir_attr.mode &= kPermBits;
     dir_attr.ctime = now();

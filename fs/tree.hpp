@@ -94,6 +94,10 @@ class Tree final : public bus::Directory {
          Attr root, const bus::ExtensionMaker* extensions = nullptr, bus::Bounds bounds = {},
          const bus::ByteLimits& limits = {});
 
+    // How new networks join their group when asked (`scope cluster`): the
+    // daemon's cluster service.  Set before any network is made.
+    void set_replicas(bus::ReplicaMaker* replicas) { replicas_ = replicas; }
+
     [[nodiscard]] std::optional<Node> resolve(Ino ino) const EXCLUDES(mu_);
     // A child of `parent` by name: the ino and node, or ENOENT.
     bus::Status lookup(const Node& parent, std::string_view name, Ino& ino, Node& out) const
@@ -135,6 +139,7 @@ class Tree final : public bus::Directory {
 
     const bus::PolicyCatalog& catalog_;
     const bus::ExtensionMaker* extensions_;
+    bus::ReplicaMaker* replicas_ = nullptr;  // set before any network
     const bus::Settings defaults_;
     const bus::Bounds bounds_;  // root's, for every network (mount options)
     const std::shared_ptr<bus::Budgets> budgets_;

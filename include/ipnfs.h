@@ -14,6 +14,12 @@
  * on a socket): records then carry a struct ipnfs_creds between the header
  * and the payload, flagged IPNFS_FLAG_CREDS.  Only descriptors that asked
  * get them, so a reader that did not ask sees the records it always saw.
+ *
+ * Cluster networks (ctl "scope cluster", docs/cluster.md): a port is a
+ * node's port, as TIPC's node:port.  Every record read from such a network
+ * (data and join/leave) carries a struct ipnfs_node after the credentials
+ * (if any), flagged IPNFS_FLAG_NODE: the node whose port sent the message
+ * or joined or left.  Records of other networks never carry it.
  */
 #ifndef IPNFS_H
 #define IPNFS_H
@@ -43,6 +49,10 @@ enum ipnfs_kind {
  * the port.  Records no process wrote (frames from kernel interfaces, cables
  * and VDE clients; leave, counts and lost events) have no such struct. */
 #define IPNFS_FLAG_CREDS 0x2u
+/* Read side, on a cluster network: a struct ipnfs_node follows the header
+ * (and the credentials, if any).  Counts and lost events are this host's
+ * and have none. */
+#define IPNFS_FLAG_NODE 0x4u
 
 /*
  * Addresses, for policies that take them (the group policy).  A written
@@ -96,6 +106,13 @@ struct ipnfs_creds {
     uint32_t pad; /* 0 */
 };
 
+/* The node of a cluster network's record: Corosync's nodeid of the host
+ * whose port sent the message (or joined, or left). */
+struct ipnfs_node {
+    uint32_t node;
+    uint32_t pad; /* 0 */
+};
+
 /* Payload of IPNFS_COUNTS: how many ports have a reader / a writer. */
 struct ipnfs_counts {
     uint32_t receivers;
@@ -106,12 +123,16 @@ struct ipnfs_counts {
 #define IPNFS_RECORD_SIZE(len)                                        \
     ((sizeof(struct ipnfs_record) + (len) + IPNFS_RECORD_ALIGN - 1) & \
      ~(size_t)(IPNFS_RECORD_ALIGN - 1))
-/* The bytes between the header and the payload: a struct ipnfs_creds or none. */
+/* The bytes between the header and the payload: a struct ipnfs_creds, then
+ * a struct ipnfs_node, each only if its flag is set. */
 #define IPNFS_CREDS_SIZE(flags) \
     (((flags)&IPNFS_FLAG_CREDS) != 0 ? sizeof(struct ipnfs_creds) : (size_t)0)
+#define IPNFS_NODE_SIZE(flags) \
+    (((flags)&IPNFS_FLAG_NODE) != 0 ? sizeof(struct ipnfs_node) : (size_t)0)
+#define IPNFS_EXTRA_SIZE(flags) (IPNFS_CREDS_SIZE(flags) + IPNFS_NODE_SIZE(flags))
 /* A whole record, from a pointer to its header: where the next one starts
  * (a truncated record runs to the end of the read instead). */
-#define IPNFS_RECORD_FULL_SIZE(hdr) (IPNFS_CREDS_SIZE((hdr)->flags) + IPNFS_RECORD_SIZE((hdr)->len))
+#define IPNFS_RECORD_FULL_SIZE(hdr) (IPNFS_EXTRA_SIZE((hdr)->flags) + IPNFS_RECORD_SIZE((hdr)->len))
 
 #define IPNFS_IOC_MAGIC 0xE7
 /* int: 1 = framed records on this open file, 0 = one plain message per call

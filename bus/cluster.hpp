@@ -1,0 +1,69 @@
+// The bus side of a network that spans hosts (`scope cluster`): what a
+// network hands the layer that orders it across hosts (cluster/), and what
+// it gets back.  The bus knows no engine: it publishes its own ports'
+// messages and membership, and delivers what comes back in the group's one
+// agreed order (its own included), so every host sees the same order.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "bus/credentials.hpp"
+#include "bus/message.hpp"
+#include "bus/status.hpp"
+
+namespace ipnfs::bus {
+
+class Network;
+
+// A port of one daemon of the group: the engine's node id (what users
+// see), the daemon's process id on that node (two joins of one node, such
+// as a daemon that restarted, stay apart), and the port's number there.
+struct Origin {
+    std::uint32_t node = 0;
+    std::uint32_t daemon = 0;
+    PortId port = 0;
+    auto operator<=>(const Origin&) const = default;
+};
+
+// One network's membership in its group.  The network calls it under its
+// lock, so every call only queues, never waits.  Destroying it leaves the
+// group; once the destructor returns it calls the network no more.
+class Replica {
+  public:
+    virtual ~Replica() = default;
+    // A data message of a port of this daemon (from(), payload, address,
+    // credentials, hops), to be ordered.  False when the engine is that far
+    // behind (the replica's outbound bound): nothing is queued.
+    virtual bool publish(const Message& msg) = 0;
+    // A port of this daemon connected / disconnected.  A join is refused
+    // like a message when the replica is that far behind (the open fails);
+    // a leave is always queued (one per join, so bounded by the ports).
+    virtual bool publish_join(PortId port, const Credentials& opener) = 0;
+    virtual void publish_leave(PortId port) = 0;
+    // A port's join again, for a daemon that joined the group since
+    // (Network::announce): always queued, like a leave.
+    virtual void announce_join(PortId port, const Credentials& opener) = 0;
+    // This daemon as the group knows it (Origin::node and Origin::daemon).
+    [[nodiscard]] virtual Origin self() const = 0;
+    // Its stats section: the group, and a row per node.
+    virtual void stats(std::string& out) const = 0;
+};
+
+struct MadeReplica {
+    Status status;
+    std::unique_ptr<Replica> replica;  // set exactly when status is ok
+};
+
+// Joins a network to its group; the daemon's main() hands one to every
+// network.  make() may wait briefly for the local engine: never called
+// under the network's lock.
+class ReplicaMaker {
+  public:
+    virtual ~ReplicaMaker() = default;
+    [[nodiscard]] virtual MadeReplica make(Network& network) = 0;
+};
+
+}  // namespace ipnfs::bus

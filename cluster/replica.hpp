@@ -1,0 +1,104 @@
+// One cluster network's membership of its group: what its local ports send
+// and how they come and go goes out in batches (cluster/wire.hpp); what the
+// group orders, every daemon's, comes back to the network in that order.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bus/cluster.hpp"
+#include "bus/thread_safety.hpp"
+#include "cluster/engine.hpp"
+#include "cluster/wire.hpp"
+
+namespace ipnfs::bus {
+class Network;
+}
+
+namespace ipnfs::cluster {
+
+class Service;
+
+class Replica final : public bus::Replica, public GroupListener {
+  public:
+    // Bytes a replica holds for the engine at most: past them a local
+    // message is dropped (counted) and an open fails with EAGAIN, so an
+    // engine that stops taking messages never makes the daemon grow.
+    static constexpr std::size_t kOutboundBytes = 4U << 20;
+
+    // `max_message`: the engine's largest message, which bounds a batch.
+    Replica(Service& service, bus::Network& network, std::size_t max_message);
+    // Leaves the group, once the service's thread no longer uses it.
+    ~Replica() override;
+    Replica(const Replica&) = delete;
+    Replica& operator=(const Replica&) = delete;
+
+    // Joins the network's group through `engine` (the service's).
+    bus::Status join(Engine& engine, std::string_view group_name);
+
+    // bus::Replica, called under the network's lock: they only queue.
+    bool publish(const bus::Message& msg) override EXCLUDES(mu_);
+    bool publish_join(bus::PortId port, const bus::Credentials& opener) override EXCLUDES(mu_);
+    void publish_leave(bus::PortId port) override EXCLUDES(mu_);
+    void announce_join(bus::PortId port, const bus::Credentials& opener) override EXCLUDES(mu_);
+    [[nodiscard]] bus::Origin self() const override;
+    void stats(std::string& out) const override EXCLUDES(mu_);
+
+    // The service's thread, one turn at a time: what the group delivered;
+    // then what waits to go out, as far as the engine takes it (true if
+    // some is still waiting: the engine was busy).
+    [[nodiscard]] int fd() const;
+    void dispatch() EXCLUDES(mu_);
+    bool flush() EXCLUDES(mu_);
+
+    // GroupListener, from dispatch().
+    void delivered(Member from, std::span<const std::byte> bytes) override EXCLUDES(mu_);
+    void membership(std::span<const Member> members, std::span<const Departure> left,
+                    std::span<const Member> joined) override EXCLUDES(mu_);
+
+  private:
+    // One record into the current batch (a new batch when it is full);
+    // `bounded`: refused past kOutboundBytes.
+    bool queue(const wire::Record& record, bool bounded) REQUIRES(mu_);
+    void close_batch() REQUIRES(mu_);
+
+    // What stats shows of another daemon of the group (this one's included).
+    struct Peer {
+        std::uint64_t msgs = 0;
+        std::uint64_t bytes = 0;
+        std::string differs;  // its shared settings, when they are not ours
+    };
+
+    Service& service_;
+    bus::Network& network_;
+    std::unique_ptr<Group> group_;  // set by join(), then fixed
+    Member self_;
+    std::string group_name_;
+    // Which member's records to take (the others' settings differ): the
+    // service's thread only.
+    std::string settings_;
+    // The engine connection ended (dispatch() failed): the service's
+    // thread polls it no more.  That thread only.
+    bool gone_ = false;
+
+    // mu_ guards what waits to go out and what stats shows.  A leaf: taken
+    // under the network's lock (publish), never held across an engine call.
+    mutable Mutex mu_;
+    wire::BatchWriter batch_ GUARDED_BY(mu_);
+    std::deque<std::vector<std::byte>> outbound_ GUARDED_BY(mu_);  // whole batches, oldest first
+    std::size_t outbound_bytes_ GUARDED_BY(mu_) = 0;  // outbound_ and batch_ together
+    bool woken_ GUARDED_BY(mu_) = false;  // the service was told there is work
+    std::map<Member, Peer> peers_ GUARDED_BY(mu_);
+    std::uint64_t try_agains_ GUARDED_BY(mu_) = 0;
+    std::uint64_t batches_out_ GUARDED_BY(mu_) = 0;
+    std::uint64_t refused_batches_ GUARDED_BY(mu_) = 0;  // malformed: dropped whole
+    std::string dead_ GUARDED_BY(mu_);  // why the engine connection ended, if it did
+};
+
+}  // namespace ipnfs::cluster

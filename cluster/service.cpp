@@ -1,0 +1,126 @@
+#include "cluster/service.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "bus/log.hpp"
+#include "bus/network.hpp"
+#include "cluster/replica.hpp"
+
+namespace ipnfs::cluster {
+
+namespace {
+
+// How soon a send the engine refused (busy) is tried again.
+constexpr int kRetryMs = 1;
+
+}  // namespace
+
+Service::Service(std::unique_ptr<Engine> engine)
+    : engine_(std::move(engine)), wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+}
+
+Service::~Service() {
+    std::thread thread;
+    {
+        MutexLock lock(mu_);
+        stop_ = true;
+        thread = std::move(thread_);
+    }
+    wake();
+    if (thread.joinable()) thread.join();
+    close(wake_fd_);
+}
+
+bus::MadeReplica Service::make(bus::Network& network) {
+    std::string name = "ipnfs:" + network.name();
+    if (name.size() > Engine::kMaxGroupName) {
+        return {bus::Status::error(std::errc::filename_too_long,
+                                   fmt::format("a cluster network's name has at most {} bytes",
+                                               Engine::kMaxGroupName - 6)),
+                nullptr};
+    }
+    auto replica = std::make_unique<Replica>(*this, network, engine_->max_message());
+    if (bus::Status s = replica->join(*engine_, name); !s.ok()) return {s, nullptr};
+    add(*replica);
+    bus::Origin self = replica->self();
+    bus::log::info({network.name(), "cluster-scope"}, "joined the cluster group {} as node {}",
+                   name, self.node);
+    return {bus::Status::success(), std::move(replica)};
+}
+
+void Service::add(Replica& replica) {
+    {
+        MutexLock lock(mu_);
+        replicas_.push_back(&replica);
+        // The thread starts with the first group: after the daemon forked
+        // into the background, which threads would not survive.
+        if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
+    }
+    wake();  // the thread polls the new group's descriptor from its next turn
+}
+
+void Service::remove(Replica& replica) {
+    {
+        MutexLock lock(mu_);
+        std::erase(replicas_, &replica);
+    }
+    wake();
+    // A turn that began before the erase may still use it: wait it out.
+    MutexLock turn(turn_mu_);
+}
+
+void Service::wake() {
+    std::uint64_t one = 1;
+    // A full counter already wakes the thread: nothing is lost.
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+}
+
+void Service::loop() {
+    std::vector<pollfd> fds;
+    std::vector<Replica*> polled;
+    bool retry = false;
+    for (;;) {
+        fds.assign(1, pollfd{wake_fd_, POLLIN, 0});
+        {
+            MutexLock lock(mu_);
+            if (stop_) return;
+            polled = replicas_;
+        }
+        for (Replica* r : polled) fds.push_back(pollfd{r->fd(), POLLIN, 0});
+        if (poll(fds.data(), fds.size(), retry ? kRetryMs : -1) < 0 && errno != EINTR) {
+            bus::log::limited(spdlog::level::err, {"cluster-poll"}, "cluster service: poll: {}",
+                              std::generic_category().message(errno));
+        }
+        if ((fds[0].revents & POLLIN) != 0) {
+            std::uint64_t count = 0;
+            [[maybe_unused]] ssize_t n = read(wake_fd_, &count, sizeof count);
+        }
+        MutexLock turn(turn_mu_);
+        std::vector<Replica*> live;
+        {
+            MutexLock lock(mu_);
+            if (stop_) return;
+            live = replicas_;
+        }
+        retry = false;
+        for (std::size_t i = 0; i < polled.size(); ++i) {
+            // Only replicas still registered: remove() waits for this turn.
+            if ((fds[i + 1].revents & (POLLIN | POLLERR | POLLHUP)) == 0) continue;
+            if (std::ranges::find(live, polled[i]) != live.end()) polled[i]->dispatch();
+        }
+        for (Replica* r : live) retry = r->flush() || retry;
+    }
+}
+
+}  // namespace ipnfs::cluster
