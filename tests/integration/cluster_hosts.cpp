@@ -82,7 +82,11 @@ Shell ClusterHosts::sh(int i, const std::string& script, double timeout_s) const
 }
 
 std::string ClusterHosts::enter_thread(int i) const {
-    std::string path = "/run/netns/" + ns(i);
+    return enter_netns_thread(ns(i));
+}
+
+std::string enter_netns_thread(const std::string& name) {
+    std::string path = "/run/netns/" + name;
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return "open " + path + ": " + std::strerror(errno);
     int rc = setns(fd, CLONE_NEWNET);

@@ -15,6 +15,10 @@
 
 namespace ipnfs_it {
 
+// Moves the calling thread (only it) into the network namespace
+// /run/netns/NAME: "" or why not.
+std::string enter_netns_thread(const std::string& name);
+
 class ClusterHosts {
   public:
     ClusterHosts() = default;
