@@ -17,6 +17,10 @@ packages=(
   dpkg-dev debootstrap  # the .deb: cpack's dpkg-shlibdeps, and the Debian 12 chroot it installs in
   groff-base mandoc  # the man pages' lint test
   dnsmasq-base  # the qemu VDE test: the DHCP server qemu's iPXE asks through the network
+  # Cluster networks (cluster/): libcpg to build, corosync to test them on
+  # (tools/cluster-hosts.sh runs one per network namespace; one its package
+  # may start in the root namespace does not meet them there).
+  corosync libcpg-dev libquorum-dev libvotequorum-dev libcorosync-common-dev
 )
 # Installed without their Recommends (qemu-system-x86's are a GUI, OVMF, ...).
 # qemu-system-x86 brings ipxe-qemu, the NIC's boot ROM, as a dependency.
