@@ -83,6 +83,10 @@ class FakeClusterState {
   public:
     explicit FakeClusterState(std::size_t max_message) : max_message_(max_message) {}
 
+    // The cluster's one lock: it guards everything below, every member's
+    // inbox included, so that one send() reaches every inbox at the same
+    // point of their sequences.  Held only for list and queue work, never
+    // across a listener call.
     Mutex mu;
 
     // Every group joined on any node, by join order: members are listed in
