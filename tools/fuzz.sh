@@ -18,15 +18,17 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 shift || true
 all=(fuzz_ctl fuzz_framed_write fuzz_framed_read fuzz_route fuzz_plugin_checks fuzz_config
-  fuzz_vde_request)
+  fuzz_vde_request fuzz_cluster_wire)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 
 # The longest input worth trying: a ctl write of a few dozen lines, a framed
-# write of a handful of records, a stream of a few hundred operations.
+# write of a handful of records, a stream of a few hundred operations, a
+# cluster batch of a few dozen records.
 declare -A max_len=(
   [fuzz_ctl]=1024 [fuzz_framed_write]=4096 [fuzz_framed_read]=4096
-  [fuzz_route]=4096 [fuzz_plugin_checks]=512 [fuzz_config]=2048 [fuzz_vde_request]=512)
+  [fuzz_route]=4096 [fuzz_plugin_checks]=512 [fuzz_config]=2048 [fuzz_vde_request]=512
+  [fuzz_cluster_wire]=4096)
 
 tools/deps.sh
 
