@@ -15,8 +15,10 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "cluster_hosts.hpp"
-#include "include/ipnfs.h"
+#include "ipnfs_client.hpp"
 #include "netns.hpp"
 
 namespace ipnfs_it {

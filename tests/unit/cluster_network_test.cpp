@@ -1,0 +1,212 @@
+// Cluster networks on the fake engine (tests/unit/fake_cluster.hpp): three
+// daemons' networks of one name, each with its own cluster::Service, one
+// bus across them.  The real corosync is in tests/integration/cluster_test.cpp.
+#include <array>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "bus_test_support.hpp"
+#include "cluster/replica.hpp"
+#include "cluster/service.hpp"
+#include "fake_cluster.hpp"
+#include "policies/catalog.hpp"
+
+namespace ipnfs::test {
+namespace {
+
+
+bool contains(std::string_view text, std::string_view part) {
+    return text.find(part) != std::string_view::npos;
+}
+
+class ClusterNetworkTest : public ::testing::Test {
+  protected:
+    static constexpr int kHosts = 3;
+
+    void SetUp() override {
+        for (std::uint32_t node = 1; node <= kHosts; ++node) {
+            services_[node - 1] =
+                std::make_unique<cluster::Service>(cluster_.engine(node, 1000 + node));
+            ASSERT_TRUE(IsOk(bus::Network::create("jobs", {}, catalog_, "hub", nets_[node - 1])));
+            net(node).set_replicas(services_[node - 1].get());
+            ASSERT_TRUE(IsOk(net(node).control("queue 4096\nscope cluster\n")));
+        }
+    }
+    void TearDown() override {
+        for (auto& n : nets_) n.reset();  // each leaves its group through its service
+    }
+
+    bus::Network& net(std::uint32_t node) { return *nets_.at(node - 1); }
+    bus::Connection connect(std::uint32_t node, bus::PortId port, bool reads, bool writes) {
+        bus::Connection conn;
+        EXPECT_TRUE(IsOk(net(node).connect(port, reads, writes, conn)));
+        return conn;
+    }
+    // The next message of the port, waiting for the group to deliver it.
+    bus::MessageRef next(std::uint32_t node, const bus::Connection& conn) {
+        bus::Received r = receive_blocking(net(node), conn);
+        return r.outcome == bus::Outcome::message ? r.message : nullptr;
+    }
+    std::string next_text(std::uint32_t node, const bus::Connection& conn) {
+        bus::MessageRef m = next(node, conn);
+        if (!m) return "(nothing)";
+        if (m->kind() == bus::Kind::join) return fmt::format("join {} node {}", m->from(), m->node());
+        if (m->kind() == bus::Kind::leave) {
+            return fmt::format("leave {} node {}", m->from(), m->node());
+        }
+        if (m->is_event()) return "(event)";
+        return text(m);
+    }
+    static bool nothing_for(bus::Network& n, const bus::Connection& conn,
+                            std::chrono::milliseconds wait) {
+        std::this_thread::sleep_for(wait);
+        return n.receive(conn, nullptr).outcome == bus::Outcome::would_block;
+    }
+
+    policies::Catalog catalog_;
+    FakeCluster cluster_;
+    std::array<std::unique_ptr<cluster::Service>, kHosts> services_;
+    std::array<std::shared_ptr<bus::Network>, kHosts> nets_;
+};
+
+TEST_F(ClusterNetworkTest, AMessageReachesEveryHostsReadersButItsSender) {
+    std::array<bus::Connection, kHosts> readers;
+    for (std::uint32_t node = 1; node <= kHosts; ++node) readers[node - 1] = connect(node, 1, true, false);
+    bus::Connection sender = connect(2, 0, true, true);
+    ASSERT_TRUE(IsOk(net(2).send(sender, bytes("hello"))));
+    for (std::uint32_t node = 1; node <= kHosts; ++node) {
+        bus::MessageRef m = next(node, readers[node - 1]);
+        ASSERT_TRUE(m) << "host " << node;
+        EXPECT_EQ(text(m), "hello");
+        EXPECT_EQ(m->from(), 0U);
+        EXPECT_EQ(m->node(), 2U);
+    }
+    EXPECT_TRUE(nothing_for(net(2), sender, 100ms)) << "the sender got its own message";
+}
+
+TEST_F(ClusterNetworkTest, ConcurrentSendersOnThreeHostsGiveOneOrderEverywhere) {
+    constexpr int kEach = 500;
+    std::array<bus::Connection, kHosts> readers;
+    for (std::uint32_t node = 1; node <= kHosts; ++node) readers[node - 1] = connect(node, 7, true, false);
+    std::vector<std::thread> senders;
+    for (std::uint32_t node = 1; node <= kHosts; ++node) {
+        senders.emplace_back([this, node] {
+            bus::Connection w = connect(node, 0, false, true);
+            for (int i = 0; i < kEach; ++i) {
+                EXPECT_TRUE(IsOk(net(node).send(w, bytes(fmt::format("{} {}", node, i)))));
+            }
+        });
+    }
+    for (auto& t : senders) t.join();
+    std::array<std::vector<std::string>, kHosts> seen;
+    for (std::uint32_t node = 1; node <= kHosts; ++node) {
+        while (seen[node - 1].size() < kHosts * kEach) {
+            bus::MessageRef m = next(node, readers[node - 1]);
+            ASSERT_TRUE(m) << "host " << node << " after " << seen[node - 1].size();
+            if (!m->is_event()) seen[node - 1].push_back(text(m));
+        }
+    }
+    EXPECT_EQ(seen[0], seen[1]);
+    EXPECT_EQ(seen[0], seen[2]);
+}
+
+TEST_F(ClusterNetworkTest, JoinsAndLeavesAreOrderedWithDataAndCarryTheNode) {
+    bus::Connection watcher = connect(3, 4, true, false);
+    ASSERT_TRUE(IsOk(net(3).set_events(4, true)));
+    {
+        bus::Connection w = connect(1, 2, false, true);
+        ASSERT_TRUE(IsOk(net(1).send(w, bytes("one"))));
+        net(1).disconnect(w);
+    }
+    // Its own port's join is the snapshot's; then host 1's port 2.
+    std::vector<std::string> got;
+    while (got.size() < 3) {
+        std::string t = next_text(3, watcher);
+        if (t == "(event)") continue;  // counts
+        got.push_back(t);
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"join 2 node 1", "one", "leave 2 node 1"}));
+}
+
+TEST_F(ClusterNetworkTest, AKilledNodesPortsLeaveAndTheOthersGoOn) {
+    bus::Connection watcher = connect(1, 4, true, false);
+    ASSERT_TRUE(IsOk(net(1).set_events(4, true)));
+    bus::Connection w3 = connect(3, 0, false, true);
+    ASSERT_EQ(next_text(1, watcher), "join 0 node 3");
+    cluster_.kill(3);
+    std::string t;
+    do {
+        t = next_text(1, watcher);
+    } while (t == "(event)");
+    EXPECT_EQ(t, "leave 0 node 3");
+    EXPECT_TRUE(contains(net(3).stats(), "cluster_engine ")) << net(3).stats();
+    EXPECT_FALSE(contains(net(3).stats(), "cluster_engine ok")) << net(3).stats();
+    [[maybe_unused]] bus::Connection w2 = connect(2, 1, false, true);
+    ASSERT_EQ(next_text(1, watcher), "join 1 node 2");
+    net(3).disconnect(w3);
+}
+
+TEST_F(ClusterNetworkTest, ASplitMakesLeavesAndTheMergeJoins) {
+    bus::Connection watcher = connect(1, 4, true, false);
+    ASSERT_TRUE(IsOk(net(1).set_events(4, true)));
+    bus::Connection w3 = connect(3, 0, false, true);
+    ASSERT_EQ(next_text(1, watcher), "join 0 node 3");
+    cluster_.split({{1, 2}, {3}});
+    EXPECT_EQ(next_text(1, watcher), "leave 0 node 3");
+    ASSERT_TRUE(IsOk(net(3).send(w3, bytes("alone"))));
+    cluster_.heal();
+    EXPECT_EQ(next_text(1, watcher), "join 0 node 3");
+    ASSERT_TRUE(IsOk(net(3).send(w3, bytes("back"))));
+    EXPECT_EQ(next_text(1, watcher), "back") << "what a side sent alone stays there";
+}
+
+TEST_F(ClusterNetworkTest, ABusyEngineDelaysButLosesNothingUpToTheBound) {
+    bus::Connection reader = connect(1, 1, true, false);
+    bus::Connection w = connect(2, 0, false, true);
+    cluster_.set_busy(2, true);
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(IsOk(net(2).send(w, bytes(std::to_string(i)))));
+    EXPECT_TRUE(nothing_for(net(1), reader, 50ms));
+    cluster_.set_busy(2, false);
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(next_text(1, reader), std::to_string(i));
+}
+
+TEST_F(ClusterNetworkTest, AStuckEngineBoundsWhatWaitsAndOpensFailWithEagain) {
+    bus::Connection w = connect(2, 0, false, true);
+    cluster_.set_busy(2, true);
+    std::string kib(1000, 'x');
+    // 4 MiB wait at most: the rest is dropped and counted.
+    for (int i = 0; i < 6000; ++i) ASSERT_TRUE(IsOk(net(2).send(w, bytes(kib))));
+    std::string stats = net(2).stats();
+    EXPECT_FALSE(contains(stats, "cluster_drops 0\n")) << stats;
+    bus::Connection more;
+    EXPECT_TRUE(FailsWith(net(2).connect(5, true, false, more),
+                          std::errc::resource_unavailable_try_again));
+    cluster_.set_busy(2, false);
+}
+
+TEST_F(ClusterNetworkTest, ScopeRefusesWhatIsNotBuiltAndBusyNetworks) {
+    std::shared_ptr<bus::Network> other;
+    ASSERT_TRUE(IsOk(bus::Network::create("other", {}, catalog_, "group", other)));
+    other->set_replicas(services_[0].get());
+    EXPECT_TRUE(FailsWith(other->control("scope cluster"), std::errc::not_supported));
+    ASSERT_TRUE(IsOk(other->control("policy hub\nlossless on")));
+    EXPECT_TRUE(FailsWith(other->control("scope cluster"), std::errc::not_supported));
+    ASSERT_TRUE(IsOk(other->control("lossless off")));
+    bus::Connection c;
+    ASSERT_TRUE(IsOk(other->connect(0, true, false, c)));
+    EXPECT_TRUE(FailsWith(other->control("scope cluster"), std::errc::device_or_resource_busy));
+    other->disconnect(c);
+    ASSERT_TRUE(IsOk(other->control("scope cluster")));
+    EXPECT_TRUE(FailsWith(other->control("policy group"), std::errc::not_supported));
+    EXPECT_TRUE(FailsWith(other->control("lossless on"), std::errc::not_supported));
+    EXPECT_TRUE(contains(other->describe(), "\nscope cluster\n"));
+    ASSERT_TRUE(IsOk(other->control("scope node")));
+    EXPECT_TRUE(IsOk(other->control("policy group")));
+}
+
+}  // namespace
+}  // namespace ipnfs::test
