@@ -70,10 +70,8 @@ class Recorder : public ipnfs::cluster::GroupListener {
         }
     }
     [[nodiscard]] bool saw_node_leave(std::uint32_t node) const {
-        for (const auto& d : departures) {
-            if (d.member.node == node) return true;
-        }
-        return false;
+        return std::ranges::any_of(departures,
+                                   [node](const Departure& d) { return d.member.node == node; });
     }
 
     std::vector<std::string> messages;       // "NODE:PID PAYLOAD"
