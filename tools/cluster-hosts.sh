@@ -14,7 +14,7 @@
 #   cluster-hosts.sh heal DIR I   ... and back
 #   cluster-hosts.sh ns DIR I     host I's namespace name
 #
-# DIR (made if missing) holds the state: `hosts` (one namespace name a line,
+# DIR (up makes it if missing) holds the state: `hosts` (one namespace name a line,
 # host 1 first), the shared `authkey`, and per host hostI/ with corosync.conf,
 # corosync.log, corosync.pid, its state dir and the directory bind-mounted on
 # /run in its mount namespace (corosync's pid lock, /run/corosync.pid, is
@@ -34,7 +34,7 @@ usage() { die "usage: $0 up DIR N | down DIR | kill|start|cut|heal|ns DIR I"; }
 
 (($# >= 2)) || usage
 cmd=$1
-mkdir -p "$2"
+[[ $cmd != up ]] || mkdir -p "$2"
 dir=$(cd "$2" && pwd)
 tag=c$(printf '%s' "$dir" | sha256sum | cut -c1-6) # 7 bytes: names stay <= 15
 switch_ns=$tag-sw
@@ -178,7 +178,8 @@ up() {
   if ! [[ $n =~ ^[0-9]+$ ]] || ((n < 1 || n > 32)); then die "N must be 1..32"; fi
   [[ ! -e $dir/hosts ]] || die "$dir is in use (run down first)"
   for ((i = 1; i <= n; i++)); do host_ns "$i"; done >"$dir/hosts"
-  trap 'down >/dev/null 2>&1 || true' ERR
+  # Whatever fails from here on (set -e, die), nothing of this stays.
+  trap 'down >/dev/null 2>&1 || true' EXIT
   ip netns add "$switch_ns"
   ip -n "$switch_ns" link add br0 type bridge
   ip -n "$switch_ns" link set br0 up
@@ -197,11 +198,8 @@ up() {
     write_conf "$i"
     start_corosync "$i"
   done
-  trap - ERR
-  wait_quorate || {
-    down
-    exit 1
-  }
+  wait_quorate
+  trap - EXIT
 }
 
 down() {
