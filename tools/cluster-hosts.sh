@@ -9,7 +9,7 @@
 #   cluster-hosts.sh down DIR     stops and removes everything `up` made
 #   cluster-hosts.sh kill DIR I   kill -9 host I's corosync (a crashed host)
 #   cluster-hosts.sh start DIR I  starts host I's corosync again, waits until
-#                                 every running host sees all of them
+#                                 every host sees all N (so the others run)
 #   cluster-hosts.sh cut DIR I    host I's cable off the switch ...
 #   cluster-hosts.sh heal DIR I   ... and back
 #   cluster-hosts.sh ns DIR I     host I's namespace name
@@ -122,22 +122,27 @@ start_corosync() {
     sh "$h" </dev/null >>"$h/corosync.out" 2>&1 &
 }
 
-# True when host I's corosync sees a quorate membership of N nodes.
+# True when host I's corosync sees a quorate membership of N nodes and its
+# CPG service, which the tests and the benchmark use, answers.
 quorate() {
-  local out
-  out=$(ip netns exec "$(host_ns "$1")" timeout 5 corosync-quorumtool -s 2>/dev/null) || true
-  grep -Eq '^Quorate: +Yes' <<<"$out" && grep -Eq "^Nodes: +$2\$" <<<"$out"
+  local out ns
+  ns=$(host_ns "$1")
+  out=$(ip netns exec "$ns" timeout 5 corosync-quorumtool -s 2>/dev/null) || true
+  grep -Eq '^Quorate: +Yes' <<<"$out" && grep -Eq "^Nodes: +$2\$" <<<"$out" &&
+    ip netns exec "$ns" timeout 5 corosync-cpgtool >/dev/null 2>&1
 }
 
-# Waits (30 s at most) until every running host sees all N.
+# Waits (30 s at most) until every host runs and sees all N.
 wait_quorate() {
   local n i deadline=$((SECONDS + 30)) all
   n=$(count)
   while :; do
     all=1
     for ((i = 1; i <= n; i++)); do
-      corosync_pid "$i" >/dev/null || continue
-      quorate "$i" "$n" || all=0
+      if ! corosync_pid "$i" >/dev/null || ! quorate "$i" "$n"; then
+        all=0
+        break
+      fi
     done
     ((all)) && return 0
     ((SECONDS < deadline)) || break
