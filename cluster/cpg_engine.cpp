@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "bus/thread_safety.hpp"
 #include "cluster/engine.hpp"
 
 namespace ipnfs::cluster {
@@ -32,6 +33,13 @@ constexpr std::size_t kMaxParts = 63;
 // cluster's membership is being agreed on).
 constexpr auto kJoinRetry = std::chrono::seconds(2);
 constexpr auto kJoinRetryStep = std::chrono::milliseconds(20);
+
+// Serializes libcpg's connecting and disconnecting (cpg_model_initialize,
+// cpg_finalize) across the process: three threads connecting to three
+// corosyncs at once made one cpg_model_initialize fail with
+// CS_ERR_BAD_HANDLE about one run in ten (CpgEngineTest); one at a time, it
+// did not.  It guards no data, and is held only for that local IPC set-up.
+Mutex connect_mutex;
 
 const char* cs_name(cs_error_t err) {
     switch (err) {
@@ -163,6 +171,7 @@ class CpgGroup final : public Group {
     ~CpgGroup() override {
         if (!connected_) return;
         if (joined_) cpg_leave(handle_, &name_);
+        MutexLock lock(connect_mutex);
         cpg_finalize(handle_);
     }
     CpgGroup(const CpgGroup&) = delete;

@@ -133,7 +133,9 @@ class HostMember {
             }
             if (!step(*joined.group, recorder)) return;
         }
-        error = "host " + std::to_string(host) + " timed out";
+        error = "host " + std::to_string(host) + " timed out with " +
+                std::to_string(recorder.messages.size()) + " messages and " +
+                std::to_string(recorder.views.size()) + " membership changes";
     }
 
     std::atomic<int> other_full_{0};
@@ -209,6 +211,11 @@ TEST_F(CpgEngineTest, ThreeHostsDeliverEveryMessageInOneOrder) {
                                             return nodes == std::set<std::uint32_t>{1, 2, 3};
                                         }))
             << "host " << h;
+        // A member that is done destroys its group: the others that still
+        // listen see it leave, not fail.
+        for (const auto& d : m.recorder.departures) {
+            EXPECT_EQ(d.why, Left::left) << "host " << h << " saw " << member_text(d.member);
+        }
         ASSERT_EQ(m.recorder.messages.size(), kTotal) << "host " << h;
         // Per sender, its own order; its own messages delivered to it too.
         std::vector<int> next(kHosts + 1, 0);
