@@ -35,10 +35,10 @@ constexpr auto kJoinRetry = std::chrono::seconds(2);
 constexpr auto kJoinRetryStep = std::chrono::milliseconds(20);
 
 // Serializes libcpg's connecting and disconnecting (cpg_model_initialize,
-// cpg_finalize) across the process: three threads connecting to three
-// corosyncs at once made one cpg_model_initialize fail with
-// CS_ERR_BAD_HANDLE about one run in ten (CpgEngineTest); one at a time, it
-// did not.  It guards no data, and is held only for that local IPC set-up.
+// cpg_finalize) across the process: with three threads joining and leaving
+// groups on three corosyncs at once, one cpg_model_initialize failed with
+// CS_ERR_BAD_HANDLE about one CpgEngineTest run in ten; serialized, none of
+// 24 runs did.  It guards no data and is held only for that local IPC call.
 Mutex connect_mutex;
 
 const char* cs_name(cs_error_t err) {
@@ -182,8 +182,12 @@ class CpgGroup final : public Group {
         model.model = CPG_MODEL_V1;
         model.cpg_deliver_fn = &CpgGroup::on_deliver;
         model.cpg_confchg_fn = &CpgGroup::on_confchg;
-        cs_error_t err = cpg_model_initialize(&handle_, CPG_MODEL_V1,
-                                              reinterpret_cast<cpg_model_data_t*>(&model), this);
+        cs_error_t err = CS_OK;
+        {
+            MutexLock lock(connect_mutex);
+            err = cpg_model_initialize(&handle_, CPG_MODEL_V1,
+                                       reinterpret_cast<cpg_model_data_t*>(&model), this);
+        }
         if (err != CS_OK) return cs_status(err, "cpg_model_initialize", group());
         connected_ = true;
         if (err = cpg_fd_get(handle_, &fd_); err != CS_OK) {
