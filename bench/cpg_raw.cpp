@@ -15,13 +15,12 @@
 #include <corosync/cpg.h>
 #include <poll.h>
 #include <sys/uio.h>
-#include <time.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -48,14 +47,17 @@ struct State {
     std::size_t members = 0;
     bool sender = false;
     bool ended = false;
-    std::uint64_t received = 0, first_ns = 0, last_ns = 0;
+    std::uint64_t received = 0;
+    std::uint64_t first_ns = 0;
+    std::uint64_t last_ns = 0;
     std::vector<std::uint32_t> latency_ns;
 };
 State state;
 
 void on_deliver(cpg_handle_t, const cpg_name*, uint32_t, uint32_t, void* msg, size_t len) {
     if (state.sender || len < kHeader) return;
-    std::uint64_t seq = 0, sent = 0;
+    std::uint64_t seq = 0;
+    std::uint64_t sent = 0;
     std::memcpy(&seq, msg, sizeof seq);
     std::memcpy(&sent, static_cast<char*>(msg) + sizeof seq, sizeof sent);
     if (seq == kEnd) {
@@ -151,7 +153,8 @@ int main(int argc, char** argv) {
             pump(handle, fd, 10000000);
         }
         std::vector<char> buf(size, 'x');
-        std::uint64_t start = now_ns(), stop = start + static_cast<std::uint64_t>(seconds * 1e9);
+        std::uint64_t start = now_ns();
+        std::uint64_t stop = start + static_cast<std::uint64_t>(seconds * 1e9);
         std::uint64_t seq = 0;
         for (std::uint64_t t = start; t < stop; t = now_ns()) {
             if (rate > 0) {

@@ -9,12 +9,12 @@
 #   cluster-hosts.sh down DIR     stops and removes everything `up` made
 #   cluster-hosts.sh kill DIR I   kill -9 host I's corosync (a crashed host)
 #   cluster-hosts.sh start DIR I  starts host I's corosync again, waits until
-#                                 every running host sees all of them
+#                                 every host sees all N (so the others run)
 #   cluster-hosts.sh cut DIR I    host I's cable off the switch ...
 #   cluster-hosts.sh heal DIR I   ... and back
 #   cluster-hosts.sh ns DIR I     host I's namespace name
 #
-# DIR (made if missing) holds the state: `hosts` (one namespace name a line,
+# DIR (up makes it if missing) holds the state: `hosts` (one namespace name a line,
 # host 1 first), the shared `authkey`, and per host hostI/ with corosync.conf,
 # corosync.log, corosync.pid, its state dir and the directory bind-mounted on
 # /run in its mount namespace (corosync's pid lock, /run/corosync.pid, is
@@ -34,7 +34,7 @@ usage() { die "usage: $0 up DIR N | down DIR | kill|start|cut|heal|ns DIR I"; }
 
 (($# >= 2)) || usage
 cmd=$1
-mkdir -p "$2"
+[[ $cmd != up ]] || mkdir -p "$2"
 dir=$(cd "$2" && pwd)
 tag=c$(printf '%s' "$dir" | sha256sum | cut -c1-6) # 7 bytes: names stay <= 15
 switch_ns=$tag-sw
@@ -122,22 +122,27 @@ start_corosync() {
     sh "$h" </dev/null >>"$h/corosync.out" 2>&1 &
 }
 
-# True when host I's corosync sees a quorate membership of N nodes.
+# True when host I's corosync sees a quorate membership of N nodes and its
+# CPG service, which the tests and the benchmark use, answers.
 quorate() {
-  local out
-  out=$(ip netns exec "$(host_ns "$1")" timeout 5 corosync-quorumtool -s 2>/dev/null) || true
-  grep -Eq '^Quorate: +Yes' <<<"$out" && grep -Eq "^Nodes: +$2\$" <<<"$out"
+  local out ns
+  ns=$(host_ns "$1")
+  out=$(ip netns exec "$ns" timeout 5 corosync-quorumtool -s 2>/dev/null) || true
+  grep -Eq '^Quorate: +Yes' <<<"$out" && grep -Eq "^Nodes: +$2\$" <<<"$out" &&
+    ip netns exec "$ns" timeout 5 corosync-cpgtool >/dev/null 2>&1
 }
 
-# Waits (30 s at most) until every running host sees all N.
+# Waits (30 s at most) until every host runs and sees all N.
 wait_quorate() {
   local n i deadline=$((SECONDS + 30)) all
   n=$(count)
   while :; do
     all=1
     for ((i = 1; i <= n; i++)); do
-      corosync_pid "$i" >/dev/null || continue
-      quorate "$i" "$n" || all=0
+      if ! corosync_pid "$i" >/dev/null || ! quorate "$i" "$n"; then
+        all=0
+        break
+      fi
     done
     ((all)) && return 0
     ((SECONDS < deadline)) || break
@@ -178,7 +183,8 @@ up() {
   if ! [[ $n =~ ^[0-9]+$ ]] || ((n < 1 || n > 32)); then die "N must be 1..32"; fi
   [[ ! -e $dir/hosts ]] || die "$dir is in use (run down first)"
   for ((i = 1; i <= n; i++)); do host_ns "$i"; done >"$dir/hosts"
-  trap 'down >/dev/null 2>&1 || true' ERR
+  # Whatever fails from here on (set -e, die), nothing of this stays.
+  trap 'down >/dev/null 2>&1 || true' EXIT
   ip netns add "$switch_ns"
   ip -n "$switch_ns" link add br0 type bridge
   ip -n "$switch_ns" link set br0 up
@@ -197,11 +203,8 @@ up() {
     write_conf "$i"
     start_corosync "$i"
   done
-  trap - ERR
-  wait_quorate || {
-    down
-    exit 1
-  }
+  wait_quorate
+  trap - EXIT
 }
 
 down() {

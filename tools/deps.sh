@@ -18,8 +18,7 @@ packages=(
   groff-base mandoc  # the man pages' lint test
   dnsmasq-base  # the qemu VDE test: the DHCP server qemu's iPXE asks through the network
   # Cluster networks (cluster/): libcpg to build, corosync to test them on
-  # (tools/cluster-hosts.sh runs one per network namespace; one its package
-  # may start in the root namespace does not meet them there).
+  # (tools/cluster-hosts.sh runs one per network namespace).
   corosync libcpg-dev libquorum-dev libvotequorum-dev libcorosync-common-dev
 )
 # Installed without their Recommends (qemu-system-x86's are a GUI, OVMF, ...).
@@ -37,6 +36,16 @@ if ((${#missing[@]} + ${#missing_bare[@]})); then
   echo "ipnfs: installing ${missing[*]} ${missing_bare[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
+  # corosync's postinst starts a corosync through invoke-rc.d where no
+  # systemd runs (and fails the install if it cannot start).  The tests run
+  # their own, one per namespace (tools/cluster-hosts.sh): during the install
+  # a policy-rc.d denies service starts, unless the machine has one already.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+    trap '$sudo rm -f "$policy"' EXIT
+  fi
   if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
   fi

@@ -20,6 +20,13 @@ namespace {
 
 const std::string kScript = IPNFS_SOURCE_DIR "/tools/cluster-hosts.sh";
 
+// tools/cluster-hosts.sh ARGS: "" or what it said when it failed.
+std::string script(const std::string& args, double timeout_s = 60.0) {
+    Shell sh = root_sh(sq(kScript) + " " + args, timeout_s);
+    if (sh.exit_code() == 0) return {};
+    return describe(sh);
+}
+
 }  // namespace
 
 std::string ClusterHosts::problem() {
@@ -31,12 +38,6 @@ ClusterHosts::~ClusterHosts() {
     if (dir_.empty()) return;
     if (std::string why = down(); !why.empty()) ADD_FAILURE() << "cluster-hosts down: " << why;
     run_argv({"rm", "-rf", dir_}, 10);
-}
-
-std::string ClusterHosts::script(const std::string& args, double timeout_s) const {
-    Shell sh = root_sh(sq(kScript) + " " + args, timeout_s);
-    if (sh.exit_code() == 0) return {};
-    return describe(sh);
 }
 
 std::string ClusterHosts::start(int n) {

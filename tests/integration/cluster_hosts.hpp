@@ -63,8 +63,6 @@ class ClusterHosts {
                       std::string& why) const;
 
   private:
-    std::string script(const std::string& args, double timeout_s = 60.0) const;
-
     std::string dir_;
     std::vector<std::string> ns_;  // ns_[i - 1]
     int n_ = 0;

@@ -1,13 +1,16 @@
 // tools/cluster-hosts.sh through its fixture: three namespaces with a
 // corosync each form one quorate cluster, a daemon started in a host is in
 // that host's network namespace with its mount visible here, kill -9 and
-// start bring a host's corosync down and back, and down leaves no namespace,
+// start bring a host's corosync down and back, cut and heal split a host off
+// and merge it back, and down leaves no namespace,
 // corosync or shared memory file of theirs behind.
 #include <sys/stat.h>
 
-#include <filesystem>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cluster_hosts.hpp"
@@ -15,6 +18,8 @@
 
 namespace ipnfs_it {
 namespace {
+
+using namespace std::chrono_literals;
 
 // corosync-quorumtool -s's "Title: value" lines.
 std::map<std::string, std::string> quorum_fields(const std::string& out) {
@@ -45,6 +50,19 @@ std::vector<std::string> qb_files(pid_t pid) {
 ino_t inode(const std::string& path) {
     struct stat st {};
     return stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// Polls host i's corosync-quorumtool until `want` holds of its fields (true)
+// or `within` passes (false).
+bool quorum_becomes(const ClusterHosts& hosts, int i, std::chrono::seconds within,
+                    const std::function<bool(std::map<std::string, std::string>&)>& want) {
+    auto deadline = std::chrono::steady_clock::now() + within;
+    do {
+        auto fields = quorum_fields(hosts.sh(i, "corosync-quorumtool -s").out);
+        if (want(fields)) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return false;
 }
 
 void expect_quorate(const ClusterHosts& hosts, int i, int n) {
@@ -88,6 +106,20 @@ TEST(ClusterHostsTest, ThreeCorosyncsFormOneQuorateCluster) {
     pids[2] = hosts.corosync_pid(3);
     EXPECT_GT(pids[2], 0);
     for (int i = 1; i <= 3; ++i) expect_quorate(hosts, i, 3);
+
+    // cut takes host 2 off the switch: it is alone and without quorum, the
+    // others two and quorate; heal makes the three one cluster again.
+    ASSERT_EQ(hosts.cut(2), "");
+    EXPECT_TRUE(quorum_becomes(hosts, 2, 10s,
+                               [](auto& f) { return f["Nodes"] == "1" && f["Quorate"] == "No"; }));
+    EXPECT_TRUE(quorum_becomes(hosts, 1, 10s,
+                               [](auto& f) { return f["Nodes"] == "2" && f["Quorate"] == "Yes"; }));
+    ASSERT_EQ(hosts.heal(2), "");
+    for (int i = 1; i <= 3; ++i) {
+        EXPECT_TRUE(quorum_becomes(
+            hosts, i, 10s, [](auto& f) { return f["Nodes"] == "3" && f["Quorate"] == "Yes"; }))
+            << "host " << i << " after heal";
+    }
 
     ASSERT_EQ(hosts.down(), "");
     std::string netns = root_sh("ip netns list").out;
