@@ -73,14 +73,11 @@ int Replica::fd() const { return gone_ ? -1 : group_->fd(); }
 
 bool Replica::queue(const wire::Record& record, bool bounded) {
     std::size_t cost = wire::BatchWriter::record_bytes(record.body.size());
-    if (bounded && outbound_bytes_ + cost > kOutboundBytes) return false;
-    std::size_t before = batch_.bytes().size();
+    if (bounded && waiting() + cost > kOutboundBytes) return false;
     if (!batch_.add(record)) {
         close_batch();
-        before = 0;
         batch_.add(record);  // one record always fits an empty batch
     }
-    outbound_bytes_ += batch_.bytes().size() - before;
     if (!woken_) {
         woken_ = true;
         service_.wake();
@@ -91,7 +88,12 @@ bool Replica::queue(const wire::Record& record, bool bounded) {
 void Replica::close_batch() {
     auto bytes = batch_.bytes();
     outbound_.emplace_back(bytes.begin(), bytes.end());
+    closed_bytes_ += bytes.size();
     batch_.clear();
+}
+
+std::size_t Replica::waiting() const {
+    return closed_bytes_ + (batch_.empty() ? 0 : batch_.bytes().size());
 }
 
 bool Replica::publish(const bus::Message& msg) {
@@ -137,7 +139,7 @@ bool Replica::flush() {
         MutexLock lock(mu_);
         switch (result) {
             case SendResult::sent:
-                outbound_bytes_ -= next.size();
+                closed_bytes_ -= next.size();
                 ++batches_out_;
                 break;
             case SendResult::try_again:
@@ -148,7 +150,7 @@ bool Replica::flush() {
                 // dispatch() says why and ends the group; what waits is lost.
                 outbound_.clear();
                 batch_.clear();
-                outbound_bytes_ = 0;
+                closed_bytes_ = 0;
                 woken_ = false;
                 return false;
         }
@@ -258,7 +260,7 @@ void Replica::stats(std::string& out) const {
         "cluster_group {}\ncluster_node {}\ncluster_engine {}\ncluster_batches_out {}\n"
         "cluster_try_again {}\ncluster_refused_batches {}\ncluster_outbound_bytes {}\n",
         group_name_, self_.node, dead_.empty() ? "ok" : dead_, batches_out_, try_agains_,
-        refused_batches_, outbound_bytes_);
+        refused_batches_, waiting());
     out += fmt::format("{:<6} {:>8} {:>10} {:>12} {}\n", "node", "daemon", "msgs_in", "bytes_in",
                        "settings");
     for (const auto& [m, peer] : peers_) {

@@ -67,6 +67,8 @@ class Replica final : public bus::Replica, public GroupListener {
     // `bounded`: refused past kOutboundBytes.
     bool queue(const wire::Record& record, bool bounded) REQUIRES(mu_);
     void close_batch() REQUIRES(mu_);
+    // Bytes waiting for the engine: outbound_ and the batch being filled.
+    [[nodiscard]] std::size_t waiting() const REQUIRES(mu_);
 
     // What stats shows of another daemon of the group (this one's included).
     struct Peer {
@@ -92,7 +94,7 @@ class Replica final : public bus::Replica, public GroupListener {
     mutable Mutex mu_;
     wire::BatchWriter batch_ GUARDED_BY(mu_);
     std::deque<std::vector<std::byte>> outbound_ GUARDED_BY(mu_);  // whole batches, oldest first
-    std::size_t outbound_bytes_ GUARDED_BY(mu_) = 0;  // outbound_ and batch_ together
+    std::size_t closed_bytes_ GUARDED_BY(mu_) = 0;  // in outbound_
     bool woken_ GUARDED_BY(mu_) = false;  // the service was told there is work
     std::map<Member, Peer> peers_ GUARDED_BY(mu_);
     std::uint64_t try_agains_ GUARDED_BY(mu_) = 0;

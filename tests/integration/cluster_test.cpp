@@ -15,8 +15,6 @@
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "cluster_hosts.hpp"
 #include "ipnfs_client.hpp"
 #include "netns.hpp"
@@ -125,7 +123,7 @@ TEST_F(ClusterTest, EveryReaderOnEveryHostSeesTheSameOrder) {
     for (int i = 1; i <= kHosts; ++i) {
         writers.emplace_back([this, i] {
             Fd w = open_fd(at(i, "port0"), O_WRONLY);
-            for (int n = 0; n < kEach; ++n) write_msg(w.get(), fmt::format("{} {}", i, n));
+            for (int n = 0; n < kEach; ++n) write_msg(w.get(), std::to_string(i) + " " + std::to_string(n));
         });
     }
     for (auto& t : writers) t.join();
@@ -137,7 +135,7 @@ TEST_F(ClusterTest, EveryReaderOnEveryHostSeesTheSameOrder) {
         std::map<std::string, int> next;
         for (const std::string& m : seen[i]) {
             std::string who = m.substr(0, m.find(' '));
-            EXPECT_EQ(m, fmt::format("{} {}", who, next[who]++));
+            EXPECT_EQ(m, who + " " + std::to_string(next[who]++));
         }
     }
     EXPECT_EQ(seen[0], seen[1]) << "hosts 1 and 2 saw different orders";
@@ -230,7 +228,9 @@ TEST_F(ClusterTest, ACutOffHostLeavesAndComesBackWithJoins) {
     std::cout << "[ CLUSTER  ] host 3 cut off: its port left on host 1 after "
               << seconds_since(t0) << " s\n";
     // Host 3 goes on alone: what it sends meanwhile never reaches host 1.
+    Fd r3 = open_fd(at(3, "port1"), O_RDONLY);
     ASSERT_EQ(write_msg(w3.get(), "alone").n, 5);
+    ASSERT_EQ(read_one(r3.get(), 10000).data, "alone");  // ordered on its side
     t0 = Clock::now();
     ASSERT_EQ(hosts_.heal(3), "");
     EXPECT_EQ(read_one(events.get(), 20000).data, "join 0 node 3\n");
