@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -20,6 +21,7 @@
 #include "daemon/help.hpp"
 #include "daemon/log.hpp"
 #include "daemon/options.hpp"
+#include "daemon/unmount_watch.hpp"
 #include "fs/caller.hpp"
 #include "fs/ops.hpp"
 #include "fs/stream_io.hpp"
@@ -131,9 +133,12 @@ int run(int argc, char** argv) {
     int rc = 1;
     if (fuse_set_signal_handlers(se) == 0) {
         if (fuse_session_mount(se, cmd.mountpoint) == 0) {
+            bool unmounted = false;  // elsewhere: the mount point is not ours any more
             if (fs::install_stream_io(se)) {
                 bus::log::info({"mount"}, "mounted {} on {}", opts.source, cmd.mountpoint);
                 background.detach();
+                std::optional<daemon::UnmountWatch> watch(std::in_place, cmd.mountpoint,
+                                                          pthread_self());
                 if (cmd.singlethread) {
                     rc = fuse_session_loop(se);
                 } else {
@@ -154,12 +159,14 @@ int run(int argc, char** argv) {
                     rc = fuse_session_loop_mt(se, loop);
                     fuse_loop_cfg_destroy(loop);
                 }
+                unmounted = watch->gone();
+                watch.reset();  // while libfuse's signal handlers are still there
                 // Parked readers get end of file before the mount goes away.
                 tree.hang_up_all();
                 context.files.close_all();
                 bus::log::info({"unmount"}, "unmounting {}", cmd.mountpoint);
             }
-            fuse_session_unmount(se);
+            if (!unmounted) fuse_session_unmount(se);
         }
         fuse_remove_signal_handlers(se);
     }

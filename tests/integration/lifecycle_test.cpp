@@ -146,6 +146,47 @@ TEST_F(LifecycleTest, UmountStopsTheDaemonWithExitCodeZero) {
     EXPECT_FALSE(mount_.mounted());
 }
 
+// A process that made a mount namespace of its own while ipnfs was mounted
+// (unshare -m, `ip netns exec`, any user namespace) holds a copy of the
+// mount, and the kernel keeps the FUSE connection while any copy lives.
+// Root's umount in the daemon's namespace still ends the daemon (and with it
+// its TAPs and cables); the copy then says ENOTCONN.
+TEST_F(LifecycleTest, UmountEndsTheDaemonWhileAnotherMountNamespaceHoldsACopy) {
+    std::string net = make_net("lan");
+    if (access("/usr/bin/unshare", X_OK) != 0 || access("/usr/bin/nsenter", X_OK) != 0) {
+        IPNFS_SKIP_OR_FAIL("unshare(1) and nsenter(1) are missing (util-linux)");
+    }
+    pid_t holder = fork_child([] {
+        execl("/usr/bin/unshare", "unshare", "--mount", "sleep", "30", static_cast<char*>(nullptr));
+        return 127;
+    });
+    ASSERT_GT(holder, 0);
+    const std::string its_mounts = "/proc/" + std::to_string(holder) + "/mountinfo";
+    bool copied = eventually(
+        [&] {
+            return read_whole("/proc/" + std::to_string(holder) + "/comm") == "sleep\n" &&
+                   read_whole(its_mounts).find(mount_.dir()) != std::string::npos;
+        },
+        5s);
+    EXPECT_TRUE(copied) << "unshare --mount sleep 30 never held a copy of the mount";
+
+    if (copied) {
+        ASSERT_EQ(umount2(mount_.dir().c_str(), 0), 0) << std::strerror(errno);
+        auto status = mount_.wait_exit(5s);
+        EXPECT_TRUE(status.has_value()) << "the daemon still serves a copy after root's umount";
+        if (status) {
+            EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+                << "wait status " << *status;
+        }
+        Shell in_copy = run_argv({"nsenter", "-t", std::to_string(holder), "-m", "stat", net});
+        EXPECT_NE(in_copy.exit_code(), 0) << in_copy.out;
+        EXPECT_NE(in_copy.err.find("Transport endpoint is not connected"), std::string::npos)
+            << in_copy.err;
+    }
+    ::kill(holder, SIGKILL);
+    wait_child(holder, 5s);
+}
+
 TEST_F(LifecycleTest, SigtermWithABlockedCatUnmountsAndExitsZero) {
     std::string net = make_net("lan");
     auto cat = std::async(std::launch::async, [&] {
