@@ -300,8 +300,8 @@ class Network {
     Status publish(const Connection& conn, const MessageRef& msg) REQUIRES(mu_);
     // A cluster member's join or leave, to every events reader (not to the
     // member's own port).
-    void emit_member(Kind kind, const Origin& origin, const Credentials& creds,
-                     AfterUnlock& after) REQUIRES(mu_);
+    void emit_member(Kind kind, const Origin& origin, const Credentials& creds, AfterUnlock& after)
+        REQUIRES(mu_);
     void send_cluster_snapshot(Port& port, PortId id, AfterUnlock& after) REQUIRES(mu_);
     // One ctl line; a manager's (written to ctl) is the configuration of the
     // port it sets, a holder's lasts until the port's last close.
@@ -513,7 +513,7 @@ class Network {
     // destroyed without mu_ (leaving the group may wait for the engine).
     ReplicaMaker* replicas_ = nullptr;
     std::unique_ptr<Replica> replica_ GUARDED_BY(mu_);
-    Origin self_ GUARDED_BY(mu_);  // replica_->self(), kept for the hot path
+    Origin self_ GUARDED_BY(mu_);         // replica_->self(), kept for the hot path
     std::atomic<bool> clustered_{false};  // replica_ is set: readable without mu_
     // The group's ports as the order made them (this daemon's included):
     // what events readers' snapshots list.

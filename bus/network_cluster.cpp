@@ -20,7 +20,8 @@ Status Network::set_scope(Words w) {
                              fmt::format("scope is node or cluster, not '{}'", w[0]));
     }
     auto idle = [this](std::string_view what) REQUIRES(mu_) {
-        if (hung_up_) return Status::error(std::errc::no_such_file_or_directory, "network is removed");
+        if (hung_up_)
+            return Status::error(std::errc::no_such_file_or_directory, "network is removed");
         std::uint32_t connected = connected_ports();
         if (connected == 0) return Status::success();
         return Status::error(std::errc::device_or_resource_busy,
@@ -156,8 +157,7 @@ void Network::ordered_gone(std::uint32_t node, std::uint32_t daemon) {
         listener = listener_;
         auto first = members_.lower_bound(Origin{node, daemon, 0});
         auto last = first;
-        while (last != members_.end() && last->first.node == node &&
-               last->first.daemon == daemon) {
+        while (last != members_.end() && last->first.node == node && last->first.daemon == daemon) {
             emit_member(Kind::leave, last->first, {}, after);
             ++last;
         }

@@ -67,9 +67,13 @@ bus::Status Replica::join(Engine& engine, std::string_view group_name) {
     return bus::Status::success();
 }
 
-bus::Origin Replica::self() const { return {self_.node, self_.pid, 0}; }
+bus::Origin Replica::self() const {
+    return {self_.node, self_.pid, 0};
+}
 
-int Replica::fd() const { return gone_ ? -1 : group_->fd(); }
+int Replica::fd() const {
+    return gone_ ? -1 : group_->fd();
+}
 
 bool Replica::queue(const wire::Record& record, bool bounded) {
     std::size_t cost = wire::BatchWriter::record_bytes(record.body.size());

@@ -94,7 +94,7 @@ class Replica final : public bus::Replica, public GroupListener {
     mutable Mutex mu_;
     wire::BatchWriter batch_ GUARDED_BY(mu_);
     std::deque<std::vector<std::byte>> outbound_ GUARDED_BY(mu_);  // whole batches, oldest first
-    std::size_t closed_bytes_ GUARDED_BY(mu_) = 0;  // in outbound_
+    std::size_t closed_bytes_ GUARDED_BY(mu_) = 0;                 // in outbound_
     bool woken_ GUARDED_BY(mu_) = false;  // the service was told there is work
     std::map<Member, Peer> peers_ GUARDED_BY(mu_);
     std::uint64_t try_agains_ GUARDED_BY(mu_) = 0;

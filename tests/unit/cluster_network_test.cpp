@@ -19,7 +19,6 @@
 namespace ipnfs::test {
 namespace {
 
-
 bool contains(std::string_view text, std::string_view part) {
     return text.find(part) != std::string_view::npos;
 }
@@ -57,7 +56,8 @@ class ClusterNetworkTest : public ::testing::Test {
         bus::MessageRef m = next(node, conn);
         while (m && m->kind() == bus::Kind::counts) m = next(node, conn);
         if (!m) return "(nothing)";
-        if (m->kind() == bus::Kind::join) return fmt::format("join {} node {}", m->from(), m->node());
+        if (m->kind() == bus::Kind::join)
+            return fmt::format("join {} node {}", m->from(), m->node());
         if (m->kind() == bus::Kind::leave) {
             return fmt::format("leave {} node {}", m->from(), m->node());
         }
@@ -78,7 +78,8 @@ class ClusterNetworkTest : public ::testing::Test {
 
 TEST_F(ClusterNetworkTest, AMessageReachesEveryHostsReadersButItsSender) {
     std::array<bus::Connection, kHosts> readers;
-    for (std::uint32_t node = 1; node <= kHosts; ++node) readers[node - 1] = connect(node, 1, true, false);
+    for (std::uint32_t node = 1; node <= kHosts; ++node)
+        readers[node - 1] = connect(node, 1, true, false);
     bus::Connection sender = connect(2, 0, true, true);
     ASSERT_TRUE(IsOk(net(2).send(sender, bytes("hello"))));
     for (std::uint32_t node = 1; node <= kHosts; ++node) {
@@ -94,7 +95,8 @@ TEST_F(ClusterNetworkTest, AMessageReachesEveryHostsReadersButItsSender) {
 TEST_F(ClusterNetworkTest, ConcurrentSendersOnThreeHostsGiveOneOrderEverywhere) {
     constexpr int kEach = 500;
     std::array<bus::Connection, kHosts> readers;
-    for (std::uint32_t node = 1; node <= kHosts; ++node) readers[node - 1] = connect(node, 7, true, false);
+    for (std::uint32_t node = 1; node <= kHosts; ++node)
+        readers[node - 1] = connect(node, 7, true, false);
     std::vector<std::thread> senders;
     for (std::uint32_t node = 1; node <= kHosts; ++node) {
         senders.emplace_back([this, node] {
@@ -165,9 +167,8 @@ TEST_F(ClusterNetworkTest, ASplitMakesLeavesAndTheMergeJoins) {
     std::set<std::string> joins{next_text(1, watcher), next_text(1, watcher)};
     EXPECT_EQ(joins, (std::set<std::string>{"join 0 node 3", "join 5 node 3"}));
     ASSERT_TRUE(IsOk(net(3).send(w3, bytes("back"))));
-    EXPECT_EQ(next_text(1, watcher), "back")
-        << "what a side sent alone stays there\n"
-        << net(1).stats() << net(3).stats();
+    EXPECT_EQ(next_text(1, watcher), "back") << "what a side sent alone stays there\n"
+                                             << net(1).stats() << net(3).stats();
 }
 
 TEST_F(ClusterNetworkTest, ABusyEngineDelaysButLosesNothingUpToTheBound) {
@@ -191,8 +192,8 @@ TEST_F(ClusterNetworkTest, AStuckEngineBoundsWhatWaitsAndOpensFailWithEagain) {
     // Filled to the last byte with the smallest records, a join does not fit.
     for (int i = 0; i < 200; ++i) ASSERT_TRUE(IsOk(net(2).send(w, bytes("y"))));
     bus::Connection more;
-    EXPECT_TRUE(FailsWith(net(2).connect(5, true, false, more),
-                          std::errc::resource_unavailable_try_again));
+    EXPECT_TRUE(
+        FailsWith(net(2).connect(5, true, false, more), std::errc::resource_unavailable_try_again));
     cluster_.set_busy(2, false);
 }
 
