@@ -54,6 +54,18 @@ Network::Network(std::string name, const Settings& settings, const PolicyCatalog
     // Rows to list: their `run` would gather into a list that ends here.
     AfterUnlock none;
     commands_ = command_rows(none);
+    unlocked_commands_ = {
+        // It connects the network to other hosts, as a TAP or a grab
+        // connects it to the host's own interfaces.
+        {.verb = "scope",
+         .args = "node|cluster",
+         .nargs = 1,
+         .help = "cluster: one bus with the same network on every host of the Corosync "
+                 "cluster (docs/cluster.md); only while no port is connected",
+         .run = [this](Words w) { return set_scope(w); },
+         .net_admin = true},
+    };
+    commands_.insert(commands_.end(), unlocked_commands_.begin(), unlocked_commands_.end());
     for (Command& row : commands_) row.run = nullptr;
 }
 

@@ -430,7 +430,10 @@ class Network {
 
     const std::string name_;
     const PolicyCatalog& catalog_;
-    CommandTable commands_;  // command_rows() without run, for commands()
+    CommandTable commands_;  // command_rows() and unlocked_commands_ without run, for commands()
+    // The network's verbs that run without mu_ (they may wait for the
+    // cluster engine): control_line() runs them before taking it.
+    CommandTable unlocked_commands_;
 
     // mu_ guards everything below marked GUARDED_BY(mu_): settings, the shape
     // of ports_, each port's counts, flags, waiters and queue producer side

@@ -62,13 +62,6 @@ CommandTable Network::command_rows(AfterUnlock& after) {
                  mu_.assert_held();
                  return set_ports(w);
              }},
-        {.verb = "scope",
-         .args = "node|cluster",
-         .nargs = 1,
-         .help = "cluster: one bus with the same network on every host of the Corosync "
-                 "cluster (docs/cluster.md); only while no port is connected",
-         // control_line() runs it, without mu_.
-         .run = [](Words) { return Status::success(); }},
         {.verb = "lossless",
          .args = "on|off",
          .nargs = 1,
@@ -249,11 +242,9 @@ Status Network::control(std::string_view text, const Caller& caller) {
 
 Status Network::control_line(std::string_view line, const Caller& caller, Writer writer) {
     // Joining or leaving the group may wait for the engine: without mu_.
-    if (auto words = split_words(line); !words.empty() && words[0] == "scope") {
-        if (words.size() != 2) {
-            return Status::error(std::errc::invalid_argument, "usage: scope node|cluster");
-        }
-        return set_scope(std::span(words).subspan(1));
+    if (std::array<const CommandTable*, 1> unlocked{&unlocked_commands_};
+        find_command(unlocked, line) != nullptr) {
+        return dispatch(unlocked, line, caller);
     }
     // The extension's verbs connect and disconnect, which take mu_: they run
     // without it.

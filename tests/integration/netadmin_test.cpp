@@ -77,7 +77,7 @@ TEST_F(NetdevPermTest, RootWithoutCapNetAdminGetsEPERMForTapAndGrab) {
     EXPECT_TRUE(attached_port(net, "grab", veth.a())) << ctl_text(net);
 }
 
-TEST_F(NetdevPermTest, AUserWhoMayWriteCtlGetsEPERMForTapAndGrab) {
+TEST_F(NetdevPermTest, AUserWhoMayWriteCtlGetsEPERMForTapGrabAndScope) {
     std::string net = make_net("lan");
     ASSERT_EQ(chmod((net + "/ctl").c_str(), 0646), 0) << std::strerror(errno);
     VethPair veth(ifname("vA"), ifname("vB"));
@@ -99,6 +99,12 @@ TEST_F(NetdevPermTest, AUserWhoMayWriteCtlGetsEPERMForTapAndGrab) {
     EXPECT_TRUE(contains(last, "CAP_NET_ADMIN")) << "ctl's last error: " << last;
     EXPECT_TRUE(contains(last, "grab " + veth.a())) << "ctl's last error: " << last;
     EXPECT_FALSE(attached_port(net, "grab", veth.a())) << ctl_text(net);
+
+    // Nor join the network to other hosts' networks of that name (it would
+    // read what their users send).
+    EXPECT_EQ(write_ctl_as_nobody(ctl_path, "scope cluster\n"), EPERM);
+    last = last_error_line(ctl_text(net));
+    EXPECT_TRUE(contains(last, "scope needs CAP_NET_ADMIN")) << "ctl's last error: " << last;
 
     // untap/ungrab of what root attached are refused as well.
     ASSERT_EQ(tap(net, name), 0) << last_error_line(ctl_text(net));

@@ -19,6 +19,8 @@
 namespace ipnfs::test {
 namespace {
 
+const bus::Caller kAdmin{.net_admin = true};
+
 bool contains(std::string_view text, std::string_view part) {
     return text.find(part) != std::string_view::npos;
 }
@@ -33,7 +35,7 @@ class ClusterNetworkTest : public ::testing::Test {
                 std::make_unique<cluster::Service>(cluster_.engine(node, 1000 + node));
             ASSERT_TRUE(IsOk(bus::Network::create("jobs", {}, catalog_, "hub", nets_[node - 1])));
             net(node).set_replicas(services_[node - 1].get());
-            ASSERT_TRUE(IsOk(net(node).control("queue 4096\nscope cluster\n")));
+            ASSERT_TRUE(IsOk(net(node).control("queue 4096\nscope cluster\n", kAdmin)));
         }
     }
     void TearDown() override {
@@ -201,19 +203,23 @@ TEST_F(ClusterNetworkTest, ScopeRefusesWhatIsNotBuiltAndBusyNetworks) {
     std::shared_ptr<bus::Network> other;
     ASSERT_TRUE(IsOk(bus::Network::create("other", {}, catalog_, "group", other)));
     other->set_replicas(services_[0].get());
-    EXPECT_TRUE(FailsWith(other->control("scope cluster"), std::errc::not_supported));
+    EXPECT_TRUE(FailsWith(other->control("policy hub\nscope cluster"),
+                          std::errc::operation_not_permitted))
+        << "scope needs CAP_NET_ADMIN";
+    ASSERT_TRUE(IsOk(other->control("policy group")));
+    EXPECT_TRUE(FailsWith(other->control("scope cluster", kAdmin), std::errc::not_supported));
     ASSERT_TRUE(IsOk(other->control("policy hub\nlossless on")));
-    EXPECT_TRUE(FailsWith(other->control("scope cluster"), std::errc::not_supported));
+    EXPECT_TRUE(FailsWith(other->control("scope cluster", kAdmin), std::errc::not_supported));
     ASSERT_TRUE(IsOk(other->control("lossless off")));
     bus::Connection c;
     ASSERT_TRUE(IsOk(other->connect(0, true, false, c)));
-    EXPECT_TRUE(FailsWith(other->control("scope cluster"), std::errc::device_or_resource_busy));
+    EXPECT_TRUE(FailsWith(other->control("scope cluster", kAdmin), std::errc::device_or_resource_busy));
     other->disconnect(c);
-    ASSERT_TRUE(IsOk(other->control("scope cluster")));
+    ASSERT_TRUE(IsOk(other->control("scope cluster", kAdmin)));
     EXPECT_TRUE(FailsWith(other->control("policy group"), std::errc::not_supported));
     EXPECT_TRUE(FailsWith(other->control("lossless on"), std::errc::not_supported));
     EXPECT_TRUE(contains(other->describe(), "\nscope cluster\n"));
-    ASSERT_TRUE(IsOk(other->control("scope node")));
+    ASSERT_TRUE(IsOk(other->control("scope node", kAdmin)));
     EXPECT_TRUE(IsOk(other->control("policy group")));
 }
 
