@@ -80,11 +80,11 @@ TEST(ClusterDemoTest, UpPrintsCommandsThatCarryAMessageAcrossHostsAndDownLeavesN
     // wrote, and host 3's events show the reader's join with its node.
     auto dq = [](const std::string& path) { return "\"" + path + "\""; };
     Shell tried =
-        as_nobody("timeout 15 grep -m1 \"^join 1 node 2\\$\" " + dq(at(3, "events")) + " > " +
+        as_nobody(R"(timeout 15 grep -m1 "^join 1 node 2\$" )" + dq(at(3, "events")) + " > " +
                       dq(scratch + "/events.out") + " & " + "timeout 15 head -n 1 " +
                       dq(at(2, "port1")) + " > " + dq(scratch + "/port1.out") + " & " +
                       // Once host 2's reader is connected (its stats say so), echo.
-                      "until grep -q \"^connected 1\\$\" " + dq(dir + "/host2/mnt/jobs/stats") +
+                      R"(until grep -q "^connected 1\$" )" + dq(dir + "/host2/mnt/jobs/stats") +
                       "; do sleep 0.05; done; echo hello > " + dq(at(1, "port0")) + " && wait",
                   25);
     EXPECT_EQ(tried.exit_code(), 0) << describe(tried);
