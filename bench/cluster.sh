@@ -38,8 +38,19 @@ for bin in "$build/bench/ipnfs-cpg-raw" "$loadgen" "$build/daemon/ipnfs"; do
 done
 
 dir=$(mktemp -d /tmp/ipnfs-bench-cluster.XXXXXX)
-# Daemons stopped, hosts down, $dir gone, however this script ends.
-trap 'tools/cluster-demo.sh down "$dir" || true' EXIT
+# However this script ends (a signal too: bash runs no EXIT trap when a
+# signal it does not trap kills it), what it started in the background is
+# stopped, then the daemons and the hosts, and $dir goes.
+cleanup() {
+  local pids
+  read -ra pids <<<"$(jobs -p | tr '\n' ' ')"
+  ((${#pids[@]} == 0)) || kill "${pids[@]}" 2>/dev/null || true
+  tools/cluster-demo.sh down "$dir" || true
+}
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 tools/cluster-demo.sh up "$dir" 3 --no-jobs --daemon "$build/daemon/ipnfs"
 
 # COMMAND in host I's network namespace only.
