@@ -109,6 +109,10 @@ up() {
   # nsenter runs it from another directory: an absolute path.
   daemon=$(cd "$(dirname "$daemon")" && pwd)/$(basename "$daemon")
   trap 'down >/dev/null 2>&1 || true' EXIT
+  # A signal must run that EXIT trap too.
+  trap 'exit 129' HUP
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   "$hosts_sh" up "$dir" "$n"
   for ((i = 1; i <= n; i++)); do start_daemon "$i"; done
   if ((jobs)); then
@@ -119,7 +123,7 @@ up() {
       echo 'scope cluster' >"$dir/host$i/mnt/jobs/ctl"
     done
   fi
-  trap - EXIT
+  trap - EXIT HUP INT TERM
   ((jobs)) || return 0
   local me
   me=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
