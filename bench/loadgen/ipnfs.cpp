@@ -63,8 +63,11 @@ class FramedEndpoint final : public FileEndpoint {
             while (at + sizeof(ipnfs_record) <= static_cast<std::size_t>(n)) {
                 ipnfs_record h{};
                 std::memcpy(&h, buf.data() + at, sizeof h);
-                if (h.kind == IPNFS_DATA) on(buf.data() + at + sizeof h, h.len);
-                at += IPNFS_RECORD_SIZE(h.len);
+                // A cluster network's records carry the sender's node first.
+                if (h.kind == IPNFS_DATA) {
+                    on(buf.data() + at + sizeof h + IPNFS_EXTRA_SIZE(h.flags), h.len);
+                }
+                at += IPNFS_RECORD_FULL_SIZE(&h);
             }
             return true;
         }
@@ -77,6 +80,18 @@ class FramedEndpoint final : public FileEndpoint {
 // Pipes and datagram sockets: the sender writes each message to each
 // receiver's descriptor.  Lossy: without blocking, a full buffer drops that
 
+std::vector<std::string> split(const std::string& list) {
+    std::vector<std::string> parts;
+    std::size_t at = 0;
+    while (at < list.size()) {
+        auto comma = list.find(',', at);
+        if (comma == std::string::npos) comma = list.size();
+        parts.push_back(list.substr(at, comma - at));
+        at = comma + 1;
+    }
+    return parts;
+}
+
 // Receivers in ipnfs mode: ports 1..N unless --to lists them.
 std::vector<int> receiver_ports(const Setup& s) {
     std::vector<int> ports;
@@ -85,20 +100,17 @@ std::vector<int> receiver_ports(const Setup& s) {
         for (int i = 1; i <= s.n; ++i) ports.push_back(i);
         return ports;
     }
-    std::size_t at = 0;
-    while (at < to.size()) {
-        auto comma = to.find(',', at);
-        if (comma == std::string::npos) comma = to.size();
-        ports.push_back(std::atoi(to.substr(at, comma - at).c_str()));
-        at = comma + 1;
-    }
+    for (const std::string& p : split(to)) ports.push_back(std::atoi(p.c_str()));
     return ports;
 }
 
-std::unique_ptr<Endpoint> ipnfs_port(const Setup& s, int port, int flags) {
-    std::string path = s.opt.str("net") + "/port" + std::to_string(port);
+std::unique_ptr<Endpoint> ipnfs_file(const Setup& s, const std::string& path, int flags) {
     if (s.framed) return std::make_unique<FramedEndpoint>(path, flags);
     return std::make_unique<FileEndpoint>(path, flags, s.size);
+}
+
+std::unique_ptr<Endpoint> ipnfs_port(const Setup& s, int port, int flags) {
+    return ipnfs_file(s, s.opt.str("net") + "/port" + std::to_string(port), flags);
 }
 
 }  // namespace
@@ -106,8 +118,13 @@ std::unique_ptr<Endpoint> ipnfs_port(const Setup& s, int port, int flags) {
 Wiring wire_ipnfs_fanout(const Setup& s) {
     Wiring w;
     if (!s.opt.has("net")) die("ipnfs needs --net DIR");
-    for (int p : receiver_ports(s)) {
-        w.receivers.push_back(ipnfs_port(s, p, s.learn ? O_RDWR : O_RDONLY));
+    const int flags = s.learn ? O_RDWR : O_RDONLY;
+    if (s.opt.has("recv")) {
+        for (const std::string& path : split(s.opt.str("recv"))) {
+            w.receivers.push_back(ipnfs_file(s, path, flags));
+        }
+    } else {
+        for (int p : receiver_ports(s)) w.receivers.push_back(ipnfs_port(s, p, flags));
     }
     w.sender = ipnfs_port(s, static_cast<int>(s.opt.num("from", 0)), O_WRONLY);
     return w;

@@ -13,7 +13,9 @@
 //
 // Kinds (contenders):
 //   ipnfs   --net DIR: sender on port --from (0), receivers on ports 1..N
-//           (or --to P,P,...); --framed sends --batch records per write and
+//           (or --to P,P,..., or --recv PATH,PATH,...: those port files,
+//           e.g. of the same cluster network on other hosts' mounts);
+//           --framed sends --batch records per write and
 //           reads 64 KiB of records per read; --learn makes it a learned
 //           unicast on a switch network (receivers announce their MACs first,
 //           the sender addresses the first receiver)
