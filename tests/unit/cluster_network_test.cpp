@@ -203,8 +203,8 @@ TEST_F(ClusterNetworkTest, ScopeRefusesWhatIsNotBuiltAndBusyNetworks) {
     std::shared_ptr<bus::Network> other;
     ASSERT_TRUE(IsOk(bus::Network::create("other", {}, catalog_, "group", other)));
     other->set_replicas(services_[0].get());
-    EXPECT_TRUE(FailsWith(other->control("policy hub\nscope cluster"),
-                          std::errc::operation_not_permitted))
+    EXPECT_TRUE(
+        FailsWith(other->control("policy hub\nscope cluster"), std::errc::operation_not_permitted))
         << "scope needs CAP_NET_ADMIN";
     ASSERT_TRUE(IsOk(other->control("policy group")));
     EXPECT_TRUE(FailsWith(other->control("scope cluster", kAdmin), std::errc::not_supported));
@@ -213,7 +213,8 @@ TEST_F(ClusterNetworkTest, ScopeRefusesWhatIsNotBuiltAndBusyNetworks) {
     ASSERT_TRUE(IsOk(other->control("lossless off")));
     bus::Connection c;
     ASSERT_TRUE(IsOk(other->connect(0, true, false, c)));
-    EXPECT_TRUE(FailsWith(other->control("scope cluster", kAdmin), std::errc::device_or_resource_busy));
+    EXPECT_TRUE(
+        FailsWith(other->control("scope cluster", kAdmin), std::errc::device_or_resource_busy));
     other->disconnect(c);
     ASSERT_TRUE(IsOk(other->control("scope cluster", kAdmin)));
     EXPECT_TRUE(FailsWith(other->control("policy group"), std::errc::not_supported));
