@@ -18,6 +18,7 @@
 #include "config/config_apply.hpp"
 #include "config/config_dump.hpp"
 #include "daemon/background.hpp"
+#include "daemon/crash_report.hpp"
 #include "daemon/help.hpp"
 #include "daemon/log.hpp"
 #include "daemon/options.hpp"
@@ -83,6 +84,7 @@ int run(int argc, char** argv) {
         std::fprintf(stderr, "ipnfs: %s\n", error.c_str());
         return 2;
     }
+    daemon::install_crash_report(opts.log_file);
     policies::Catalog catalog(opts.plugins);
     // A policy that cannot be made stops the mount, not the first mkdir.
     if (bus::Status s = catalog.make(opts.policy).status; !s.ok()) {

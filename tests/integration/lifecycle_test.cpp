@@ -221,6 +221,25 @@ TEST_F(LifecycleTest, SigintUnmountsAndExitsZero) {
     EXPECT_FALSE(mount_.mounted());
 }
 
+// A crash far from a debugger (CI, a user's machine) must leave enough to
+// find the line: the signal and the return addresses, in the log file.
+TEST_F(LifecycleTest, AFatalSignalLeavesItsNameAndABacktraceInTheLog) {
+    make_net("lan");
+    mount_.signal(SIGSEGV);
+    auto status = mount_.wait_exit(10s);
+    ASSERT_TRUE(status.has_value()) << "the daemon did not end on SIGSEGV";
+    std::string log = mount_.log();
+#ifdef __SANITIZE_ADDRESS__
+    // The sanitizer's handler reports instead, and exits.
+    EXPECT_NE(log.find("AddressSanitizer"), std::string::npos) << log;
+#else
+    EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGSEGV) << "wait status " << *status;
+    auto at = log.find("ipnfs: fatal signal SIGSEGV");
+    ASSERT_NE(at, std::string::npos) << log;
+    EXPECT_NE(log.find("ipnfs(", at), std::string::npos) << "no frame of the daemon: " << log;
+#endif
+}
+
 TEST(LifecycleCli, ANonExistentMountPointExitsNonZero) {
     const std::string bad = "/tmp/ipnfs-it-no-such-dir/below";
     for (bool foreground : {true, false}) {
