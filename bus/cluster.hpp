@@ -6,6 +6,7 @@
 #pragma once
 
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,6 +47,16 @@ class Replica {
     // A port's join again, for a daemon that joined the group since
     // (Network::announce): always queued, like a leave.
     virtual void announce_join(PortId port, const Credentials& opener) = 0;
+    // Flow control of a lossless network (docs/cluster.md): whether this
+    // daemon may publish a message of `bytes` now (every daemon of the group
+    // that shares its settings has taken all but a window of what this one
+    // sent), must wait for credit, or never will (the engine is gone).
+    enum class Credit { now, wait, gone };
+    [[nodiscard]] virtual Credit credit(std::size_t bytes) const = 0;
+    // A lossless network delivered a data message of `origin`'s daemon,
+    // `bytes` long, to its ports (or its policy refused it): room that
+    // daemon gets back.
+    virtual void consumed(const Origin& origin, std::size_t bytes) = 0;
     // This daemon as the group knows it (Origin::node and Origin::daemon).
     [[nodiscard]] virtual Origin self() const = 0;
     // Its stats section: the group, and a row per node.

@@ -628,6 +628,10 @@ void Network::release(bool last_copy, AfterUnlock& after) {
 
 void Network::room_freed(AfterUnlock& after) {
     if (!settings_.lossless) return;
+    if (replica_) {
+        drain_inbound(after);  // its senders_ wait for credit, not for room here
+        return;
+    }
     bool moved = false;
     while (!senders_.empty()) {
         SendWaiter& waiter = senders_.front();
@@ -649,6 +653,10 @@ void Network::room_freed(AfterUnlock& after) {
     }
     // A new head's holdtime counts from now (the armed deadline is earlier).
     if (moved && !senders_.empty()) head_since_ = Timer::Clock::now();
+    wake_writers(after);
+}
+
+void Network::wake_writers(AfterUnlock& after) {
     // Pollers waiting for POLLOUT look again; whoever still cannot send
     // re-arms with its next poll.
     for (PortId id : write_watchers_) {
@@ -705,7 +713,7 @@ SendResult Network::send(const Connection& conn, std::span<const std::byte> payl
                                   fmt::format("message of {} bytes exceeds the network MTU ({})",
                                               wire_bytes, settings_.mtu))};
         }
-        if (replica_) return {publish(conn, msg)};
+        if (replica_) return send_cluster(conn, std::move(msg), waiter);
         Fit fit = route_fits(conn.id, msg, route_);
         if (fit == Fit::plain_only) return {std::move(route_.refused)};
         if (fit == Fit::refused) {
@@ -713,25 +721,29 @@ SendResult Network::send(const Connection& conn, std::span<const std::byte> payl
             return {std::move(route_.refused)};
         }
         if (settings_.lossless && (!senders_.empty() || fit == Fit::wait)) {
-            if (waiter == nullptr) {
-                return {Status::error(std::errc::resource_unavailable_try_again,
-                                      "lossless network is full: the send would wait")};
-            }
-            if (waiter->state_ == WaitState::cancelled) {
-                return {Status::error(std::errc::interrupted, "interrupted")};
-            }
-            waiter->state_ = WaitState::parked;
-            waiter->message_ = std::move(msg);
-            waiter->from_ = conn.port;
-            if (senders_.empty()) start_hold_clock();
-            senders_.push_back(*waiter);
-            return {Status::success(), true};
+            return park(waiter, std::move(msg), *conn.port, true);
         }
         deliver(*conn.port, msg, route_, after);
         listener = listener_;
     }
     after.run(listener);
     return {Status::success()};
+}
+
+SendResult Network::park(SendWaiter* waiter, MessageRef msg, Port& from, bool clock) {
+    if (waiter == nullptr) {
+        return {Status::error(std::errc::resource_unavailable_try_again,
+                              "lossless network is full: the send would wait")};
+    }
+    if (waiter->state_ == WaitState::cancelled) {
+        return {Status::error(std::errc::interrupted, "interrupted")};
+    }
+    waiter->state_ = WaitState::parked;
+    waiter->message_ = std::move(msg);
+    waiter->from_ = &from;
+    if (clock && senders_.empty()) start_hold_clock();
+    senders_.push_back(*waiter);
+    return {Status::success(), true};
 }
 
 bool Network::cancel(SendWaiter& waiter) {
@@ -747,7 +759,12 @@ bool Network::cancel(SendWaiter& waiter) {
                 senders_.erase(senders_.iterator_to(waiter));
                 waiter.state_ = WaitState::done;
                 waiter.message_.reset();
-                room_freed(after);  // it may have held back the ones behind it
+                // It may have held back the ones behind it.
+                if (replica_) {
+                    drain_window(after);
+                } else {
+                    room_freed(after);
+                }
                 removed = true;
                 break;
             case WaitState::idle:
@@ -867,6 +884,11 @@ bool Network::poll_writable(const Connection& conn, bool framed) {
         conn.port->watched_out = true;
         write_watchers_.push_back(conn.id);
     }
+    // A cluster network's sends wait for credit only (an engine that is
+    // gone fails them: writable, the write says why).
+    if (replica_) {
+        return senders_.empty() && replica_->credit(settings_.mtu) != Replica::Credit::wait;
+    }
     // Sends leave in arrival order: behind a waiting one, any send waits.
     if (!senders_.empty() || pool_used_ >= settings_.pool || !budget_fits(settings_.mtu)) {
         return false;
@@ -925,6 +947,7 @@ void Network::hang_up() {
                                     Status::error(std::errc::broken_pipe, "network is removed"));
         }
         write_watchers_.clear();
+        inbound_.clear();
     }
     after.run(listener);
     if (extension_ && !extension_hung_up_.exchange(true)) extension_->hang_up();

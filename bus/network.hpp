@@ -3,12 +3,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <list>
 #include <map>
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bus/budget.hpp"
@@ -257,6 +259,12 @@ class Network {
     // Changes only while no port is connected, so a reader's own connect()
     // ordered what it reads.
     [[nodiscard]] bool clustered() const { return clustered_.load(std::memory_order_relaxed); }
+    // settings_.lossless; fixed while a cluster network is in its group.
+    [[nodiscard]] bool lossless() const { return lossless_.load(std::memory_order_relaxed); }
+    // A lossless cluster network's credit came back, a daemon left, or the
+    // engine is gone: sends waiting for credit go, or fail (the replica
+    // calls it, holding no lock).
+    void credit_arrived() EXCLUDES(mu_);
     // Another daemon joined the group: this daemon's connected ports are
     // published again, so that it learns them (joins it already knows are
     // ignored where they arrive).
@@ -296,8 +304,32 @@ class Network {
     // Why a setting cannot change on a cluster network (empty if it can).
     [[nodiscard]] Status cluster_allows(std::string_view what) const REQUIRES(mu_);
     // A local port's message to the group: queued by the replica, delivered
-    // when it comes back in order (ordered_data).
-    Status publish(const Connection& conn, const MessageRef& msg) REQUIRES(mu_);
+    // when it comes back in order (ordered_data).  On a lossless network it
+    // waits (parked in senders_, or EAGAIN) while the replica has no credit.
+    SendResult send_cluster(const Connection& conn, MessageRef msg, SendWaiter* waiter)
+        REQUIRES(mu_);
+    void publish(Port& from, const MessageRef& msg) REQUIRES(mu_);
+    // Pollers waiting for POLLOUT look again.
+    void wake_writers(AfterUnlock& after) REQUIRES(mu_);
+    // Parked sends that the replica's credit now lets go, in order.
+    void drain_window(AfterUnlock& after) REQUIRES(mu_);
+    // What the group ordered and this lossless network had no room for yet:
+    // delivered in that order as room frees (room_freed()).
+    void drain_inbound(AfterUnlock& after) REQUIRES(mu_);
+    // Where a message of `origin` comes from here: the port itself when it
+    // is this daemon's (the hub leaves a sender out), else cluster_origin_.
+    Port& ordered_from(const Origin& origin) REQUIRES(mu_);
+    void member_joined(const Origin& origin, const Credentials& opener, AfterUnlock& after)
+        REQUIRES(mu_);
+    void member_left(const Origin& origin, AfterUnlock& after) REQUIRES(mu_);
+    void daemon_gone(std::uint32_t node, std::uint32_t daemon, AfterUnlock& after) REQUIRES(mu_);
+    // A send parks (waiter) or is refused with EAGAIN / EINTR; `clock`:
+    // start the holdtime when it is the first.
+    SendResult park(SendWaiter* waiter, MessageRef msg, Port& from, bool clock) REQUIRES(mu_);
+    // The message that holds the others back, and its sender: the head of
+    // senders_ (one host), or of inbound_ (a lossless cluster network);
+    // null when none waits.
+    std::pair<Port*, const MessageRef*> waiting_head() REQUIRES(mu_);
     // A cluster member's join or leave, to every events reader (not to the
     // member's own port).
     void emit_member(Kind kind, const Origin& origin, const Credentials& creds, AfterUnlock& after)
@@ -361,6 +393,9 @@ class Network {
     enum class Fit : std::uint8_t { now, wait, refused, plain_only };
     [[nodiscard]] bool takes_offload(const Route& route) const REQUIRES(mu_);
     [[nodiscard]] Fit route_fits(PortId from, const MessageRef& msg, Route& route) REQUIRES(mu_);
+    // An ordered message of a cluster network, as route_fits() found it.
+    void deliver_ordered(Port& from, const Origin& origin, const MessageRef& msg, Fit fit,
+                         AfterUnlock& after) REQUIRES(mu_);
     void deliver(Port& from, const MessageRef& msg, const Route& route, AfterUnlock& after)
         REQUIRES(mu_);
     // A copy of a message deliver() accepted to every capture reader.
@@ -526,6 +561,18 @@ class Network {
     Port cluster_origin_{Limits::kFirstObserver - 1};
     // Local messages the replica had no room for (the engine that far behind).
     std::uint64_t cluster_drops_ GUARDED_BY(mu_) = 0;
+    // A lossless cluster network's ordered items that wait for room here,
+    // in the order: data (msg set) or a member's join, leave, or a whole
+    // daemon gone.  Bounded by the credit every daemon holds back for this
+    // one (cluster/replica.hpp, kWindowBytes).
+    struct Ordered {
+        enum class What : std::uint8_t { data, join, leave, gone } what;
+        Origin origin;
+        MessageRef msg;     // data
+        Credentials creds;  // join
+    };
+    std::deque<Ordered> inbound_ GUARDED_BY(mu_);
+    std::uint64_t window_waits_ GUARDED_BY(mu_) = 0;  // sends that waited for credit
 
     // Set once before any client; it has its own lock, never taken under mu_
     // (its commands call into the network).

@@ -37,6 +37,7 @@ Status Network::set_scope(Words w) {
         gone = std::move(replica_);
         clustered_.store(false, std::memory_order_relaxed);
         members_.clear();
+        inbound_.clear();
         return Status::success();
     }
     {
@@ -48,11 +49,6 @@ Status Network::set_scope(Words w) {
                                  fmt::format("a cluster network runs the hub policy for now, not "
                                              "{} (docs/cluster.md, what is built)",
                                              policy_->name()));
-        }
-        if (settings_.lossless) {
-            return Status::error(std::errc::not_supported,
-                                 "a cluster network is lossy for now: lossless across hosts "
-                                 "needs flow control between the daemons (docs/cluster.md)");
         }
         if (replicas_ == nullptr) {
             return Status::error(std::errc::not_supported,
@@ -81,17 +77,89 @@ Status Network::cluster_allows(std::string_view what) const {
                                      what));
 }
 
-Status Network::publish(const Connection& conn, const MessageRef& msg) {
+SendResult Network::send_cluster(const Connection& conn, MessageRef msg, SendWaiter* waiter) {
     if (msg->offload() != nullptr) {
         // The sending device cuts it into wire frames (see send()).
-        return Status::error(std::errc::not_supported,
-                             "a cluster network carries plain frames, not superframes");
+        return {Status::error(std::errc::not_supported,
+                              "a cluster network carries plain frames, not superframes")};
     }
+    if (settings_.lossless) {
+        // Sends leave in order: behind a waiting one, any send waits.
+        switch (senders_.empty() ? replica_->credit(msg->payload().size())
+                                 : Replica::Credit::wait) {
+            case Replica::Credit::gone:
+                return {Status::error(std::errc::not_connected,
+                                      "the network's connection to corosync ended (stats: "
+                                      "cluster_engine); 'scope node' makes it a network of this "
+                                      "host again")};
+            case Replica::Credit::wait:
+                ++window_waits_;
+                return park(waiter, std::move(msg), *conn.port, false);
+            case Replica::Credit::now:
+                break;
+        }
+    }
+    publish(*conn.port, msg);
+    return {Status::success()};
+}
+
+void Network::publish(Port& from, const MessageRef& msg) {
+    // A lossless network's replica takes every message its credit let go.
     if (!replica_->publish(*msg)) {
         ++cluster_drops_;
-        conn.port->counters.drops.fetch_add(1, std::memory_order_relaxed);
+        from.counters.drops.fetch_add(1, std::memory_order_relaxed);
     }
-    return Status::success();
+}
+
+void Network::credit_arrived() {
+    AfterUnlock after;
+    Listener* listener = nullptr;
+    {
+        MutexLock lock(mu_);
+        if (hung_up_ || !replica_ || !settings_.lossless) return;
+        listener = listener_;
+        drain_window(after);
+        wake_writers(after);
+    }
+    after.run(listener);
+}
+
+void Network::drain_window(AfterUnlock& after) {
+    while (!senders_.empty()) {
+        SendWaiter& waiter = senders_.front();
+        Replica::Credit credit = replica_->credit(waiter.message_->payload().size());
+        if (credit == Replica::Credit::wait) break;
+        senders_.pop_front();
+        waiter.state_ = WaitState::done;
+        Status status;
+        if (credit == Replica::Credit::now) {
+            publish(*waiter.from_, waiter.message_);
+        } else {
+            status = Status::error(std::errc::not_connected,
+                                   "the network's connection to corosync ended (stats: "
+                                   "cluster_engine)");
+        }
+        waiter.message_.reset();
+        after.sent.emplace_back(&waiter, std::move(status));
+    }
+}
+
+Port& Network::ordered_from(const Origin& origin) {
+    // A port of this daemon is its own sender (the hub leaves it out);
+    // another daemon's port is none of ours.
+    bool own =
+        origin.node == self_.node && origin.daemon == self_.daemon && origin.port < ports_.size();
+    return own ? *ports_[origin.port] : cluster_origin_;
+}
+
+void Network::deliver_ordered(Port& from, const Origin& origin, const MessageRef& msg, Fit fit,
+                              AfterUnlock& after) {
+    if (fit == Fit::now) {
+        deliver(from, msg, route_, after);
+    } else {
+        policy_->sent(from.id, route_);  // refused: nobody here gets it
+    }
+    if (settings_.lossless) replica_->consumed(origin, msg->payload().size());
 }
 
 void Network::ordered_data(const Origin& origin, std::span<const std::byte> payload,
@@ -107,19 +175,48 @@ void Network::ordered_data(const Origin& origin, std::span<const std::byte> payl
         MutexLock lock(mu_);
         if (hung_up_ || !replica_) return;
         listener = listener_;
-        // A port of this daemon is its own sender (the hub leaves it out);
-        // another daemon's port is none of ours.
-        bool own = origin.node == self_.node && origin.daemon == self_.daemon &&
-                   origin.port < ports_.size();
-        Port& from = own ? *ports_[origin.port] : cluster_origin_;
-        Fit fit = route_fits(from.id, msg, route_);
-        if (fit == Fit::refused || fit == Fit::plain_only) {
-            policy_->sent(from.id, route_);
+        Port& from = ordered_from(origin);
+        // Behind what already waits, everything waits: one order.
+        Fit fit = inbound_.empty() ? route_fits(from.id, msg, route_) : Fit::wait;
+        if (fit == Fit::wait) {
+            if (inbound_.empty()) start_hold_clock();
+            inbound_.push_back({Ordered::What::data, origin, std::move(msg), {}});
             return;
         }
-        deliver(from, msg, route_, after);
+        deliver_ordered(from, origin, msg, fit, after);
     }
     after.run(listener);
+}
+
+void Network::drain_inbound(AfterUnlock& after) {
+    bool moved = false;
+    while (!inbound_.empty()) {
+        Ordered& next = inbound_.front();
+        switch (next.what) {
+            case Ordered::What::data: {
+                Port& from = ordered_from(next.origin);
+                Fit fit = route_fits(from.id, next.msg, route_);
+                if (fit == Fit::wait) {
+                    // A new head's holdtime counts from now.
+                    if (moved) head_since_ = Timer::Clock::now();
+                    return;
+                }
+                deliver_ordered(from, next.origin, next.msg, fit, after);
+                break;
+            }
+            case Ordered::What::join:
+                member_joined(next.origin, next.creds, after);
+                break;
+            case Ordered::What::leave:
+                member_left(next.origin, after);
+                break;
+            case Ordered::What::gone:
+                daemon_gone(next.origin.node, next.origin.daemon, after);
+                break;
+        }
+        inbound_.pop_front();
+        moved = true;
+    }
 }
 
 void Network::ordered_join(const Origin& origin, const Credentials& opener) {
@@ -129,10 +226,18 @@ void Network::ordered_join(const Origin& origin, const Credentials& opener) {
         MutexLock lock(mu_);
         if (hung_up_ || !replica_) return;
         listener = listener_;
-        if (!members_.emplace(origin, opener).second) return;  // an announce of a known port
-        emit_member(Kind::join, origin, opener, after);
+        if (!inbound_.empty()) {
+            inbound_.push_back({Ordered::What::join, origin, nullptr, opener});
+            return;
+        }
+        member_joined(origin, opener, after);
     }
     after.run(listener);
+}
+
+void Network::member_joined(const Origin& origin, const Credentials& opener, AfterUnlock& after) {
+    if (!members_.emplace(origin, opener).second) return;  // an announce of a known port
+    emit_member(Kind::join, origin, opener, after);
 }
 
 void Network::ordered_leave(const Origin& origin) {
@@ -142,10 +247,18 @@ void Network::ordered_leave(const Origin& origin) {
         MutexLock lock(mu_);
         if (hung_up_ || !replica_) return;
         listener = listener_;
-        if (members_.erase(origin) == 0) return;
-        emit_member(Kind::leave, origin, {}, after);
+        if (!inbound_.empty()) {
+            inbound_.push_back({Ordered::What::leave, origin, nullptr, {}});
+            return;
+        }
+        member_left(origin, after);
     }
     after.run(listener);
+}
+
+void Network::member_left(const Origin& origin, AfterUnlock& after) {
+    if (members_.erase(origin) == 0) return;
+    emit_member(Kind::leave, origin, {}, after);
 }
 
 void Network::ordered_gone(std::uint32_t node, std::uint32_t daemon) {
@@ -155,15 +268,23 @@ void Network::ordered_gone(std::uint32_t node, std::uint32_t daemon) {
         MutexLock lock(mu_);
         if (hung_up_ || !replica_) return;
         listener = listener_;
-        auto first = members_.lower_bound(Origin{node, daemon, 0});
-        auto last = first;
-        while (last != members_.end() && last->first.node == node && last->first.daemon == daemon) {
-            emit_member(Kind::leave, last->first, {}, after);
-            ++last;
+        if (!inbound_.empty()) {
+            inbound_.push_back({Ordered::What::gone, {node, daemon, 0}, nullptr, {}});
+            return;
         }
-        members_.erase(first, last);
+        daemon_gone(node, daemon, after);
     }
     after.run(listener);
+}
+
+void Network::daemon_gone(std::uint32_t node, std::uint32_t daemon, AfterUnlock& after) {
+    auto first = members_.lower_bound(Origin{node, daemon, 0});
+    auto last = first;
+    while (last != members_.end() && last->first.node == node && last->first.daemon == daemon) {
+        emit_member(Kind::leave, last->first, {}, after);
+        ++last;
+    }
+    members_.erase(first, last);
 }
 
 void Network::announce() {

@@ -408,9 +408,11 @@ std::string Network::stats() const {
     policy_->stats(sections);
     if (replica_) {
         const PortCounters& c = cluster_origin_.counters;
-        sections += fmt::format("cluster_msgs_in {}\ncluster_bytes_in {}\ncluster_drops {}\n",
-                                c.msgs_in.load(std::memory_order_relaxed),
-                                c.bytes_in.load(std::memory_order_relaxed), cluster_drops_);
+        sections += fmt::format(
+            "cluster_msgs_in {}\ncluster_bytes_in {}\ncluster_drops {}\ncluster_inbound {}\n"
+            "cluster_window_waits {}\n",
+            c.msgs_in.load(std::memory_order_relaxed), c.bytes_in.load(std::memory_order_relaxed),
+            cluster_drops_, inbound_.size(), window_waits_);
         replica_->stats(sections);
     }
     lock.unlock();  // the extension has its own lock, never taken under mu_

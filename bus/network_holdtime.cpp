@@ -26,7 +26,7 @@ void Network::hold_expired() {
     {
         MutexLock lock(mu_);
         listener = listener_;
-        if (hung_up_ || senders_.empty() || settings_.holdtime == 0) return;
+        if (hung_up_ || waiting_head().second == nullptr || settings_.holdtime == 0) return;
         auto now = Timer::Clock::now();
         auto deadline = head_since_ + std::chrono::milliseconds(settings_.holdtime);
         if (now < deadline) {
@@ -36,21 +36,34 @@ void Network::hold_expired() {
         std::vector<Port*> spared;  // ports already made to let go this time
         // Only the send that waited holdtime: freed room may let it go and
         // bring up a new head, whose time starts now.
-        SendWaiter* head = &senders_.front();
-        while (!senders_.empty() && &senders_.front() == head) {
-            if (route_fits(head->from_->id, head->message_, route_) != Fit::wait) break;
+        const Message* first = waiting_head().second->get();
+        for (;;) {
+            auto [from, msg] = waiting_head();
+            if (msg == nullptr || msg->get() != first) break;
+            if (route_fits(from->id, *msg, route_) != Fit::wait) break;
             HoldingBack held = holding_back(route_, spared);
             if (held.port == nullptr) break;
             stall(*held.port, held.discard, after);
             spared.push_back(held.port);
         }
         room_freed(after);
-        if (!senders_.empty()) {
+        if (waiting_head().second != nullptr) {
             head_since_ = now;
             Timer::shared().arm(hold_timer_, now + std::chrono::milliseconds(settings_.holdtime));
         }
     }
     after.run(listener);
+}
+
+std::pair<Port*, const MessageRef*> Network::waiting_head() {
+    if (replica_) {
+        // A cluster network's senders_ wait for credit: the other daemons'
+        // holdtime is what lets them go.
+        if (inbound_.empty() || inbound_.front().what != Ordered::What::data) return {};
+        return {&ordered_from(inbound_.front().origin), &inbound_.front().msg};
+    }
+    if (senders_.empty()) return {};
+    return {senders_.front().from_, &senders_.front().message_};
 }
 
 // A full recipient of the head (as routed into `head`) only has to stop

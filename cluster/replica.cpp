@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -53,6 +54,7 @@ Replica::~Replica() {
 bus::Status Replica::join(Engine& engine, std::string_view group_name) {
     group_name_ = group_name;
     settings_ = network_.shared_settings();
+    lossless_ = network_.lossless();
     Joined joined = engine.join(group_name, *this);
     if (!joined.status.ok()) return joined.status;
     Member self = joined.group->self();
@@ -105,7 +107,59 @@ bool Replica::publish(const bus::Message& msg) {
     wire::Record r = record(wire::Type::data, msg.from(), msg.credentials(), msg.payload());
     r.address = msg.address();
     r.hops = msg.hops();
-    return queue(r, true);
+    if (!lossless_) return queue(r, true);
+    // Credit bounds it (the network asked credit() first): never dropped.
+    for (auto& [member, peer] : peers_) {
+        if (peer.differs.empty()) peer.in_flight += msg.payload().size() + kMessageCost;
+    }
+    return queue(r, false);
+}
+
+Replica::Credit Replica::credit(std::size_t bytes) const {
+    MutexLock lock(mu_);
+    if (!dead_.empty()) return Credit::gone;
+    // Until the group's first membership names this daemon, it does not know
+    // whom it would send to; and credit keeps the engine's backlog in bound
+    // too, so that a lossless message is never dropped.
+    if (!peers_.contains(self_)) return Credit::wait;
+    if (waiting() + wire::BatchWriter::record_bytes(bytes) > kOutboundBytes) {
+        backlog_full_ = true;
+        return Credit::wait;
+    }
+    // One message always goes to a daemon that has credited everything back,
+    // whatever its size.
+    std::uint64_t cost = bytes + kMessageCost;
+    for (const auto& [member, peer] : peers_) {
+        if (peer.differs.empty() && peer.in_flight > 0 && peer.in_flight + cost > kWindowBytes) {
+            return Credit::wait;
+        }
+    }
+    return Credit::now;
+}
+
+void Replica::consumed(const bus::Origin& origin, std::size_t bytes) {
+    MutexLock lock(mu_);
+    auto it = peers_.find(Member{origin.node, origin.daemon});
+    if (it == peers_.end()) return;  // it left: nobody waits for this credit
+    Peer& peer = it->second;
+    peer.owed += bytes + kMessageCost;
+    if (peer.owed < kWindowBytes / 4) return;
+    auto body = wire::credit_body({origin.node, origin.daemon, peer.owed});
+    peer.owed = 0;
+    queue(record(wire::Type::credit, 0, {}, body), false);
+}
+
+void Replica::credited(Member from, const wire::Credit& credit) {
+    if (credit.node != self_.node || credit.pid != self_.pid) return;  // another daemon's
+    {
+        MutexLock lock(mu_);
+        auto it = peers_.find(from);
+        if (it == peers_.end()) return;
+        // A daemon that joined while this one's messages were on their way
+        // may credit more than was counted for it.
+        it->second.in_flight -= std::min(it->second.in_flight, credit.bytes);
+    }
+    network_.credit_arrived();
 }
 
 bool Replica::publish_join(bus::PortId port, const bus::Credentials& opener) {
@@ -126,17 +180,24 @@ void Replica::publish_leave(bus::PortId port) {
 bool Replica::flush() {
     for (;;) {
         std::vector<std::byte> next;
+        bool all_sent = false;
+        bool wake = false;
         {
             MutexLock lock(mu_);
-            if (outbound_.empty()) {
-                if (batch_.empty()) {
-                    woken_ = false;
-                    return false;
-                }
-                close_batch();
+            if (outbound_.empty() && batch_.empty()) {
+                woken_ = false;
+                all_sent = true;
+                // Room in the engine's backlog is credit too (credit()).
+                wake = std::exchange(backlog_full_, false);
+            } else {
+                if (outbound_.empty()) close_batch();
+                next = std::move(outbound_.front());
+                outbound_.pop_front();
             }
-            next = std::move(outbound_.front());
-            outbound_.pop_front();
+        }
+        if (all_sent) {
+            if (wake) network_.credit_arrived();
+            return false;
         }
         std::array<std::span<const std::byte>, 1> parts{next};
         SendResult result = group_->send(parts);  // never under mu_: it is an engine call
@@ -174,6 +235,7 @@ void Replica::dispatch() {
     if (first) {
         bus::log::limited(spdlog::level::err, {network_.name(), "cluster-engine-gone"},
                           "cluster group {}: {}", group_name_, s.reason);
+        if (lossless_) network_.credit_arrived();  // sends waiting for credit fail
     }
 }
 
@@ -200,6 +262,8 @@ void Replica::delivered(Member from, std::span<const std::byte> bytes) {
                                       "{}): its messages are not delivered here",
                                       from.node, network_.name(), theirs, settings_);
                     network_.ordered_gone(from.node, from.pid);
+                    // It will credit nothing back: sends wait for it no more.
+                    if (lossless_) network_.credit_arrived();
                 }
                 return;
             }
@@ -218,6 +282,9 @@ void Replica::delivered(Member from, std::span<const std::byte> bytes) {
                 return;
             case wire::Type::leave:
                 if (!ignored) network_.ordered_leave(origin);
+                return;
+            case wire::Type::credit:
+                if (!ignored && lossless_) credited(from, wire::read_credit(r.body));
                 return;
         }
     });
@@ -244,6 +311,9 @@ void Replica::membership(std::span<const Member> members, std::span<const Depart
                           why_left(d.why));
         network_.ordered_gone(d.member.node, d.member.pid);
     }
+    // Sends that waited for a daemon that left, or for the first membership,
+    // wait no more.
+    if (lossless_) network_.credit_arrived();
     if (joined.empty()) return;
     for (const Member& m : joined) {
         if (m == self_) continue;
@@ -265,10 +335,11 @@ void Replica::stats(std::string& out) const {
         "cluster_try_again {}\ncluster_refused_batches {}\ncluster_outbound_bytes {}\n",
         group_name_, self_.node, dead_.empty() ? "ok" : dead_, batches_out_, try_agains_,
         refused_batches_, waiting());
-    out += fmt::format("{:<6} {:>8} {:>10} {:>12} {}\n", "node", "daemon", "msgs_in", "bytes_in",
-                       "settings");
+    out += fmt::format("{:<6} {:>8} {:>10} {:>12} {:>10} {}\n", "node", "daemon", "msgs_in",
+                       "bytes_in", "in_flight", "settings");
     for (const auto& [m, peer] : peers_) {
-        out += fmt::format("{:<6} {:>8} {:>10} {:>12} {}\n", m.node, m.pid, peer.msgs, peer.bytes,
+        out += fmt::format("{:<6} {:>8} {:>10} {:>12} {:>10} {}\n", m.node, m.pid, peer.msgs,
+                           peer.bytes, peer.in_flight,
                            peer.differs.empty() ? "same" : "differ: " + peer.differs);
     }
 }

@@ -31,6 +31,14 @@ class Replica final : public bus::Replica, public GroupListener {
     // message is dropped (counted) and an open fails with EAGAIN, so an
     // engine that stops taking messages never makes the daemon grow.
     static constexpr std::size_t kOutboundBytes = 4U << 20;
+    // A lossless network's window: what this daemon may have sent that
+    // another daemon of the group has not yet delivered to its ports and
+    // credited back.  Each message counts kMessageCost more than its
+    // payload, so that small messages are bounded in number too: what waits
+    // at a slow daemon (its inbound) stays within about a window per
+    // sending daemon.  A daemon credits back once it owes a quarter.
+    static constexpr std::size_t kWindowBytes = 1U << 20;
+    static constexpr std::size_t kMessageCost = 128;
 
     // `max_message`: the engine's largest message, which bounds a batch.
     Replica(Service& service, bus::Network& network, std::size_t max_message);
@@ -47,6 +55,8 @@ class Replica final : public bus::Replica, public GroupListener {
     bool publish_join(bus::PortId port, const bus::Credentials& opener) override EXCLUDES(mu_);
     void publish_leave(bus::PortId port) override EXCLUDES(mu_);
     void announce_join(bus::PortId port, const bus::Credentials& opener) override EXCLUDES(mu_);
+    [[nodiscard]] Credit credit(std::size_t bytes) const override EXCLUDES(mu_);
+    void consumed(const bus::Origin& origin, std::size_t bytes) override EXCLUDES(mu_);
     [[nodiscard]] bus::Origin self() const override;
     void stats(std::string& out) const override EXCLUDES(mu_);
 
@@ -75,7 +85,13 @@ class Replica final : public bus::Replica, public GroupListener {
         std::uint64_t msgs = 0;
         std::uint64_t bytes = 0;
         std::string differs;  // its shared settings, when they are not ours
+        // Lossless: what this daemon sent that it has not credited back, and
+        // what it sent that this daemon delivered but has not credited yet.
+        std::uint64_t in_flight = 0;
+        std::uint64_t owed = 0;
     };
+    // A credit arrived for this daemon (the service's thread).
+    void credited(Member from, const wire::Credit& credit) EXCLUDES(mu_);
 
     Service& service_;
     bus::Network& network_;
@@ -85,17 +101,21 @@ class Replica final : public bus::Replica, public GroupListener {
     // Which member's records to take (the others' settings differ): the
     // service's thread only.
     std::string settings_;
+    bool lossless_ = false;  // fixed by join()
     // The engine connection ended (dispatch() failed): the service's
     // thread polls it no more.  That thread only.
     bool gone_ = false;
 
-    // mu_ guards what waits to go out and what stats shows.  A leaf: taken
-    // under the network's lock (publish), never held across an engine call.
+    // mu_ guards what waits to go out, what stats shows and the credit
+    // (peers_: in_flight, owed).  A leaf: taken under the network's lock
+    // (publish, credit, consumed), never held across an engine call.
     mutable Mutex mu_;
     wire::BatchWriter batch_ GUARDED_BY(mu_);
     std::deque<std::vector<std::byte>> outbound_ GUARDED_BY(mu_);  // whole batches, oldest first
     std::size_t closed_bytes_ GUARDED_BY(mu_) = 0;                 // in outbound_
     bool woken_ GUARDED_BY(mu_) = false;  // the service was told there is work
+    // credit() said wait for the backlog: flush() wakes the network once sent.
+    mutable bool backlog_full_ GUARDED_BY(mu_) = false;
     std::map<Member, Peer> peers_ GUARDED_BY(mu_);
     std::uint64_t try_agains_ GUARDED_BY(mu_) = 0;
     std::uint64_t batches_out_ GUARDED_BY(mu_) = 0;

@@ -49,6 +49,10 @@ void put32(std::byte* p, std::uint32_t v) {
     for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>((v >> (8 * i)) & 0xff);
 }
 
+void put64(std::byte* p, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>((v >> (8 * i)) & 0xff);
+}
+
 std::uint8_t get8(const std::byte* p) {
     return std::to_integer<std::uint8_t>(p[0]);
 }
@@ -63,9 +67,13 @@ std::uint32_t get32(const std::byte* p) {
     return v;
 }
 
+std::uint64_t get64(const std::byte* p) {
+    return get32(p) | (std::uint64_t{get32(p + 4)} << 32);
+}
+
 bool known_type(std::uint16_t t) {
     return t >= static_cast<std::uint16_t>(Type::data) &&
-           t <= static_cast<std::uint16_t>(Type::hello);
+           t <= static_cast<std::uint16_t>(Type::credit);
 }
 
 bool known_kind(std::uint8_t k) {
@@ -86,6 +94,7 @@ Uses uses(Type t) {
         case Type::leave:
             return {true, false, false, false};
         case Type::hello:
+        case Type::credit:
             return {false, false, false, true};
     }
     return {};
@@ -101,6 +110,8 @@ const char* type_name(Type t) {
             return "leave";
         case Type::hello:
             return "hello";
+        case Type::credit:
+            return "credit";
     }
     return "?";
 }
@@ -168,6 +179,9 @@ bus::Status read_record(std::span<const std::byte> rest, std::size_t index, Reco
         return refuse(index, "credentials set but not marked known");
     }
     if (!u.body && length != 0) return refuse(index, fmt::format("a {} with a body", name));
+    if (r.type == Type::credit && length != kCreditBytes) {
+        return refuse(index, fmt::format("a credit of {} bytes, not {}", length, kCreditBytes));
+    }
     out = r;
     used = total;
     return bus::Status::success();
@@ -243,6 +257,7 @@ bool BatchWriter::add(const Record& r) {
     if (!known_type(static_cast<std::uint16_t>(r.type))) return false;
     const Uses u = uses(r.type);
     if (r.body.size() > kMaxBody || (!u.body && !r.body.empty())) return false;
+    if (r.type == Type::credit && r.body.size() != kCreditBytes) return false;
     if (u.address && !known_kind(static_cast<std::uint8_t>(r.address.to))) return false;
     if (records_ == std::numeric_limits<std::uint32_t>::max()) return false;
     const std::size_t size = record_bytes(r.body.size());
@@ -271,6 +286,18 @@ bool BatchWriter::add(const Record& r) {
     ++records_;
     set_count();
     return true;
+}
+
+std::array<std::byte, kCreditBytes> credit_body(const Credit& c) {
+    std::array<std::byte, kCreditBytes> body{};
+    put32(body.data(), c.node);
+    put32(body.data() + 4, c.pid);
+    put64(body.data() + 8, c.bytes);
+    return body;
+}
+
+Credit read_credit(std::span<const std::byte> body) {
+    return {get32(body.data()), get32(body.data() + 4), get64(body.data() + 8)};
 }
 
 bus::Status decode(std::span<const std::byte> batch,

@@ -15,11 +15,14 @@
 //     credentials are known; no other bit is defined), uint8 hops,
 //     3 bytes 0, uint32 port, lower, upper, pid, uid, gid, body length,
 //     then the body.
+// A credit record's body is 16 bytes (see Credit); decode() refuses another
+// length.
 // A field a record's type does not use is 0, credentials that are not
 // known are 0, and nothing follows the last record: one set of records has
 // exactly one encoding.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -40,7 +43,7 @@ constexpr std::size_t kRecordHeaderBytes = 36;
 // offload state, so no kernel superframe is ever one record's body.
 constexpr std::size_t kMaxBody = bus::Limits::kMaxMtu;
 
-enum class Type : std::uint16_t { data = 1, join = 2, leave = 3, hello = 4 };
+enum class Type : std::uint16_t { data = 1, join = 2, leave = 3, hello = 4, credit = 5 };
 
 struct Record {
     Type type = Type::data;
@@ -49,8 +52,24 @@ struct Record {
     bus::Credentials creds;  // data: the writer's; join: the opener's (creds.known says if any)
     std::uint8_t hops = 0;   // data: cables crossed
     std::span<const std::byte> body;  // data: the payload; hello: the sender's network
-                                      // settings as text; join, leave: empty
+                                      // settings as text; credit: a Credit
+                                      // (credit_body()); join, leave: empty
 };
+
+// A lossless network's flow control: the bytes of one daemon's messages
+// (node, pid) that the credit's sender has delivered to its own ports since
+// its last credit to that daemon.  A credit's body is exactly kCreditBytes:
+// uint32 node, uint32 pid, uint64 bytes.
+struct Credit {
+    std::uint32_t node = 0;
+    std::uint32_t pid = 0;
+    std::uint64_t bytes = 0;
+    bool operator==(const Credit&) const = default;
+};
+constexpr std::size_t kCreditBytes = 16;
+std::array<std::byte, kCreditBytes> credit_body(const Credit& c);
+// Only for a body decode() accepted in a credit record.
+Credit read_credit(std::span<const std::byte> body);
 
 // Packs records into one batch, in a buffer it keeps: once it has held a
 // full batch, adding and clearing allocate nothing.

@@ -153,6 +153,33 @@ TEST(ClusterWire, FieldsATypeDoesNotCarryAreWrittenAsZero) {
     EXPECT_EQ(out[1], (Seen{wire::Type::hello, 0, bus::To::standard, 0, 0, 0, 0, 0, false, 0, {}}));
 }
 
+TEST(ClusterWire, ACreditRoundTripsAndAnyOtherLengthIsRefused) {
+    const wire::Credit credit{0xabcdef, 4242, 0x0102030405060708ULL};
+    auto body = wire::credit_body(credit);
+    wire::Record r;
+    r.type = wire::Type::credit;
+    r.body = body;
+    wire::BatchWriter w(kBig);
+    ASSERT_TRUE(w.add(r));
+    std::vector<wire::Credit> got;
+    ASSERT_TRUE(IsOk(wire::decode(w.bytes(), [&](const wire::Record& rec) {
+        ASSERT_EQ(rec.type, wire::Type::credit);
+        got.push_back(wire::read_credit(rec.body));
+    })));
+    EXPECT_EQ(got, std::vector<wire::Credit>{credit});
+
+    // A writer never packs a credit of another length.
+    std::array<std::byte, wire::kCreditBytes + 8> longer{};
+    r.body = longer;
+    EXPECT_FALSE(w.add(r));
+    // A peer that sends one is refused whole: the length field says 24.
+    std::vector<std::byte> batch(w.bytes().begin(), w.bytes().end());
+    batch[wire::kHeaderBytes + 32] = std::byte{24};
+    batch.resize(batch.size() + 8);
+    EXPECT_TRUE(
+        FailsWith(wire::decode(batch, [](const wire::Record&) {}), std::errc::protocol_error));
+}
+
 // The layout docs and peers rely on, whatever the host: little-endian
 // fields at fixed places, the record padded to 8 bytes.
 TEST(ClusterWire, ABatchIsLaidOutLittleEndianByteForByte) {
@@ -362,7 +389,7 @@ TEST(ClusterWire, AFaultyRecordRefusesTheWholeBatchAndIsNamed) {
     };
     const std::vector<Fault> faults = {
         {"unknown type 0", [&](auto& b) { b[second] = std::byte{0}; }},
-        {"unknown type 5", [&](auto& b) { b[second] = std::byte{5}; }},
+        {"unknown type 6", [&](auto& b) { b[second] = std::byte{6}; }},
         {"unknown address kind 5", [&](auto& b) { b[second + 2] = std::byte{5}; }},
         {"undefined flag bits 0x02", [&](auto& b) { b[second + 3] |= std::byte{2}; }},
         {"reserved byte", [&](auto& b) { b[second + 6] = std::byte{1}; }},
