@@ -28,7 +28,7 @@ while (($#)); do
   esac
   shift 2
 done
-contenders=(cpg_raw ipnfs ipnfs_framed)
+contenders=(cpg_raw ipnfs ipnfs_framed ipnfs_lossless)
 loadgen=$build/bench/ipnfs-loadgen
 for bin in "$build/bench/ipnfs-cpg-raw" "$loadgen" "$build/daemon/ipnfs"; do
   [[ -x $bin ]] || {
@@ -84,13 +84,13 @@ contender_cpg_raw() {
 # clock for the one-way latency.  Plain: one message per write and per
 # read; framed: batches of records per write, 64 KiB of records per read.
 contender_ipnfs() {
-  local size=$1 pace=$2 mode=${3:-plain} h out
-  local net=b$size-$mode-$pace
+  local size=$1 pace=$2 mode=${3:-plain} lossless=${4:-off} h out
+  local net=b$size-$mode-$lossless-$pace
   local args=(--kind ipnfs --size "$size" --seconds "$seconds" --net "$dir/host1/mnt/$net"
     --recv "$dir/host2/mnt/$net/port1,$dir/host3/mnt/$net/port1" --pid "$(cat "$dir/host1/ipnfs.pid")")
   for h in 1 2 3; do
     mkdir "$dir/host$h/mnt/$net"
-    printf 'queue 65536\nscope cluster\n' >"$dir/host$h/mnt/$net/ctl"
+    printf 'queue 65536\nlossless %s\nscope cluster\n' "$lossless" >"$dir/host$h/mnt/$net/ctl"
   done
   [[ $mode == plain ]] || args+=(--framed)
   if ((pace > 0)); then
@@ -118,6 +118,8 @@ PY
   for h in 1 2 3; do rmdir "$dir/host$h/mnt/$net"; done
 }
 contender_ipnfs_framed() { contender_ipnfs "$1" "$2" framed; }
+# Lossless across hosts: the credit the daemons pass in the order.
+contender_ipnfs_lossless() { contender_ipnfs "$1" "$2" plain on; }
 
 echo "| contender | size | load | host | msg/s | p50 µs | p99 µs | lost |"
 echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"

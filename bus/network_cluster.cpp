@@ -11,6 +11,16 @@
 
 namespace ipnfs::bus {
 
+namespace {
+
+Status engine_gone() {
+    return Status::error(std::errc::not_connected,
+                         "the network's connection to corosync ended (stats: cluster_engine); "
+                         "'scope node' makes it a network of this host again");
+}
+
+}  // namespace
+
 Status Network::set_scope(Words w) {
     bool cluster = false;
     if (w[0] == "cluster") {
@@ -88,10 +98,7 @@ SendResult Network::send_cluster(const Connection& conn, MessageRef msg, SendWai
         switch (senders_.empty() ? replica_->credit(msg->payload().size())
                                  : Replica::Credit::wait) {
             case Replica::Credit::gone:
-                return {Status::error(std::errc::not_connected,
-                                      "the network's connection to corosync ended (stats: "
-                                      "cluster_engine); 'scope node' makes it a network of this "
-                                      "host again")};
+                return {engine_gone()};
             case Replica::Credit::wait:
                 ++window_waits_;
                 return park(waiter, std::move(msg), *conn.port, false);
@@ -135,9 +142,7 @@ void Network::drain_window(AfterUnlock& after) {
         if (credit == Replica::Credit::now) {
             publish(*waiter.from_, waiter.message_);
         } else {
-            status = Status::error(std::errc::not_connected,
-                                   "the network's connection to corosync ended (stats: "
-                                   "cluster_engine)");
+            status = engine_gone();
         }
         waiter.message_.reset();
         after.sent.emplace_back(&waiter, std::move(status));
