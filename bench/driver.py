@@ -325,14 +325,14 @@ def receiver_cells(b):
 
     for wait in receiver_modes(b):
         w = ["--receiver", wait]
-        for prefix, mnt, _ in ipnfs_daemons(b):
+        for prefix, mnt, pid in ipnfs_daemons(b):
             name = f"{prefix} plain"
             cells.append((("recv", wait, name, "latency"),
                           lambda mnt=mnt, w=w: ipnfs("latency", mnt, lossless, *lat, *w)))
             for mode, settings in (("lossless", lossless), ("lossy", lossy)):
                 cells.append((("recv", wait, name, mode),
-                              lambda mnt=mnt, w=w, settings=settings: ipnfs(
-                                  "throughput", mnt, settings, *thr, *w)))
+                              lambda mnt=mnt, w=w, settings=settings, pid=pid: ipnfs(
+                                  "throughput", mnt, settings, *thr, *w, "--pid", pid)))
         for kind, name in (("pipe", "pipes"), ("unix", "AF_UNIX dgram")):
             cells.append((("recv", wait, name, "latency"),
                           lambda kind=kind, w=w: b.loadgen_run("latency", kind, *lat, *w)))
@@ -346,7 +346,8 @@ def receiver_cells(b):
             cells.append((("recv", wait, "vde_switch hub", "latency"),
                           lambda w=w: b.loadgen_run("latency", "vde", *vde, *lat, *w)))
             cells.append((("recv", wait, "vde_switch hub", "lossy"),
-                          lambda w=w: b.loadgen_run("throughput", "vde", *vde, *thr, *w)))
+                          lambda w=w: b.loadgen_run("throughput", "vde", *vde, *thr, *w,
+                                                    "--pid", b.vde_hub_pid)))
         # A ZeroMQ socket has no descriptor to read: no io_uring receiver.
         if b.has_zmq and wait != "uring":
             cells.append((("recv", wait, "ZeroMQ pub/sub", "latency"),
@@ -755,8 +756,8 @@ RECEIVER_CONTENDERS = ["ipnfs plain", "ipnfs-baseline plain", "pipes", "AF_UNIX 
 def receivers_table(results):
     """Per contender and way of waiting: one-way latency, 1→1 throughput and loss."""
     lines = ["| contender | receiver | one-way p50 µs | one-way p99 µs | lossless msg/s "
-             "| lossy msg/s | lossy loss % |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| lossy msg/s | lossy loss % | daemon CPU µs/msg, lossy |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     modes = [m for m in RECEIVERS if any(k[:2] == ("recv", m) for k in results)]
     for name in RECEIVER_CONTENDERS:
         for wait in modes:
@@ -766,15 +767,16 @@ def receivers_table(results):
             cols = [fmt(lat and lat["p50"]), fmt(lat and lat["p99"], ".0f")]
             for mode in ("lossless", "lossy"):
                 if ("recv", wait, name, mode) not in results:
-                    cols.append("—")
-                    if mode == "lossy":
-                        cols.append("—")
+                    cols += ["—"] * (3 if mode == "lossy" else 1)
                     continue
                 ok = [r for r in results[("recv", wait, name, mode)] if r]
                 cols.append(fmt_rate(median([r["rates"][0] for r in ok])) if ok else "failed")
                 if mode == "lossy":
                     loss = [100 * (1 - r["counts"][0] / r["sent"]) for r in ok if r["sent"]]
                     cols.append(fmt(median(loss), ".2f"))
+                    daemon = DAEMON.get(name, False) and ok
+                    cols.append(fmt(median([cpu_per_msg(r) for r in ok]), ".2f") if daemon
+                                else "-")
             lines.append(f"| {name} | {RECEIVER_LABEL[wait]} | " + " | ".join(cols) + " |")
     pairs = []
     for wait in RECEIVERS:
