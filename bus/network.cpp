@@ -808,18 +808,7 @@ Received Network::receive_locked(Port& port, Waiter* waiter, const Fits* fits, A
         return {Outcome::message, std::move(msg)};
     }
     if (hung_up_ && !next_does_not_fit) return {Outcome::hung_up, nullptr};
-    if (next_does_not_fit) return {Outcome::would_block, nullptr};
-    if (waiter == nullptr) {
-        // The read watch is armed here and when a poll finds nothing, not
-        // when a poll answers readable: a poller told "readable" reads until
-        // it finds nothing (edge-triggered epoll must; level-triggered and
-        // poll() ask again), so until then the next message needs no notify,
-        // which a receiver that lags would otherwise cost one per message.
-        // Under mu_, where senders queue and look at the flag: a message
-        // that comes after this finds it set.
-        port.watched = true;
-        return {Outcome::would_block, nullptr};
-    }
+    if (waiter == nullptr || next_does_not_fit) return {Outcome::would_block, nullptr};
     if (waiter->state_ == WaitState::cancelled) return {Outcome::cancelled, nullptr};
     // Parks only with nothing queued, looked at under mu_, where every sender
     // queues: a port never has both queued messages and parked readers.
@@ -863,18 +852,17 @@ bool Network::charge_rest(const Connection& conn, std::uint64_t bytes, Charge& o
 
 bool Network::poll_readable(const Connection& conn) {
     MutexLock lock(mu_);
-    if (hung_up_ || conn.port->queued() > 0) return true;
+    // Armed even when readable now: an edge-triggered epoll reads until
+    // EAGAIN without polling again, and must still hear of the next message.
     conn.port->watched = true;
-    return false;
+    return hung_up_ || conn.port->queued() > 0;
 }
 
 bool Network::poll_writable(const Connection& conn, bool framed) {
     MutexLock lock(mu_);
     if (!conn.writes) return false;
     if (hung_up_ || !settings_.lossless) return true;
-    // Armed either way: an edge-triggered epoll writes until EAGAIN without
-    // polling again, and a lossless write that would wait parks or fails
-    // with EAGAIN without arming, so a "writable" answer must arm already.
+    // Armed either way, for the same reason as poll_readable.
     if (!conn.port->watched_out) {
         conn.port->watched_out = true;
         write_watchers_.push_back(conn.id);

@@ -194,10 +194,8 @@ class Network {
     // a rest back.
     bool charge_rest(const Connection& conn, std::uint64_t bytes, Charge& out) EXCLUDES(mu_);
 
-    // Whether a receive / a send would not wait now.  When not, the listener
-    // hears (once) when that may have changed; readable, it hears only after
-    // a receive without a waiter found nothing (receive_locked): whoever was
-    // told "readable" takes until then.  A send goes where the policy
+    // Whether a receive / a send would not wait now.  Either way the listener
+    // hears (once) when that may have changed.  A send goes where the policy
     // says (Policy::reach): to the writer's default destination, or, when
     // its records are `framed` (each names an address), anywhere.
     bool poll_readable(const Connection& conn) EXCLUDES(mu_);
