@@ -87,11 +87,14 @@ class Bench:
         self.mounts = []
         self.pids = []  # daemons to stop at the end
         self.cell_id = 0
-        self.has_vde = shutil.which("vde_switch") is not None and self.loadgen_has_vde()
+        self.has_vde = shutil.which("vde_switch") is not None and self.loadgen_has("vde_open")
+        self.has_zmq = self.loadgen_has("zmq_socket")
+        self.has_uring = self.loadgen_has("io_uring_queue_init")
         self.has_iperf = shutil.which("iperf3") is not None
 
-    def loadgen_has_vde(self):
-        return b"vde_open" in open(self.loadgen, "rb").read()
+    def loadgen_has(self, symbol):
+        """Whether the load generator was built with the library that has symbol."""
+        return symbol.encode() in open(self.loadgen, "rb").read()
 
     # ------------------------------------------------------------ daemons
 
@@ -283,6 +286,101 @@ def latency_cells(b):
     return cells
 
 
+RECEIVERS = ("blocking", "epoll-lt", "epoll-et", "uring")
+RECEIVER_LABEL = {"blocking": "blocking read()", "epoll-lt": "epoll, level-triggered",
+                  "epoll-et": "epoll, edge-triggered", "uring": "io_uring read"}
+
+
+def receiver_modes(b):
+    """--receiver: the ways of waiting the receivers table compares."""
+    modes = [m for m in b.args.receiver.split(",") if m]
+    if "all" in modes:
+        modes = list(RECEIVERS)
+    if not b.has_uring and "uring" in modes:
+        log("bench: the load generator was built without liburing: no io_uring receiver")
+        modes.remove("uring")
+    return modes
+
+
+def receiver_cells(b):
+    """N=1, 64 B: paced one-way latency and 1→1 throughput (lossless and
+    lossy) for every contender under each --receiver mode; and back-to-back
+    latency pairs of ipnfs against vde_switch under each epoll mode."""
+    cells = []
+    lat = ["--seconds", b.args.latency_seconds, "--rate", b.args.rate]
+    thr = ["--size", 64, "--seconds", b.args.seconds]
+    lossless = [f"queue {QUEUE}", "lossless on", f"pool {POOL}"]
+    lossy = [f"queue {QUEUE}"]
+
+    def ipnfs(scenario, mnt, settings, *opts):
+        net = b.network(mnt, settings)
+        r = b.loadgen_run(scenario, "ipnfs", "--net", net, *opts)
+        os.rmdir(net)
+        return r
+
+    def zmq(scenario, *opts):
+        b.cell_id += 1
+        return b.loadgen_run(scenario, "zmq", "--ipc", os.path.join(b.work, f"z{b.cell_id}"),
+                             *opts)
+
+    for wait in receiver_modes(b):
+        w = ["--receiver", wait]
+        for prefix, mnt, pid in ipnfs_daemons(b):
+            name = f"{prefix} plain"
+            cells.append((("recv", wait, name, "latency"),
+                          lambda mnt=mnt, w=w: ipnfs("latency", mnt, lossless, *lat, *w)))
+            for mode, settings in (("lossless", lossless), ("lossy", lossy)):
+                cells.append((("recv", wait, name, mode),
+                              lambda mnt=mnt, w=w, settings=settings, pid=pid: ipnfs(
+                                  "throughput", mnt, settings, *thr, *w, "--pid", pid)))
+        for kind, name in (("pipe", "pipes"), ("unix", "AF_UNIX dgram")):
+            cells.append((("recv", wait, name, "latency"),
+                          lambda kind=kind, w=w: b.loadgen_run("latency", kind, *lat, *w)))
+            for mode in ("lossless", "lossy"):
+                extra = ["--lossy"] if mode == "lossy" else []
+                cells.append((("recv", wait, name, mode),
+                              lambda kind=kind, w=w, extra=extra: b.loadgen_run(
+                                  "throughput", kind, *thr, *extra, *w)))
+        if b.has_vde:
+            vde = ["--sock", b.vde_hub]
+            cells.append((("recv", wait, "vde_switch hub", "latency"),
+                          lambda w=w: b.loadgen_run("latency", "vde", *vde, *lat, *w)))
+            cells.append((("recv", wait, "vde_switch hub", "lossy"),
+                          lambda w=w: b.loadgen_run("throughput", "vde", *vde, *thr, *w,
+                                                    "--pid", b.vde_hub_pid)))
+        # A ZeroMQ socket has no descriptor to read: no io_uring receiver.
+        if b.has_zmq and wait != "uring":
+            cells.append((("recv", wait, "ZeroMQ pub/sub", "latency"),
+                          lambda w=w: zmq("latency", *lat, *w)))
+            for mode in ("lossless", "lossy"):
+                extra = ["--lossy"] if mode == "lossy" else []
+                cells.append((("recv", wait, "ZeroMQ pub/sub", mode),
+                              lambda w=w, extra=extra: zmq("throughput", *thr, *extra, *w)))
+    cells = [(key, run) for key, run in cells if wanted_contender(b, key[2])]
+    if b.has_vde:
+        for wait in receiver_modes(b):
+            if wait.startswith("epoll"):
+                cells.append((("recvpair", wait), lambda wait=wait: latency_pairs(b, wait)))
+    return cells
+
+
+def latency_pairs(b, wait="blocking"):
+    """ipnfs then vde_switch, N=1 paced latency, back to back b.args.pairs
+    times: the ratios of each pair's p50 and p99."""
+    p50, p99 = [], []
+    for _ in range(b.args.pairs):
+        net = b.network(b.ipn, [f"queue {QUEUE}", "lossless on", f"pool {POOL}"])
+        ip = b.loadgen_run("latency", "ipnfs", "--net", net, "--seconds", 0.5, "--rate",
+                           b.args.rate, "--receiver", wait)
+        os.rmdir(net)
+        vde = b.loadgen_run("latency", "vde", "--sock", b.vde_hub, "--seconds", 0.5,
+                            "--rate", b.args.rate, "--receiver", wait)
+        if ip and vde:
+            p50.append(ip["p50_us"] / vde["p50_us"])
+            p99.append(ip["p99_us"] / vde["p99_us"])
+    return {"p50": p50, "p99": p99}
+
+
 SCALE_SMALL_PORTS = 32
 SCALE_LARGE_PORTS = 4096
 SCALE_NETWORKS = 1000
@@ -332,23 +430,9 @@ def paired_cells(b):
                 ratios.append(ip["rates"][0] / min(null["rates"][0], null["send_rate"]))
         return {"ratios": ratios}
 
-    def latency_pairs():
-        p50, p99 = [], []
-        for _ in range(b.args.pairs):
-            net = b.network(b.ipn, lossless)
-            ip = b.loadgen_run("latency", "ipnfs", "--net", net, "--seconds", 0.5, "--rate",
-                               b.args.rate)
-            os.rmdir(net)
-            vde = b.loadgen_run("latency", "vde", "--sock", b.vde_hub, "--seconds", 0.5,
-                                "--rate", b.args.rate)
-            if ip and vde:
-                p50.append(ip["p50_us"] / vde["p50_us"])
-                p99.append(ip["p99_us"] / vde["p99_us"])
-        return {"p50": p50, "p99": p99}
-
     cells = [(("pair", "floor"), floor_pairs)]
     if b.has_vde:
-        cells.append((("pair", "latency"), latency_pairs))
+        cells.append((("pair", "latency"), lambda: latency_pairs(b)))
     return cells
 
 
@@ -665,6 +749,51 @@ def pingpong_table(results):
     return "\n".join(lines)
 
 
+RECEIVER_CONTENDERS = ["ipnfs plain", "ipnfs-baseline plain", "pipes", "AF_UNIX dgram",
+                      "vde_switch hub", "ZeroMQ pub/sub"]
+
+
+def receivers_table(results):
+    """Per contender and way of waiting: one-way latency, 1→1 throughput and loss."""
+    lines = ["| contender | receiver | one-way p50 µs | one-way p99 µs | lossless msg/s "
+             "| lossy msg/s | lossy loss % | daemon CPU µs/msg, lossy |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    modes = [m for m in RECEIVERS if any(k[:2] == ("recv", m) for k in results)]
+    for name in RECEIVER_CONTENDERS:
+        for wait in modes:
+            if not any(k[:3] == ("recv", wait, name) for k in results):
+                continue
+            lat = lat_summary(results, ("recv", wait, name, "latency"))
+            cols = [fmt(lat and lat["p50"]), fmt(lat and lat["p99"], ".0f")]
+            for mode in ("lossless", "lossy"):
+                if ("recv", wait, name, mode) not in results:
+                    cols += ["—"] * (3 if mode == "lossy" else 1)
+                    continue
+                ok = [r for r in results[("recv", wait, name, mode)] if r]
+                cols.append(fmt_rate(median([r["rates"][0] for r in ok])) if ok else "failed")
+                if mode == "lossy":
+                    loss = [100 * (1 - r["counts"][0] / r["sent"]) for r in ok if r["sent"]]
+                    cols.append(fmt(median(loss), ".2f"))
+                    daemon = DAEMON.get(name, False) and ok
+                    cols.append(fmt(median([cpu_per_msg(r) for r in ok]), ".2f") if daemon
+                                else "-")
+            lines.append(f"| {name} | {RECEIVER_LABEL[wait]} | " + " | ".join(cols) + " |")
+    pairs = []
+    for wait in RECEIVERS:
+        p50 = paired(results, ("recvpair", wait), "p50")
+        p99 = paired(results, ("recvpair", wait), "p99")
+        if p50 and p99:
+            pairs.append(f"| {RECEIVER_LABEL[wait]} | {p50['median']:.2f}× ({p50['q1']:.2f}–"
+                         f"{p50['q3']:.2f}) | {p99['median']:.2f}× ({p99['q1']:.2f}–"
+                         f"{p99['q3']:.2f}) | {p50['n']} |")
+    if pairs:
+        lines += ["", "Back-to-back pairs, N=1 one-way latency, ipnfs / vde_switch with the same "
+                  "receiver (the median of the pairs' ratios, quartiles):", "",
+                  "| receiver | p50 ipnfs / vde | p99 ipnfs / vde | pairs |",
+                  "| --- | ---: | ---: | ---: |"] + pairs
+    return "\n".join(lines)
+
+
 def tap_summary(results):
     out = {}
     for key, runs in results.items():
@@ -869,7 +998,11 @@ def main():
                     help="make the tables again from a run's saved numbers, measuring nothing")
     ap.add_argument("--fuse-options", default="",
                     help="libfuse options for ipnfs and the null FUSE alike, e.g. max_threads=2")
-    ap.add_argument("--only", default="", help="comma list of: fanout,latency,paired,scale,tap,memory")
+    ap.add_argument("--only", default="",
+                    help="comma list of: fanout,latency,paired,scale,tap,memory,receivers")
+    ap.add_argument("--receiver", default="", metavar="MODE,...",
+                    help="the receivers table: N=1 latency and throughput with receivers that "
+                         "wait in blocking, epoll-lt, epoll-et, uring (or all); none by default")
     ap.add_argument("--baseline", default="", metavar="IPNFS",
                     help="another build's ipnfs daemon binary: contenders 'ipnfs-baseline plain' "
                          "and 'ipnfs-baseline framed' in the fan-out loads, each run right after "
@@ -950,6 +1083,8 @@ def measure(args, want, started):
             cells += scale_cells(b)
         if want("tap"):
             cells += tap_cells(b)
+        if args.receiver and want("receivers"):
+            cells += receiver_cells(b)
         results = {key: [] for key, _ in cells}
         for rep in range(args.reps):
             log(f"bench: repetition {rep + 1} of {args.reps}: {len(cells)} runs "
@@ -1019,6 +1154,17 @@ def render(args, want, header, results, mem, out, started):
                   "ipnfs: lossless hub network.", "", latency_table(results), "",
                   "Ping-pong, N=1, 64 B: one message bounced between two endpoints.", "",
                   pingpong_table(results), ""]
+    if any(k[0] == "recv" for k in results):
+        parts += ["## Event-loop receivers", "",
+                  f"N=1, 64 B, one contender at a time, with the receiver waiting as --receiver "
+                  f"says: in read() (blocking), in epoll_wait() on a non-blocking descriptor "
+                  f"(level-triggered: one read per wake-up; edge-triggered: reads until "
+                  f"EAGAIN), or for one io_uring read at a time. Latency: {args.rate} paced "
+                  f"sends per second for {args.latency_seconds} s, ipnfs lossless. Throughput: "
+                  f"as fast as the sender goes for {args.seconds} s; ipnfs queue {QUEUE} (pool "
+                  f"{POOL} lossless). ZeroMQ: XPUB/SUB over ipc, lossless with "
+                  "ZMQ_XPUB_NODROP; its descriptor only signals, so both epoll modes read until "
+                  "EAGAIN, and it has no io_uring read.", "", receivers_table(results), ""]
     if want("scale"):
         parts += ["## Scale", "",
                   "Plain 64-byte writes on a lossless network, readers on 4 ports spread over "

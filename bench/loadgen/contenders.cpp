@@ -20,6 +20,9 @@ constexpr Contender kContenders[] = {
 #ifdef IPNFS_BENCH_VDE
     {.kind = "vde", .fanout = wire_vde_fanout, .pair = wire_vde_pair},
 #endif
+#ifdef IPNFS_BENCH_ZMQ
+    {.kind = "zmq", .fanout = wire_zmq_fanout, .pair = nullptr},
+#endif
 };
 
 const Contender* find(std::string_view kind) {

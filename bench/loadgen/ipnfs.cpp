@@ -59,17 +59,18 @@ class FramedEndpoint final : public FileEndpoint {
                 if (errno == EINTR) continue;
                 return false;
             }
-            std::size_t at = 0;
-            while (at + sizeof(ipnfs_record) <= static_cast<std::size_t>(n)) {
-                ipnfs_record h{};
-                std::memcpy(&h, buf.data() + at, sizeof h);
-                // A cluster network's records carry the sender's node first.
-                if (h.kind == IPNFS_DATA) {
-                    on(buf.data() + at + sizeof h + IPNFS_EXTRA_SIZE(h.flags), h.len);
-                }
-                at += IPNFS_RECORD_FULL_SIZE(&h);
-            }
+            parse(buf.data(), static_cast<std::size_t>(n), on);
             return true;
+        }
+    }
+    void parse(const std::byte* m, std::size_t n, const OnMessage& on) override {
+        std::size_t at = 0;
+        while (at + sizeof(ipnfs_record) <= n) {
+            ipnfs_record h{};
+            std::memcpy(&h, m + at, sizeof h);
+            // A cluster network's records carry the sender's node first.
+            if (h.kind == IPNFS_DATA) on(m + at + sizeof h + IPNFS_EXTRA_SIZE(h.flags), h.len);
+            at += IPNFS_RECORD_FULL_SIZE(&h);
         }
     }
 

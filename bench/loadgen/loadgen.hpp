@@ -154,6 +154,32 @@ class Endpoint {
     virtual bool receive(std::span<std::byte> buf, const OnMessage& on) = 0;
     // The receiver is done: senders must no longer wait for it.
     virtual void close() = 0;
+
+    // What event-loop receivers (--receiver, receivers.cpp) need: the
+    // descriptor they wait on (-1: this endpoint has none), how much one read
+    // asks for, and the messages one read returned.
+    [[nodiscard]] virtual int event_fd() const { return -1; }
+    [[nodiscard]] virtual std::size_t read_size(std::size_t buf) const { return buf; }
+    virtual void parse(const std::byte* m, std::size_t n, const OnMessage& on) { on(m, n); }
+    // One take that does not wait: read() on event_fd() (made non-blocking by
+    // the caller) unless the endpoint reads otherwise (ZeroMQ).
+    enum class Took { message, again, end };
+    virtual Took take(std::span<std::byte> buf, const OnMessage& on) {
+        for (;;) {
+            ssize_t n = ::read(event_fd(), buf.data(), read_size(buf.size()));
+            if (n > 0) {
+                parse(buf.data(), static_cast<std::size_t>(n), on);
+                return Took::message;
+            }
+            if (n == 0) return Took::end;
+            if (errno == EAGAIN) return Took::again;
+            if (errno != EINTR) return Took::end;
+        }
+    }
+    // Whether the receiver must take until Took::again after every wake-up
+    // whatever epoll was asked for (a ZeroMQ socket's descriptor only ever
+    // signals an edge).
+    [[nodiscard]] virtual bool edge_only() const { return false; }
 };
 
 class FileEndpoint : public Endpoint {
@@ -193,6 +219,10 @@ class FileEndpoint : public Endpoint {
         fd_ = -1;
     }
     [[nodiscard]] int fd() const { return fd_; }
+    [[nodiscard]] int event_fd() const override { return fd_; }
+    [[nodiscard]] std::size_t read_size(std::size_t buf) const override {
+        return std::min(read_size_, buf);
+    }
 
   protected:
     int fd_ = -1;
@@ -278,6 +308,26 @@ EndpointPair wire_unix_dgram_pair(const Setup& s);
 Wiring wire_vde_fanout(const Setup& s);
 EndpointPair wire_vde_pair(const Setup& s);
 #endif
+#ifdef IPNFS_BENCH_ZMQ
+Wiring wire_zmq_fanout(const Setup& s);
+#endif
+
+// ---------------------------------------------------------------- receivers
+
+// How a receiver waits (--receiver): in read() (blocking, the default), in
+// epoll_wait() on a non-blocking descriptor, level-triggered (one read per
+// wake-up) or edge-triggered (reads until EAGAIN), or for an io_uring read.
+enum class Wait { blocking, epoll_lt, epoll_et, uring };
+Wait wait_of(const std::string& name);
+
+// One receiver's way of taking messages from its endpoint.
+class Receiver {
+  public:
+    virtual ~Receiver() = default;
+    // As Endpoint::receive: at least one message to `on`, false at the end.
+    virtual bool next(std::span<std::byte> buf, const OnMessage& on) = 0;
+};
+std::unique_ptr<Receiver> make_receiver(Endpoint& ep, Wait wait);
 
 // ---------------------------------------------------------------- scenarios
 

@@ -27,6 +27,15 @@
 //   vde     --sock DIR of a running vde_switch; every endpoint is a
 //           libvdeplug connection (only if built with libvdeplug)
 //
+//   zmq     ZeroMQ over ipc (--ipc PATH, made fresh): the sender an XPUB
+//           (lossless: ZMQ_XPUB_NODROP, a full queue makes it wait; lossy:
+//           a PUB's drops), each receiver a SUB (only if built with libzmq)
+//
+// Receivers (--receiver, throughput and latency): blocking (read(), the
+// default), epoll-lt (a non-blocking descriptor, one read per epoll_wait),
+// epoll-et (edge-triggered, reads until EAGAIN before waiting), uring (one
+// io_uring read at a time on the blocking descriptor; not zmq).
+//
 // Common options: --n N receivers (1), --size BYTES per message (64),
 // --lossy (pipes and sockets then send without blocking and drop on a full
 // buffer; ipnfs and vde keep whatever mode the network has), --seconds S (1),
@@ -61,6 +70,7 @@ int main(int argc, char** argv) {
     s.lossy = s.opt.has("lossy");
     s.framed = s.opt.has("framed");
     s.learn = s.opt.has("learn");
+    wait_of(s.opt.str("receiver"));  // refuses an unknown one before anything runs
     if (s.size < kMinSize || s.size > 65535) die("--size must be 38..65535");
     if (scenario == "throughput") return throughput(s, false, 0);
     if (scenario == "latency") {

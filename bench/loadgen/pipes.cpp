@@ -36,6 +36,10 @@ class StreamReader final : public Endpoint {
         on(buf.data(), size_);
         return true;
     }
+    // Writes of one message are atomic (below PIPE_BUF), so a read of one
+    // message's size takes a whole one or nothing.
+    [[nodiscard]] int event_fd() const override { return rfd_; }
+    [[nodiscard]] std::size_t read_size(std::size_t) const override { return size_; }
     void close() override {
         if (rfd_ >= 0) ::close(rfd_);
         if (wfd_ >= 0) ::close(wfd_);

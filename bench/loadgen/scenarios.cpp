@@ -30,6 +30,7 @@ struct Run {
 void receive_loop(Endpoint& ep, const Setup& s, Run& run, ReceiverResult& r, bool target,
                   bool latency) {
     std::vector<std::byte> buf(65536);
+    std::unique_ptr<Receiver> receiver = make_receiver(ep, wait_of(s.opt.str("receiver")));
     ++run.ready;
     while (!run.go.load()) std::this_thread::yield();
     bool finished = false;
@@ -53,8 +54,9 @@ void receive_loop(Endpoint& ep, const Setup& s, Run& run, ReceiverResult& r, boo
         }
     };
     while (!finished && !(null && run.stop.load())) {
-        if (!ep.receive(buf, on)) break;
+        if (!receiver->next(buf, on)) break;
     }
+    receiver.reset();
     if (null) r.last_ns = now_ns();
     ep.close();
     ++run.done;

@@ -28,6 +28,7 @@ class SocketEndpoint final : public Endpoint {
             if (errno != EINTR) return false;
         }
     }
+    [[nodiscard]] int event_fd() const override { return fd_; }
     void close() override {
         if (fd_ >= 0) ::close(fd_);
         fd_ = -1;

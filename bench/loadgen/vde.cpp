@@ -39,6 +39,8 @@ class VdeEndpoint final : public Endpoint {
             if (n == 0 || errno != EINTR) return false;
         }
     }
+    // vde_recv() of a vde:// connection is a recv() of its data socket.
+    [[nodiscard]] int event_fd() const override { return vde_datafd(conn_); }
     void close() override {
         if (conn_ != nullptr) vde_close(conn_);
         conn_ = nullptr;
