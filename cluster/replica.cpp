@@ -69,6 +69,28 @@ bus::Status Replica::join(Engine& engine, std::string_view group_name) {
     return bus::Status::success();
 }
 
+bus::Status Replica::settle(std::chrono::milliseconds limit) {
+    UniqueLock lock(mu_);
+    auto all_heard = [this]() REQUIRES(mu_) {
+        return has_membership_ &&
+               std::ranges::all_of(peers_, [](const auto& p) { return p.second.heard; });
+    };
+    // The analysis cannot follow the predicate into wait_for: checked by hand.
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!all_heard()) {
+        if (settled_.wait_until(lock.native(), deadline) == std::cv_status::timeout) break;
+    }
+    for (const auto& [member, peer] : peers_) {
+        if (peer.differs.empty()) continue;
+        return bus::Status::error(
+            std::errc::file_exists,
+            fmt::format("node {} has network {} with other settings ({}; here: {}): one name, "
+                        "one bus; make them alike or use another name",
+                        member.node, network_.name(), peer.differs, settings_));
+    }
+    return bus::Status::success();
+}
+
 bus::Origin Replica::self() const {
     return {self_.node, self_.pid, 0};
 }
@@ -253,8 +275,11 @@ void Replica::delivered(Member from, std::span<const std::byte> bytes) {
                 bool differs = theirs != settings_;
                 {
                     MutexLock lock(mu_);
-                    peers_[from].differs = differs ? theirs : std::string();
+                    Peer& peer = peers_[from];
+                    peer.differs = differs ? theirs : std::string();
+                    peer.heard = true;
                 }
+                settled_.notify_all();
                 ignored = differs;
                 if (differs) {
                     bus::log::limited(spdlog::level::err, {network_.name(), "cluster-differs"},
@@ -304,7 +329,9 @@ void Replica::membership(std::span<const Member> members, std::span<const Depart
         MutexLock lock(mu_);
         for (const Departure& d : left) peers_.erase(d.member);
         for (const Member& m : members) peers_.try_emplace(m);
+        has_membership_ = true;
     }
+    settled_.notify_all();
     for (const Departure& d : left) {
         bus::log::limited(spdlog::level::info, {network_.name(), "cluster-leave"},
                           "node {} (daemon {}) {}: its ports leave", d.member.node, d.member.pid,

@@ -3,6 +3,8 @@
 // group orders, every daemon's, comes back to the network in that order.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -49,6 +51,13 @@ class Replica final : public bus::Replica, public GroupListener {
 
     // Joins the network's group through `engine` (the service's).
     bus::Status join(Engine& engine, std::string_view group_name);
+    // Once joined and served by the service's thread: waits (at most
+    // `limit`) until the group's membership reached this daemon and every
+    // member said its settings.  EEXIST, with whose and which, when a
+    // member's network of this name has other settings; success when all
+    // share them or some did not answer in time (stats and the log say so
+    // when they do).
+    bus::Status settle(std::chrono::milliseconds limit) EXCLUDES(mu_);
 
     // bus::Replica, called under the network's lock: they only queue.
     bool publish(const bus::Message& msg) override EXCLUDES(mu_);
@@ -89,6 +98,7 @@ class Replica final : public bus::Replica, public GroupListener {
         // what it sent that this daemon delivered but has not credited yet.
         std::uint64_t in_flight = 0;
         std::uint64_t owed = 0;
+        bool heard = false;  // its hello came
     };
     // A credit arrived for this daemon (the service's thread).
     void credited(Member from, const wire::Credit& credit) EXCLUDES(mu_);
@@ -117,6 +127,8 @@ class Replica final : public bus::Replica, public GroupListener {
     // credit() said wait for the backlog: flush() wakes the network once sent.
     mutable bool backlog_full_ GUARDED_BY(mu_) = false;
     std::map<Member, Peer> peers_ GUARDED_BY(mu_);
+    bool has_membership_ GUARDED_BY(mu_) = false;  // the group's first came
+    std::condition_variable settled_;              // has_membership_ or a hello, for settle()
     std::uint64_t try_agains_ GUARDED_BY(mu_) = 0;
     std::uint64_t batches_out_ GUARDED_BY(mu_) = 0;
     std::uint64_t refused_batches_ GUARDED_BY(mu_) = 0;  // malformed: dropped whole

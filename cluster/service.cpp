@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <system_error>
@@ -22,6 +23,9 @@ namespace {
 
 // How soon a send the engine refused (busy) is tried again.
 constexpr int kRetryMs = 1;
+// How long `scope cluster` waits for the other daemons to say their
+// settings: a round of the group's token, normally milliseconds.
+constexpr std::chrono::milliseconds kSettleLimit{2000};
 
 }  // namespace
 
@@ -53,6 +57,9 @@ bus::MadeReplica Service::make(bus::Network& network) {
     auto replica = std::make_unique<Replica>(*this, network, engine_->max_message());
     if (bus::Status s = replica->join(*engine_, name); !s.ok()) return {s, nullptr};
     add(*replica);
+    // A name another daemon uses with other settings is refused here, where
+    // ctl can say so, rather than only in stats later.
+    if (bus::Status s = replica->settle(kSettleLimit); !s.ok()) return {s, nullptr};
     bus::Origin self = replica->self();
     bus::log::info({network.name(), "cluster-scope"}, "joined the cluster group {} as node {}",
                    name, self.node);

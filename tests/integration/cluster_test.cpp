@@ -231,6 +231,23 @@ TEST_F(ClusterTest, LosslessFourWritersFourReadersTwoSlowLoseNothingAndSeeOneOrd
     EXPECT_GT(waits, 0U) << "the slow readers never held a writer back";
 }
 
+// One name, one bus: host 3's `jobs` with other settings is refused, and
+// ctl says whose and which.
+TEST_F(ClusterTest, ANameTakenWithOtherSettingsIsRefusedWithEexist) {
+    for (int i = 1; i <= 2; ++i) {
+        ASSERT_EQ(mkdir(at(i).c_str(), 0755), 0);
+        ASSERT_EQ(write_file(at(i, "ctl"), "scope cluster\n"), 0);
+    }
+    ASSERT_EQ(mkdir(at(3).c_str(), 0755), 0);
+    EXPECT_EQ(write_file(at(3, "ctl"), "lossless on\nscope cluster\n"), EEXIST);
+    std::string why = last_error_line(slurp(at(3, "ctl")));
+    EXPECT_TRUE(contains(why, "other settings") && contains(why, "lossless off")) << why;
+    EXPECT_FALSE(contains(slurp(at(3, "ctl")), "\nscope cluster\n")) << "it did not join";
+    ASSERT_EQ(write_file(at(3, "ctl"), "lossless off\nscope cluster\n"), 0)
+        << last_error_line(slurp(at(3, "ctl")));
+    EXPECT_FALSE(contains(slurp(at(1, "stats")), "differ")) << slurp(at(1, "stats"));
+}
+
 TEST_F(ClusterTest, JoinsLeavesAndRecordsCarryTheNode) {
     make_jobs();
     Fd events = open_fd(at(3, "events"), O_RDONLY);

@@ -224,6 +224,32 @@ TEST_F(ClusterNetworkTest, ScopeRefusesWhatIsNotBuiltAndBusyNetworks) {
     EXPECT_TRUE(IsOk(other->control("policy group")));
 }
 
+// One name, one bus: a daemon whose network of that name has other shared
+// settings is refused at `scope cluster`, with whose and which, and the
+// others go on as they were.
+TEST_F(ClusterNetworkTest, ScopeClusterWithOtherSettingsThanTheGroupsIsEexist) {
+    cluster::Service fourth(cluster_.engine(4, 1004));
+    std::shared_ptr<bus::Network> other;
+    ASSERT_TRUE(IsOk(bus::Network::create("jobs", {}, catalog_, "hub", other)));
+    other->set_replicas(&fourth);
+    bus::Status s = other->control("lossless on\nscope cluster", kAdmin);
+    ASSERT_TRUE(FailsWith(s, std::errc::file_exists)) << s.reason;
+    EXPECT_TRUE(contains(s.reason, "lossless off")) << s.reason;
+    EXPECT_TRUE(contains(s.reason, "lossless on")) << s.reason;
+    EXPECT_FALSE(contains(other->describe(), "\nscope cluster\n"));
+    // The others are one bus still, and forget the one that left.
+    bus::Connection reader = connect(1, 1, true, false);
+    bus::Connection w = connect(2, 0, false, true);
+    ASSERT_TRUE(IsOk(net(2).send(w, bytes("still one"))));
+    EXPECT_EQ(next_text(1, reader), "still one");
+    for (int i = 0; i < 500 && contains(net(1).stats(), "differ"); ++i)
+        std::this_thread::sleep_for(2ms);
+    EXPECT_FALSE(contains(net(1).stats(), "differ")) << net(1).stats();
+    // Alike, it joins.
+    ASSERT_TRUE(IsOk(other->control("lossless off\nscope cluster", kAdmin)));
+    other.reset();
+}
+
 // Lossless across hosts: every daemon holds back at most a window of each
 // other daemon's messages for its own slow readers, and credits it back as
 // they read; senders wait for credit, nothing is lost.
