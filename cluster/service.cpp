@@ -100,11 +100,12 @@ void Service::loop() {
     for (;;) {
         fds.assign(1, pollfd{wake_fd_, POLLIN, 0});
         {
+            // Under mu_: once remove() let go of it, a replica may be gone.
             MutexLock lock(mu_);
             if (stop_) return;
             polled = replicas_;
+            for (Replica* r : polled) fds.push_back(pollfd{r->fd(), POLLIN, 0});
         }
-        for (Replica* r : polled) fds.push_back(pollfd{r->fd(), POLLIN, 0});
         if (poll(fds.data(), fds.size(), retry ? kRetryMs : -1) < 0 && errno != EINTR) {
             bus::log::limited(spdlog::level::err, {"cluster-poll"}, "cluster service: poll: {}",
                               std::generic_category().message(errno));

@@ -38,7 +38,9 @@ class Service final : public bus::ReplicaMaker {
 
     std::unique_ptr<Engine> engine_;
     int wake_fd_ = -1;  // an eventfd: work to send, or the replica list changed
-    // mu_ guards the replica list and the thread's start and stop.
+    // mu_ guards the replica list and the thread's start and stop; the
+    // loop reads the listed replicas' descriptors under it, since remove()
+    // may destroy a replica as soon as it is off the list.
     Mutex mu_;
     std::vector<Replica*> replicas_ GUARDED_BY(mu_);
     bool stop_ GUARDED_BY(mu_) = false;
