@@ -28,10 +28,13 @@ std::string event_text(const bus::Message& event, bool creds = false);
 // the same either way.
 class FramedReply {
   public:
-    // Payloads shorter than this are copied: an iovec of its own costs the
-    // kernel more than copying a few hundred bytes here, and a batch of
-    // small records would run out of iovecs.
-    static constexpr std::size_t kCopyBelow = 256;
+    // Payloads shorter than this are copied.  The kernel pins a user page
+    // for each iovec it copies from (fuse_copy_fill), so a pointed-at
+    // payload costs two more pins (its own iovec and the next of ours),
+    // and pins of a page that 16 readers share contend: profiles of 1->16
+    // framed loads lost at 1400 and 4096 bytes pointed at, won at 9000 and
+    // 30000 (docs/benchmark.md, issue 21).
+    static constexpr std::size_t kCopyBelow = 8192;
     // writev() takes at most UIO_MAXIOV (1024) iovecs, and
     // fuse_reply_iov() puts its header in one of them.
     static constexpr std::size_t kMaxIov = 1023;

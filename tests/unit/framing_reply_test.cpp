@@ -19,6 +19,7 @@ namespace ipnfs::test {
 namespace {
 
 using fs::FramedReply;
+constexpr std::size_t kBig = FramedReply::kCopyBelow;  // the smallest payload pointed at
 
 // A message as a network would hand it to a reader: numbered, from `port`.
 bus::MessageRef message(std::size_t size, std::uint64_t seq, bus::PortId port = 3,
@@ -99,8 +100,7 @@ TEST(FramedReply, ByteForByteTheRecordFormat) {
 }
 
 TEST(FramedReply, MixedSizesLargePayloadsPointedAtSmallOnesCopied) {
-    const std::vector<std::size_t> sizes = {
-        1, 64, FramedReply::kCopyBelow - 1, FramedReply::kCopyBelow, 1400, 7, 9001};
+    const std::vector<std::size_t> sizes = {1, 64, kBig - 1, kBig, 7, 2 * kBig + 1};
     std::vector<bus::MessageRef> sent;
     FramedReply reply(64 * 1024);
     std::size_t total = 0;
@@ -112,11 +112,11 @@ TEST(FramedReply, MixedSizesLargePayloadsPointedAtSmallOnesCopied) {
     }
     EXPECT_EQ(reply.size(), total);
     for (const bus::MessageRef& m : sent) {
-        EXPECT_EQ(points_at(reply, m), m->payload().size() >= FramedReply::kCopyBelow)
+        EXPECT_EQ(points_at(reply, m), m->payload().size() >= kBig)
             << m->payload().size() << " bytes";
     }
     // Own bytes, then each pointed-at payload and the own bytes after it.
-    EXPECT_EQ(reply.iov().size(), 7u);
+    EXPECT_EQ(reply.iov().size(), 5u);
     std::string flat = reply.flatten();
     ASSERT_EQ(flat.size(), total);
     std::vector<Parsed> got = parse(flat);
@@ -131,8 +131,8 @@ TEST(FramedReply, MixedSizesLargePayloadsPointedAtSmallOnesCopied) {
 }
 
 TEST(FramedReply, HoldsTheMessagesItPointsAt) {
-    FramedReply reply(8192);
-    bus::MessageRef m = message(2001, 1);  // padded: header, payload, padding
+    FramedReply reply(4 * kBig);
+    bus::MessageRef m = message(kBig + 1, 1);  // padded: header, payload, padding
     const std::byte* payload = m->payload().data();
     std::string want = text(m);
     reply.add(std::move(m));  // the reply's reference is the only one left
@@ -144,10 +144,10 @@ TEST(FramedReply, HoldsTheMessagesItPointsAt) {
 }
 
 TEST(FramedReply, LastRecordIsCutToWhatIsLeft) {
-    bus::MessageRef first = message(1400, 1);
-    bus::MessageRef last = message(1400, 2);
-    const std::size_t left = 500;  // of the second record's payload
-    const std::size_t size = IPNFS_RECORD_SIZE(1400) + sizeof(ipnfs_record) + left;
+    bus::MessageRef first = message(2 * kBig, 1);
+    bus::MessageRef last = message(2 * kBig, 2);
+    const std::size_t left = kBig + 8;  // of the second record's payload
+    const std::size_t size = IPNFS_RECORD_SIZE(2 * kBig) + sizeof(ipnfs_record) + left;
     FramedReply reply(size);
     reply.add(first);
     EXPECT_TRUE(reply.has_room());
@@ -162,12 +162,12 @@ TEST(FramedReply, LastRecordIsCutToWhatIsLeft) {
     ASSERT_EQ(got.size(), 2u);
     EXPECT_EQ(got[0].header.flags, 0u);
     EXPECT_EQ(got[1].header.flags, IPNFS_FLAG_TRUNCATED);
-    EXPECT_EQ(got[1].header.len, 1400u) << "a cut record says how long the message was";
+    EXPECT_EQ(got[1].header.len, 2 * kBig) << "a cut record says how long the message was";
     EXPECT_EQ(got[1].payload, payload_of(last, left));
 }
 
 TEST(FramedReply, ShortCutIsCopied) {
-    bus::MessageRef m = message(1400, 1);
+    bus::MessageRef m = message(2 * kBig, 1);
     const std::size_t size = sizeof(ipnfs_record) + 10;
     FramedReply reply(size);
     reply.add(m);
@@ -179,7 +179,7 @@ TEST(FramedReply, ShortCutIsCopied) {
 }
 
 TEST(FramedReply, FirstRecordMayLoseItsPaddingAlone) {
-    bus::MessageRef m = message(FramedReply::kCopyBelow + 3, 1);
+    bus::MessageRef m = message(kBig + 3, 1);
     const std::size_t size = sizeof(ipnfs_record) + m->payload().size();
     FramedReply reply(size);
     reply.add(m);
@@ -192,18 +192,18 @@ TEST(FramedReply, FirstRecordMayLoseItsPaddingAlone) {
 }
 
 TEST(FramedReply, CredentialsAndNodeSitBetweenHeaderAndPayload) {
-    bus::MessageRef both = message(1400, 1);
+    bus::MessageRef both = message(kBig, 1);
     both->set_credentials({4242, 1000, 100, true});
     both->set_node(7);
     bus::MessageRef node_only = message(20, 2);  // a kernel interface's: no credentials
     node_only->set_node(9);
     for (bool creds : {true, false}) {
-        FramedReply reply(8192, creds);
+        FramedReply reply(4 * kBig, creds);
         reply.add(both);
         reply.add(node_only);
         EXPECT_TRUE(points_at(reply, both));
         const std::size_t extra = creds ? sizeof(ipnfs_creds) : 0;
-        EXPECT_EQ(reply.size(), extra + sizeof(ipnfs_node) + IPNFS_RECORD_SIZE(1400) +
+        EXPECT_EQ(reply.size(), extra + sizeof(ipnfs_node) + IPNFS_RECORD_SIZE(kBig) +
                                     sizeof(ipnfs_node) + IPNFS_RECORD_SIZE(20));
         std::vector<Parsed> got = parse(reply.flatten());
         ASSERT_EQ(got.size(), 2u);
@@ -227,11 +227,11 @@ TEST(FramedReply, CredentialsAndNodeSitBetweenHeaderAndPayload) {
 
 TEST(FramedReply, EmptyPayloadIsAHeaderAlone) {
     bus::MessageRef join = message(0, 1, 5, bus::Kind::join);
-    bus::MessageRef data = message(300, 2);
-    FramedReply reply(4096);
+    bus::MessageRef data = message(kBig + 4, 2);
+    FramedReply reply(4 * kBig);
     reply.add(join);
     reply.add(data);
-    EXPECT_EQ(reply.size(), sizeof(ipnfs_record) + IPNFS_RECORD_SIZE(300));
+    EXPECT_EQ(reply.size(), sizeof(ipnfs_record) + IPNFS_RECORD_SIZE(kBig + 4));
     ASSERT_EQ(reply.iov().size(), 3u);
     EXPECT_EQ(reply.iov()[0].iov_len, 2 * sizeof(ipnfs_record)) << "both headers in one piece";
     std::vector<Parsed> got = parse(reply.flatten());
@@ -242,15 +242,39 @@ TEST(FramedReply, EmptyPayloadIsAHeaderAlone) {
     EXPECT_EQ(got[1].payload, text(data));
 }
 
-// A 1 MiB read (FUSE's largest) of records just big enough to be pointed
-// at would need several thousand iovecs: past writev()'s limit the rest
-// is copied.
-TEST(FramedReply, MaxBatchStaysWithinWritevsIovecs) {
+// The largest batches a read can ask for (1 MiB, FUSE's largest): of the
+// smallest records, all copied into one piece; of the smallest payloads
+// pointed at, two iovecs each.
+TEST(FramedReply, MaxBatch) {
     const std::size_t size = 1024 * 1024;
-    FramedReply reply(size);
+    for (std::size_t payload : {std::size_t{1}, kBig}) {
+        FramedReply reply(size);
+        std::vector<bus::MessageRef> sent;
+        for (std::uint64_t seq = 1;; ++seq) {
+            bus::MessageRef m = message(payload, seq);
+            if (!reply.fits(*m)) break;
+            reply.add(m);
+            sent.push_back(std::move(m));
+        }
+        EXPECT_EQ(sent.size(), size / IPNFS_RECORD_SIZE(payload));
+        EXPECT_EQ(reply.iov().size(), payload == 1 ? 1 : 2 * sent.size());
+        EXPECT_LE(reply.iov().size(), FramedReply::kMaxIov);
+        std::vector<Parsed> got = parse(reply.flatten());
+        ASSERT_EQ(got.size(), sent.size());
+        for (std::size_t i = 0; i < sent.size(); ++i) {
+            ASSERT_EQ(got[i].payload, text(sent[i])) << payload << " bytes, record " << i;
+        }
+    }
+}
+
+// Were smaller payloads pointed at, a batch would need several thousand
+// iovecs: past writev()'s limit the rest is copied.
+TEST(FramedReply, ManyPointedAtPayloadsStayWithinWritevsIovecs) {
+    const std::size_t copy_below = 256;
+    FramedReply reply(1024 * 1024, false, copy_below);
     std::vector<bus::MessageRef> sent;
     for (std::uint64_t seq = 1;; ++seq) {
-        bus::MessageRef m = message(FramedReply::kCopyBelow, seq);
+        bus::MessageRef m = message(copy_below, seq);
         if (!reply.fits(*m)) break;
         reply.add(m);
         sent.push_back(std::move(m));
@@ -267,7 +291,7 @@ TEST(FramedReply, MaxBatchStaysWithinWritevsIovecs) {
 }
 
 TEST(FramedReply, PointsAtPayloadsOnlyWhileTwoIovecsAreLeft) {
-    FramedReply reply(64 * 1024, false, FramedReply::kCopyBelow, 5);
+    FramedReply reply(64 * 1024, false, 256, 5);
     std::vector<bus::MessageRef> sent;
     for (std::uint64_t seq = 1; seq <= 4; ++seq) {
         sent.push_back(message(1000, seq));
