@@ -85,6 +85,26 @@ bool points_at(FramedReply& reply, const bus::MessageRef& m) {
     return false;
 }
 
+// Adds records of `payload` bytes while they fit whole: the messages added.
+std::vector<bus::MessageRef> fill(FramedReply& reply, std::size_t payload) {
+    std::vector<bus::MessageRef> sent;
+    for (std::uint64_t seq = 1;; ++seq) {
+        bus::MessageRef m = message(payload, seq);
+        if (!reply.fits(*m)) return sent;
+        reply.add(m);
+        sent.push_back(std::move(m));
+    }
+}
+
+// The reply holds exactly `sent`'s payloads, in order.
+void expect_payloads(FramedReply& reply, const std::vector<bus::MessageRef>& sent) {
+    std::vector<Parsed> got = parse(reply.flatten());
+    ASSERT_EQ(got.size(), sent.size());
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        ASSERT_EQ(got[i].payload, text(sent[i])) << "record " << i;
+    }
+}
+
 TEST(FramedReply, ByteForByteTheRecordFormat) {
     bus::MessageRef m = message(3, 42);
     m->set_address({bus::To::anycast, 5, 5});
@@ -248,22 +268,13 @@ TEST(FramedReply, EmptyPayloadIsAHeaderAlone) {
 TEST(FramedReply, MaxBatch) {
     const std::size_t size = 1024 * 1024;
     for (std::size_t payload : {std::size_t{1}, kBig}) {
+        SCOPED_TRACE(payload);
         FramedReply reply(size);
-        std::vector<bus::MessageRef> sent;
-        for (std::uint64_t seq = 1;; ++seq) {
-            bus::MessageRef m = message(payload, seq);
-            if (!reply.fits(*m)) break;
-            reply.add(m);
-            sent.push_back(std::move(m));
-        }
+        std::vector<bus::MessageRef> sent = fill(reply, payload);
         EXPECT_EQ(sent.size(), size / IPNFS_RECORD_SIZE(payload));
         EXPECT_EQ(reply.iov().size(), payload == 1 ? 1 : 2 * sent.size());
         EXPECT_LE(reply.iov().size(), FramedReply::kMaxIov);
-        std::vector<Parsed> got = parse(reply.flatten());
-        ASSERT_EQ(got.size(), sent.size());
-        for (std::size_t i = 0; i < sent.size(); ++i) {
-            ASSERT_EQ(got[i].payload, text(sent[i])) << payload << " bytes, record " << i;
-        }
+        expect_payloads(reply, sent);
     }
 }
 
@@ -272,22 +283,12 @@ TEST(FramedReply, MaxBatch) {
 TEST(FramedReply, ManyPointedAtPayloadsStayWithinWritevsIovecs) {
     const std::size_t copy_below = 256;
     FramedReply reply(1024 * 1024, false, copy_below);
-    std::vector<bus::MessageRef> sent;
-    for (std::uint64_t seq = 1;; ++seq) {
-        bus::MessageRef m = message(copy_below, seq);
-        if (!reply.fits(*m)) break;
-        reply.add(m);
-        sent.push_back(std::move(m));
-    }
+    std::vector<bus::MessageRef> sent = fill(reply, copy_below);
     ASSERT_GT(sent.size(), 2 * FramedReply::kMaxIov);
     EXPECT_LE(reply.iov().size(), FramedReply::kMaxIov);
     EXPECT_TRUE(points_at(reply, sent.front()));
     EXPECT_FALSE(points_at(reply, sent.back()));
-    std::vector<Parsed> got = parse(reply.flatten());
-    ASSERT_EQ(got.size(), sent.size());
-    for (std::size_t i = 0; i < sent.size(); ++i) {
-        ASSERT_EQ(got[i].payload, text(sent[i])) << "record " << i;
-    }
+    expect_payloads(reply, sent);
 }
 
 TEST(FramedReply, PointsAtPayloadsOnlyWhileTwoIovecsAreLeft) {
@@ -302,21 +303,15 @@ TEST(FramedReply, PointsAtPayloadsOnlyWhileTwoIovecsAreLeft) {
     EXPECT_TRUE(points_at(reply, sent[0]));
     EXPECT_TRUE(points_at(reply, sent[1]));
     EXPECT_FALSE(points_at(reply, sent[2]));
-    std::vector<Parsed> got = parse(reply.flatten());
-    ASSERT_EQ(got.size(), 4u);
-    for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(got[i].payload, text(sent[i]));
+    expect_payloads(reply, sent);
 }
 
 TEST(FramedReply, SmallRecordsAreOnePiece) {
     FramedReply reply(64 * 1024);
-    std::size_t n = 0;
-    for (bus::MessageRef m = message(64, 1); reply.fits(*m); m = message(64, n + 1)) {
-        reply.add(m);
-        ++n;
-    }
-    EXPECT_EQ(n, 64 * 1024 / IPNFS_RECORD_SIZE(64));
+    std::vector<bus::MessageRef> sent = fill(reply, 64);
+    EXPECT_EQ(sent.size(), 64 * 1024 / IPNFS_RECORD_SIZE(64));
     EXPECT_EQ(reply.iov().size(), 1u);
-    EXPECT_EQ(parse(reply.flatten()).size(), n);
+    expect_payloads(reply, sent);
 }
 
 class FramedReplyOfAPort : public HubNetworkTest {};
