@@ -27,35 +27,6 @@ std::uint32_t extra_flags(const bus::Message& m, bool creds) {
     return (with_creds(m, creds) ? IPNFS_FLAG_CREDS : 0) | (m.node() != 0 ? IPNFS_FLAG_NODE : 0);
 }
 
-// `room` holds at least the header, and the credentials and node if they go in.
-void append_record(std::string& out, const bus::Message& m, std::size_t room, bool creds) {
-    auto payload = m.payload();
-    const std::uint32_t flags = extra_flags(m, creds);
-    const std::size_t before = sizeof(ipnfs_record) + IPNFS_EXTRA_SIZE(flags);
-    std::size_t fits = std::min(payload.size(), room - before);
-    ipnfs_record header{};
-    header.len = static_cast<std::uint32_t>(payload.size());
-    header.kind = static_cast<std::uint16_t>(m.kind());
-    header.version = IPNFS_FRAME_VERSION;
-    header.port = m.from();
-    header.flags = flags | (fits < payload.size() ? IPNFS_FLAG_TRUNCATED : 0) |
-                   IPNFS_FLAGS_TO(static_cast<std::uint32_t>(m.address().to));
-    header.seq = m.seq();
-    std::size_t start = out.size();
-    out.append(reinterpret_cast<const char*>(&header), sizeof header);
-    if ((flags & IPNFS_FLAG_CREDS) != 0) {
-        bus::Credentials c = m.credentials();
-        ipnfs_creds who{c.pid, c.uid, c.gid, 0};
-        out.append(reinterpret_cast<const char*>(&who), sizeof who);
-    }
-    if ((flags & IPNFS_FLAG_NODE) != 0) {
-        ipnfs_node node{m.node(), 0};
-        out.append(reinterpret_cast<const char*>(&node), sizeof node);
-    }
-    out.append(reinterpret_cast<const char*>(payload.data()), fits);
-    out.resize(start + std::min(IPNFS_EXTRA_SIZE(flags) + IPNFS_RECORD_SIZE(fits), room), '\0');
-}
-
 bus::Status parse_address(const ipnfs_record& header, bus::Address& out) {
     std::uint32_t to = IPNFS_FLAGS_GET_TO(header.flags);
     out = {};
@@ -121,21 +92,102 @@ std::size_t framed_min_read(bool creds, bool node) {
            (node ? sizeof(ipnfs_node) : 0);
 }
 
-std::string framed_reply(bus::Network& net, const bus::Connection& conn, const bus::Message& first,
-                         std::size_t size, bool creds) {
+FramedReply::FramedReply(std::size_t size, bool creds, std::size_t copy_below, std::size_t max_iov)
+    : limit_(size), creds_(creds), copy_below_(copy_below), max_iov_(max_iov) {
+    // A batch of small records is mostly copied; of large ones, mostly headers.
+    own_.reserve(std::min<std::size_t>(size, std::size_t{64} * 1024));
+}
+
+bool FramedReply::fits(const bus::Message& m) const {
+    std::uint32_t flags = extra_flags(m, creds_);
+    return bytes_ + IPNFS_EXTRA_SIZE(flags) + IPNFS_RECORD_SIZE(m.payload().size()) <= limit_;
+}
+
+bool FramedReply::has_room() const {
+    return bytes_ + sizeof(ipnfs_record) <= limit_;
+}
+
+void FramedReply::put(const void* bytes, std::size_t n) {
+    if (n == 0) return;
+    if (pieces_.empty() || pieces_.back().iov_base != nullptr) pieces_.push_back({nullptr, 0});
+    if (bytes == nullptr) {
+        own_.resize(own_.size() + n);
+    } else {
+        const auto* from = static_cast<const std::byte*>(bytes);
+        own_.insert(own_.end(), from, from + n);
+    }
+    pieces_.back().iov_len += n;
+}
+
+void FramedReply::add(bus::MessageRef m) {
+    const std::size_t room = limit_ - bytes_;
+    auto payload = m->payload();
+    const std::uint32_t flags = extra_flags(*m, creds_);
+    const std::size_t before = sizeof(ipnfs_record) + IPNFS_EXTRA_SIZE(flags);
+    const std::size_t fits = std::min(payload.size(), room - before);
+    // A first record may lose part of its padding to the read's size alone.
+    const std::size_t whole = std::min(IPNFS_EXTRA_SIZE(flags) + IPNFS_RECORD_SIZE(fits), room);
+    ipnfs_record header{};
+    header.len = static_cast<std::uint32_t>(payload.size());
+    header.kind = static_cast<std::uint16_t>(m->kind());
+    header.version = IPNFS_FRAME_VERSION;
+    header.port = m->from();
+    header.flags = flags | (fits < payload.size() ? IPNFS_FLAG_TRUNCATED : 0) |
+                   IPNFS_FLAGS_TO(static_cast<std::uint32_t>(m->address().to));
+    header.seq = m->seq();
+    put(&header, sizeof header);
+    if ((flags & IPNFS_FLAG_CREDS) != 0) {
+        bus::Credentials c = m->credentials();
+        ipnfs_creds who{c.pid, c.uid, c.gid, 0};
+        put(&who, sizeof who);
+    }
+    if ((flags & IPNFS_FLAG_NODE) != 0) {
+        ipnfs_node node{m->node(), 0};
+        put(&node, sizeof node);
+    }
+    // Pointing at the payload takes two iovecs: its own and the next of own_.
+    if (fits != 0 && fits >= copy_below_ && pieces_.size() + 2 <= max_iov_) {
+        pieces_.push_back({const_cast<std::byte*>(payload.data()), fits});
+        held_.push_back(std::move(m));
+    } else {
+        put(payload.data(), fits);
+    }
+    put(nullptr, whole - before - fits);  // zero padding
+    bytes_ += whole;
+}
+
+std::span<const iovec> FramedReply::iov() {
+    if (!resolved_) {
+        std::byte* next = own_.data();
+        for (iovec& piece : pieces_) {
+            if (piece.iov_base != nullptr) continue;
+            piece.iov_base = next;
+            next += piece.iov_len;
+        }
+        resolved_ = true;
+    }
+    return pieces_;
+}
+
+std::string FramedReply::flatten() {
     std::string out;
-    out.reserve(std::min<std::size_t>(size, std::size_t{64} * 1024));
-    append_record(out, first, size, creds);
-    bus::Fits fits = [&](const bus::Message& m) {
-        std::uint32_t flags = extra_flags(m, creds);
-        return out.size() + IPNFS_EXTRA_SIZE(flags) + IPNFS_RECORD_SIZE(m.payload().size()) <= size;
-    };
-    while (out.size() + sizeof(ipnfs_record) <= size) {
+    out.reserve(bytes_);
+    for (const iovec& piece : iov())
+        out.append(static_cast<const char*>(piece.iov_base), piece.iov_len);
+    return out;
+}
+
+FramedReply framed_reply(bus::Network& net, const bus::Connection& conn, bus::MessageRef first,
+                         std::size_t size, bool creds) {
+    FramedReply reply(size, creds);
+    reply.add(std::move(first));
+    bus::Fits fits = [&reply](const bus::Message& m) { return reply.fits(m); };
+    while (reply.has_room()) {
         bus::Received next = net.receive(conn, nullptr, &fits);
         if (next.outcome != bus::Outcome::message) break;
-        append_record(out, *next.message, size - out.size(), creds);
+        reply.add(std::move(next.message));
     }
-    return out;
+    return reply;
 }
 
 bus::Status parse_record(std::span<const std::byte> buf, Record& out) {

@@ -17,11 +17,13 @@ void reply_received(fuse_req_t req, const ReadRequest& read, const bus::Received
     }
     switch (received.outcome) {
         case bus::Outcome::message: {
-            const bus::Message& msg = *received.message;
             if (read.framed) {
-                std::string records =
-                    framed_reply(read.dir->net(), read.conn, msg, read.size, read.creds);
-                fuse_reply_buf(req, records.data(), records.size());
+                // Lives until fuse_reply_iov() returns: it holds the
+                // messages whose payloads the iovecs point at.
+                FramedReply records = framed_reply(read.dir->net(), read.conn, received.message,
+                                                   read.size, read.creds);
+                std::span<const iovec> iov = records.iov();
+                fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
             } else {
                 Piece piece = read.rest->hand(read.dir->net(), read.conn, received.message,
                                               read.size, read.creds);

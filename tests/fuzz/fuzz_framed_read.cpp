@@ -73,7 +73,9 @@ class Reader {
     bool read(std::size_t size) {
         bus::Received got = net_.receive(conn_, nullptr);
         if (got.outcome != bus::Outcome::message) return false;
-        std::string reply = fs::framed_reply(net_, conn_, *got.message, size, creds_);
+        fs::FramedReply records = fs::framed_reply(net_, conn_, got.message, size, creds_);
+        require(records.iov().size() <= fs::FramedReply::kMaxIov, "few enough iovecs for writev");
+        std::string reply = records.flatten();
         require(reply.size() <= size, "a reply fits the read");
         require(reply.size() >= fs::framed_min_read() && size >= fs::framed_min_read(creds_),
                 "a reply holds a record");
