@@ -54,8 +54,8 @@ class Replica {
     enum class Credit { now, wait, gone };
     [[nodiscard]] virtual Credit credit(std::size_t bytes) const = 0;
     // A lossless network delivered a data message of `origin`'s daemon,
-    // `bytes` long, to its ports (or its policy refused it): room that
-    // daemon gets back.
+    // `bytes` long, to its ports (or its policy refused it), or took in one
+    // of its joins or leaves (`bytes` 0): room that daemon gets back.
     virtual void consumed(const Origin& origin, std::size_t bytes) = 0;
     // This daemon as the group knows it (Origin::node and Origin::daemon).
     [[nodiscard]] virtual Origin self() const = 0;

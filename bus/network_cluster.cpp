@@ -241,6 +241,8 @@ void Network::ordered_join(const Origin& origin, const Credentials& opener) {
 }
 
 void Network::member_joined(const Origin& origin, const Credentials& opener, AfterUnlock& after) {
+    // Announces of a known port are credited back too: their daemon charged them.
+    if (settings_.lossless) replica_->consumed(origin, 0);
     if (!members_.emplace(origin, opener).second) return;  // an announce of a known port
     emit_member(Kind::join, origin, opener, after);
 }
@@ -262,6 +264,7 @@ void Network::ordered_leave(const Origin& origin) {
 }
 
 void Network::member_left(const Origin& origin, AfterUnlock& after) {
+    if (settings_.lossless) replica_->consumed(origin, 0);
     if (members_.erase(origin) == 0) return;
     emit_member(Kind::leave, origin, {}, after);
 }

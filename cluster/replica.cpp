@@ -131,14 +131,22 @@ bool Replica::publish(const bus::Message& msg) {
     r.hops = msg.hops();
     if (!lossless_) return queue(r, true);
     // Credit bounds it (the network asked credit() first): never dropped.
-    for (auto& [member, peer] : peers_) {
-        if (peer.differs.empty()) peer.in_flight += msg.payload().size() + kMessageCost;
-    }
+    charge(msg.payload().size());
     return queue(r, false);
+}
+
+void Replica::charge(std::size_t bytes) {
+    for (auto& [member, peer] : peers_) {
+        if (peer.differs.empty()) peer.in_flight += bytes + kMessageCost;
+    }
 }
 
 Replica::Credit Replica::credit(std::size_t bytes) const {
     MutexLock lock(mu_);
+    return credit_locked(bytes);
+}
+
+Replica::Credit Replica::credit_locked(std::size_t bytes) const {
     if (!dead_.empty()) return Credit::gone;
     // Until the group's first membership names this daemon, it does not know
     // whom it would send to; and credit keeps the engine's backlog in bound
@@ -184,18 +192,26 @@ void Replica::credited(Member from, const wire::Credit& credit) {
     network_.credit_arrived();
 }
 
+// A lossless network's joins and leaves take credit as a message without
+// payload does: what waits for room at a slow daemon includes them (behind
+// the data), so they are bounded as the data is.
 bool Replica::publish_join(bus::PortId port, const bus::Credentials& opener) {
     MutexLock lock(mu_);
-    return queue(record(wire::Type::join, port, opener), true);
+    if (!lossless_) return queue(record(wire::Type::join, port, opener), true);
+    if (credit_locked(0) != Credit::now) return false;
+    charge(0);
+    return queue(record(wire::Type::join, port, opener), false);
 }
 
 void Replica::announce_join(bus::PortId port, const bus::Credentials& opener) {
     MutexLock lock(mu_);
+    if (lossless_) charge(0);  // one per connected port: over the window at most by that
     queue(record(wire::Type::join, port, opener), false);
 }
 
 void Replica::publish_leave(bus::PortId port) {
     MutexLock lock(mu_);
+    if (lossless_) charge(0);  // one per join, which took credit
     queue(record(wire::Type::leave, port), false);
 }
 

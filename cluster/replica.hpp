@@ -100,6 +100,10 @@ class Replica final : public bus::Replica, public GroupListener {
         std::uint64_t owed = 0;
         bool heard = false;  // its hello came
     };
+    [[nodiscard]] Credit credit_locked(std::size_t bytes) const REQUIRES(mu_);
+    // What one more record of `bytes` of payload takes from every peer's
+    // window.
+    void charge(std::size_t bytes) REQUIRES(mu_);
     // A credit arrived for this daemon (the service's thread).
     void credited(Member from, const wire::Credit& credit) EXCLUDES(mu_);
 

@@ -319,6 +319,40 @@ TEST_F(ClusterLosslessTest, ASlowReaderOnOneHostHoldsTheSenderOnAnotherAndNothin
     for (auto& n : nets_) EXPECT_TRUE(contains(n->stats(), "\ndrops 0\n")) << n->stats();
 }
 
+// Joins and leaves wait behind the data at a slow daemon, so they take
+// credit too: a port that opens and closes for ever cannot grow what waits
+// there; its opens fail with EAGAIN once the window is used up.
+TEST_F(ClusterLosslessTest, OpensTakeCreditSoFlappingPortsCannotGrowASlowHost) {
+    bus::Connection slow = connect(1, 1, true, false);
+    bus::Connection w = connect(2, 0, false, true);
+    const std::string kib16(16 << 10, 'x');
+    send_until_full(2, w, kib16, 1000);
+    int opened = 0;
+    for (int i = 0; i < 20000; ++i) {
+        bus::Connection c;
+        bus::Status s = net(2).connect(5, false, true, c);
+        if (!s.ok()) {
+            EXPECT_TRUE(FailsWith(s, std::errc::resource_unavailable_try_again));
+            break;
+        }
+        ++opened;
+        net(2).disconnect(c);
+    }
+    EXPECT_LT(opened, 20000) << "opens never ran out of credit";
+    std::string stats = net(1).stats();
+    auto at = stats.find("cluster_inbound ");
+    ASSERT_NE(at, std::string::npos);
+    EXPECT_LT(std::stoul(stats.substr(at + 16)), 20000U) << stats;
+    // The reader reads: the data, then opens work again.
+    while (net(1).receive(slow, nullptr).outcome == bus::Outcome::message ||
+           !nothing_for(net(1), slow, 20ms)) {
+    }
+    bus::Connection again;
+    for (int i = 0; i < 100 && !net(2).connect(5, false, true, again).ok(); ++i)
+        std::this_thread::sleep_for(10ms);
+    EXPECT_TRUE(again.port != nullptr) << net(2).stats();
+}
+
 TEST_F(ClusterLosslessTest, FourSendersOnThreeHostsLoseNothingAndEveryReaderSeesOneOrder) {
     constexpr int kEach = 400;
     std::vector<bus::Connection> readers = {connect(1, 1, true, false), connect(2, 1, true, false),
