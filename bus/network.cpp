@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "bus/after_unlock.hpp"
+#include "bus/log.hpp"
 
 namespace ipnfs::bus {
 
@@ -827,6 +828,15 @@ Received Network::receive_locked(Port& port, Waiter* waiter, const Fits* fits, A
     if (hung_up_ && !next_does_not_fit) return {Outcome::hung_up, nullptr};
     if (waiter == nullptr || next_does_not_fit) return {Outcome::would_block, nullptr};
     if (waiter->state_ == WaitState::cancelled) return {Outcome::cancelled, nullptr};
+    if (waiter->state_ == WaitState::parked) {
+        // Already in a port's list of waiters: linking it again would corrupt
+        // that list (a later send or cancel would unlink garbage).  It stays
+        // where it is and is still completed exactly once; the caller lost
+        // track of it, which is its bug: said loudly, never made worse here.
+        log::error({name_, port.id, "waiter-parked-twice"},
+                   "a receive waiter that is already parked was handed to the network again");
+        return {Outcome::parked, nullptr};
+    }
     // Parks only with nothing queued, looked at under mu_, where every sender
     // queues: a port never has both queued messages and parked readers.
     waiter->state_ = WaitState::parked;

@@ -79,7 +79,7 @@ void Device::on_wake() {
     if (!attached_) return;
     bus::Status sent;
     int budget = kBudget;
-    if (input_paused_ && ingress_->take(sent)) {
+    if (input_paused_ && ingress_->take(sent) == Ingress::Turn::completed) {
         Went went = settle(sent, held_len_, held_offloaded_ ? &held_offload_ : nullptr, held_hops_);
         if (went == Went::all && segmenting_) went = send_plain(budget);
         if (went != Went::parked) {
@@ -174,9 +174,12 @@ void Device::drop(const bus::Status& why) {
 void Device::pump_out() {
     for (int n = 0; n < kBudget; ++n) {
         bus::Received r{bus::Outcome::would_block, nullptr};
-        if (!egress_->take(r)) {
-            // Woken for another reason (input resumed) while parked.
-            if (egress_->waiting()) return;
+        Egress::Turn turn = egress_->take(r);
+        // Woken for another reason (input resumed) while parked.
+        if (turn == Egress::Turn::waiting) return;
+        if (turn == Egress::Turn::idle) {
+            // Only here may the waiter go to the bus: take() saw it neither
+            // parked nor holding a result, in one look (see Handoff::take).
             r = net_.receive(conn_, nullptr);
             if (r.outcome == bus::Outcome::would_block) {
                 r = net_.receive(conn_, egress_);

@@ -36,20 +36,26 @@ class Handoff final : public Base {
         parked_ = true;
     }
 
-    // Engine thread: parked and not completed yet, so the bus still holds it
-    // and it must not be handed to the bus again.
-    bool waiting() EXCLUDES(mu_) {
-        MutexLock lock(mu_);
-        return parked_ && !completed_;
-    }
+    enum class Turn {
+        idle,       // not with the bus: the engine thread may hand it over again
+        waiting,    // parked and not completed yet: the bus holds it
+        completed,  // the bus let go of it; the result is taken (and it is idle again)
+    };
 
-    // Engine thread: true and the result if a completion has arrived.
-    bool take(Result& out) EXCLUDES(mu_) {
+    // Engine thread: where the waiter is, and the result if a completion has
+    // arrived, in one look under mu_.  Two looks (completed? then parked?)
+    // would let a completion land between them: the waiter would seem idle
+    // while its result was still to be taken, be handed to the bus again,
+    // and taking that stale result later would clear parked_ while the bus
+    // held it, so that it was parked a second time, still linked.
+    Turn take(Result& out) EXCLUDES(mu_) {
         MutexLock lock(mu_);
-        if (!completed_) return false;
-        parked_ = completed_ = false;
-        out = std::move(result_);
-        return true;
+        if (completed_) {
+            parked_ = completed_ = false;
+            out = std::move(result_);
+            return Turn::completed;
+        }
+        return parked_ ? Turn::waiting : Turn::idle;
     }
 
     // Engine thread, after bus cancel() (which said whether it removed the

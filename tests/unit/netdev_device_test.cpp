@@ -21,6 +21,7 @@
 #include "bus_test_support.hpp"
 #include "netdev/device.hpp"
 #include "netdev/engine.hpp"
+#include "netdev/handoff.hpp"
 #include "netdev_test_support.hpp"
 
 namespace ipnfs::test {
@@ -642,6 +643,55 @@ TEST_F(NetdevDeviceBurst, AllFramesOfOneReadArriveAfterALosslessPause) {
     }
     EXPECT_EQ(load(d->counters().frames_in), 50U);
     EXPECT_EQ(load(d->counters().drops), 0U);
+}
+
+// The engine thread's look at its receive waiter and a completion from
+// another thread: whenever the completion lands (before set_parked, or
+// between the engine's looks), the engine sees it once and only then hands
+// the waiter to the bus again, so the bus never holds it twice.
+struct IdleOwner final : netdev::Pollable {
+    void on_readable() override {}
+    void on_wake() override {}
+};
+
+using NetdevHandoff = HubNetworkTest;
+
+TEST_F(NetdevHandoff, ACompletionIsTakenBeforeTheWaiterGoesToTheBusAgain) {
+    using Egress = netdev::Handoff<bus::Waiter, bus::Received>;
+    IdleOwner owner;
+    netdev::Engine engine;  // never started: the wakes only queue
+    Connection w = writer(0);
+    Connection r = reader(1);
+    auto* egress = new Egress(engine, owner);
+    bus::Received got{bus::Outcome::would_block, nullptr};
+    ASSERT_EQ(egress->take(got), Egress::Turn::idle);
+
+    // Completed before the engine thread marked it parked.
+    ASSERT_EQ(net_->receive(r, egress).outcome, bus::Outcome::parked);
+    send(w, "early");
+    egress->set_parked();
+    ASSERT_EQ(egress->take(got), Egress::Turn::completed);
+    EXPECT_EQ(text(got.message), "early");
+    ASSERT_EQ(egress->take(got), Egress::Turn::idle);
+
+    // Completed while the engine, woken for something else, looks at it.
+    ASSERT_EQ(net_->receive(r, egress).outcome, bus::Outcome::parked);
+    egress->set_parked();
+    ASSERT_EQ(egress->take(got), Egress::Turn::waiting);
+    send(w, "late");
+    ASSERT_EQ(egress->take(got), Egress::Turn::completed);
+    EXPECT_EQ(text(got.message), "late");
+    ASSERT_EQ(egress->take(got), Egress::Turn::idle);
+
+    ASSERT_EQ(net_->receive(r, egress).outcome, bus::Outcome::parked);
+    egress->set_parked();
+    EXPECT_EQ(stat("parked_readers"), "1");
+    send(w, "last");
+    EXPECT_EQ(stat("parked_readers"), "0");
+    ASSERT_EQ(egress->take(got), Egress::Turn::completed);
+    EXPECT_EQ(text(got.message), "last");
+    egress->release(net_->cancel(r, *egress));
+    engine.forget(owner, -1);
 }
 
 }  // namespace

@@ -53,6 +53,30 @@ TEST_F(NetworkWaiter, ParkedWaiterIsCompletedOnceByTheNextSend) {
     EXPECT_EQ(take(r), "queued") << "the message after the waiter's went to the queue";
 }
 
+// A waiter handed over again while still parked (a caller that lost track
+// of it) is not linked twice: the port's list stays sound, the waiter is
+// completed once, and what comes after it is queued.
+TEST_F(NetworkWaiter, AWaiterParkedAgainIsNotLinkedTwice) {
+    Connection w = writer(0);
+    Connection r = reader(1);
+    RecordingWaiter waiter;
+    ASSERT_EQ(net_->receive(r, &waiter).outcome, Outcome::parked);
+    ASSERT_EQ(net_->receive(r, &waiter).outcome, Outcome::parked);
+    EXPECT_EQ(stat("parked_readers"), "1") << "the waiter was parked twice";
+    RecordingWaiter other;
+    ASSERT_EQ(net_->receive(r, &other).outcome, Outcome::parked);
+
+    send(w, "first");
+    send(w, "second");
+    send(w, "third");
+    ASSERT_EQ(waiter.calls(), 1);
+    EXPECT_EQ(text(waiter.result().message), "first");
+    ASSERT_EQ(other.calls(), 1);
+    EXPECT_EQ(text(other.result().message), "second");
+    EXPECT_EQ(take(r), "third");
+    EXPECT_EQ(stat("parked_readers"), "0");
+}
+
 TEST_F(NetworkWaiter, MessageHandedToAWaiterCountsAsTakenNotQueued) {
     Connection w = writer(0);
     Connection r = reader(1);
