@@ -79,10 +79,14 @@ TEST(ClusterDemoTest, UpPrintsCommandsThatCarryAMessageAcrossHostsAndDownLeavesN
     // The same, as nobody: the reader on host 2 gets what host 1's echo
     // wrote, and host 3's events show the reader's join with its node.
     auto dq = [](const std::string& path) { return "\"" + path + "\""; };
+    // The events reader must be open before the port joins: a port that
+    // came and went before it opened is in no snapshot.
     Shell tried =
         as_nobody(R"(timeout 15 grep -m1 "^join 1 node 2\$" )" + dq(at(3, "events")) + " > " +
-                      dq(scratch + "/events.out") + " & " + "timeout 15 head -n 1 " +
-                      dq(at(2, "port1")) + " > " + dq(scratch + "/port1.out") + " & " +
+                      dq(scratch + "/events.out") + " & " +
+                      R"(until grep -q "^event_readers 1\$" )" + dq(dir + "/host3/mnt/jobs/stats") +
+                      "; do sleep 0.05; done; " + "timeout 15 head -n 1 " + dq(at(2, "port1")) +
+                      " > " + dq(scratch + "/port1.out") + " & " +
                       // Once host 2's reader is connected (its stats say so), echo.
                       R"(until grep -q "^connected 1\$" )" + dq(dir + "/host2/mnt/jobs/stats") +
                       "; do sleep 0.05; done; echo hello > " + dq(at(1, "port0")) + " && wait",
