@@ -5,29 +5,19 @@
 // agreed order (its own included), so every host sees the same order.
 #pragma once
 
-#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "bus/credentials.hpp"
+#include "bus/member.hpp"
 #include "bus/message.hpp"
 #include "bus/status.hpp"
 
 namespace ipnfs::bus {
 
 class Network;
-
-// A port of one daemon of the group: the engine's node id (what users
-// see), the daemon's process id on that node (two joins of one node, such
-// as a daemon that restarted, stay apart), and the port's number there.
-struct Origin {
-    std::uint32_t node = 0;
-    std::uint32_t daemon = 0;
-    PortId port = 0;
-    auto operator<=>(const Origin&) const = default;
-};
 
 // One network's membership in its group.  The network calls it under its
 // lock, so every call only queues, never waits.  Destroying it leaves the
@@ -36,17 +26,22 @@ class Replica {
   public:
     virtual ~Replica() = default;
     // A data message of a port of this daemon (from(), payload, address,
-    // credentials, hops), to be ordered.  False when the engine is that far
-    // behind (the replica's outbound bound): nothing is queued.
-    virtual bool publish(const Message& msg) = 0;
+    // credentials, hops), to be ordered.  `to`: the one port it goes to,
+    // which its sender's daemon chose (a unicast or anycast); null: every
+    // daemon routes it among its own ports.  False when the engine is that
+    // far behind (the replica's outbound bound): nothing is queued.
+    virtual bool publish(const Message& msg, const Origin* to) = 0;
     // A port of this daemon connected / disconnected.  A join is refused
     // like a message when the replica is that far behind (the open fails);
     // a leave is always queued (one per join, so bounded by the ports).
-    virtual bool publish_join(PortId port, const Credentials& opener) = 0;
+    virtual bool publish_join(PortId port, const Credentials& opener, const Presence& presence) = 0;
     virtual void publish_leave(PortId port) = 0;
-    // A port's join again, for a daemon that joined the group since
-    // (Network::announce): always queued, like a leave.
-    virtual void announce_join(PortId port, const Credentials& opener) = 0;
+    // A connected port's join again: for a daemon that joined the group
+    // since (Network::announce), or with its presence changed.  Always
+    // queued, like a leave: announces are one per port, and where a user
+    // could repeat a change (a setting) the network asks credit() first; a
+    // reader's going pairs with its coming, which did.
+    virtual void rejoin(PortId port, const Credentials& opener, const Presence& presence) = 0;
     // Flow control of a lossless network (docs/cluster.md): whether this
     // daemon may publish a message of `bytes` now (every daemon of the group
     // that shares its settings has taken all but a window of what this one

@@ -37,7 +37,9 @@ enum class To : std::uint8_t { standard = 0, port = 1, anycast = 2, multicast = 
 struct Address {
     To to = To::standard;
     std::uint32_t lower = 0;  // port: the port; anycast, multicast: the lowest instance
-    std::uint32_t upper = 0;  // multicast: the highest instance
+    // multicast: the highest instance; port: on a cluster network, the
+    // port's node (0: this host's)
+    std::uint32_t upper = 0;
 };
 
 // The offload state of a frame a kernel interface handed over whole: a TCP

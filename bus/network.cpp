@@ -131,11 +131,18 @@ Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connectio
     bool new_reader = reads && port.readers == 0;
     bool new_writer = writes && port.writers == 0;
     // On a cluster network the join is the group's to order, before any
-    // message of the port; when the group is that far behind, the open fails.
-    if (joined && replica_ && !replica_->publish_join(id, opener)) {
-        return Status::error(std::errc::resource_unavailable_try_again,
-                             "the cluster is not taking messages now (its engine is behind): "
-                             "try again");
+    // message of the port, and with it whether the port receives; when the
+    // group is that far behind, the open fails.
+    if (replica_) {
+        Presence presence{port.ring != nullptr || new_reader, policy_->instance(id)};
+        bool taken = joined ? replica_->publish_join(id, opener, presence)
+                            : !new_reader || replica_->credit(0) == Replica::Credit::now;
+        if (!taken) {
+            return Status::error(std::errc::resource_unavailable_try_again,
+                                 "the cluster is not taking messages now (its engine or a slow "
+                                 "host is behind): try again");
+        }
+        if (joined) port.published = presence;
     }
     if (new_reader) {
         if (Status s = charge_ring(port); !s.ok()) {
@@ -154,6 +161,7 @@ Status Network::attach(Port& port, PortId id, bool reads, bool writes, Connectio
     track(port);
     out = Connection{id, reads, writes, &port};
     if (joined) port.joined_by = opener;
+    sync_presence(port);  // a writer's port that now receives
     // A port that starts receiving events gets the snapshot, which already
     // holds the new counts; everyone else hears of the change.
     bool snapshot = new_reader && port.events;
@@ -371,6 +379,8 @@ void Network::leave(const Connection& conn, bool lost_reader, AfterUnlock& after
             emit(Kind::leave, conn.id, false, after);
         }
         if (port.configuration) reset_port(port, after);
+    } else {
+        sync_presence(port);  // its last reader went: it receives no more
     }
     if (lost_reader || lost_writer) emit(Kind::counts, conn.id, true, after);
     // One recipient less may let parked sends go.
@@ -413,6 +423,21 @@ Network::Fit Network::route_fits(PortId from, const MessageRef& msg, Route& rout
                    return std::ranges::all_of(v.to, fits);
                });
     return all && budget_fits(msg->held_bytes()) ? Fit::now : Fit::wait;
+}
+
+Network::Fit Network::placed_fits(PortId id, const MessageRef& msg, Route& route) {
+    if (settings_.lossless && pool_used_ >= settings_.pool) return Fit::wait;
+    route.clear();
+    if (id >= ports_.size() || !ports_[id]->ring) {
+        // It stopped receiving after its sender's daemon placed the message.
+        ++cluster_unreachable_;
+        route.refused =
+            Status::error(std::errc::host_unreachable, fmt::format("port {} does not receive", id));
+        return Fit::refused;
+    }
+    route.to.push_back(id);
+    if (!settings_.lossless) return Fit::now;
+    return takes_now(*ports_[id]) && budget_fits(msg->held_bytes()) ? Fit::now : Fit::wait;
 }
 
 bool Network::takes_offload(const Route& route) const {

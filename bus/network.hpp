@@ -8,6 +8,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -247,12 +248,16 @@ class Network {
     // What the group ordered, handed over by the replica in that order (its
     // own daemon's messages and membership included): a data message of a
     // port of `origin`, delivered to this daemon's ports as the policy says;
-    // a port of `origin` joined or left; every port of one daemon left (it
+    // `placed`: the port of this daemon its sender's daemon placed it at,
+    // if it did (the replica hands over only what is placed here, if
+    // placed at all); a port of `origin` joined (or joined
+    // again, with its presence) or left; every port of one daemon left (it
     // failed, was cut off, or let go of the network).
     void ordered_data(const Origin& origin, std::span<const std::byte> payload,
-                      const Address& address, const Credentials& sender, std::uint8_t hops)
+                      const Address& address, const Credentials& sender, std::uint8_t hops,
+                      std::optional<PortId> placed) EXCLUDES(mu_);
+    void ordered_join(const Origin& origin, const Credentials& opener, const Presence& presence)
         EXCLUDES(mu_);
-    void ordered_join(const Origin& origin, const Credentials& opener) EXCLUDES(mu_);
     void ordered_leave(const Origin& origin) EXCLUDES(mu_);
     void ordered_gone(std::uint32_t node, std::uint32_t daemon) EXCLUDES(mu_);
     // Whether it spans hosts (`scope cluster`): its records carry the node.
@@ -308,7 +313,15 @@ class Network {
     // waits (parked in senders_, or EAGAIN) while the replica has no credit.
     SendResult send_cluster(const Connection& conn, MessageRef msg, SendWaiter* waiter)
         REQUIRES(mu_);
-    void publish(Port& from, const MessageRef& msg) REQUIRES(mu_);
+    void publish(Port& from, const MessageRef& msg, const std::optional<Origin>& target)
+        REQUIRES(mu_);
+    [[nodiscard]] bool is_self(const Origin& origin) const REQUIRES(mu_) {
+        return origin.node == self_.node && origin.daemon == self_.daemon;
+    }
+    // What the group should know of a port of this daemon, and telling it
+    // when that changed (a reader came or went, a setting ran).
+    [[nodiscard]] Presence presence_of(const Port& port) const REQUIRES(mu_);
+    void sync_presence(Port& port) REQUIRES(mu_);
     // Pollers waiting for POLLOUT look again.
     void wake_writers(AfterUnlock& after) REQUIRES(mu_);
     // Parked sends that the replica's credit now lets go, in order.
@@ -319,8 +332,8 @@ class Network {
     // Where a message of `origin` comes from here: the port itself when it
     // is this daemon's (the hub leaves a sender out), else cluster_origin_.
     Port& ordered_from(const Origin& origin) REQUIRES(mu_);
-    void member_joined(const Origin& origin, const Credentials& opener, AfterUnlock& after)
-        REQUIRES(mu_);
+    void member_joined(const Origin& origin, const Credentials& opener, const Presence& presence,
+                       AfterUnlock& after) REQUIRES(mu_);
     void member_left(const Origin& origin, AfterUnlock& after) REQUIRES(mu_);
     void daemon_gone(std::uint32_t node, std::uint32_t daemon, AfterUnlock& after) REQUIRES(mu_);
     // A send parks (waiter) or is refused with EAGAIN / EINTR; `clock`:
@@ -393,6 +406,9 @@ class Network {
     enum class Fit : std::uint8_t { now, wait, refused, plain_only };
     [[nodiscard]] bool takes_offload(const Route& route) const REQUIRES(mu_);
     [[nodiscard]] Fit route_fits(PortId from, const MessageRef& msg, Route& route) REQUIRES(mu_);
+    // A message placed at port `id` of this daemon (Policy::place): routed
+    // there by the bus alone, as route_fits() routes by the policy.
+    [[nodiscard]] Fit placed_fits(PortId id, const MessageRef& msg, Route& route) REQUIRES(mu_);
     // An ordered message of a cluster network, as route_fits() found it.
     void deliver_ordered(Port& from, const Origin& origin, const MessageRef& msg, Fit fit,
                          AfterUnlock& after) REQUIRES(mu_);
@@ -554,13 +570,21 @@ class Network {
     Origin self_ GUARDED_BY(mu_);         // replica_->self(), kept for the hot path
     std::atomic<bool> clustered_{false};  // replica_ is set: readable without mu_
     // The group's ports as the order made them (this daemon's included):
-    // what events readers' snapshots list.
-    std::map<Origin, Credentials> members_ GUARDED_BY(mu_);
+    // what events readers' snapshots list, and what the policy was told of
+    // other daemons' ports.
+    struct Member {
+        Credentials opener;
+        Presence presence;
+    };
+    std::map<Origin, Member> members_ GUARDED_BY(mu_);
     // Where other daemons' messages come from: counters only, never
     // connected (its id is no port's).
     Port cluster_origin_{Limits::kFirstObserver - 1};
     // Local messages the replica had no room for (the engine that far behind).
     std::uint64_t cluster_drops_ GUARDED_BY(mu_) = 0;
+    // Messages placed at a port of this daemon that no longer received when
+    // the group delivered them.
+    std::uint64_t cluster_unreachable_ GUARDED_BY(mu_) = 0;
     // A lossless cluster network's ordered items that wait for room here,
     // in the order: data (msg set) or a member's join, leave, or a whole
     // daemon gone.  Bounded by the credit every daemon holds back for this
@@ -568,8 +592,10 @@ class Network {
     struct Ordered {
         enum class What : std::uint8_t { data, join, leave, gone } what;
         Origin origin;
-        MessageRef msg;     // data
-        Credentials creds;  // join
+        MessageRef msg;                // data
+        std::optional<PortId> placed;  // data placed at a port of this daemon
+        Credentials creds;             // join
+        Presence presence;             // join
     };
     std::deque<Ordered> inbound_ GUARDED_BY(mu_);
     std::uint64_t window_waits_ GUARDED_BY(mu_) = 0;  // sends that waited for credit

@@ -46,6 +46,9 @@ Status Network::set_scope(Words w) {
         if (Status s = idle("scope"); !s.ok()) return s;
         gone = std::move(replica_);
         clustered_.store(false, std::memory_order_relaxed);
+        for (const auto& [origin, member] : members_) {
+            if (!is_self(origin)) policy_->on_remote(origin, nullptr);
+        }
         members_.clear();
         inbound_.clear();
         return Status::success();
@@ -54,10 +57,10 @@ Status Network::set_scope(Words w) {
         MutexLock lock(mu_);
         if (replica_) return Status::success();
         if (Status s = idle("scope"); !s.ok()) return s;
-        if (policy_->name() != "hub") {
+        if (!policy_->spans_hosts()) {
             return Status::error(std::errc::not_supported,
-                                 fmt::format("a cluster network runs the hub policy for now, not "
-                                             "{} (docs/cluster.md, what is built)",
+                                 fmt::format("a cluster network runs the hub or group policy for "
+                                             "now, not {} (docs/cluster.md, what is built)",
                                              policy_->name()));
         }
         if (replicas_ == nullptr) {
@@ -93,26 +96,50 @@ SendResult Network::send_cluster(const Connection& conn, MessageRef msg, SendWai
         return {Status::error(std::errc::not_supported,
                               "a cluster network carries plain frames, not superframes")};
     }
+    // A unicast or anycast is placed here, once: the choice travels with
+    // the message, so every daemon agrees on it (Policy::place).
+    route_.clear();
+    route_.address = msg->address();
+    if (route_.address.to == To::port && route_.address.upper == self_.node) {
+        route_.address.upper = 0;  // this host's port
+    }
+    route_.load = &load_;
+    policy_->place(conn.id, route_);
+    if (!route_.refused.ok()) {
+        policy_->sent(conn.id, route_);  // the refusal ends the write
+        return {std::move(route_.refused)};
+    }
+    msg->set_address(route_.address);
+    std::optional<Origin> target = route_.target;
+    if (target && target->node == 0) {
+        target->node = self_.node;
+        target->daemon = self_.daemon;
+    }
     if (settings_.lossless) {
         // Sends leave in order: behind a waiting one, any send waits.
         switch (senders_.empty() ? replica_->credit(msg->payload().size())
                                  : Replica::Credit::wait) {
             case Replica::Credit::gone:
                 return {engine_gone()};
-            case Replica::Credit::wait:
+            case Replica::Credit::wait: {
                 ++window_waits_;
-                return park(waiter, std::move(msg), *conn.port, false);
+                if (waiter != nullptr) waiter->target_ = target;
+                SendResult parked = park(waiter, std::move(msg), *conn.port, false);
+                if (parked.status.ok()) policy_->sent(conn.id, route_);
+                return parked;
+            }
             case Replica::Credit::now:
                 break;
         }
     }
-    publish(*conn.port, msg);
+    policy_->sent(conn.id, route_);
+    publish(*conn.port, msg, target);
     return {Status::success()};
 }
 
-void Network::publish(Port& from, const MessageRef& msg) {
+void Network::publish(Port& from, const MessageRef& msg, const std::optional<Origin>& target) {
     // A lossless network's replica takes every message its credit let go.
-    if (!replica_->publish(*msg)) {
+    if (!replica_->publish(*msg, target ? &*target : nullptr)) {
         ++cluster_drops_;
         from.counters.drops.fetch_add(1, std::memory_order_relaxed);
     }
@@ -140,7 +167,7 @@ void Network::drain_window(AfterUnlock& after) {
         waiter.state_ = WaitState::done;
         Status status;
         if (credit == Replica::Credit::now) {
-            publish(*waiter.from_, waiter.message_);
+            publish(*waiter.from_, waiter.message_, waiter.target_);
         } else {
             status = engine_gone();
         }
@@ -168,7 +195,8 @@ void Network::deliver_ordered(Port& from, const Origin& origin, const MessageRef
 }
 
 void Network::ordered_data(const Origin& origin, std::span<const std::byte> payload,
-                           const Address& address, const Credentials& sender, std::uint8_t hops) {
+                           const Address& address, const Credentials& sender, std::uint8_t hops,
+                           std::optional<PortId> placed) {
     MessageRef msg = Message::make(origin.port, payload);
     msg->set_address(address);
     msg->set_hops(hops);
@@ -182,10 +210,13 @@ void Network::ordered_data(const Origin& origin, std::span<const std::byte> payl
         listener = listener_;
         Port& from = ordered_from(origin);
         // Behind what already waits, everything waits: one order.
-        Fit fit = inbound_.empty() ? route_fits(from.id, msg, route_) : Fit::wait;
+        Fit fit = Fit::wait;
+        if (inbound_.empty()) {
+            fit = placed ? placed_fits(*placed, msg, route_) : route_fits(from.id, msg, route_);
+        }
         if (fit == Fit::wait) {
             if (inbound_.empty()) start_hold_clock();
-            inbound_.push_back({Ordered::What::data, origin, std::move(msg), {}});
+            inbound_.push_back({Ordered::What::data, origin, std::move(msg), placed, {}, {}});
             return;
         }
         deliver_ordered(from, origin, msg, fit, after);
@@ -200,7 +231,8 @@ void Network::drain_inbound(AfterUnlock& after) {
         switch (next.what) {
             case Ordered::What::data: {
                 Port& from = ordered_from(next.origin);
-                Fit fit = route_fits(from.id, next.msg, route_);
+                Fit fit = next.placed ? placed_fits(*next.placed, next.msg, route_)
+                                      : route_fits(from.id, next.msg, route_);
                 if (fit == Fit::wait) {
                     // A new head's holdtime counts from now.
                     if (moved) head_since_ = Timer::Clock::now();
@@ -210,7 +242,7 @@ void Network::drain_inbound(AfterUnlock& after) {
                 break;
             }
             case Ordered::What::join:
-                member_joined(next.origin, next.creds, after);
+                member_joined(next.origin, next.creds, next.presence, after);
                 break;
             case Ordered::What::leave:
                 member_left(next.origin, after);
@@ -224,7 +256,8 @@ void Network::drain_inbound(AfterUnlock& after) {
     }
 }
 
-void Network::ordered_join(const Origin& origin, const Credentials& opener) {
+void Network::ordered_join(const Origin& origin, const Credentials& opener,
+                           const Presence& presence) {
     AfterUnlock after;
     Listener* listener = nullptr;
     {
@@ -232,19 +265,26 @@ void Network::ordered_join(const Origin& origin, const Credentials& opener) {
         if (hung_up_ || !replica_) return;
         listener = listener_;
         if (!inbound_.empty()) {
-            inbound_.push_back({Ordered::What::join, origin, nullptr, opener});
+            inbound_.push_back({Ordered::What::join, origin, nullptr, {}, opener, presence});
             return;
         }
-        member_joined(origin, opener, after);
+        member_joined(origin, opener, presence, after);
     }
     after.run(listener);
 }
 
-void Network::member_joined(const Origin& origin, const Credentials& opener, AfterUnlock& after) {
+void Network::member_joined(const Origin& origin, const Credentials& opener,
+                            const Presence& presence, AfterUnlock& after) {
     // Announces of a known port are credited back too: their daemon charged them.
     if (settings_.lossless) replica_->consumed(origin, 0);
-    if (!members_.emplace(origin, opener).second) return;  // an announce of a known port
-    emit_member(Kind::join, origin, opener, after);
+    auto [it, fresh] = members_.try_emplace(origin, Member{opener, presence});
+    if (!fresh) {
+        if (it->second.presence == presence) return;  // an announce of a known port
+        it->second.presence = presence;
+    }
+    // This daemon's policy knows its own ports first hand.
+    if (!is_self(origin)) policy_->on_remote(origin, &presence);
+    if (fresh) emit_member(Kind::join, origin, opener, after);
 }
 
 void Network::ordered_leave(const Origin& origin) {
@@ -255,7 +295,7 @@ void Network::ordered_leave(const Origin& origin) {
         if (hung_up_ || !replica_) return;
         listener = listener_;
         if (!inbound_.empty()) {
-            inbound_.push_back({Ordered::What::leave, origin, nullptr, {}});
+            inbound_.push_back({Ordered::What::leave, origin, nullptr, {}, {}, {}});
             return;
         }
         member_left(origin, after);
@@ -266,6 +306,7 @@ void Network::ordered_leave(const Origin& origin) {
 void Network::member_left(const Origin& origin, AfterUnlock& after) {
     if (settings_.lossless) replica_->consumed(origin, 0);
     if (members_.erase(origin) == 0) return;
+    if (!is_self(origin)) policy_->on_remote(origin, nullptr);
     emit_member(Kind::leave, origin, {}, after);
 }
 
@@ -277,7 +318,7 @@ void Network::ordered_gone(std::uint32_t node, std::uint32_t daemon) {
         if (hung_up_ || !replica_) return;
         listener = listener_;
         if (!inbound_.empty()) {
-            inbound_.push_back({Ordered::What::gone, {node, daemon, 0}, nullptr, {}});
+            inbound_.push_back({Ordered::What::gone, {node, daemon, 0}, nullptr, {}, {}, {}});
             return;
         }
         daemon_gone(node, daemon, after);
@@ -289,6 +330,7 @@ void Network::daemon_gone(std::uint32_t node, std::uint32_t daemon, AfterUnlock&
     auto first = members_.lower_bound(Origin{node, daemon, 0});
     auto last = first;
     while (last != members_.end() && last->first.node == node && last->first.daemon == daemon) {
+        if (!is_self(last->first)) policy_->on_remote(last->first, nullptr);
         emit_member(Kind::leave, last->first, {}, after);
         ++last;
     }
@@ -300,7 +342,22 @@ void Network::announce() {
     if (hung_up_ || !replica_) return;
     // Under mu_, as every join and leave is published: the group gets them
     // in the order the ports connected and disconnected.
-    for (PortId id : connected_) replica_->announce_join(id, ports_[id]->joined_by);
+    for (PortId id : connected_) {
+        const Port& port = *ports_[id];
+        replica_->rejoin(id, port.joined_by, port.published);
+    }
+}
+
+Presence Network::presence_of(const Port& port) const {
+    return {port.ring != nullptr, policy_->instance(port.id)};
+}
+
+void Network::sync_presence(Port& port) {
+    if (!replica_ || !port.connected()) return;
+    Presence now = presence_of(port);
+    if (now == port.published) return;
+    port.published = now;
+    replica_->rejoin(port.id, port.joined_by, now);
 }
 
 std::string Network::shared_settings() const {

@@ -265,8 +265,20 @@ Status Network::control_line(std::string_view line, const Caller& caller, Writer
         listener = listener_;
         CommandTable own = command_rows(after);
         std::array<const CommandTable*, 2> tables{&own, &policy_->commands()};
+        std::array<const CommandTable*, 1> policy{&policy_->commands()};
+        // A policy setting may change what the group knows of a port (its
+        // instance), which takes credit as a message does.
+        if (replica_ && find_command(policy, line) != nullptr &&
+            replica_->credit(0) != Replica::Credit::now) {
+            return Status::error(std::errc::resource_unavailable_try_again,
+                                 "the cluster is not taking changes now (its engine or a slow "
+                                 "host is behind): try again");
+        }
         result = dispatch(tables, line, caller);
         if (result.ok() && writer == Writer::manager) result = manager_wrote(line);
+        if (replica_) {
+            for (PortId id : connected_) sync_presence(*ports_[id]);
+        }
         lossless_.store(settings_.lossless, std::memory_order_relaxed);
         // A setting may change where sends go (member, dest): parked ones
         // may now fit, and pollers' destinations may now have room.
@@ -409,10 +421,10 @@ std::string Network::stats() const {
     if (replica_) {
         const PortCounters& c = cluster_origin_.counters;
         sections += fmt::format(
-            "cluster_msgs_in {}\ncluster_bytes_in {}\ncluster_drops {}\ncluster_inbound {}\n"
-            "cluster_window_waits {}\n",
+            "cluster_msgs_in {}\ncluster_bytes_in {}\ncluster_drops {}\ncluster_unreachable {}\n"
+            "cluster_inbound {}\ncluster_window_waits {}\n",
             c.msgs_in.load(std::memory_order_relaxed), c.bytes_in.load(std::memory_order_relaxed),
-            cluster_drops_, inbound_.size(), window_waits_);
+            cluster_drops_, cluster_unreachable_, inbound_.size(), window_waits_);
         replica_->stats(sections);
     }
     lock.unlock();  // the extension has its own lock, never taken under mu_

@@ -79,13 +79,11 @@ void Network::emit_member(Kind kind, const Origin& origin, const Credentials& cr
 void Network::send_cluster_snapshot(Port& port, PortId id, AfterUnlock& after) {
     // The group's ports as the order made them, this daemon's own included
     // (but the reader's own port): what the joins so far said.
-    for (const auto& [origin, creds] : members_) {
-        if (origin.node == self_.node && origin.daemon == self_.daemon && origin.port == id) {
-            continue;
-        }
+    for (const auto& [origin, member] : members_) {
+        if (is_self(origin) && origin.port == id) continue;
         MessageRef join = Message::make(origin.port, {}, Kind::join);
         join->set_node(origin.node);
-        join->set_credentials(creds);
+        join->set_credentials(member.opener);
         join->set_seq(next_seq_++);
         enqueue(port, join, after);
     }

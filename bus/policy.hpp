@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bus/commands.hpp"
+#include "bus/member.hpp"
 #include "bus/message.hpp"
 #include "bus/status.hpp"
 
@@ -55,6 +56,10 @@ class Route {
     // Out: the policy wants its tick() right after sent() (it took the
     // message for itself, and may have frames to answer with).
     bool tick = false;
+    // Out, from Policy::place() on a cluster network: the one port the
+    // message goes to, chosen by its sender's daemon; node 0 is a port of
+    // this daemon.
+    std::optional<Origin> target;
 
     // A new, empty variant (its payload and ports cleared).
     Variant& add_variant() {
@@ -85,6 +90,7 @@ class Route {
         to.clear();
         tally = 0;
         tick = false;
+        target.reset();
         used_ = 0;
         refused = Status::success();
         if (++generation_ == 0) {
@@ -186,6 +192,34 @@ class Policy {
     // (Route::tick), and from the bus's timer at the time it returned.
     // Spurious calls are allowed: it looks at its own clock.
     virtual std::optional<Clock::time_point> tick(Originate& /*out*/) { return std::nullopt; }
+
+    // ---- cluster scope (`scope cluster`, docs/cluster.md) ----
+    // Each daemon of the group runs its own copy of the policy and delivers
+    // what the group ordered to its own ports only: route() then names this
+    // daemon's ports, the sender being one of them or, for another daemon's
+    // message, an id no port has.  A message that must reach exactly one
+    // port of the whole group (a unicast, an anycast) is placed once, by its
+    // sender's daemon, before it is ordered: place() names that port, and
+    // the choice travels with the message, so every daemon agrees on it.
+
+    // Whether the policy can run on a network that spans hosts.
+    [[nodiscard]] virtual bool spans_hosts() const { return false; }
+    // The member identity (instance) the port holds, which the group learns
+    // with its presence.
+    [[nodiscard]] virtual std::optional<std::uint32_t> instance(PortId /*port*/) const {
+        return std::nullopt;
+    }
+    // Another daemon's port, as the group's order told this daemon: it
+    // receives, holding `presence->instance`; or (null) it receives no
+    // more, or is gone.
+    virtual void on_remote(const Origin& /*port*/, const Presence* /*presence*/) {}
+    // At the sender's daemon, before its message is ordered: the one port
+    // it goes to (out.target), or a refusal (out.refused), or neither: then
+    // every daemon routes it among its own ports.  out.address may be
+    // rewritten to what the sender's default destination stands for, which
+    // the other daemons do not know.  out.address's port addresses name
+    // their node in `upper` (0: this daemon's).  Counting as route().
+    virtual void place(PortId /*from*/, Route& /*out*/) {}
 
     // Whether the messages it routes are Ethernet frames (the switch), which
     // tells a capture its pcap link type; anything else is opaque bytes.  A

@@ -13,6 +13,7 @@
 #include <boost/lockfree/spsc_queue.hpp>
 
 #include "bus/backlog.hpp"
+#include "bus/member.hpp"
 #include "bus/message.hpp"
 #include "bus/thread_safety.hpp"
 #include "bus/waiter.hpp"
@@ -74,6 +75,9 @@ struct Port {
     // Who opened its first descriptor (not known for a kernel interface, a
     // cable or a VDE client): its join events carry it.
     Credentials joined_by;
+    // On a cluster network: what the group was last told of it (its join's
+    // presence, or a rejoin's since).
+    Presence published;
     // A capture reader (an observer): gets a copy of every data message the
     // network accepts, never events; its copies stay out of the lossless
     // pool, and a full ring drops its own copy, so it never holds a sender.

@@ -4,8 +4,11 @@
 // from whichever thread makes progress possible.
 #pragma once
 
+#include <optional>
+
 #include <boost/intrusive/list_hook.hpp>
 
+#include "bus/member.hpp"
 #include "bus/message.hpp"
 #include "bus/status.hpp"
 
@@ -67,6 +70,9 @@ class SendWaiter : public boost::intrusive::list_base_hook<> {
     WaitState state_ = WaitState::idle;
     MessageRef message_;
     Port* from_ = nullptr;
+    // A cluster network's send waiting for credit: the one port its
+    // daemon placed it at, if it did (Policy::place).
+    std::optional<Origin> target_;
 };
 
 }  // namespace ipnfs::bus

@@ -41,6 +41,13 @@ wire::Record record(wire::Type type, bus::PortId port, const bus::Credentials& c
     return r;
 }
 
+wire::Record join_record(bus::PortId port, const bus::Credentials& opener,
+                         const bus::Presence& presence) {
+    wire::Record r = record(wire::Type::join, port, opener);
+    r.presence = presence;
+    return r;
+}
+
 }  // namespace
 
 Replica::Replica(Service& service, bus::Network& network, std::size_t max_message)
@@ -124,11 +131,12 @@ std::size_t Replica::waiting() const {
     return closed_bytes_ + (batch_.empty() ? 0 : batch_.bytes().size());
 }
 
-bool Replica::publish(const bus::Message& msg) {
+bool Replica::publish(const bus::Message& msg, const bus::Origin* to) {
     MutexLock lock(mu_);
     wire::Record r = record(wire::Type::data, msg.from(), msg.credentials(), msg.payload());
     r.address = msg.address();
     r.hops = msg.hops();
+    if (to != nullptr) r.target = *to;
     if (!lossless_) return queue(r, true);
     // Credit bounds it (the network asked credit() first): never dropped.
     charge(msg.payload().size());
@@ -195,18 +203,22 @@ void Replica::credited(Member from, const wire::Credit& credit) {
 // A lossless network's joins and leaves take credit as a message without
 // payload does: what waits for room at a slow daemon includes them (behind
 // the data), so they are bounded as the data is.
-bool Replica::publish_join(bus::PortId port, const bus::Credentials& opener) {
+bool Replica::publish_join(bus::PortId port, const bus::Credentials& opener,
+                           const bus::Presence& presence) {
     MutexLock lock(mu_);
-    if (!lossless_) return queue(record(wire::Type::join, port, opener), true);
+    if (!lossless_) return queue(join_record(port, opener, presence), true);
     if (credit_locked(0) != Credit::now) return false;
     charge(0);
-    return queue(record(wire::Type::join, port, opener), false);
+    return queue(join_record(port, opener, presence), false);
 }
 
-void Replica::announce_join(bus::PortId port, const bus::Credentials& opener) {
+void Replica::rejoin(bus::PortId port, const bus::Credentials& opener,
+                     const bus::Presence& presence) {
     MutexLock lock(mu_);
-    if (lossless_) charge(0);  // one per connected port: over the window at most by that
-    queue(record(wire::Type::join, port, opener), false);
+    // Over the window at most by one per port, or by one per credit the
+    // network asked for (bus/cluster.hpp).
+    if (lossless_) charge(0);
+    queue(join_record(port, opener, presence), false);
 }
 
 void Replica::publish_leave(bus::PortId port) {
@@ -308,18 +320,26 @@ void Replica::delivered(Member from, std::span<const std::byte> bytes) {
                 }
                 return;
             }
-            case wire::Type::data:
+            case wire::Type::data: {
                 if (ignored) return;
+                // Placed at another daemon's port: nothing here, but its credit.
+                if (r.target && (r.target->node != self_.node || r.target->daemon != self_.pid)) {
+                    if (lossless_) consumed(origin, r.body.size());
+                    return;
+                }
                 {
                     MutexLock lock(mu_);
                     Peer& peer = peers_[from];
                     ++peer.msgs;
                     peer.bytes += r.body.size();
                 }
-                network_.ordered_data(origin, r.body, r.address, r.creds, r.hops);
+                std::optional<bus::PortId> placed;
+                if (r.target) placed = r.target->port;
+                network_.ordered_data(origin, r.body, r.address, r.creds, r.hops, placed);
                 return;
+            }
             case wire::Type::join:
-                if (!ignored) network_.ordered_join(origin, r.creds);
+                if (!ignored) network_.ordered_join(origin, r.creds, r.presence);
                 return;
             case wire::Type::leave:
                 if (!ignored) network_.ordered_leave(origin);

@@ -60,10 +60,12 @@ class Replica final : public bus::Replica, public GroupListener {
     bus::Status settle(std::chrono::milliseconds limit) EXCLUDES(mu_);
 
     // bus::Replica, called under the network's lock: they only queue.
-    bool publish(const bus::Message& msg) override EXCLUDES(mu_);
-    bool publish_join(bus::PortId port, const bus::Credentials& opener) override EXCLUDES(mu_);
+    bool publish(const bus::Message& msg, const bus::Origin* to) override EXCLUDES(mu_);
+    bool publish_join(bus::PortId port, const bus::Credentials& opener,
+                      const bus::Presence& presence) override EXCLUDES(mu_);
     void publish_leave(bus::PortId port) override EXCLUDES(mu_);
-    void announce_join(bus::PortId port, const bus::Credentials& opener) override EXCLUDES(mu_);
+    void rejoin(bus::PortId port, const bus::Credentials& opener,
+                const bus::Presence& presence) override EXCLUDES(mu_);
     [[nodiscard]] Credit credit(std::size_t bytes) const override EXCLUDES(mu_);
     void consumed(const bus::Origin& origin, std::size_t bytes) override EXCLUDES(mu_);
     [[nodiscard]] bus::Origin self() const override;

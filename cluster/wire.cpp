@@ -15,6 +15,10 @@ constexpr std::array<std::byte, 4> kMagic = {std::byte{'I'}, std::byte{'P'}, std
                                              std::byte{'C'}};
 constexpr std::size_t kAlign = 8;
 constexpr std::uint8_t kCredsKnown = 1;
+constexpr std::uint8_t kPlaced = 2;
+constexpr std::uint8_t kReceives = 4;
+constexpr std::uint8_t kMember = 8;
+constexpr std::uint8_t kDefinedFlags = kCredsKnown | kPlaced | kReceives | kMember;
 
 // Where each field sits in the batch header and in a record.
 namespace at {
@@ -34,6 +38,9 @@ constexpr std::size_t pid = 20;
 constexpr std::size_t uid = 24;
 constexpr std::size_t gid = 28;
 constexpr std::size_t body_length = 32;
+constexpr std::size_t to_node = 36;
+constexpr std::size_t to_daemon = 40;
+constexpr std::size_t to_port = 44;
 }  // namespace at
 
 std::size_t padded(std::size_t n) {
@@ -136,8 +143,8 @@ bus::Status read_record(std::span<const std::byte> rest, std::size_t index, Reco
     const std::uint8_t kind = get8(p + at::kind);
     if (!known_kind(kind)) return refuse(index, fmt::format("unknown address kind {}", kind));
     const std::uint8_t flags = get8(p + at::flags);
-    if ((flags & ~kCredsKnown) != 0) {
-        return refuse(index, fmt::format("undefined flag bits {:#04x}", flags & ~kCredsKnown));
+    if ((flags & ~kDefinedFlags) != 0) {
+        return refuse(index, fmt::format("undefined flag bits {:#04x}", flags & ~kDefinedFlags));
     }
     for (std::size_t i = 0; i < 3; ++i) {
         if (get8(p + at::zero + i) != 0) return refuse(index, "non-zero reserved byte");
@@ -167,12 +174,43 @@ bus::Status read_record(std::span<const std::byte> rest, std::size_t index, Reco
                (flags & kCredsKnown) != 0};
     r.hops = get8(p + at::hops);
     r.body = rest.subspan(kRecordHeaderBytes, length);
+    const bus::Origin target{get32(p + at::to_node), get32(p + at::to_daemon),
+                             get32(p + at::to_port)};
 
     const Uses u = uses(r.type);
     const char* name = type_name(r.type);
     if (!u.port && r.port != 0) return refuse(index, fmt::format("a {} with a port", name));
-    if (!u.address && (kind != 0 || r.address.lower != 0 || r.address.upper != 0 || r.hops != 0)) {
+    const bool member = r.type == Type::join && (flags & kMember) != 0;
+    if (!u.address &&
+        (kind != 0 || (r.address.lower != 0 && !member) || r.address.upper != 0 || r.hops != 0)) {
         return refuse(index, fmt::format("a {} with an address or hops", name));
+    }
+    if (r.type != Type::join && (flags & (kReceives | kMember)) != 0) {
+        return refuse(index, fmt::format("a {} with a presence", name));
+    }
+    if (r.type == Type::join) {
+        r.address = {};
+        r.presence = {(flags & kReceives) != 0,
+                      member ? std::optional(get32(p + at::lower)) : std::nullopt};
+    }
+    const bool placed = (flags & kPlaced) != 0;
+    if (placed && r.type != Type::data) return refuse(index, fmt::format("a placed {}", name));
+    if (!placed && target != bus::Origin{}) {
+        return refuse(index, fmt::format("a {} with a target but not placed", name));
+    }
+    if (r.type == Type::data) {
+        // Exactly the messages for one port of the group are placed: a
+        // daemon could not tell which of its ports one that was not means.
+        const bool one = r.address.to == bus::To::port || r.address.to == bus::To::anycast;
+        if (placed != one) {
+            return refuse(index, one ? "a unicast or anycast its sender did not place"
+                                     : "a placed message that is no unicast or anycast");
+        }
+        if (placed && (target.node == 0 || target.node > bus::Message::kMaxNode)) {
+            return refuse(index, fmt::format("placed at node {}, outside 1-{}", target.node,
+                                             bus::Message::kMaxNode));
+        }
+        if (placed) r.target = target;
     }
     if (!u.creds && r.creds.known) return refuse(index, fmt::format("a {} with credentials", name));
     if (!r.creds.known && (r.creds.pid != 0 || r.creds.uid != 0 || r.creds.gid != 0)) {
@@ -259,6 +297,13 @@ bool BatchWriter::add(const Record& r) {
     if (r.body.size() > kMaxBody || (!u.body && !r.body.empty())) return false;
     if (r.type == Type::credit && r.body.size() != kCreditBytes) return false;
     if (u.address && !known_kind(static_cast<std::uint8_t>(r.address.to))) return false;
+    if (r.type == Type::data) {
+        const bool one = r.address.to == bus::To::port || r.address.to == bus::To::anycast;
+        if (one != r.target.has_value()) return false;
+        if (r.target && (r.target->node == 0 || r.target->node > bus::Message::kMaxNode)) {
+            return false;
+        }
+    }
     if (records_ == std::numeric_limits<std::uint32_t>::max()) return false;
     const std::size_t size = record_bytes(r.body.size());
     if (size > max_bytes_ || buffer_.size() > max_bytes_ - size) return false;
@@ -274,7 +319,21 @@ bool BatchWriter::add(const Record& r) {
         put32(p + at::lower, r.address.lower);
         put32(p + at::upper, r.address.upper);
     }
-    p[at::flags] = static_cast<std::byte>(creds ? kCredsKnown : 0);
+    std::uint8_t flags = creds ? kCredsKnown : 0;
+    if (r.type == Type::data && r.target) {
+        flags |= kPlaced;
+        put32(p + at::to_node, r.target->node);
+        put32(p + at::to_daemon, r.target->daemon);
+        put32(p + at::to_port, r.target->port);
+    }
+    if (r.type == Type::join) {
+        if (r.presence.receives) flags |= kReceives;
+        if (r.presence.instance) {
+            flags |= kMember;
+            put32(p + at::lower, *r.presence.instance);
+        }
+    }
+    p[at::flags] = static_cast<std::byte>(flags);
     if (u.port) put32(p + at::port, r.port);
     if (creds) {
         put32(p + at::pid, r.creds.pid);

@@ -7,14 +7,18 @@
 //
 // Every field is little-endian, read and written byte by byte, so neither
 // the host's byte order nor the buffer's alignment matters (CPG hands over
-// bytes at any address).  A batch (version 1) is
+// bytes at any address).  A batch (version 2) is
 //   header (12 bytes): "IPNC", uint16 version, uint16 0, uint32 records;
-//   then each record (36 bytes and its body, padded with zeros to a
+//   then each record (48 bytes and its body, padded with zeros to a
 //   multiple of 8 bytes):
-//     uint16 type, uint8 address kind (bus::To), uint8 flags (bit 0: the
-//     credentials are known; no other bit is defined), uint8 hops,
+//     uint16 type, uint8 address kind (bus::To), uint8 flags, uint8 hops,
 //     3 bytes 0, uint32 port, lower, upper, pid, uid, gid, body length,
-//     then the body.
+//     target node, target daemon, target port, then the body.
+//   Flags: bit 0, the credentials are known; bit 1 (data), placed: the
+//   target names the one port it goes to; bit 2 (join), the port
+//   receives; bit 3 (join), it holds an instance, in `lower`.  No other
+//   bit is defined.
+// A unicast or anycast data record is placed, and only those are.
 // A credit record's body is 16 bytes (see Credit); decode() refuses another
 // length.
 // A field a record's type does not use is 0, credentials that are not
@@ -26,19 +30,21 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "bus/credentials.hpp"
+#include "bus/member.hpp"
 #include "bus/message.hpp"
 #include "bus/network.hpp"
 #include "bus/status.hpp"
 
 namespace ipnfs::cluster::wire {
 
-constexpr std::uint16_t kVersion = 1;
+constexpr std::uint16_t kVersion = 2;
 constexpr std::size_t kHeaderBytes = 12;
-constexpr std::size_t kRecordHeaderBytes = 36;
+constexpr std::size_t kRecordHeaderBytes = 48;
 // A body's bound: a network's largest MTU.  A cluster network carries no
 // offload state, so no kernel superframe is ever one record's body.
 constexpr std::size_t kMaxBody = bus::Limits::kMaxMtu;
@@ -51,9 +57,11 @@ struct Record {
     bus::Address address;    // data: where its sender asked it to go
     bus::Credentials creds;  // data: the writer's; join: the opener's (creds.known says if any)
     std::uint8_t hops = 0;   // data: cables crossed
-    std::span<const std::byte> body;  // data: the payload; hello: the sender's network
-                                      // settings as text; credit: a Credit
-                                      // (credit_body()); join, leave: empty
+    std::optional<bus::Origin> target;  // data: the port its sender's daemon placed it at
+    bus::Presence presence;             // join: whether the port receives, its instance
+    std::span<const std::byte> body;    // data: the payload; hello: the sender's network
+                                        // settings as text; credit: a Credit
+                                        // (credit_body()); join, leave: empty
 };
 
 // A lossless network's flow control: the bytes of one daemon's messages
@@ -81,7 +89,8 @@ class BatchWriter {
 
     // Appends `r`, or returns false and leaves the batch as it was when it
     // would make the batch longer than max_bytes, or when no batch can hold
-    // it (a body over kMaxBody, a body on a join or leave): an empty writer
+    // it (a body over kMaxBody, a body on a join or leave, a unicast or
+    // anycast without a target or another message with one): an empty writer
     // that refuses a record will always refuse it.  Fields r's type does not
     // use are written as 0, so they decode as 0.
     bool add(const Record& r);

@@ -34,6 +34,10 @@ bus::Status parse_address(const ipnfs_record& header, bus::Address& out) {
         case IPNFS_TO_DEFAULT:
             return bus::Status::success();  // port and seq are ignored, as before addresses
         case IPNFS_TO_PORT:
+            // A node beyond 32 bits is no node: the cluster finds no such port.
+            out = {bus::To::port, header.port,
+                   static_cast<std::uint32_t>(std::min<std::uint64_t>(header.seq, UINT32_MAX))};
+            return bus::Status::success();
         case IPNFS_TO_ANYCAST:
         case IPNFS_TO_BROADCAST:
             out = {static_cast<bus::To>(to), header.port, header.port};

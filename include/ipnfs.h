@@ -59,9 +59,11 @@ enum ipnfs_kind {
  * record puts one IPNFS_TO_* in flags (IPNFS_FLAGS_TO) and names the
  * destination in its other fields:
  *   IPNFS_TO_DEFAULT    the sending port's default destination (ctl "dest")
- *   IPNFS_TO_PORT       port = the one receiving port
+ *   IPNFS_TO_PORT       port = the one receiving port; on a cluster network
+ *                       seq = its node (0: this host's), as TIPC's node:port
  *   IPNFS_TO_ANYCAST    port = an instance: one receiving port holding it,
- *                       the least loaded, in turn among equals
+ *                       the least loaded, in turn among equals (on a
+ *                       cluster network: in turn, over every host)
  *   IPNFS_TO_MULTICAST  port = the lowest instance, seq = the highest (the
  *                       same for one instance): every receiving port holding
  *                       one of them

@@ -1,5 +1,7 @@
 #include "policies/group.hpp"
 
+#include <limits>
+
 #include <fmt/format.h>
 
 namespace ipnfs::policies {
@@ -67,6 +69,7 @@ void Group::release(bus::PortId port) {
     m.holder_slot = kAbsent;
     // An instance nobody holds is forgotten, so multicast walks only live ones.
     if (h.ports.empty()) {
+        forget_turn(it->first);
         instances_.erase(it);
     } else if (h.cursor >= h.ports.size()) {
         h.cursor = 0;
@@ -78,7 +81,7 @@ void Group::route(bus::PortId from, std::span<const std::byte> /*payload*/, bus:
     if (to.to == bus::To::standard) to = from < members_.size() ? members_[from].dest : kBroadcast;
     switch (to.to) {
         case bus::To::port:
-            to_port(to.lower, out);
+            to_port(to.upper, to.lower, out);
             return;
         case bus::To::anycast:
             to_anycast(to.lower, out);
@@ -132,7 +135,16 @@ bool Group::reach(bus::PortId from, bool framed, bus::Reach& out) const {
     return false;
 }
 
-void Group::to_port(std::uint32_t port, bus::Route& out) {
+void Group::to_port(std::uint32_t node, std::uint32_t port, bus::Route& out) {
+    // A cluster network places its unicasts (place()): a node here is one
+    // a network of this host alone does not have.
+    if (node != 0) {
+        count(unreachable, out);
+        out.refused = bus::Status::error(
+            std::errc::host_unreachable,
+            fmt::format("no node {} on a network of this host alone (scope node)", node));
+        return;
+    }
     if (port >= members_.size() || members_[port].slot == kAbsent) {
         count(unreachable, out);
         out.refused = bus::Status::error(std::errc::host_unreachable,
@@ -187,6 +199,109 @@ void Group::to_broadcast(bus::PortId from, std::vector<bus::PortId>& out) const 
     for (bus::PortId port : attached_) {
         if (gets_copy(from, port)) out.push_back(port);
     }
+}
+
+// ---- cluster scope ----
+
+std::optional<std::uint32_t> Group::instance(bus::PortId port) const {
+    return port < members_.size() ? members_[port].instance : std::nullopt;
+}
+
+void Group::on_remote(const bus::Origin& port, const bus::Presence* presence) {
+    auto it = remote_.find(port);
+    if (it != remote_.end() && it->second) {
+        auto holders = remote_holders_.find(*it->second);
+        std::erase(holders->second, port);
+        if (holders->second.empty()) {
+            forget_turn(holders->first);
+            remote_holders_.erase(holders);
+        }
+    }
+    if (presence == nullptr || !presence->receives) {
+        if (it != remote_.end()) remote_.erase(it);
+        return;
+    }
+    remote_[port] = presence->instance;
+    if (!presence->instance) return;
+    std::vector<bus::Origin>& holders = remote_holders_[*presence->instance];
+    holders.insert(std::ranges::lower_bound(holders, port), port);
+}
+
+void Group::forget_turn(std::uint32_t instance) {
+    if (!instances_.contains(instance) && !remote_holders_.contains(instance)) {
+        turns_.erase(instance);
+    }
+}
+
+void Group::place(bus::PortId from, bus::Route& out) {
+    if (out.address.to == bus::To::standard) {
+        out.address = from < members_.size() ? members_[from].dest : kBroadcast;
+    }
+    switch (out.address.to) {
+        case bus::To::port:
+            place_port(out.address.upper, out.address.lower, out);
+            return;
+        case bus::To::anycast:
+            place_anycast(out.address.lower, out);
+            return;
+        case bus::To::multicast:
+        case bus::To::broadcast:
+        case bus::To::standard:
+            return;  // every daemon routes it among its own ports
+    }
+}
+
+void Group::place_port(std::uint32_t node, std::uint32_t port, bus::Route& out) const {
+    if (node == 0) {
+        if (port < members_.size() && members_[port].slot != kAbsent) {
+            count(unicast, out);
+            out.target = bus::Origin{0, 0, port};
+            return;
+        }
+    } else {
+        // The node's daemons in order (two when one restarted): the first
+        // whose port receives.  Each step skips to the port or past it.
+        auto it = remote_.lower_bound({node, 0, port});
+        while (it != remote_.end() && it->first.node == node) {
+            const bus::Origin& at = it->first;
+            if (at.port == port) {
+                count(unicast, out);
+                out.target = at;
+                return;
+            }
+            if (at.port < port) {
+                it = remote_.lower_bound({node, at.daemon, port});
+            } else if (at.daemon == std::numeric_limits<std::uint32_t>::max()) {
+                break;
+            } else {
+                it = remote_.lower_bound({node, at.daemon + 1, port});
+            }
+        }
+    }
+    count(unreachable, out);
+    out.refused = bus::Status::error(
+        std::errc::host_unreachable,
+        node == 0 ? fmt::format("port {} does not receive", port)
+                  : fmt::format("no port {} of node {} receives (events list the cluster's ports)",
+                                port, node));
+}
+
+void Group::place_anycast(std::uint32_t instance, bus::Route& out) {
+    auto local = instances_.find(instance);
+    auto remote = remote_holders_.find(instance);
+    std::size_t here = local != instances_.end() ? local->second.ports.size() : 0;
+    std::size_t there = remote != remote_holders_.end() ? remote->second.size() : 0;
+    if (here + there == 0) {
+        count(unreachable, out);
+        out.refused = bus::Status::error(
+            std::errc::host_unreachable,
+            fmt::format("no port holds instance {} on any host of the cluster", instance));
+        return;
+    }
+    count(anycast, out);
+    std::size_t& turn = turns_[instance];
+    std::size_t at = turn++ % (here + there);
+    out.target = at < here ? bus::Origin{0, 0, local->second.ports[at]} : remote->second[at - here];
 }
 
 }  // namespace ipnfs::policies

@@ -13,6 +13,12 @@
 // destination outright, so the sender is an ordinary candidate there: a
 // unicast to oneself is delivered, and a sender holding the instance takes
 // its turn among the holders (it asked for "one port holding I", and is one).
+//
+// On a cluster network (docs/cluster.md) the holders are every host's: a
+// unicast names a node's port (node:port), and a unicast or anycast is
+// placed by the sender's daemon, anycast in turn over every holder it knows
+// of, since other hosts' queues are not known here; multicast and broadcast
+// are routed by each daemon among its own ports.
 #pragma once
 
 #include <array>
@@ -40,6 +46,10 @@ class Group final : public bus::Policy {
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
     void describe(std::string& out) const override;
     void stats(std::string& out) const override;
+    [[nodiscard]] bool spans_hosts() const override { return true; }
+    [[nodiscard]] std::optional<std::uint32_t> instance(bus::PortId port) const override;
+    void on_remote(const bus::Origin& port, const bus::Presence* presence) override;
+    void place(bus::PortId from, bus::Route& out) override;
 
   private:
     static constexpr std::size_t kAbsent = static_cast<std::size_t>(-1);
@@ -71,7 +81,7 @@ class Group final : public bus::Policy {
     void release(bus::PortId port);
 
     // ---- routing ----
-    void to_port(std::uint32_t port, bus::Route& out);
+    void to_port(std::uint32_t node, std::uint32_t port, bus::Route& out);
     void to_anycast(std::uint32_t instance, bus::Route& out);
     // Fan-out: the ports into `out` (a route's, or poll's reach).
     void to_multicast(bus::PortId from, std::uint32_t lower, std::uint32_t upper,
@@ -79,6 +89,11 @@ class Group final : public bus::Policy {
     void to_broadcast(bus::PortId from, std::vector<bus::PortId>& out) const;
     // What the route counts once it is accepted (sent()): tally 0 is nothing.
     static void count(Counter c, bus::Route& out) { out.tally = c + 1U; }
+    // ---- placing, on a cluster network ----
+    void place_port(std::uint32_t node, std::uint32_t port, bus::Route& out) const;
+    void place_anycast(std::uint32_t instance, bus::Route& out);
+    // An instance no port holds any more, here or elsewhere, has no turn.
+    void forget_turn(std::uint32_t instance);
     // Fan-out leaves the sender out unless it asked for its own messages.
     [[nodiscard]] bool gets_copy(bus::PortId from, bus::PortId port) const {
         return port != from || members_[port].loopback;
@@ -89,6 +104,13 @@ class Group final : public bus::Policy {
     std::vector<bus::PortId> attached_;           // in no particular order
     std::map<std::uint32_t, Holders> instances_;  // only instances with attached holders
     std::array<std::uint64_t, kCounters> counters_{};
+    // Other daemons' receiving ports, as the group's order told this one,
+    // and the instances they hold (each list sorted).  Bounded by the
+    // group's ports, which each daemon bounds.
+    std::map<bus::Origin, std::optional<std::uint32_t>> remote_;
+    std::map<std::uint32_t, std::vector<bus::Origin>> remote_holders_;
+    // Whose turn it is next among an instance's holders, here and elsewhere.
+    std::map<std::uint32_t, std::size_t> turns_;
 };
 
 }  // namespace ipnfs::policies

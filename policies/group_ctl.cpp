@@ -12,7 +12,8 @@ namespace ipnfs::policies {
 namespace {
 
 constexpr std::uint64_t kMaxInstance = std::numeric_limits<std::uint32_t>::max();
-constexpr std::string_view kDestForms = "'broadcast', 'port P', 'anycast I' or 'multicast L[-U]'";
+constexpr std::string_view kDestForms =
+    "'broadcast', 'port [N:]P', 'anycast I' or 'multicast L[-U]'";
 
 bus::Status parse_instance(std::string_view word, std::uint32_t& out) {
     std::uint64_t v = 0;
@@ -48,11 +49,22 @@ bus::Status parse_dest(bus::Words w, bus::Address& out) {
     if (w[0] == "port" && number) {
         // An address, not a port of today's network: it may receive once
         // the network grows, and describe's lines must read back either way.
+        // "N:P" is node N's port P on a cluster network (N 0: this host).
+        std::string_view word = w[1];
+        std::uint64_t node = 0;
+        if (std::size_t colon = word.find(':'); colon != std::string_view::npos) {
+            if (auto s =
+                    bus::parse_uint(word.substr(0, colon), 0, bus::Message::kMaxNode, "node", node);
+                !s.ok()) {
+                return s;
+            }
+            word = word.substr(colon + 1);
+        }
         std::uint64_t port = 0;
-        if (auto s = bus::parse_uint(w[1], 0, bus::Limits::kMaxPorts - 1, "port", port); !s.ok()) {
+        if (auto s = bus::parse_uint(word, 0, bus::Limits::kMaxPorts - 1, "port", port); !s.ok()) {
             return s;
         }
-        out = {bus::To::port, static_cast<std::uint32_t>(port), static_cast<std::uint32_t>(port)};
+        out = {bus::To::port, static_cast<std::uint32_t>(port), static_cast<std::uint32_t>(node)};
         return bus::Status::success();
     }
     if (w[0] == "anycast" && number) {
@@ -77,6 +89,7 @@ bus::Status parse_dest(bus::Words w, bus::Address& out) {
 std::string dest_text(const bus::Address& a, char sep) {
     switch (a.to) {
         case bus::To::port:
+            if (a.upper != 0) return fmt::format("port{}{}:{}", sep, a.upper, a.lower);
             return fmt::format("port{}{}", sep, a.lower);
         case bus::To::anycast:
             return fmt::format("anycast{}{}", sep, a.lower);
@@ -119,9 +132,10 @@ void Group::build_commands() {
              },
          .holder = bus::Holder::reader},
         {.verb = "dest",
-         .args = "PORT broadcast|port P|anycast I|multicast L[-U]",
+         .args = "PORT broadcast|port [N:]P|anycast I|multicast L[-U]",
          .nargs = 2,
-         .help = "where the port's messages go when they name no address (default broadcast)",
+         .help = "where the port's messages go when they name no address (default broadcast; "
+                 "N:P is node N's port P on a cluster network)",
          .run =
              [this](bus::Words w) {
                  bus::PortId port = 0;
@@ -195,6 +209,11 @@ void Group::stats(std::string& out) const {
         out += fmt::format("member {} instance {} dest {} loopback {}\n", port,
                            m.instance ? fmt::format("{}", *m.instance) : "none",
                            dest_text(m.dest, ':'), m.loopback ? "on" : "off");
+    }
+    // Other hosts' receivers on a cluster network: what this host can address.
+    for (const auto& [port, instance] : remote_) {
+        out += fmt::format("remote {}:{} instance {}\n", port.node, port.port,
+                           instance ? fmt::format("{}", *instance) : "none");
     }
 }
 

@@ -13,6 +13,7 @@ class Hub final : public bus::Policy {
     Hub();
 
     [[nodiscard]] std::string_view name() const override { return "hub"; }
+    [[nodiscard]] bool spans_hosts() const override { return true; }
     void on_ports(bus::PortId count) override;
     void on_attach(bus::PortId port) override;
     void on_detach(bus::PortId port) override;

@@ -196,7 +196,7 @@ class Run {
         auto to = static_cast<bus::To>(in_.ConsumeIntegralInRange(0, 4));
         auto lower = in_.ConsumeIntegralInRange<std::uint32_t>(0, 9);
         auto upper = std::max(lower, in_.ConsumeIntegralInRange<std::uint32_t>(0, 9));
-        return {to, lower, to == bus::To::multicast ? upper : lower};
+        return {to, lower, to == bus::To::multicast ? upper : to == bus::To::port ? 0 : lower};
     }
 
     void send(bus::PortId p, Bytes payload) {

@@ -3,6 +3,7 @@
 // bus across them.  The real corosync is in tests/integration/cluster_test.cpp.
 #include <array>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -208,7 +209,7 @@ TEST_F(ClusterNetworkTest, ScopeRefusesWhatIsNotBuiltAndBusyNetworks) {
     EXPECT_TRUE(
         FailsWith(other->control("policy hub\nscope cluster"), std::errc::operation_not_permitted))
         << "scope needs CAP_NET_ADMIN";
-    ASSERT_TRUE(IsOk(other->control("policy group")));
+    ASSERT_TRUE(IsOk(other->control("policy switch")));
     EXPECT_TRUE(FailsWith(other->control("scope cluster", kAdmin), std::errc::not_supported));
     ASSERT_TRUE(IsOk(other->control("policy hub")));
     bus::Connection c;
@@ -221,7 +222,7 @@ TEST_F(ClusterNetworkTest, ScopeRefusesWhatIsNotBuiltAndBusyNetworks) {
     EXPECT_TRUE(FailsWith(other->control("lossless on"), std::errc::not_supported));
     EXPECT_TRUE(contains(other->describe(), "\nscope cluster\n"));
     ASSERT_TRUE(IsOk(other->control("scope node", kAdmin)));
-    EXPECT_TRUE(IsOk(other->control("policy group")));
+    EXPECT_TRUE(IsOk(other->control("policy switch")));
 }
 
 // One name, one bus: a daemon whose network of that name has other shared
@@ -439,6 +440,143 @@ TEST_F(ClusterLosslessTest, WhenTheEngineIsGoneWaitingSendsFailWithEnotconn) {
     ASSERT_TRUE(waiter.wait());
     EXPECT_TRUE(FailsWith(waiter.status(), std::errc::not_connected));
     EXPECT_TRUE(FailsWith(net(2).send(w, bytes("more")), std::errc::not_connected));
+}
+
+// The group across hosts: a unicast names a node's port, an anycast goes
+// to one holder of the whole group in turn, multicast and broadcast reach
+// every host's holders; what the sender's daemon placed, only the placed
+// port's daemon delivers.
+class ClusterGroupTest : public ClusterNetworkTest {
+  protected:
+    void SetUp() override { make("policy group\nqueue 4096\n"); }
+
+    // Port `port` of host `node` receives, holding `instance` if any, and
+    // every host knows it (the group ordered its presence).
+    bus::Connection member(std::uint32_t node, bus::PortId port,
+                           std::optional<std::uint32_t> instance = std::nullopt) {
+        if (instance) {
+            EXPECT_TRUE(
+                IsOk(net(node).control(fmt::format("member {} {}", port, *instance), kAdmin)));
+        }
+        bus::Connection c = connect(node, port, true, true);
+        for (std::uint32_t other = 1; other <= kHosts; ++other) {
+            for (int i = 0; i < 500 && !knows(other, node, port, instance); ++i) {
+                std::this_thread::sleep_for(2ms);
+            }
+            EXPECT_TRUE(knows(other, node, port, instance)) << net(other).stats();
+        }
+        return c;
+    }
+    // Whether host `at` can place a message at node:port (or its instance).
+    bool knows(std::uint32_t at, std::uint32_t node, bus::PortId port,
+               std::optional<std::uint32_t> instance) {
+        if (at == node) return true;
+        return contains(net(at).stats(),
+                        instance ? fmt::format("remote {}:{} instance {}\n", node, port, *instance)
+                                 : fmt::format("remote {}:{} instance none\n", node, port));
+    }
+    static bus::Address to_port(std::uint32_t node, bus::PortId port) {
+        return {bus::To::port, port, node};
+    }
+};
+
+TEST_F(ClusterGroupTest, AUnicastNamesANodesPortAndOnlyThatPortGetsIt) {
+    bus::Connection on1 = member(1, 3);
+    bus::Connection on3 = member(3, 3);
+    bus::Connection sender = member(2, 0);
+    ASSERT_TRUE(IsOk(net(2).send(sender, bytes("to 3:3"), to_port(3, 3))));
+    ASSERT_TRUE(IsOk(net(2).send(sender, bytes("to 1:3"), to_port(1, 3))));
+    EXPECT_EQ(next_text(3, on3), "to 3:3");
+    EXPECT_EQ(next_text(1, on1), "to 1:3");
+    EXPECT_TRUE(nothing_for(net(1), on1, 50ms));
+    EXPECT_TRUE(nothing_for(net(3), on3, 0ms));
+    // Node 0 and the sender's own node are this host.
+    bus::Connection here = member(2, 4);
+    ASSERT_TRUE(IsOk(net(2).send(sender, bytes("here"), to_port(0, 4))));
+    ASSERT_TRUE(IsOk(net(2).send(sender, bytes("here too"), to_port(2, 4))));
+    EXPECT_EQ(next_text(2, here), "here");
+    EXPECT_EQ(next_text(2, here), "here too");
+    EXPECT_TRUE(contains(net(2).stats(), "group unicast 4 ")) << net(2).stats();
+}
+
+TEST_F(ClusterGroupTest, AUnicastToAnUnknownNodeOrPortIsEhostunreach) {
+    bus::Connection sender = member(2, 0);
+    [[maybe_unused]] bus::Connection on1 = member(1, 3);
+    bus::Status s = net(2).send(sender, bytes("x"), to_port(9, 3));
+    EXPECT_TRUE(FailsWith(s, std::errc::host_unreachable));
+    EXPECT_TRUE(contains(s.reason, "node 9")) << s.reason;
+    EXPECT_TRUE(
+        FailsWith(net(2).send(sender, bytes("x"), to_port(1, 4)), std::errc::host_unreachable));
+    // A writer's port is no receiver.
+    [[maybe_unused]] bus::Connection w = connect(1, 5, false, true);
+    EXPECT_TRUE(
+        FailsWith(net(2).send(sender, bytes("x"), to_port(1, 5)), std::errc::host_unreachable));
+    EXPECT_TRUE(contains(net(2).stats(), "unreachable 3\n")) << net(2).stats();
+}
+
+TEST_F(ClusterGroupTest, AnAnycastReachesExactlyOneHolderInTurnOverEveryHost) {
+    std::array<bus::Connection, kHosts> holders;
+    for (std::uint32_t node = 1; node <= kHosts; ++node) holders[node - 1] = member(node, 2, 7);
+    [[maybe_unused]] bus::Connection other = member(1, 3, 8);
+    bus::Connection sender = member(2, 0);
+    constexpr int kSends = 30;
+    for (int i = 0; i < kSends; ++i) {
+        ASSERT_TRUE(IsOk(net(2).send(sender, bytes(std::to_string(i)), {bus::To::anycast, 7, 7})));
+    }
+    // Each message once, in all; each holder a third, as turns go.
+    std::set<std::string> all;
+    for (std::uint32_t node = 1; node <= kHosts; ++node) {
+        for (int i = 0; i < kSends / kHosts; ++i) {
+            std::string got = next_text(node, holders[node - 1]);
+            EXPECT_TRUE(all.insert(got).second) << got << " twice";
+        }
+        EXPECT_TRUE(nothing_for(net(node), holders[node - 1], node == 1 ? 50ms : 0ms));
+    }
+    EXPECT_EQ(all.size(), std::size_t{kSends});
+    EXPECT_TRUE(FailsWith(net(2).send(sender, bytes("x"), {bus::To::anycast, 9, 9}),
+                          std::errc::host_unreachable));
+}
+
+TEST_F(ClusterGroupTest, MulticastAndBroadcastReachEveryHostsReceivers) {
+    bus::Connection a = member(1, 2, 5);
+    bus::Connection b = member(3, 2, 6);
+    bus::Connection c = member(3, 4, 9);
+    bus::Connection sender = member(2, 0, 5);  // a holder, but fan-out leaves it out
+    ASSERT_TRUE(IsOk(net(2).send(sender, bytes("m"), {bus::To::multicast, 5, 6})));
+    ASSERT_TRUE(IsOk(net(2).send(sender, bytes("b"), {bus::To::broadcast, 0, 0})));
+    EXPECT_EQ(next_text(1, a), "m");
+    EXPECT_EQ(next_text(3, b), "m");
+    EXPECT_EQ(next_text(3, c), "b");
+    EXPECT_EQ(next_text(1, a), "b");
+    EXPECT_EQ(next_text(3, b), "b");
+    EXPECT_TRUE(nothing_for(net(2), sender, 50ms)) << "the sender got its own fan-out";
+    // The sender's default destination is resolved where only it is known.
+    ASSERT_TRUE(IsOk(net(2).control("dest 0 multicast 9", kAdmin)));
+    ASSERT_TRUE(IsOk(net(2).send(sender, bytes("dest"))));
+    EXPECT_EQ(next_text(3, c), "dest");
+    ASSERT_TRUE(IsOk(net(2).control("dest 0 port 1:2", kAdmin)));
+    EXPECT_TRUE(contains(net(2).describe(), "dest 0 port 1:2\n")) << net(2).describe();
+    ASSERT_TRUE(IsOk(net(2).send(sender, bytes("to 1:2"))));
+    EXPECT_EQ(next_text(1, a), "to 1:2");
+}
+
+TEST_F(ClusterGroupTest, AHolderThatLeavesIsNoLongerChosenAndWhatWasPlacedThereIsCounted) {
+    bus::Connection kept = member(1, 2, 7);
+    bus::Connection going = member(3, 2, 7);
+    bus::Connection sender = member(2, 0);
+    net(3).disconnect(going);
+    for (int i = 0; i < 500 && knows(2, 3, 2, 7); ++i) std::this_thread::sleep_for(2ms);
+    ASSERT_FALSE(knows(2, 3, 2, 7)) << net(2).stats();
+    for (int i = 0; i < 4; ++i)
+        ASSERT_TRUE(IsOk(net(2).send(sender, bytes("a"), {bus::To::anycast, 7, 7})));
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(next_text(1, kept), "a");
+    // A member that changes its instance is chosen under the new one.
+    ASSERT_TRUE(IsOk(net(1).control("member 2 8", kAdmin)));
+    for (int i = 0; i < 500 && !knows(2, 1, 2, 8); ++i) std::this_thread::sleep_for(2ms);
+    EXPECT_TRUE(FailsWith(net(2).send(sender, bytes("a"), {bus::To::anycast, 7, 7}),
+                          std::errc::host_unreachable));
+    ASSERT_TRUE(IsOk(net(2).send(sender, bytes("eight"), {bus::To::anycast, 8, 8})));
+    EXPECT_EQ(next_text(1, kept), "eight");
 }
 
 }  // namespace

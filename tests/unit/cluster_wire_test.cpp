@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,8 @@ struct Seen {
     bool known;
     std::uint8_t hops;
     std::vector<std::byte> body;
+    std::optional<bus::Origin> target;
+    bus::Presence presence;
     bool operator==(const Seen&) const = default;
 };
 
@@ -44,7 +47,9 @@ Seen seen(const wire::Record& r) {
             r.creds.gid,
             r.creds.known,
             r.hops,
-            {r.body.begin(), r.body.end()}};
+            {r.body.begin(), r.body.end()},
+            r.target,
+            r.presence};
 }
 
 bus::Status decode_all(std::span<const std::byte> batch, std::vector<Seen>& out) {
@@ -60,6 +65,8 @@ wire::Record as_record(const Seen& s) {
     r.creds = {s.pid, s.uid, s.gid, s.known};
     r.hops = s.hops;
     r.body = s.body;
+    r.target = s.target;
+    r.presence = s.presence;
     return r;
 }
 
@@ -91,6 +98,7 @@ std::vector<wire::Record> every_type() {
     join.type = wire::Type::join;
     join.port = 65535;
     join.creds = {1, 0, 0, true};
+    join.presence.receives = true;
     wire::Record leave;
     leave.type = wire::Type::leave;
     leave.port = 9;
@@ -188,22 +196,24 @@ TEST(ClusterWire, ABatchIsLaidOutLittleEndianByteForByte) {
     r.address = {bus::To::port, 0x55667788, 0};
     r.creds = {0x01020304, 1000, 0xa0b0c0d0, true};
     r.hops = 2;
+    r.target = bus::Origin{0x00070809, 0x11121314, 0x21222324};
     const std::vector<std::byte> body = {std::byte{0xee}};
     r.body = body;
     wire::BatchWriter w(kBig);
     ASSERT_TRUE(w.add(r));
     const std::vector<std::uint8_t> want = {
-        'I',  'P',  'N',  'C',  1,    0,    0,    0,    1,    0,    0,    0,  // header
-        1,    0,    1,    1,    2,    0,    0,    0,  // type, kind, flags, hops
+        'I',  'P',  'N',  'C',  2,    0,    0,    0,    1,    0,    0,    0,  // header
+        1,    0,    1,    3,    2,    0,    0,    0,  // type, kind, flags, hops
         0x44, 0x33, 0x22, 0x11, 0x88, 0x77, 0x66, 0x55, 0,    0,    0,    0,  // port, lower, upper
         4,    3,    2,    1,    0xe8, 3,    0,    0,    0xd0, 0xc0, 0xb0, 0xa0,  // pid, uid, gid
-        1,    0,    0,    0,    0xee, 0,    0,    0};  // length, body, padding
+        1,    0,    0,    0,    9,    8,    7,    0,    0x14, 0x13, 0x12, 0x11,  // length, target
+        0x24, 0x23, 0x22, 0x21, 0xee, 0,    0,    0,    0,    0,    0,    0};    // port, body, pad
     std::vector<std::uint8_t> got;
     for (std::byte b : w.bytes()) got.push_back(std::to_integer<std::uint8_t>(b));
     EXPECT_EQ(got, want);
-    EXPECT_EQ(wire::BatchWriter::record_bytes(1), 40U);
-    EXPECT_EQ(wire::BatchWriter::record_bytes(4), 40U);
-    EXPECT_EQ(wire::BatchWriter::record_bytes(5), 48U);
+    EXPECT_EQ(wire::BatchWriter::record_bytes(1), 56U);
+    EXPECT_EQ(wire::BatchWriter::record_bytes(8), 56U);
+    EXPECT_EQ(wire::BatchWriter::record_bytes(9), 64U);
 }
 
 TEST(ClusterWire, EmptyAndLargestBodiesRoundTrip) {
@@ -362,8 +372,8 @@ TEST(ClusterWire, TheHeaderIsChecked) {
     b[0] = std::byte{'X'};
     EXPECT_TRUE(RefusedSaying(decode_all(b, out), "magic"));
     b = valid_batch();
-    b[4] = std::byte{2};
-    EXPECT_TRUE(RefusedSaying(decode_all(b, out), "version 2"));
+    b[4] = std::byte{1};
+    EXPECT_TRUE(RefusedSaying(decode_all(b, out), "version 1"));
     b = valid_batch();
     b[7] = std::byte{1};
     EXPECT_TRUE(RefusedSaying(decode_all(b, out), "reserved"));
@@ -391,13 +401,15 @@ TEST(ClusterWire, AFaultyRecordRefusesTheWholeBatchAndIsNamed) {
         {"unknown type 0", [&](auto& b) { b[second] = std::byte{0}; }},
         {"unknown type 6", [&](auto& b) { b[second] = std::byte{6}; }},
         {"unknown address kind 5", [&](auto& b) { b[second + 2] = std::byte{5}; }},
-        {"undefined flag bits 0x02", [&](auto& b) { b[second + 3] |= std::byte{2}; }},
+        {"undefined flag bits 0x10", [&](auto& b) { b[second + 3] |= std::byte{0x10}; }},
+        {"a placed join", [&](auto& b) { b[second + 3] |= std::byte{2}; }},
+        {"a target but not placed", [&](auto& b) { b[second + 36] = std::byte{1}; }},
         {"reserved byte", [&](auto& b) { b[second + 6] = std::byte{1}; }},
         {"a join with an address", [&](auto& b) { b[second + 2] = std::byte{1}; }},
         {"a join with an address", [&](auto& b) { b[second + 4] = std::byte{1}; }},
         {"a join with a body", [&](auto& b) { b[second + 32] = std::byte{4}; }},
         {"over 65535", [&](auto& b) { poke32(b, second + 32, 65536); }},
-        {"a body of 200 bytes, only 116 left", [&](auto& b) { poke32(b, second + 32, 200); }},
+        {"a body of 200 bytes, only 128 left", [&](auto& b) { poke32(b, second + 32, 200); }},
         {"set but not marked known",
          [&](auto& b) {
              b[second + 3] = std::byte{0};
@@ -445,6 +457,56 @@ TEST(ClusterWire, PaddingPastTheEndIsRefused) {
     b.resize(b.size() - 3);  // the body is whole, its padding is not
     std::vector<Seen> out;
     EXPECT_TRUE(RefusedSaying(decode_all(b, out), "record 0: its padding runs 3 bytes past"));
+}
+
+// A unicast or anycast travels with the port its sender's daemon placed it
+// at, a join with whether its port receives and its instance; each is
+// refused where it does not belong.
+TEST(ClusterWire, PlacedMessagesAndPresenceRoundTripAndAreRefusedElsewhere) {
+    wire::Record any;
+    any.address = {bus::To::anycast, 7, 7};
+    any.target = bus::Origin{3, 4242, 9};
+    any.body = kPayload;
+    wire::Record join;
+    join.type = wire::Type::join;
+    join.port = 2;
+    join.presence = {true, 0xfffffffe};
+    wire::BatchWriter w(kBig);
+    ASSERT_TRUE(w.add(any));
+    ASSERT_TRUE(w.add(join));
+    std::vector<std::byte> batch(w.bytes().begin(), w.bytes().end());
+    std::vector<Seen> out;
+    ASSERT_TRUE(IsOk(decode_all(batch, out)));
+    ASSERT_EQ(out.size(), 2U);
+    EXPECT_EQ(out[0], seen(any));
+    EXPECT_EQ(out[1], seen(join));
+    EXPECT_EQ(encode(out), batch);
+
+    // The writer refuses what a reader would: a unicast not placed, a
+    // broadcast placed, a target at node 0.
+    wire::Record bad = any;
+    bad.target.reset();
+    EXPECT_FALSE(w.add(bad));
+    bad = any;
+    bad.address = {bus::To::broadcast, 0, 0};
+    EXPECT_FALSE(w.add(bad));
+    bad = any;
+    bad.target->node = 0;
+    EXPECT_FALSE(w.add(bad));
+
+    const std::size_t flags = kFirst + 3;
+    std::vector<std::byte> b = batch;
+    b[flags] &= ~std::byte{2};
+    EXPECT_TRUE(RefusedSaying(decode_all(b, out), "a data with a target but not placed"));
+    b = batch;
+    poke32(b, kFirst + 36, 0);
+    EXPECT_TRUE(RefusedSaying(decode_all(b, out), "placed at node 0"));
+    b = batch;
+    b[kFirst + 2] = std::byte{4};  // broadcast
+    EXPECT_TRUE(RefusedSaying(decode_all(b, out), "no unicast or anycast"));
+    b = batch;
+    b[kFirst + 3] |= std::byte{4};
+    EXPECT_TRUE(RefusedSaying(decode_all(b, out), "a data with a presence"));
 }
 
 }  // namespace

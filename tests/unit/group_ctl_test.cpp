@@ -20,7 +20,7 @@ TEST_F(GroupTest, EveryVerbIsAPortsOwnSettingForTheDescriptorItConcerns) {
     std::string help;
     bus::append_help(group_.commands(), help);
     for (const auto* form : {"member PORT INSTANCE|none", "loopback PORT on|off",
-                             "dest PORT broadcast|port P|anycast I|multicast L[-U]"}) {
+                             "dest PORT broadcast|port [N:]P|anycast I|multicast L[-U]"}) {
         EXPECT_NE(help.find(form), std::string::npos) << help;
     }
 }
@@ -30,27 +30,43 @@ TEST_F(GroupTest, DestTakesEachForm) {
     run_ok(
         "dest 0 broadcast\ndest 1 port 7\ndest 2 port 65535\ndest 3 anycast 4294967295\n"
         "dest 4 multicast 5\ndest 5 multicast 5-9\ndest 6 multicast 0-4294967295\n"
-        "dest 7 multicast 3-3");
-    EXPECT_EQ(described(),
-              "dest 1 port 7\ndest 2 port 65535\ndest 3 anycast 4294967295\n"
-              "dest 4 multicast 5\ndest 5 multicast 5-9\ndest 6 multicast 0-4294967295\n"
-              "dest 7 multicast 3\n");
+        "dest 7 multicast 3-3\ndest 0 port 16777215:3");
+    EXPECT_EQ(
+        described(),
+        "dest 0 port 16777215:3\ndest 1 port 7\ndest 2 port 65535\ndest 3 anycast 4294967295\n"
+        "dest 4 multicast 5\ndest 5 multicast 5-9\ndest 6 multicast 0-4294967295\n"
+        "dest 7 multicast 3\n");
 }
 
 TEST_F(GroupTest, DestRejectsMalformedForms) {
     make(8, {});
-    for (const auto* line :
-         {"dest 1 unicast 3", "dest 1 port", "dest 1 anycast", "dest 1 multicast",
-          "dest 1 broadcast 3", "dest 1 BROADCAST", "dest 1 port 65536", "dest 1 port -1",
-          "dest 1 anycast 4294967296", "dest 1 anycast x", "dest 1 multicast 9-5",
-          "dest 1 multicast 5-", "dest 1 multicast -5", "dest 1 multicast 1-2-3",
-          "dest 1 multicast 1,2", "dest 8 broadcast", "dest x broadcast", "dest 1",
-          "dest 1 port 2 3"}) {
+    for (const auto* line : {"dest 1 unicast 3",
+                             "dest 1 port",
+                             "dest 1 anycast",
+                             "dest 1 multicast",
+                             "dest 1 broadcast 3",
+                             "dest 1 BROADCAST",
+                             "dest 1 port 65536",
+                             "dest 1 port -1",
+                             "dest 1 anycast 4294967296",
+                             "dest 1 anycast x",
+                             "dest 1 multicast 9-5",
+                             "dest 1 multicast 5-",
+                             "dest 1 multicast -5",
+                             "dest 1 multicast 1-2-3",
+                             "dest 1 multicast 1,2",
+                             "dest 8 broadcast",
+                             "dest x broadcast",
+                             "dest 1",
+                             "dest 1 port 2 3",
+                             "dest 1 port 16777216:2",
+                             "dest 1 port 1:",
+                             "dest 1 port :1"}) {
         bus::Status s = run(line);
         EXPECT_TRUE(FailsWith(s, std::errc::invalid_argument)) << line;
     }
     EXPECT_EQ(run("dest 1 unicast 3").reason,
-              "dest must be 'broadcast', 'port P', 'anycast I' or 'multicast L[-U]', not "
+              "dest must be 'broadcast', 'port [N:]P', 'anycast I' or 'multicast L[-U]', not "
               "'unicast 3'");
     EXPECT_EQ(run("dest 1 multicast 9-5").reason,
               "multicast must be an instance or a range LOWER-UPPER of instances from 0 to "

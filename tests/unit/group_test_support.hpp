@@ -21,7 +21,7 @@ namespace ipnfs::test {
 using PortSet = std::set<bus::PortId>;
 
 inline bus::Address unicast(std::uint32_t port) {
-    return {bus::To::port, port, port};
+    return {bus::To::port, port, 0};
 }
 inline bus::Address anycast(std::uint32_t instance) {
     return {bus::To::anycast, instance, instance};

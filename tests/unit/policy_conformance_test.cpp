@@ -196,7 +196,7 @@ void hub_script(Transcript& t) {
     t.describe();
     t.send(1, "c");
     t.send(0, "x", kAnycast7);
-    t.send(0, "x", {bus::To::port, 1, 1});
+    t.send(0, "x", {bus::To::port, 1, 0});
     t.detach(2);
     t.send(0, "d");
     t.ctl("loopback 9 on");
@@ -249,8 +249,8 @@ void group_script(Transcript& t) {
     t.ctl("dest 4 anycast 7");
     t.ctl("loopback 0 on");
     t.send(0, "all");
-    t.send(0, "one", {bus::To::port, 3, 3});
-    t.send(0, "nobody", {bus::To::port, 5, 5});
+    t.send(0, "one", {bus::To::port, 3, 0});
+    t.send(0, "nobody", {bus::To::port, 5, 0});
     t.queued(1, 4);
     for (int i = 0; i < 3; ++i) t.send(0, "any", kAnycast7);
     t.queued(1, 0);
