@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "bus/after_unlock.hpp"
+#include "bus/log.hpp"
 #include "bus/network.hpp"
 
 namespace ipnfs::bus {
@@ -17,6 +18,12 @@ Status engine_gone() {
     return Status::error(std::errc::not_connected,
                          "the network's connection to corosync ended (stats: cluster_engine); "
                          "'scope node' makes it a network of this host again");
+}
+
+Status no_quorum() {
+    return Status::error(std::errc::network_down,
+                         "this host's part of the cluster has no quorum (corosync votequorum); "
+                         "sends resume when it has ('quorum on', docs/cluster.md)");
 }
 
 }  // namespace
@@ -93,6 +100,7 @@ SendResult Network::send_cluster(const Connection& conn, MessageRef msg, SendWai
         return {Status::error(std::errc::not_supported,
                               "a cluster network carries plain frames, not superframes")};
     }
+    if (Status s = quorum_allows(); !s.ok()) return {s};
     if (settings_.lossless) {
         // Sends leave in order: behind a waiting one, any send waits.
         switch (senders_.empty() ? replica_->credit(msg->payload().size())
@@ -108,6 +116,15 @@ SendResult Network::send_cluster(const Connection& conn, MessageRef msg, SendWai
     }
     publish(*conn.port, msg);
     return {Status::success()};
+}
+
+Status Network::quorum_allows() {
+    if (!settings_.quorum || replica_->quorate()) return Status::success();
+    ++quorum_refusals_;
+    Status s = no_quorum();
+    log::limited(spdlog::level::info, {name_, "cluster-no-quorum"}, "a send was refused: {}",
+                 s.reason);
+    return s;
 }
 
 void Network::publish(Port& from, const MessageRef& msg) {
@@ -134,12 +151,17 @@ void Network::credit_arrived() {
 void Network::drain_window(AfterUnlock& after) {
     while (!senders_.empty()) {
         SendWaiter& waiter = senders_.front();
-        Replica::Credit credit = replica_->credit(waiter.message_->payload().size());
+        // Without quorum, parked sends fail as new ones do, rather than go
+        // out later to a side that had none meanwhile.
+        Status status = quorum_allows();
+        Replica::Credit credit = status.ok() ? replica_->credit(waiter.message_->payload().size())
+                                             : Replica::Credit::gone;
         if (credit == Replica::Credit::wait) break;
         senders_.pop_front();
         waiter.state_ = WaitState::done;
-        Status status;
-        if (credit == Replica::Credit::now) {
+        if (!status.ok()) {
+            // refused: no quorum
+        } else if (credit == Replica::Credit::now) {
             publish(*waiter.from_, waiter.message_);
         } else {
             status = engine_gone();
@@ -305,7 +327,15 @@ void Network::announce() {
 
 std::string Network::shared_settings() const {
     MutexLock lock(mu_);
-    return fmt::format("policy {} lossless {}", policy_->name(), settings_.lossless ? "on" : "off");
+    // "quorum on" only when on: a network without it meets daemons that
+    // predate the setting.
+    return fmt::format("policy {} lossless {}{}", policy_->name(),
+                       settings_.lossless ? "on" : "off", settings_.quorum ? " quorum on" : "");
+}
+
+bool Network::quorum_required() const {
+    MutexLock lock(mu_);
+    return settings_.quorum;
 }
 
 }  // namespace ipnfs::bus
