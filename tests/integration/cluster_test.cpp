@@ -352,6 +352,89 @@ TEST_F(ClusterTest, ACutOffHostLeavesAndComesBackWithJoins) {
                                                              "crossed the merge";
 }
 
+// Host i's stats, polled until they have the line `line` (true) or `within`
+// passed (false).
+bool stats_become(const std::string& stats_path, const std::string& line,
+                  std::chrono::seconds within) {
+    auto deadline = Clock::now() + within;
+    do {
+        if (contains(slurp(stats_path), "\n" + line + "\n")) return true;
+        std::this_thread::sleep_for(100ms);
+    } while (Clock::now() < deadline);
+    return false;
+}
+
+// `quorum on` (docs/cluster.md): a host cut off from the other two has no
+// quorum (votequorum), so its writes fail with ENETDOWN, as a shell says
+// "Network is down"; the quorate two go on; once healed, its writes go
+// again.
+TEST_F(ClusterTest, QuorumOnACutOffHostsWritesFailWithEnetdownUntilItIsBack) {
+    make_jobs("lossless on\nquorum on\n");
+    EXPECT_TRUE(contains(slurp(at(3, "ctl")), "\nquorum on\nscope cluster\n"))
+        << slurp(at(3, "ctl"));
+    ASSERT_TRUE(stats_become(at(3, "stats"), "cluster_quorate yes", 10s)) << slurp(at(3, "stats"));
+    Fd events = open_fd(at(1, "events"), O_RDONLY);
+    Fd r1 = open_fd(at(1, "port1"), O_RDONLY);
+    Fd w2 = open_fd(at(2, "port0"), O_WRONLY);
+    Fd w3 = open_fd(at(3, "port0"), O_WRONLY);
+    ASSERT_TRUE(events.ok() && r1.ok() && w2.ok() && w3.ok());
+    std::set<std::string> opened;
+    for (int k = 0; k < 3; ++k) opened.insert(member_event(events.get(), 10000));
+    ASSERT_EQ(opened,
+              (std::set<std::string>{"join 1 node 1\n", "join 0 node 2\n", "join 0 node 3\n"}));
+    ASSERT_EQ(write_msg(w3.get(), "quorate").n, 7);
+    EXPECT_EQ(read_one(r1.get(), 10000).data, "quorate");
+
+    auto t0 = Clock::now();
+    ASSERT_EQ(hosts_.cut(3), "");
+    ASSERT_TRUE(stats_become(at(3, "stats"), "cluster_quorate no", 20s)) << slurp(at(3, "stats"));
+    std::cout << "[ CLUSTER  ] host 3 cut off: its daemon saw no quorum after " << seconds_since(t0)
+              << " s\n";
+    Io refused = write_msg(w3.get(), "alone", 10000);
+    EXPECT_EQ(refused.n, -1);
+    EXPECT_EQ(refused.err, ENETDOWN) << std::strerror(refused.err);
+    // bash says strerror(ENETDOWN) (dash only "I/O error").
+    Shell echo = root_sh("bash -c \"echo x > " + sq(at(3, "port2")) + "\"", 10);
+    EXPECT_NE(echo.exit_code(), 0) << describe(echo);
+    EXPECT_TRUE(contains(echo.err, "Network is down")) << describe(echo);
+    std::string stats3 = slurp(at(3, "stats"));
+    EXPECT_TRUE(contains(stats3, "\ncluster_quorum_refusals 2\n")) << stats3;
+    // Hosts 1 and 2 keep quorum and are one bus still.
+    EXPECT_TRUE(contains(slurp(at(1, "stats")), "\ncluster_quorate yes\n"));
+    EXPECT_EQ(member_event(events.get(), 15000), "leave 0 node 3\n");
+    ASSERT_EQ(write_msg(w2.get(), "majority", 10000).n, 8);
+    EXPECT_EQ(read_one(r1.get(), 10000).data, "majority");
+
+    t0 = Clock::now();
+    ASSERT_EQ(hosts_.heal(3), "");
+    ASSERT_TRUE(stats_become(at(3, "stats"), "cluster_quorate yes", 30s)) << slurp(at(3, "stats"));
+    std::cout << "[ CLUSTER  ] host 3 healed: its daemon saw quorum again after "
+              << seconds_since(t0) << " s\n";
+    EXPECT_EQ(member_event(events.get(), 20000), "join 0 node 3\n");
+    ASSERT_EQ(write_msg(w3.get(), "back", 10000).n, 4) << "host 3's writes go again";
+    EXPECT_EQ(read_one(r1.get(), 10000).data, "back") << "nothing refused was sent";
+}
+
+// Without `quorum on`, a side without quorum goes on: the cut-off host's
+// writes succeed and reach its own readers (docs/cluster.md).
+TEST_F(ClusterTest, WithoutQuorumOnACutOffHostsWritesStillSucceed) {
+    make_jobs("lossless on\n");
+    Fd r3 = open_fd(at(3, "port1"), O_RDONLY);
+    Fd w3 = open_fd(at(3, "port0"), O_WRONLY);
+    ASSERT_TRUE(r3.ok() && w3.ok());
+    ASSERT_EQ(hosts_.cut(3), "");
+    ASSERT_TRUE(stats_become(at(3, "stats"), "cluster_quorate no", 20s)) << slurp(at(3, "stats"));
+    Shell echo = root_sh("echo alone > " + sq(at(3, "port0")), 10);
+    EXPECT_EQ(echo.exit_code(), 0) << describe(echo);
+    EXPECT_EQ(read_one(r3.get(), 10000).data, "alone\n");
+    ASSERT_EQ(write_msg(w3.get(), "still", 10000).n, 5);
+    EXPECT_EQ(read_one(r3.get(), 10000).data, "still");
+    std::string stats3 = slurp(at(3, "stats"));
+    EXPECT_TRUE(contains(stats3, "\ncluster_quorum off\n")) << stats3;
+    EXPECT_TRUE(contains(stats3, "\ncluster_quorum_refusals 0\n")) << stats3;
+    ASSERT_EQ(hosts_.heal(3), "");
+}
+
 // Without corosync (the test's own namespace runs none) and for what is not
 // built yet, `scope cluster` says why.
 class ClusterScopeTest : public IpnfsTest {};
