@@ -159,11 +159,9 @@ void Network::drain_window(AfterUnlock& after) {
         if (credit == Replica::Credit::wait) break;
         senders_.pop_front();
         waiter.state_ = WaitState::done;
-        if (!status.ok()) {
-            // refused: no quorum
-        } else if (credit == Replica::Credit::now) {
+        if (status.ok() && credit == Replica::Credit::now) {
             publish(*waiter.from_, waiter.message_);
-        } else {
+        } else if (status.ok()) {
             status = engine_gone();
         }
         waiter.message_.reset();

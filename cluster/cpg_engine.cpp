@@ -343,7 +343,10 @@ class VotequorumWatch final : public QuorumWatch {
             return no_service(err, "votequorum_getinfo");
         }
         quorate = (info.flags & VOTEQUORUM_INFO_QUORATE) != 0;
-        if (err = votequorum_trackstart(handle_, 0, CS_TRACK_CHANGES); err != CS_OK) {
+        // CS_TRACK_CURRENT too: a change between getinfo and trackstart is
+        // told by the first dispatch.
+        if (err = votequorum_trackstart(handle_, 0, CS_TRACK_CURRENT | CS_TRACK_CHANGES);
+            err != CS_OK) {
             return cs_status(err, "votequorum_trackstart", "");
         }
         return bus::Status::success();
