@@ -52,6 +52,10 @@ class Replica {
     // `bytes` long, to its ports (or its policy refused it), or took in one
     // of its joins or leaves (`bytes` 0): room that daemon gets back.
     virtual void consumed(const Origin& origin, std::size_t bytes) = 0;
+    // Whether this host's part of the cluster has quorum (the engine's
+    // quorum service said so last; false while it is not known).  A network
+    // with `quorum on` refuses sends while it has not (docs/cluster.md).
+    [[nodiscard]] virtual bool quorate() const = 0;
     // This daemon as the group knows it (Origin::node and Origin::daemon).
     [[nodiscard]] virtual Origin self() const = 0;
     // Its stats section: the group, and a row per node.

@@ -922,6 +922,8 @@ bool Network::poll_writable(const Connection& conn, bool framed) {
     // A cluster network's sends wait for credit only (an engine that is
     // gone fails them: writable, the write says why).
     if (replica_) {
+        // Without quorum (`quorum on`) the write fails at once: writable too.
+        if (settings_.quorum && !replica_->quorate()) return true;
         return senders_.empty() && replica_->credit(settings_.mtu) != Replica::Credit::wait;
     }
     // Sends leave in arrival order: behind a waiting one, any send waits.

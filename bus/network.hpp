@@ -53,6 +53,9 @@ struct Settings {
     // lossless: how long (ms) one port may hold senders back before it turns
     // lossy until its reader reads again; 0: for ever
     std::uint32_t holdtime = 5000;
+    // cluster networks: sends are refused while this host's part of the
+    // cluster has no quorum (docs/cluster.md)
+    bool quorum = false;
 };
 
 struct Limits {
@@ -278,6 +281,8 @@ class Network {
     // ("policy hub lossless off"): a daemon whose line differs is
     // not one bus with this one.
     [[nodiscard]] std::string shared_settings() const EXCLUDES(mu_);
+    // settings_.quorum: whether `scope cluster` needs the engine's quorum.
+    [[nodiscard]] bool quorum_required() const EXCLUDES(mu_);
 
     // Tests only: the next new observer id (to reach the top of the range).
     void set_next_observer_for_test(PortId id) EXCLUDES(mu_);
@@ -300,6 +305,7 @@ class Network {
                       std::uint32_t& field) REQUIRES(mu_);
     Status set_ports(Words w) REQUIRES(mu_);
     Status set_lossless(Words w) REQUIRES(mu_);
+    Status set_quorum(Words w) REQUIRES(mu_);
     Status set_holdtime(Words w) REQUIRES(mu_);
     Status set_port_flag(Words w, const char* what, bool Port::*flag, AfterUnlock& after)
         REQUIRES(mu_);
@@ -322,6 +328,9 @@ class Network {
     // when that changed (a reader came or went, a setting ran).
     [[nodiscard]] Presence presence_of(const Port& port) const REQUIRES(mu_);
     void sync_presence(Port& port) REQUIRES(mu_);
+    // `quorum on` and this host's part of the cluster has none: why a send
+    // is refused (counted), else success.
+    Status quorum_allows() REQUIRES(mu_);
     // Pollers waiting for POLLOUT look again.
     void wake_writers(AfterUnlock& after) REQUIRES(mu_);
     // Parked sends that the replica's credit now lets go, in order.
@@ -599,6 +608,8 @@ class Network {
     };
     std::deque<Ordered> inbound_ GUARDED_BY(mu_);
     std::uint64_t window_waits_ GUARDED_BY(mu_) = 0;  // sends that waited for credit
+    // `quorum on`: sends refused (or parked ones failed) without quorum.
+    std::uint64_t quorum_refusals_ GUARDED_BY(mu_) = 0;
 
     // Set once before any client; it has its own lock, never taken under mu_
     // (its commands call into the network).

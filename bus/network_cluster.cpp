@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "bus/after_unlock.hpp"
+#include "bus/log.hpp"
 #include "bus/network.hpp"
 
 namespace ipnfs::bus {
@@ -17,6 +18,12 @@ Status engine_gone() {
     return Status::error(std::errc::not_connected,
                          "the network's connection to corosync ended (stats: cluster_engine); "
                          "'scope node' makes it a network of this host again");
+}
+
+Status no_quorum() {
+    return Status::error(std::errc::network_down,
+                         "this host's part of the cluster has no quorum (corosync votequorum); "
+                         "sends resume when it has ('quorum on', docs/cluster.md)");
 }
 
 }  // namespace
@@ -96,6 +103,7 @@ SendResult Network::send_cluster(const Connection& conn, MessageRef msg, SendWai
         return {Status::error(std::errc::not_supported,
                               "a cluster network carries plain frames, not superframes")};
     }
+    if (Status s = quorum_allows(); !s.ok()) return {s};
     // A unicast or anycast is placed here, once: the choice travels with
     // the message, so every daemon agrees on it (Policy::place).
     route_.clear();
@@ -137,6 +145,15 @@ SendResult Network::send_cluster(const Connection& conn, MessageRef msg, SendWai
     return {Status::success()};
 }
 
+Status Network::quorum_allows() {
+    if (!settings_.quorum || replica_->quorate()) return Status::success();
+    ++quorum_refusals_;
+    Status s = no_quorum();
+    log::limited(spdlog::level::info, {name_, "cluster-no-quorum"}, "a send was refused: {}",
+                 s.reason);
+    return s;
+}
+
 void Network::publish(Port& from, const MessageRef& msg, const std::optional<Origin>& target) {
     // A lossless network's replica takes every message its credit let go.
     if (!replica_->publish(*msg, target ? &*target : nullptr)) {
@@ -161,14 +178,17 @@ void Network::credit_arrived() {
 void Network::drain_window(AfterUnlock& after) {
     while (!senders_.empty()) {
         SendWaiter& waiter = senders_.front();
-        Replica::Credit credit = replica_->credit(waiter.message_->payload().size());
+        // Without quorum, parked sends fail as new ones do, rather than go
+        // out later to a side that had none meanwhile.
+        Status status = quorum_allows();
+        Replica::Credit credit = status.ok() ? replica_->credit(waiter.message_->payload().size())
+                                             : Replica::Credit::gone;
         if (credit == Replica::Credit::wait) break;
         senders_.pop_front();
         waiter.state_ = WaitState::done;
-        Status status;
-        if (credit == Replica::Credit::now) {
+        if (status.ok() && credit == Replica::Credit::now) {
             publish(*waiter.from_, waiter.message_, waiter.target_);
-        } else {
+        } else if (status.ok()) {
             status = engine_gone();
         }
         waiter.message_.reset();
@@ -362,7 +382,15 @@ void Network::sync_presence(Port& port) {
 
 std::string Network::shared_settings() const {
     MutexLock lock(mu_);
-    return fmt::format("policy {} lossless {}", policy_->name(), settings_.lossless ? "on" : "off");
+    // "quorum on" only when on: a network without it meets daemons that
+    // predate the setting.
+    return fmt::format("policy {} lossless {}{}", policy_->name(),
+                       settings_.lossless ? "on" : "off", settings_.quorum ? " quorum on" : "");
+}
+
+bool Network::quorum_required() const {
+    MutexLock lock(mu_);
+    return settings_.quorum;
 }
 
 }  // namespace ipnfs::bus

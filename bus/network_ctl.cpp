@@ -72,6 +72,16 @@ CommandTable Network::command_rows(AfterUnlock& after) {
                  mu_.assert_held();
                  return set_lossless(w);
              }},
+        {.verb = "quorum",
+         .args = "on|off",
+         .nargs = 1,
+         .help = "cluster networks: on: sends fail (ENETDOWN) while this host's part of the "
+                 "cluster has no quorum; set before 'scope cluster'",
+         .run =
+             [this](Words w) {
+                 mu_.assert_held();
+                 return set_quorum(w);
+             }},
         {.verb = "pool",
          .args = "MESSAGES",
          .nargs = 1,
@@ -164,6 +174,17 @@ Status Network::set_lossless(Words w) {
     if (Status s = cluster_allows("lossless"); !s.ok()) return s;
     if (Status s = busy_unless_idle(connected_ports(), "lossless"); !s.ok()) return s;
     settings_.lossless = on;
+    return Status::success();
+}
+
+// Shared by the group like lossless: it changes only while the network is
+// this host's alone.  Any port may be open meanwhile: it refuses nothing there.
+Status Network::set_quorum(Words w) {
+    bool on = false;
+    if (Status s = parse_on_off(w[0], "quorum", on); !s.ok()) return s;
+    if (on == settings_.quorum) return Status::success();
+    if (Status s = cluster_allows("quorum"); !s.ok()) return s;
+    settings_.quorum = on;
     return Status::success();
 }
 
@@ -355,6 +376,8 @@ std::string Network::describe() const {
         fmt::format("policy {}\nports {}\nmtu {}\nqueue {}\nlossless {}\npool {}\nholdtime {}\n",
                     policy_->name(), ports_.size(), settings_.mtu, settings_.queue,
                     settings_.lossless ? "on" : "off", settings_.pool, settings_.holdtime);
+    // Before scope: replayed, quorum can no longer change once it is cluster.
+    if (settings_.quorum) out += "quorum on\n";
     if (replica_) out += "scope cluster\n";
     std::string hidden;
     describe_port_settings(out, hidden);
@@ -422,9 +445,11 @@ std::string Network::stats() const {
         const PortCounters& c = cluster_origin_.counters;
         sections += fmt::format(
             "cluster_msgs_in {}\ncluster_bytes_in {}\ncluster_drops {}\ncluster_unreachable {}\n"
-            "cluster_inbound {}\ncluster_window_waits {}\n",
+            "cluster_inbound {}\ncluster_window_waits {}\ncluster_quorum {}\n"
+            "cluster_quorum_refusals {}\n",
             c.msgs_in.load(std::memory_order_relaxed), c.bytes_in.load(std::memory_order_relaxed),
-            cluster_drops_, cluster_unreachable_, inbound_.size(), window_waits_);
+            cluster_drops_, cluster_unreachable_, inbound_.size(), window_waits_,
+            settings_.quorum ? "on" : "off", quorum_refusals_);
         replica_->stats(sections);
     }
     lock.unlock();  // the extension has its own lock, never taken under mu_

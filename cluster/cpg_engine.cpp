@@ -3,6 +3,7 @@
 // membership changes delivered in it), dispatched from the connection's
 // descriptor by whoever polls it.
 #include <corosync/cpg.h>
+#include <corosync/votequorum.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -306,6 +307,83 @@ class CpgGroup final : public Group {
     std::vector<Member> joined_list_;
 };
 
+// Quorum through votequorum: its own connection to corosync, tracking changes.
+class VotequorumWatch final : public QuorumWatch {
+  public:
+    explicit VotequorumWatch(QuorumListener& listener) : listener_(listener) {}
+    ~VotequorumWatch() override {
+        if (!connected_) return;
+        votequorum_trackstop(handle_);
+        MutexLock lock(connect_mutex);
+        votequorum_finalize(handle_);
+    }
+    VotequorumWatch(const VotequorumWatch&) = delete;
+    VotequorumWatch& operator=(const VotequorumWatch&) = delete;
+
+    // The quorum this host has now, or why it cannot be watched.
+    bus::Status open(bool& quorate) {
+        votequorum_callbacks_t callbacks{};
+        callbacks.votequorum_quorum_notify_fn = &VotequorumWatch::on_quorum;
+        cs_error_t err = CS_OK;
+        {
+            MutexLock lock(connect_mutex);
+            err = votequorum_initialize(&handle_, &callbacks);
+        }
+        if (err != CS_OK) return no_service(err, "votequorum_initialize");
+        connected_ = true;
+        if (err = votequorum_context_set(handle_, this); err != CS_OK) {
+            return cs_status(err, "votequorum_context_set", "");
+        }
+        if (err = votequorum_fd_get(handle_, &fd_); err != CS_OK) {
+            return cs_status(err, "votequorum_fd_get", "");
+        }
+        // Node id 0 is this node.
+        votequorum_info info{};
+        if (err = votequorum_getinfo(handle_, 0, &info); err != CS_OK) {
+            return no_service(err, "votequorum_getinfo");
+        }
+        quorate = (info.flags & VOTEQUORUM_INFO_QUORATE) != 0;
+        // CS_TRACK_CURRENT too: a change between getinfo and trackstart is
+        // told by the first dispatch.
+        if (err = votequorum_trackstart(handle_, 0, CS_TRACK_CURRENT | CS_TRACK_CHANGES);
+            err != CS_OK) {
+            return cs_status(err, "votequorum_trackstart", "");
+        }
+        return bus::Status::success();
+    }
+
+    [[nodiscard]] int fd() const override { return fd_; }
+
+    bus::Status dispatch() override {
+        cs_error_t err = votequorum_dispatch(handle_, CS_DISPATCH_ALL);
+        if (err == CS_OK || err == CS_ERR_TRY_AGAIN) return bus::Status::success();
+        return cs_status(err, "votequorum_dispatch", "");
+    }
+
+  private:
+    // corosync runs (a group was joined first) but answers no votequorum:
+    // its quorum provider is another one, or none.
+    static bus::Status no_service(cs_error_t err, const std::string& call) {
+        return bus::Status::error(std::errc::not_supported,
+                                  "corosync on this host has no votequorum service: its "
+                                  "corosync.conf needs 'quorum { provider: corosync_votequorum }' "
+                                  "(" +
+                                      call + ": " + cs_name(err) + ")");
+    }
+
+    static void on_quorum(votequorum_handle_t handle, uint64_t /*context*/, uint32_t quorate,
+                          uint32_t /*node_list_entries*/, votequorum_node_t /*node_list*/[]) {
+        void* context = nullptr;
+        if (votequorum_context_get(handle, &context) != CS_OK || context == nullptr) return;
+        static_cast<VotequorumWatch*>(context)->listener_.quorum(quorate != 0);
+    }
+
+    QuorumListener& listener_;
+    votequorum_handle_t handle_ = 0;
+    bool connected_ = false;
+    int fd_ = -1;
+};
+
 class CpgEngine final : public Engine {
   public:
     Joined join(std::string_view name, GroupListener& listener) override {
@@ -318,6 +396,15 @@ class CpgEngine final : public Engine {
         auto group = std::make_unique<CpgGroup>(name, listener);
         if (bus::Status status = group->open(); !status.ok()) return {std::move(status), nullptr};
         return {bus::Status::success(), std::move(group)};
+    }
+
+    Watching watch_quorum(QuorumListener& listener) override {
+        auto watch = std::make_unique<VotequorumWatch>(listener);
+        bool quorate = false;
+        if (bus::Status status = watch->open(quorate); !status.ok()) {
+            return {std::move(status), nullptr, false};
+        }
+        return {bus::Status::success(), std::move(watch), quorate};
     }
 
     [[nodiscard]] std::size_t max_message() const override { return kMaxMessage; }

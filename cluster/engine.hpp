@@ -80,6 +80,32 @@ struct Joined {
     std::unique_ptr<Group> group;  // set exactly when status is ok
 };
 
+// Whether this host's part of the cluster has quorum, as the engine's
+// quorum service (Corosync's votequorum) says.  Called only from
+// QuorumWatch::dispatch(), on the thread that calls it.
+class QuorumListener {
+  public:
+    virtual ~QuorumListener() = default;
+    virtual void quorum(bool quorate) = 0;
+};
+
+// A connection that tracks quorum.  Destroying it stops the tracking.
+class QuorumWatch {
+  public:
+    virtual ~QuorumWatch() = default;
+    // Readable when dispatch() has news.
+    [[nodiscard]] virtual int fd() const = 0;
+    // Runs the listener for every change that arrived, without waiting.  An
+    // error means the engine is gone: the watch is dead.
+    virtual bus::Status dispatch() = 0;
+};
+
+struct Watching {
+    bus::Status status;
+    std::unique_ptr<QuorumWatch> watch;  // set exactly when status is ok
+    bool quorate = false;                // quorum when the watch began
+};
+
 class Engine {
   public:
     virtual ~Engine() = default;
@@ -89,6 +115,10 @@ class Engine {
     // already in that group.  A local call that may block briefly: never
     // call it holding a lock others wait on.
     virtual Joined join(std::string_view name, GroupListener& listener) = 0;
+    // Starts tracking quorum; `listener` must outlive the watch.  Fails with
+    // a reason a user can act on when the engine does not run or has no
+    // quorum service (ENOTSUP).  A local call that may block briefly.
+    virtual Watching watch_quorum(QuorumListener& listener) = 0;
     // The largest message send() takes.
     [[nodiscard]] virtual std::size_t max_message() const = 0;
 

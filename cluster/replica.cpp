@@ -391,13 +391,44 @@ void Replica::membership(std::span<const Member> members, std::span<const Depart
     network_.announce();
 }
 
+bool Replica::quorate() const {
+    MutexLock lock(mu_);
+    return quorum_known_ && quorate_;
+}
+
+void Replica::set_quorum(bool known, bool quorate) {
+    bool was = false;
+    bool now = false;
+    bool first = false;
+    {
+        MutexLock lock(mu_);
+        was = quorum_known_ && quorate_;
+        first = !quorum_known_ && known;
+        quorum_known_ = known;
+        quorate_ = quorate;
+        now = quorum_known_ && quorate_;
+    }
+    if (was == now) return;
+    if (!first || !now) {
+        bus::log::limited(spdlog::level::info, {network_.name(), "cluster-quorum"},
+                          "cluster group {}: this host's part of the cluster {}", group_name_,
+                          now ? "has quorum again" : "has no quorum (corosync votequorum)");
+    }
+    // Parked sends of a `quorum on` network fail, pollers look again.
+    if (lossless_) network_.credit_arrived();
+}
+
 void Replica::stats(std::string& out) const {
     MutexLock lock(mu_);
     out += fmt::format(
-        "cluster_group {}\ncluster_node {}\ncluster_engine {}\ncluster_batches_out {}\n"
-        "cluster_try_again {}\ncluster_refused_batches {}\ncluster_outbound_bytes {}\n",
-        group_name_, self_.node, dead_.empty() ? "ok" : dead_, batches_out_, try_agains_,
-        refused_batches_, waiting());
+        "cluster_group {}\ncluster_node {}\ncluster_engine {}\ncluster_quorate {}\n"
+        "cluster_batches_out {}\ncluster_try_again {}\ncluster_refused_batches {}\n"
+        "cluster_outbound_bytes {}\n",
+        group_name_, self_.node, dead_.empty() ? "ok" : dead_,
+        !quorum_known_ ? "unknown"
+        : quorate_     ? "yes"
+                       : "no",
+        batches_out_, try_agains_, refused_batches_, waiting());
     out += fmt::format("{:<6} {:>8} {:>10} {:>12} {:>10} {}\n", "node", "daemon", "msgs_in",
                        "bytes_in", "in_flight", "settings");
     for (const auto& [m, peer] : peers_) {

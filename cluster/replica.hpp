@@ -68,8 +68,14 @@ class Replica final : public bus::Replica, public GroupListener {
                 const bus::Presence& presence) override EXCLUDES(mu_);
     [[nodiscard]] Credit credit(std::size_t bytes) const override EXCLUDES(mu_);
     void consumed(const bus::Origin& origin, std::size_t bytes) override EXCLUDES(mu_);
+    [[nodiscard]] bool quorate() const override EXCLUDES(mu_);
     [[nodiscard]] bus::Origin self() const override;
     void stats(std::string& out) const override EXCLUDES(mu_);
+
+    // What the service's quorum watch says (`known` false: nothing watches
+    // it, so it counts as no quorum).  The service calls it holding its
+    // turn, never its list's lock: a change wakes the network's writers.
+    void set_quorum(bool known, bool quorate) EXCLUDES(mu_);
 
     // The service's thread, one turn at a time: what the group delivered;
     // then what waits to go out, as far as the engine takes it (true if
@@ -138,7 +144,9 @@ class Replica final : public bus::Replica, public GroupListener {
     std::uint64_t try_agains_ GUARDED_BY(mu_) = 0;
     std::uint64_t batches_out_ GUARDED_BY(mu_) = 0;
     std::uint64_t refused_batches_ GUARDED_BY(mu_) = 0;  // malformed: dropped whole
-    std::string dead_ GUARDED_BY(mu_);  // why the engine connection ended, if it did
+    std::string dead_ GUARDED_BY(mu_);           // why the engine connection ended, if it did
+    bool quorum_known_ GUARDED_BY(mu_) = false;  // a quorum watch runs
+    bool quorate_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace ipnfs::cluster

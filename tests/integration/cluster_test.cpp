@@ -287,6 +287,80 @@ TEST_F(ClusterTest, JoinsLeavesAndRecordsCarryTheNode) {
     EXPECT_EQ(member_event(events.get(), 10000), "leave 6 node 3\n");
 }
 
+// The group across hosts (docs/cluster.md): a framed unicast names a
+// node's port (seq = the node), an anycast reaches exactly one holder of
+// the whole cluster, in turn, multicast every host's holders; a port or
+// node nobody has is EHOSTUNREACH, as a shell's write reports it.
+TEST_F(ClusterTest, GroupUnicastAnycastAndMulticastReachPortsOnOtherHosts) {
+    make_jobs("policy group\nmember 2 7\nmember 4 9\n");
+    std::array<Fd, kHosts> holders;
+    for (int i = 1; i <= kHosts; ++i) {
+        holders[i - 1] = open_fd(at(i, "port2"), O_RDONLY);
+        ASSERT_TRUE(holders[i - 1].ok());
+    }
+    Fd nine = open_fd(at(3, "port4"), O_RDONLY);
+    Fd sender = open_fd(at(1, "port0"), O_WRONLY);
+    ASSERT_TRUE(nine.ok() && sender.ok());
+    ASSERT_EQ(set_framed(sender.get(), true), 0);
+    // Host 1 addresses what the group's order told it of the others.
+    ASSERT_TRUE(eventually(
+        [&] {
+            std::string stats = slurp(at(1, "stats"));
+            return stats.find("remote 2:2 instance 7\n") != std::string::npos &&
+                   stats.find("remote 3:2 instance 7\n") != std::string::npos &&
+                   stats.find("remote 3:4 instance 9\n") != std::string::npos;
+        },
+        10s))
+        << slurp(at(1, "stats"));
+    auto send = [&](std::uint32_t to, std::uint32_t port, std::uint64_t seq,
+                    const std::string& payload) {
+        return write_msg(
+            sender.get(),
+            encode({.payload = payload, .flags = IPNFS_FLAGS_TO(to), .port = port, .seq = seq}));
+    };
+    ASSERT_GT(send(IPNFS_TO_PORT, 2, 3, "to 3:2").n, 0);
+    ASSERT_GT(send(IPNFS_TO_PORT, 2, 2, "to 2:2").n, 0);
+    EXPECT_EQ(read_one(holders[2].get(), 10000).data, "to 3:2");
+    EXPECT_EQ(read_one(holders[1].get(), 10000).data, "to 2:2");
+    EXPECT_TRUE(read_one(holders[0].get(), 300).timed_out()) << "a unicast reached another port";
+    EXPECT_TRUE(read_one(holders[2].get(), 0).timed_out());
+
+    constexpr int kAnycasts = 30;
+    for (int n = 0; n < kAnycasts; ++n) {
+        ASSERT_GT(send(IPNFS_TO_ANYCAST, 7, 0, "any " + std::to_string(n)).n, 0);
+    }
+    std::set<std::string> got;
+    for (int i = 1; i <= kHosts; ++i) {
+        for (int n = 0; n < kAnycasts / kHosts; ++n) {
+            Io io = read_one(holders[i - 1].get(), 10000);
+            ASSERT_GT(io.n, 0) << "host " << i << " after " << n;
+            EXPECT_TRUE(got.insert(io.data).second) << io.data << " twice";
+        }
+    }
+    EXPECT_EQ(got.size(), std::size_t{kAnycasts});
+    for (const Fd& h : holders) EXPECT_TRUE(read_one(h.get(), 300).timed_out()) << "a third";
+
+    ASSERT_GT(send(IPNFS_TO_MULTICAST, 7, 9, "seven to nine").n, 0);
+    for (const Fd& h : holders) EXPECT_EQ(read_one(h.get(), 10000).data, "seven to nine");
+    EXPECT_EQ(read_one(nine.get(), 10000).data, "seven to nine");
+
+    // Bad input: a node nobody runs, a port nobody reads, an instance
+    // nobody holds.  The write fails and nothing is delivered.
+    for (auto [to, port, seq] : std::vector<std::array<std::uint64_t, 3>>{
+             {IPNFS_TO_PORT, 2, 9}, {IPNFS_TO_PORT, 5, 2}, {IPNFS_TO_ANYCAST, 8, 0}}) {
+        Io io = send(static_cast<std::uint32_t>(to), static_cast<std::uint32_t>(port), seq, "x");
+        EXPECT_EQ(io.n, -1) << to << " " << port << " " << seq;
+        EXPECT_EQ(io.err, EHOSTUNREACH);
+    }
+    ASSERT_EQ(write_file(at(1, "ctl"), "dest 6 port 9:2\n"), 0);
+    Shell refused = root_sh("bash -c 'printf x > " + sq(at(1, "port6")) + "'", 10);
+    EXPECT_NE(refused.exit_code(), 0);
+    EXPECT_NE(refused.err.find("No route to host"), std::string::npos) << describe(refused);
+    for (const Fd& h : holders) EXPECT_TRUE(read_one(h.get(), 300).timed_out());
+    EXPECT_NE(slurp(at(1, "stats")).find(" unreachable 4\n"), std::string::npos)
+        << slurp(at(1, "stats"));
+}
+
 TEST_F(ClusterTest, AKilledHostsPortsLeaveAfterItsLastMessageAndTheRestGoesOn) {
     make_jobs();
     Fd events = open_fd(at(1, "events"), O_RDONLY);
@@ -352,6 +426,89 @@ TEST_F(ClusterTest, ACutOffHostLeavesAndComesBackWithJoins) {
                                                              "crossed the merge";
 }
 
+// Host i's stats, polled until they have the line `line` (true) or `within`
+// passed (false).
+bool stats_become(const std::string& stats_path, const std::string& line,
+                  std::chrono::seconds within) {
+    auto deadline = Clock::now() + within;
+    do {
+        if (contains(slurp(stats_path), "\n" + line + "\n")) return true;
+        std::this_thread::sleep_for(100ms);
+    } while (Clock::now() < deadline);
+    return false;
+}
+
+// `quorum on` (docs/cluster.md): a host cut off from the other two has no
+// quorum (votequorum), so its writes fail with ENETDOWN, as a shell says
+// "Network is down"; the quorate two go on; once healed, its writes go
+// again.
+TEST_F(ClusterTest, QuorumOnACutOffHostsWritesFailWithEnetdownUntilItIsBack) {
+    make_jobs("lossless on\nquorum on\n");
+    EXPECT_TRUE(contains(slurp(at(3, "ctl")), "\nquorum on\nscope cluster\n"))
+        << slurp(at(3, "ctl"));
+    ASSERT_TRUE(stats_become(at(3, "stats"), "cluster_quorate yes", 10s)) << slurp(at(3, "stats"));
+    Fd events = open_fd(at(1, "events"), O_RDONLY);
+    Fd r1 = open_fd(at(1, "port1"), O_RDONLY);
+    Fd w2 = open_fd(at(2, "port0"), O_WRONLY);
+    Fd w3 = open_fd(at(3, "port0"), O_WRONLY);
+    ASSERT_TRUE(events.ok() && r1.ok() && w2.ok() && w3.ok());
+    std::set<std::string> opened;
+    for (int k = 0; k < 3; ++k) opened.insert(member_event(events.get(), 10000));
+    ASSERT_EQ(opened,
+              (std::set<std::string>{"join 1 node 1\n", "join 0 node 2\n", "join 0 node 3\n"}));
+    ASSERT_EQ(write_msg(w3.get(), "quorate").n, 7);
+    EXPECT_EQ(read_one(r1.get(), 10000).data, "quorate");
+
+    auto t0 = Clock::now();
+    ASSERT_EQ(hosts_.cut(3), "");
+    ASSERT_TRUE(stats_become(at(3, "stats"), "cluster_quorate no", 20s)) << slurp(at(3, "stats"));
+    std::cout << "[ CLUSTER  ] host 3 cut off: its daemon saw no quorum after " << seconds_since(t0)
+              << " s\n";
+    Io refused = write_msg(w3.get(), "alone", 10000);
+    EXPECT_EQ(refused.n, -1);
+    EXPECT_EQ(refused.err, ENETDOWN) << std::strerror(refused.err);
+    // bash says strerror(ENETDOWN) (dash only "I/O error").
+    Shell echo = root_sh("bash -c \"echo x > " + sq(at(3, "port2")) + "\"", 10);
+    EXPECT_NE(echo.exit_code(), 0) << describe(echo);
+    EXPECT_TRUE(contains(echo.err, "Network is down")) << describe(echo);
+    std::string stats3 = slurp(at(3, "stats"));
+    EXPECT_TRUE(contains(stats3, "\ncluster_quorum_refusals 2\n")) << stats3;
+    // Hosts 1 and 2 keep quorum and are one bus still.
+    EXPECT_TRUE(contains(slurp(at(1, "stats")), "\ncluster_quorate yes\n"));
+    EXPECT_EQ(member_event(events.get(), 15000), "leave 0 node 3\n");
+    ASSERT_EQ(write_msg(w2.get(), "majority", 10000).n, 8);
+    EXPECT_EQ(read_one(r1.get(), 10000).data, "majority");
+
+    t0 = Clock::now();
+    ASSERT_EQ(hosts_.heal(3), "");
+    ASSERT_TRUE(stats_become(at(3, "stats"), "cluster_quorate yes", 30s)) << slurp(at(3, "stats"));
+    std::cout << "[ CLUSTER  ] host 3 healed: its daemon saw quorum again after "
+              << seconds_since(t0) << " s\n";
+    EXPECT_EQ(member_event(events.get(), 20000), "join 0 node 3\n");
+    ASSERT_EQ(write_msg(w3.get(), "back", 10000).n, 4) << "host 3's writes go again";
+    EXPECT_EQ(read_one(r1.get(), 10000).data, "back") << "nothing refused was sent";
+}
+
+// Without `quorum on`, a side without quorum goes on: the cut-off host's
+// writes succeed and reach its own readers (docs/cluster.md).
+TEST_F(ClusterTest, WithoutQuorumOnACutOffHostsWritesStillSucceed) {
+    make_jobs("lossless on\n");
+    Fd r3 = open_fd(at(3, "port1"), O_RDONLY);
+    Fd w3 = open_fd(at(3, "port0"), O_WRONLY);
+    ASSERT_TRUE(r3.ok() && w3.ok());
+    ASSERT_EQ(hosts_.cut(3), "");
+    ASSERT_TRUE(stats_become(at(3, "stats"), "cluster_quorate no", 20s)) << slurp(at(3, "stats"));
+    Shell echo = root_sh("echo alone > " + sq(at(3, "port0")), 10);
+    EXPECT_EQ(echo.exit_code(), 0) << describe(echo);
+    EXPECT_EQ(read_one(r3.get(), 10000).data, "alone\n");
+    ASSERT_EQ(write_msg(w3.get(), "still", 10000).n, 5);
+    EXPECT_EQ(read_one(r3.get(), 10000).data, "still");
+    std::string stats3 = slurp(at(3, "stats"));
+    EXPECT_TRUE(contains(stats3, "\ncluster_quorum off\n")) << stats3;
+    EXPECT_TRUE(contains(stats3, "\ncluster_quorum_refusals 0\n")) << stats3;
+    ASSERT_EQ(hosts_.heal(3), "");
+}
+
 // Without corosync (the test's own namespace runs none) and for what is not
 // built yet, `scope cluster` says why.
 class ClusterScopeTest : public IpnfsTest {};
@@ -362,8 +519,10 @@ TEST_F(ClusterScopeTest, ScopeClusterSaysWhyItCannot) {
     EXPECT_TRUE(contains(last_error_line(slurp(p("n/ctl"))), "corosync")) << slurp(p("n/ctl"));
     // Lossless is built: only corosync is missing.
     EXPECT_EQ(write_file(p("n/ctl"), "lossless on\nscope cluster\n"), ECONNREFUSED);
-    EXPECT_EQ(write_file(p("n/ctl"), "lossless off\npolicy group\nscope cluster\n"), ENOTSUP);
-    EXPECT_TRUE(contains(last_error_line(slurp(p("n/ctl"))), "hub"));
+    // So is the group: it fails for the same reason; the switch is not built.
+    EXPECT_EQ(write_file(p("n/ctl"), "lossless off\npolicy group\nscope cluster\n"), ECONNREFUSED);
+    EXPECT_EQ(write_file(p("n/ctl"), "policy switch\nscope cluster\n"), ENOTSUP);
+    EXPECT_TRUE(contains(last_error_line(slurp(p("n/ctl"))), "hub or group"));
     EXPECT_EQ(write_file(p("n/ctl"), "policy hub\nscope nowhere\n"), EINVAL);
     Fd open = open_fd(p("n/port0"), O_RDONLY);
     EXPECT_EQ(write_file(p("n/ctl"), "scope cluster\n"), EBUSY);

@@ -97,6 +97,18 @@ class FakeClusterState {
     std::map<std::uint32_t, int> sides GUARDED_BY(mu);
     std::set<std::uint32_t> busy GUARDED_BY(mu);
     std::set<std::uint32_t> down GUARDED_BY(mu);
+    // Quorum: nodes without it, nodes without a quorum service, and every
+    // watch by id: its node, its eventfd and the changes it has not
+    // dispatched yet.
+    struct Watch {
+        std::uint32_t node = 0;
+        int fd = -1;
+        std::vector<bool> news;
+    };
+    std::set<std::uint32_t> not_quorate GUARDED_BY(mu);
+    std::set<std::uint32_t> no_quorum_service GUARDED_BY(mu);
+    std::map<std::uint64_t, Watch> watches GUARDED_BY(mu);
+    std::uint64_t next_watch GUARDED_BY(mu) = 1;
 
     [[nodiscard]] std::size_t max_message() const REQUIRES(mu) { return max_message_; }
     void set_max_message(std::size_t bytes) REQUIRES(mu) { max_message_ = bytes; }
@@ -222,6 +234,41 @@ class FakeGroup final : public cluster::Group {
     cluster::GroupListener& listener_;
 };
 
+class FakeQuorumWatch final : public cluster::QuorumWatch {
+  public:
+    FakeQuorumWatch(std::shared_ptr<FakeClusterState> state, std::uint64_t id, int fd,
+                    cluster::QuorumListener& listener)
+        : state_(std::move(state)), id_(id), fd_(fd), listener_(listener) {}
+    ~FakeQuorumWatch() override {
+        {
+            MutexLock lock(state_->mu);
+            state_->watches.erase(id_);
+        }
+        ::close(fd_);
+    }
+    FakeQuorumWatch(const FakeQuorumWatch&) = delete;
+    FakeQuorumWatch& operator=(const FakeQuorumWatch&) = delete;
+
+    [[nodiscard]] int fd() const override { return fd_; }
+
+    bus::Status dispatch() override {
+        std::vector<bool> news;
+        {
+            MutexLock lock(state_->mu);
+            drain(fd_);
+            news.swap(state_->watches.at(id_).news);
+        }
+        for (bool quorate : news) listener_.quorum(quorate);  // unlocked, as in Group
+        return bus::Status::success();
+    }
+
+  private:
+    std::shared_ptr<FakeClusterState> state_;
+    const std::uint64_t id_;
+    const int fd_;
+    cluster::QuorumListener& listener_;
+};
+
 class FakeEngine final : public cluster::Engine {
   public:
     FakeEngine(std::shared_ptr<FakeClusterState> state, Member self)
@@ -264,6 +311,26 @@ class FakeEngine final : public cluster::Engine {
         state_->reconcile(Left::left);
         return {bus::Status::success(),
                 std::make_unique<FakeGroup>(state_, id, fd, self_, listener)};
+    }
+
+    cluster::Watching watch_quorum(cluster::QuorumListener& listener) override {
+        const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (fd < 0) {
+            return {bus::Status::error(std::errc{errno}, std::strerror(errno)), nullptr, false};
+        }
+        MutexLock lock(state_->mu);
+        if (state_->down.contains(self_.node) || state_->no_quorum_service.contains(self_.node)) {
+            ::close(fd);
+            return {bus::Status::error(std::errc::not_supported,
+                                       fmt::format("node {} has no votequorum (the fake cluster "
+                                                   "says so)",
+                                                   self_.node)),
+                    nullptr, false};
+        }
+        const std::uint64_t id = state_->next_watch++;
+        state_->watches[id] = {self_.node, fd, {}};
+        return {bus::Status::success(), std::make_unique<FakeQuorumWatch>(state_, id, fd, listener),
+                !state_->not_quorate.contains(self_.node)};
     }
 
     [[nodiscard]] std::size_t max_message() const override {
@@ -333,6 +400,30 @@ void FakeCluster::heal() {
 void FakeCluster::set_max_message(std::size_t bytes) {
     MutexLock lock(state_->mu);
     state_->set_max_message(bytes);
+}
+
+void FakeCluster::set_quorate(std::uint32_t node, bool quorate) {
+    MutexLock lock(state_->mu);
+    if (quorate == !state_->not_quorate.contains(node)) return;  // votequorum tells changes
+    if (quorate) {
+        state_->not_quorate.erase(node);
+    } else {
+        state_->not_quorate.insert(node);
+    }
+    for (auto& [id, w] : state_->watches) {
+        if (w.node != node) continue;
+        w.news.push_back(quorate);
+        signal(w.fd);
+    }
+}
+
+void FakeCluster::set_quorum_service(std::uint32_t node, bool present) {
+    MutexLock lock(state_->mu);
+    if (present) {
+        state_->no_quorum_service.erase(node);
+    } else {
+        state_->no_quorum_service.insert(node);
+    }
 }
 
 }  // namespace ipnfs::test

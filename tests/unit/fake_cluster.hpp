@@ -54,6 +54,13 @@ class FakeCluster {
     // A send() over this fails the sending group (EMSGSIZE from dispatch()):
     // a daemon must never try it.
     void set_max_message(std::size_t bytes);
+    // Quorum as the node's votequorum says it (every node is quorate until
+    // a test says otherwise): its quorum watches hear of the change.  The
+    // fake does not derive it from split(): a test says what each side has.
+    void set_quorate(std::uint32_t node, bool quorate);
+    // Without a quorum service (a corosync.conf with another provider),
+    // watch_quorum() on the node fails with ENOTSUP.
+    void set_quorum_service(std::uint32_t node, bool present);
 
   private:
     std::shared_ptr<FakeClusterState> state_;
