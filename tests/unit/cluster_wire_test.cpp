@@ -157,8 +157,10 @@ TEST(ClusterWire, FieldsATypeDoesNotCarryAreWrittenAsZero) {
     std::vector<Seen> out;
     ASSERT_TRUE(IsOk(decode_all(w.bytes(), out)));
     ASSERT_EQ(out.size(), 2U);
-    EXPECT_EQ(out[0], (Seen{wire::Type::leave, 5, bus::To::standard, 0, 0, 0, 0, 0, false, 0, {}}));
-    EXPECT_EQ(out[1], (Seen{wire::Type::hello, 0, bus::To::standard, 0, 0, 0, 0, 0, false, 0, {}}));
+    EXPECT_EQ(out[0],
+              (Seen{wire::Type::leave, 5, bus::To::standard, 0, 0, 0, 0, 0, false, 0, {}, {}, {}}));
+    EXPECT_EQ(out[1],
+              (Seen{wire::Type::hello, 0, bus::To::standard, 0, 0, 0, 0, 0, false, 0, {}, {}, {}}));
 }
 
 TEST(ClusterWire, ACreditRoundTripsAndAnyOtherLengthIsRefused) {
