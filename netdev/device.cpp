@@ -216,8 +216,9 @@ void Device::transmit(const bus::Message& msg) {
 void Device::fail(const std::string& why) {
     bus::log::warn({net_.name(), conn_.id, "device-stop"}, "{} {}: stopped, port released: {}",
                    link_->kind(), link_->name(), why);
-    failed_ = true;
     detach();
+    // After detach: whoever reads "failed" may count on the port being free.
+    failed_ = true;
 }
 
 void Device::detach() {
