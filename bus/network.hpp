@@ -76,6 +76,7 @@ struct Limits {
     // bounded (Bounds), so an observer id never reaches past 2^32 and wraps
     // into the port numbers.
     static constexpr PortId kFirstObserver = 1U << 31;
+    static_assert(kElsewhere < kFirstObserver);
     // Messages a capture reader holds: it costs at most this many times the
     // MTU, and a reader that falls further behind loses its own copies.
     static constexpr std::uint32_t kCaptureQueue = 1024;
@@ -588,7 +589,7 @@ class Network {
     std::map<Origin, Member> members_ GUARDED_BY(mu_);
     // Where other daemons' messages come from: counters only, never
     // connected (its id is no port's).
-    Port cluster_origin_{Limits::kFirstObserver - 1};
+    Port cluster_origin_{kElsewhere};
     // Local messages the replica had no room for (the engine that far behind).
     std::uint64_t cluster_drops_ GUARDED_BY(mu_) = 0;
     // Messages placed at a port of this daemon that no longer received when

@@ -66,8 +66,9 @@ Status Network::set_scope(Words w) {
         if (Status s = idle("scope"); !s.ok()) return s;
         if (!policy_->spans_hosts()) {
             return Status::error(std::errc::not_supported,
-                                 fmt::format("a cluster network runs the hub or group policy for "
-                                             "now, not {} (docs/cluster.md, what is built)",
+                                 fmt::format("the {} policy cannot run on a cluster network: the "
+                                             "hub, the group and plugins that declare cluster "
+                                             "scope can (docs/cluster.md, what is built)",
                                              policy_->name()));
         }
         if (replicas_ == nullptr) {

@@ -123,6 +123,10 @@ class Originate {
     virtual void send(PortId port, std::span<const std::byte> payload) = 0;
 };
 
+// The `from` of route() for a message another daemon's port sent (cluster
+// scope): below every observer id, above every port number.
+inline constexpr PortId kElsewhere = (PortId{1} << 31) - 1;
+
 class Policy {
   public:
     using Clock = std::chrono::steady_clock;
@@ -197,7 +201,7 @@ class Policy {
     // Each daemon of the group runs its own copy of the policy and delivers
     // what the group ordered to its own ports only: route() then names this
     // daemon's ports, the sender being one of them or, for another daemon's
-    // message, an id no port has.  A message that must reach exactly one
+    // message, kElsewhere.  A message that must reach exactly one
     // port of the whole group (a unicast, an anycast) is placed once, by its
     // sender's daemon, before it is ordered: place() names that port, and
     // the choice travels with the message, so every daemon agrees on it.
@@ -218,7 +222,9 @@ class Policy {
     // every daemon routes it among its own ports.  out.address may be
     // rewritten to what the sender's default destination stands for, which
     // the other daemons do not know.  out.address's port addresses name
-    // their node in `upper` (0: this daemon's).  Counting as route().
+    // their node in `upper` (0: this daemon's).  An address the policy does
+    // not take is refused here, so that the writer hears of it.  Counting
+    // as route().
     virtual void place(PortId /*from*/, Route& /*out*/) {}
 
     // Whether the messages it routes are Ethernet frames (the switch), which

@@ -17,12 +17,26 @@
  * block: every message of the network waits for route().  Instances of one
  * plugin share nothing unless the plugin makes them.
  *
- * ABI version 4 (2 added reset_port; 3 added link_type, and moved every
+ * ABI version 5 (2 added reset_port; 3 added link_type, and moved every
  * field after `addressing`; 4 added sent() and replaced ipnfs_route's
  * `retry` with `tally`, because the daemon cannot tell a message routed
- * again from a new one: count in sent(), never in route()).  A daemon
- * refuses a plugin whose `abi` differs from its own (ELIBBAD, "built for
- * policy ABI 3, this ipnfs speaks ABI 4"): rebuild it against this header.
+ * again from a new one: count in sent(), never in route(); 5 added `scopes`
+ * at the end of the table).  A daemon takes plugins of its own ABI and of
+ * ABI 4 (which run in node scope only), and refuses any other (ELIBBAD,
+ * "built for policy ABI 3, this ipnfs speaks ABI 5"): rebuild it against
+ * this header.
+ *
+ * Cluster scope (docs/cluster.md): a plugin whose `scopes` has
+ * IPNFS_SCOPE_CLUSTER may run a network that spans hosts.  Each host's
+ * daemon then runs an instance of its own and calls its route() for every
+ * message of the whole cluster, in the one order, to choose among that
+ * host's ports only; a message another host's port sent comes with `from`
+ * IPNFS_PORT_ELSEWHERE.  So its choices for a message may depend only on the
+ * message and on the state of this host's ports (their settings, attach and
+ * detach): then every host decides for its own ports as one policy would for
+ * all.  Addresses of one port of the whole cluster (IPNFS_TO_PORT,
+ * IPNFS_TO_ANYCAST) are refused there (EOPNOTSUPP); those the plugin takes
+ * of the other kinds reach every host's instance.
  */
 #ifndef IPNFS_POLICY_H
 #define IPNFS_POLICY_H
@@ -38,7 +52,14 @@
 extern "C" {
 #endif
 
-#define IPNFS_POLICY_ABI 4
+#define IPNFS_POLICY_ABI 5
+
+/* ipnfs_policy.scopes: where it may run besides one host (node scope). */
+#define IPNFS_SCOPE_CLUSTER 0x1u /* on every host of a cluster network (above) */
+
+/* route()'s `from` for a message another host's port sent (cluster scope):
+ * no port of this host has the number. */
+#define IPNFS_PORT_ELSEWHERE 0x7fffffffu
 
 /* Where the sender asked a message to go (enum ipnfs_to in ipnfs.h). */
 struct ipnfs_address {
@@ -194,6 +215,10 @@ struct ipnfs_policy {
      * for a route that waits or ends in EAGAIN, nor for a parked send that
      * is interrupted.  Count here.  May be NULL. */
     void (*sent)(void* self, const struct ipnfs_route* r);
+
+    /* ABI 5.  IPNFS_SCOPE_* bits: the scopes besides node it may run in
+     * (0: one host only).  A daemon never reads it from an ABI 4 table. */
+    uint32_t scopes;
 };
 
 /* The symbol a plugin exports. */

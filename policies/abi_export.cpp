@@ -142,6 +142,9 @@ ipnfs_policy table(const char* name, const char* summary, std::uint32_t addressi
             },
         .reset_port = [](void* self, std::uint32_t port) { of(self).policy->reset_port(port); },
         .sent = &sent,
+        // The built-ins' cluster behaviour (place, instances) has no table
+        // entries: their exports run in node scope.
+        .scopes = 0,
     };
 }
 

@@ -12,6 +12,8 @@
 
 namespace ipnfs::policies {
 
+static_assert(bus::kElsewhere == IPNFS_PORT_ELSEWHERE, "the C header says what route() gets");
+
 namespace {
 
 // Appends to a std::string on the table's behalf.
@@ -186,6 +188,29 @@ void AbiPolicy::sent(bus::PortId /*from*/, const bus::Route& route) {
     call_.out = nullptr;
     call_.load = route.load;
     table_.sent(self_, &last_);
+}
+
+bool AbiPolicy::spans_hosts() const {
+    // An ABI 4 table ends before `scopes`.
+    return table_.abi >= 5 && (table_.scopes & IPNFS_SCOPE_CLUSTER) != 0;
+}
+
+void AbiPolicy::place(bus::PortId /*from*/, bus::Route& out) {
+    // The table has no place(): the sent() that follows this one has
+    // nothing of its to count (every host's route() and sent() count).
+    routed_ = false;
+    route_errors_ = 0;
+    if (!takes_address(table_.name, table_.addressing, out)) return;
+    // Each host's instance chooses among its own ports, so a message for
+    // exactly one port of the whole cluster would reach one on every host.
+    if (out.address.to == bus::To::port || out.address.to == bus::To::anycast) {
+        out.refused = bus::Status::error(
+            std::errc::operation_not_supported,
+            fmt::format("on a cluster network the {} policy chooses on each host among its own "
+                        "ports, so it takes no address of one port of the whole cluster "
+                        "(IPNFS_TO {}); the group policy does (docs/cluster.md)",
+                        table_.name, static_cast<std::uint32_t>(out.address.to)));
+    }
 }
 
 void AbiPolicy::describe(std::string& out) const {

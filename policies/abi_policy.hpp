@@ -30,6 +30,8 @@ class AbiPolicy final : public bus::Policy {
     void reset_port(bus::PortId port) override;
     void route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
     void sent(bus::PortId from, const bus::Route& route) override;
+    [[nodiscard]] bool spans_hosts() const override;
+    void place(bus::PortId from, bus::Route& out) override;
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
     void describe(std::string& out) const override;
     void stats(std::string& out) const override;
@@ -58,7 +60,8 @@ class AbiPolicy final : public bus::Policy {
     std::vector<bool> attached_;
     std::vector<std::uint32_t> names_;  // route()'s output buffer, one slot per port
     // The table's last route() call, kept for its sent(): `routed_` unless
-    // the adapter refused the address before asking the table.
+    // the adapter refused the address before asking the table, or the last
+    // call was place(), which the table has no part in.
     ipnfs_route last_{};
     RouteCall call_{this, nullptr, nullptr};
     bool routed_ = false;

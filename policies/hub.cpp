@@ -51,6 +51,10 @@ void Hub::route(bus::PortId from, std::span<const std::byte> /*payload*/, bus::R
     if (takes_address(name(), 0, out)) fan_out(from, out.to);
 }
 
+void Hub::place(bus::PortId /*from*/, bus::Route& out) {
+    takes_address(name(), 0, out);
+}
+
 bool Hub::reach(bus::PortId from, bool /*framed*/, bus::Reach& out) const {
     fan_out(from, out.ports);
     return true;

@@ -29,7 +29,9 @@ bus::Status check_table(const ipnfs_policy* table, std::string_view name) {
         return refused(fmt::format("policy '{}' refused: {}", name, why));
     };
     if (table == nullptr) return refuse("its table is NULL");
-    if (table->abi != IPNFS_POLICY_ABI) {
+    // ABI 5 only added `scopes` at the end: an ABI 4 table runs as it is,
+    // in node scope (AbiPolicy::spans_hosts never reads it there).
+    if (table->abi != IPNFS_POLICY_ABI && table->abi != 4) {
         return refuse(fmt::format("built for policy ABI {}, this ipnfs speaks ABI {}", table->abi,
                                   IPNFS_POLICY_ABI));
     }
@@ -57,6 +59,9 @@ bus::Status check_table(const ipnfs_policy* table, std::string_view name) {
     }
     if (table->link_type != IPNFS_LINK_OPAQUE && table->link_type != IPNFS_LINK_ETHERNET) {
         return refuse(fmt::format("unknown link type {}", table->link_type));
+    }
+    if (table->abi >= 5 && (table->scopes & ~IPNFS_SCOPE_CLUSTER) != 0) {
+        return refuse(fmt::format("unknown scope bits {:#x}", table->scopes));
     }
     return bus::Status::success();
 }

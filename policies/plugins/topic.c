@@ -10,6 +10,13 @@
  *
  * and mount with -o plugins=DIR.  Routing walks every receiving port's
  * prefixes: fine for the tens of subscribers an example has in mind.
+ *
+ * It runs on cluster networks too (IPNFS_SCOPE_CLUSTER): whether a port
+ * gets a message depends only on the message and that port's prefixes, so
+ * each host's instance chooses among its own ports, and a message another
+ * host's port sent (from IPNFS_PORT_ELSEWHERE, which no port here equals)
+ * reaches this host's subscribers.  Its counts are then of this host's
+ * deliveries.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -234,6 +241,7 @@ static const struct ipnfs_policy table = {
     .stats = topic_stats,
     .reset_port = topic_reset_port,
     .sent = topic_sent,
+    .scopes = IPNFS_SCOPE_CLUSTER,
 };
 
 __attribute__((visibility("default"))) const struct ipnfs_policy *ipnfs_policy(void) {

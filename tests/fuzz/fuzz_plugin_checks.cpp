@@ -90,7 +90,9 @@ bool name_rules(std::string_view name) {
 // The docs' rules for a table (docs/policy-plugins.md, "The table").
 bool table_rules(const ipnfs_policy& t, std::string_view name) {
     constexpr std::uint32_t kKinds = 1U << (IPNFS_TO_BROADCAST + 1);
-    return t.abi == IPNFS_POLICY_ABI && (t.addressing & 1U) == 0 && t.addressing < kKinds &&
+    return (t.abi == IPNFS_POLICY_ABI || t.abi == 4) && (t.addressing & 1U) == 0 &&
+           t.addressing < kKinds &&
+           (t.abi == 4 || (t.scopes & ~std::uint32_t{IPNFS_SCOPE_CLUSTER}) == 0) &&
            t.name != nullptr && name == t.name && t.create != nullptr && t.destroy != nullptr &&
            t.ports != nullptr && t.attach != nullptr && t.detach != nullptr && t.route != nullptr &&
            t.describe != nullptr && (t.verbs == nullptr) == (t.command == nullptr) &&
@@ -99,7 +101,9 @@ bool table_rules(const ipnfs_policy& t, std::string_view name) {
 
 ipnfs_policy table_from(FuzzedDataProvider& in, std::vector<std::string>& owner) {
     ipnfs_policy t{};
-    t.abi = in.ConsumeBool() ? IPNFS_POLICY_ABI : in.ConsumeIntegral<std::uint32_t>();
+    t.abi = in.ConsumeBool()   ? IPNFS_POLICY_ABI
+            : in.ConsumeBool() ? 4U
+                               : in.ConsumeIntegral<std::uint32_t>();
     t.addressing = in.ConsumeBool() ? in.ConsumeIntegralInRange<std::uint32_t>(0, 63)
                                     : in.ConsumeIntegral<std::uint32_t>();
     t.name = c_string(in, owner);
@@ -118,6 +122,8 @@ ipnfs_policy table_from(FuzzedDataProvider& in, std::vector<std::string>& owner)
     t.stats = has(9) ? stub_stats : nullptr;
     t.link_type = in.ConsumeBool() ? in.ConsumeIntegralInRange<std::uint32_t>(0, 1)
                                    : in.ConsumeIntegral<std::uint32_t>();
+    t.scopes = in.ConsumeBool() ? in.ConsumeIntegralInRange<std::uint32_t>(0, 1)
+                                : in.ConsumeIntegral<std::uint32_t>();
     return t;
 }
 

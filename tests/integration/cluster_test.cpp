@@ -32,7 +32,9 @@ class ClusterTest : public ::testing::Test {
         ASSERT_EQ(hosts_.start(kHosts), "");
         for (int i = 1; i <= kHosts; ++i) {
             std::string why;
-            ASSERT_TRUE(hosts_.start_daemon(i, daemon(i), {}, why)) << "host " << i << ": " << why;
+            // The example plugins, for a topic network across hosts.
+            ASSERT_TRUE(hosts_.start_daemon(i, daemon(i), {"plugins=" IPNFS_PLUGIN_DIR}, why))
+                << "host " << i << ": " << why;
             watchdogs_.push_back(std::make_unique<Watchdog>(daemon(i), 90s));
         }
     }
@@ -361,6 +363,63 @@ TEST_F(ClusterTest, GroupUnicastAnycastAndMulticastReachPortsOnOtherHosts) {
         << slurp(at(1, "stats"));
 }
 
+// A plugin that declares cluster scope (the example topic): every host's
+// subscribers get every host's messages with their prefix, and nothing else.
+TEST_F(ClusterTest, TopicSubscribersOnEveryHostGetEveryHostsMessagesByPrefix) {
+    make_jobs("policy topic\n");
+    ASSERT_EQ(write_file(at(1, "ctl"), "subscribe 2 *\n"), 0);
+    ASSERT_EQ(write_file(at(2, "ctl"), "subscribe 1 sport/\n"), 0);
+    ASSERT_EQ(write_file(at(3, "ctl"), "subscribe 1 weather/\n"), 0);
+    Fd every = open_fd(at(1, "port2"), O_RDONLY);
+    Fd sport = open_fd(at(2, "port1"), O_RDONLY);
+    Fd weather = open_fd(at(3, "port1"), O_RDONLY);
+    ASSERT_TRUE(every.ok() && sport.ok() && weather.ok());
+    const std::map<int, std::string> sent{
+        {1, "sport/ 2:1"}, {2, "news/ nothing"}, {3, "weather/ rain"}};
+    for (const auto& [host, text] : sent) {
+        Shell w = root_sh("printf %s " + sq(text) + " > " + sq(at(host, "port0")), 10);
+        ASSERT_EQ(w.exit_code(), 0) << describe(w);
+    }
+    EXPECT_EQ(read_one(sport.get(), 10000).data, "sport/ 2:1");
+    EXPECT_EQ(read_one(weather.get(), 10000).data, "weather/ rain");
+    std::set<std::string> all;
+    for (std::size_t n = 0; n < sent.size(); ++n) all.insert(read_one(every.get(), 10000).data);
+    EXPECT_EQ(all, (std::set<std::string>{"sport/ 2:1", "news/ nothing", "weather/ rain"}));
+    EXPECT_TRUE(read_one(sport.get(), 300).timed_out()) << "another prefix reached sport/";
+    EXPECT_TRUE(read_one(weather.get(), 0).timed_out()) << "another prefix reached weather/";
+    // Each host counts its own deliveries.
+    EXPECT_TRUE(eventually(
+        [&] {
+            return slurp(at(2, "stats")).find("topic matched 1 unmatched 2\n") != std::string::npos;
+        },
+        10s))
+        << slurp(at(2, "stats"));
+
+    // An address is refused at the writer, who hears of it.
+    Fd framed = open_fd(at(1, "port0"), O_WRONLY);
+    ASSERT_TRUE(framed.ok());
+    ASSERT_EQ(set_framed(framed.get(), true), 0);
+    Io io = write_msg(framed.get(), encode({.payload = "sport/ to one",
+                                            .flags = IPNFS_FLAGS_TO(IPNFS_TO_PORT),
+                                            .port = 1,
+                                            .seq = 2}));
+    EXPECT_EQ(io.n, -1);
+    EXPECT_EQ(io.err, EOPNOTSUPP);
+    EXPECT_TRUE(read_one(sport.get(), 300).timed_out()) << "a refused message was delivered";
+
+    // So is one written to a cluster hub, which takes no addresses.
+    ASSERT_EQ(mkdir(daemon(1).path("lan").c_str(), 0755), 0);
+    ASSERT_EQ(write_file(daemon(1).path("lan/ctl"), "scope cluster\n"), 0);
+    Fd hub = open_fd(daemon(1).path("lan/port0"), O_WRONLY);
+    ASSERT_TRUE(hub.ok());
+    ASSERT_EQ(set_framed(hub.get(), true), 0);
+    io = write_msg(
+        hub.get(),
+        encode({.payload = "x", .flags = IPNFS_FLAGS_TO(IPNFS_TO_PORT), .port = 1, .seq = 0}));
+    EXPECT_EQ(io.n, -1);
+    EXPECT_EQ(io.err, EOPNOTSUPP);
+}
+
 TEST_F(ClusterTest, AKilledHostsPortsLeaveAfterItsLastMessageAndTheRestGoesOn) {
     make_jobs();
     Fd events = open_fd(at(1, "events"), O_RDONLY);
@@ -522,7 +581,7 @@ TEST_F(ClusterScopeTest, ScopeClusterSaysWhyItCannot) {
     // So is the group: it fails for the same reason; the switch is not built.
     EXPECT_EQ(write_file(p("n/ctl"), "lossless off\npolicy group\nscope cluster\n"), ECONNREFUSED);
     EXPECT_EQ(write_file(p("n/ctl"), "policy switch\nscope cluster\n"), ENOTSUP);
-    EXPECT_TRUE(contains(last_error_line(slurp(p("n/ctl"))), "hub or group"));
+    EXPECT_TRUE(contains(last_error_line(slurp(p("n/ctl"))), "cannot run on a cluster network"));
     EXPECT_EQ(write_file(p("n/ctl"), "policy hub\nscope nowhere\n"), EINVAL);
     Fd open = open_fd(p("n/port0"), O_RDONLY);
     EXPECT_EQ(write_file(p("n/ctl"), "scope cluster\n"), EBUSY);

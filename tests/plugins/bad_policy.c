@@ -1,6 +1,9 @@
 /*
  * Plugins the daemon must refuse, one per BAD_* macro: each is otherwise a
- * working policy (a hub), so the refusal is for that one fault.
+ * working policy (a hub), so the refusal is for that one fault.  BAD_ABI4
+ * is the exception, a plugin built for ABI 4 that the daemon takes in node
+ * scope: its `scopes` says cluster, which an ABI 4 table cannot say, so a
+ * daemon that read it would be wrong.
  */
 #include <stdlib.h>
 
@@ -92,6 +95,8 @@ static void describe(void* self, struct ipnfs_text* out) {
 static const struct ipnfs_policy table = {
 #ifdef BAD_ABI
     .abi = 99, /* an ABI no daemon speaks */
+#elif defined(BAD_ABI4)
+    .abi = 4,
 #else
     .abi = IPNFS_POLICY_ABI,
 #endif
@@ -118,6 +123,11 @@ static const struct ipnfs_policy table = {
 #if defined(BAD_VERB) || defined(BAD_ERRNO)
     .verbs = verbs,
     .command = command,
+#endif
+#ifdef BAD_SCOPE
+    .scopes = 0x2, /* no IPNFS_SCOPE_* */
+#elif defined(BAD_ABI4)
+    .scopes = IPNFS_SCOPE_CLUSTER,
 #endif
 };
 

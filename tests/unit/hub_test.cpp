@@ -248,6 +248,21 @@ TEST(Catalog, MakesAFreshHubByName) {
     EXPECT_EQ(a->name(), "hub");
 }
 
+// On a cluster network the hub's refusal of an address comes at the
+// writer's daemon, before the message is ordered: the writer hears of it.
+TEST(Hub, PlaceRefusesAnAddressedMessage) {
+    policies::Hub hub;
+    hub.on_ports(2);
+    bus::Route r;
+    r.address = {bus::To::port, 1, 2};
+    hub.place(0, r);
+    EXPECT_EQ(r.refused.code, std::errc::operation_not_supported);
+    EXPECT_FALSE(r.target.has_value());
+    bus::Route plain;
+    hub.place(0, plain);
+    EXPECT_TRUE(plain.refused.ok());
+}
+
 TEST(Catalog, UnknownNameMakesNothing) {
     policies::Catalog catalog;
     for (std::string_view name : {"router", "SWITCH", "HUB", ""}) {

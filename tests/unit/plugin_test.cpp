@@ -189,8 +189,9 @@ struct Refusal {
 };
 
 TEST(PluginCatalog, RefusesABrokenPluginWithTheReasonAndKeepsWorking) {
-    const std::array<Refusal, 6> cases{{
-        {"abi", "built for policy ABI 99, this ipnfs speaks ABI 4"},
+    const std::array<Refusal, 7> cases{{
+        {"abi", "built for policy ABI 99, this ipnfs speaks ABI 5"},
+        {"scope", "unknown scope bits 0x2"},
         {"link", "unknown link type 7"},
         {"name", "its table calls it 'somebody_else'"},
         {"no_route", "its table has no route()"},
@@ -294,6 +295,74 @@ TEST(AbiPolicy, AValueThatIsNotAnErrnoBecomesEIOWithAReasonNamingIt) {
     bus::Status s = run(*policy, "poke 1");
     EXPECT_TRUE(FailsWith(s, std::errc::io_error));
     EXPECT_EQ(s.reason, "policy 'bad_errno': command() returned -22, which is not an errno");
+}
+
+// ---- cluster scope (docs/policy-plugins.md, "Cluster scope") ----
+
+TEST(PluginCluster, OnlyAPluginThatDeclaresClusterScopeSpansHosts) {
+    PluginDir dir;
+    dir.add(topic_so(), "topic");
+    dir.add(test_so("abi4"), "bad_abi4");
+    dir.add(fsys::path(IPNFS_TEST_PLUGIN_DIR) / "plugin_hub.so", "plugin_hub");
+    policies::Catalog catalog(dir.str());
+    auto topic = make(catalog, "topic");
+    ASSERT_NE(topic, nullptr);
+    EXPECT_TRUE(topic->spans_hosts());
+    // ABI 4 tables end before `scopes`: whatever lies there is not read.
+    auto old = make(catalog, "bad_abi4");
+    ASSERT_NE(old, nullptr) << "a plugin built for ABI 4 runs as it is";
+    EXPECT_FALSE(old->spans_hosts());
+    auto hub = make(catalog, "plugin_hub");
+    ASSERT_NE(hub, nullptr);
+    EXPECT_FALSE(hub->spans_hosts()) << "the exports have no place() to offer";
+}
+
+TEST(PluginCluster, AnotherHostsMessageReachesThisHostsSubscribersOnly) {
+    auto policy = topic();
+    ASSERT_NE(policy, nullptr);
+    ASSERT_TRUE(IsOk(run(*policy, "subscribe 1 sport/")));
+    ASSERT_TRUE(IsOk(run(*policy, "subscribe 2 *")));
+    EXPECT_EQ(route(*policy, bus::kElsewhere, "sport/ 2:1"), (PortSet{1, 2}));
+    EXPECT_EQ(route(*policy, bus::kElsewhere, "weather/ rain"), (PortSet{2}));
+    ASSERT_TRUE(IsOk(run(*policy, "unsubscribe 2 *")));
+    EXPECT_EQ(route(*policy, bus::kElsewhere, "weather/ rain"), PortSet{});
+    // The network's sent() after place() (a message of this host's, before
+    // it is ordered) counts nothing: its route() and sent() come later.
+    bus::Route placed;
+    policy->place(0, placed);
+    policy->sent(0, placed);
+    std::string stats;
+    policy->stats(stats);
+    EXPECT_NE(stats.find("topic matched 2 unmatched 1"), std::string::npos) << stats;
+}
+
+TEST(PluginCluster, PlaceRefusesAnAddressOfOnePortOfTheWholeCluster) {
+    policies::Catalog catalog(IPNFS_TEST_PLUGIN_DIR);
+    // The group's export takes every address kind: only the scope refuses.
+    auto group = make(catalog, "plugin_group");
+    ASSERT_NE(group, nullptr);
+    group->on_ports(2);
+    auto place = [&](bus::Policy& policy, bus::Address address) {
+        bus::Route r;
+        r.address = address;
+        policy.place(0, r);
+        return r.refused;
+    };
+    for (bus::To to : {bus::To::port, bus::To::anycast}) {
+        bus::Status s = place(*group, {to, 1, 2});
+        EXPECT_TRUE(FailsWith(s, std::errc::operation_not_supported)) << static_cast<int>(to);
+        EXPECT_NE(s.reason.find("whole cluster"), std::string::npos) << s.reason;
+    }
+    EXPECT_TRUE(IsOk(place(*group, {bus::To::multicast, 1, 2})));
+    EXPECT_TRUE(IsOk(place(*group, {bus::To::broadcast, 0, 0})));
+    EXPECT_TRUE(IsOk(place(*group, {})));
+    // A kind the table does not take is refused at the writer too.
+    auto policy = topic();
+    ASSERT_NE(policy, nullptr);
+    bus::Status s = place(*policy, {bus::To::multicast, 1, 2});
+    EXPECT_TRUE(FailsWith(s, std::errc::operation_not_supported));
+    EXPECT_NE(s.reason.find("takes no addressed messages"), std::string::npos) << s.reason;
+    EXPECT_TRUE(IsOk(place(*policy, {})));
 }
 
 }  // namespace
