@@ -66,10 +66,11 @@ Status Network::set_scope(Words w) {
         if (replica_) return Status::success();
         if (Status s = idle("scope"); !s.ok()) return s;
         if (!policy_->spans_hosts()) {
-            return Status::error(std::errc::not_supported,
-                                 fmt::format("a cluster network runs the hub or group policy for "
-                                             "now, not {} (docs/cluster.md, what is built)",
-                                             policy_->name()));
+            return Status::error(
+                std::errc::not_supported,
+                fmt::format("a cluster network runs the hub, group or switch policy "
+                            "for now, not {} (docs/cluster.md, what is built)",
+                            policy_->name()));
         }
         if (Status s = policy_->spans_hosts_now(); !s.ok()) return s;
         if (replicas_ == nullptr) {

@@ -45,6 +45,12 @@ bus::Status Switch::run_stp(bus::Words w) {
     if (w.size() == 1) {
         bool on = false;
         if (auto s = bus::parse_on_off(what, "stp", on); !s.ok()) return usage();
+        if (on && cluster_) {
+            return bus::Status::error(
+                std::errc::not_supported,
+                "the spanning tree is one host's: a switch that spans hosts runs none "
+                "(write 'scope node' first; docs/cluster.md, the switch across hosts)");
+        }
         if (on) {
             stp_.enable(now);
         } else {
