@@ -674,5 +674,40 @@ TEST_F(ClusterSwitchTest, StpAndScopeClusterRefuseEachOther) {
     EXPECT_TRUE(IsOk(other->control("stp off\nscope cluster", kAdmin)));
 }
 
+// A lossless switch across hosts: frames tagged on the way (an access port
+// of VLAN 10) take credit in the form they travel, a slow reader on another
+// host holds them back, and it gets every one, in order, untagged again.
+class ClusterLosslessSwitchTest : public ClusterLosslessTest {
+  protected:
+    void SetUp() override {
+        make("policy switch\nmtu 65535\nqueue 8\nlossless on\nholdtime 0\n");
+        for (std::uint32_t node = 1; node <= kHosts; ++node) {
+            for (int i = 0; i < 500 && !knows_all(node); ++i) std::this_thread::sleep_for(2ms);
+            ASSERT_TRUE(knows_all(node)) << net(node).stats();
+        }
+    }
+};
+
+TEST_F(ClusterLosslessSwitchTest, TaggedOnTheWayAndHeldBackByASlowReaderNothingIsLost) {
+    constexpr Mac kA = station(0xa);
+    ASSERT_TRUE(IsOk(net(1).control("vlan 1 10", kAdmin)));
+    ASSERT_TRUE(IsOk(net(2).control("vlan 0 10", kAdmin)));
+    bus::Connection slow = connect(1, 1, true, false);
+    bus::Connection w = connect(2, 0, false, true);
+    constexpr int kFrames = 40;  // five times the reader's queue
+    for (int i = 0; i < kFrames; ++i) {
+        bus::Status s = net(2).send(w, frame(kBroadcast, kA, std::to_string(i)));
+        ASSERT_TRUE(IsOk(s)) << i << ": " << s.reason;
+    }
+    for (int i = 0; i < kFrames; ++i) {
+        bus::MessageRef m = next(1, slow);
+        while (m && m->is_event()) m = next(1, slow);
+        ASSERT_TRUE(m) << "frame " << i;
+        EXPECT_EQ(Bytes(m->payload().begin(), m->payload().end()),
+                  frame(kBroadcast, kA, std::to_string(i)));
+    }
+    for (auto& n : nets_) EXPECT_TRUE(contains(n->stats(), "\ndrops 0\n")) << n->stats();
+}
+
 }  // namespace
 }  // namespace ipnfs::test
