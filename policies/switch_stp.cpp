@@ -34,7 +34,9 @@ bus::Command Switch::stp_command() {
         .verb = "stp",
         .args = "on|off | priority N | hello|maxage|forward-delay S | cost|port-priority PORT N",
         .nargs = 1,
-        .help = "802.1D spanning tree (default off) and its settings",
+        .help =
+            "802.1D spanning tree (default off; one host's: not on a cluster network) and its "
+            "settings",
         .run = [this](bus::Words w) { return run_stp(w); },
         .optional = 2};
 }
