@@ -408,6 +408,11 @@ Network::Fit Network::route_fits(PortId from, const MessageRef& msg, Route& rout
     route.clear();
     route.address = msg->address();
     route.load = &load_;
+    if (from == cluster_origin_.id) {
+        // Another daemon's port: a policy that learns where senders are
+        // (the switch) tells them apart.
+        route.origin = {msg->node(), 0, msg->from()};
+    }
     policy_->route(from, msg->payload(), route);
     if (!route.refused.ok()) return Fit::refused;
     if (msg->offload() != nullptr && !takes_offload(route)) {

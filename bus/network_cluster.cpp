@@ -53,6 +53,7 @@ Status Network::set_scope(Words w) {
         if (Status s = idle("scope"); !s.ok()) return s;
         gone = std::move(replica_);
         clustered_.store(false, std::memory_order_relaxed);
+        policy_->on_scope(false);
         for (const auto& [origin, member] : members_) {
             if (!is_self(origin)) policy_->on_remote(origin, nullptr);
         }
@@ -67,10 +68,12 @@ Status Network::set_scope(Words w) {
         if (!policy_->spans_hosts()) {
             return Status::error(std::errc::not_supported,
                                  fmt::format("the {} policy cannot run on a cluster network: the "
-                                             "hub, the group and plugins that declare cluster "
-                                             "scope can (docs/cluster.md, what is built)",
+                                             "hub, the group, the switch and plugins that "
+                                             "declare cluster scope can (docs/cluster.md, what "
+                                             "is built)",
                                              policy_->name()));
         }
+        if (Status s = policy_->spans_hosts_now(); !s.ok()) return s;
         if (replicas_ == nullptr) {
             return Status::error(std::errc::not_supported,
                                  "this daemon has no cluster engine (docs/cluster.md)");
@@ -79,11 +82,15 @@ Status Network::set_scope(Words w) {
     MadeReplica made = replicas_->make(*this);
     if (!made.status.ok()) return made.status;
     MutexLock lock(mu_);
-    // A port may have connected while the group was joined.
-    if (Status s = idle("scope"); !s.ok()) {
+    // A port may have connected while the group was joined, or a setting
+    // that cannot span hosts been made.
+    Status s = idle("scope");
+    if (s.ok()) s = policy_->spans_hosts_now();
+    if (!s.ok()) {
         gone = std::move(made.replica);
         return s;
     }
+    policy_->on_scope(true);
     self_ = made.replica->self();
     replica_ = std::move(made.replica);
     clustered_.store(true, std::memory_order_relaxed);
@@ -113,10 +120,21 @@ SendResult Network::send_cluster(const Connection& conn, MessageRef msg, SendWai
         route_.address.upper = 0;  // this host's port
     }
     route_.load = &load_;
-    policy_->place(conn.id, route_);
+    policy_->place(conn.id, msg->payload(), route_);
     if (!route_.refused.ok()) {
         policy_->sent(conn.id, route_);  // the refusal ends the write
         return {std::move(route_.refused)};
+    }
+    if (route_.nowhere) {
+        policy_->sent(conn.id, route_);  // dropped as on one host: the write succeeds
+        return {Status::success()};
+    }
+    if (route_.rewritten) {
+        // What the daemons order instead: the policy's form for every host.
+        MessageRef rewritten = Message::make(msg->from(), route_.rewrite);
+        rewritten->set_credentials(msg->credentials());
+        rewritten->set_hops(msg->hops());
+        msg = std::move(rewritten);
     }
     msg->set_address(route_.address);
     std::optional<Origin> target = route_.target;

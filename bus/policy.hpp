@@ -60,6 +60,20 @@ class Route {
     // message goes to, chosen by its sender's daemon; node 0 is a port of
     // this daemon.
     std::optional<Origin> target;
+    // Out, from Policy::place(): the message goes nowhere, and the write
+    // succeeds (the switch drops a frame its port's VLANs do not take, as
+    // on one host; what it counts is in tally).
+    bool nowhere = false;
+    // Out, from Policy::place(): when set, `rewrite` is what is ordered
+    // instead of the payload written (the switch puts a frame in the form a
+    // trunk between hosts carries it, since only the sender's daemon knows
+    // its port's VLANs).
+    bool rewritten = false;
+    std::vector<std::byte> rewrite;
+    // In, for route() on a cluster network: the other daemon's port the
+    // message comes from, when `from` is kElsewhere (node 0: the
+    // sender is this daemon's port `from`).
+    Origin origin;
 
     // A new, empty variant (its payload and ports cleared).
     Variant& add_variant() {
@@ -91,6 +105,10 @@ class Route {
         tally = 0;
         tick = false;
         target.reset();
+        nowhere = false;
+        rewritten = false;
+        rewrite.clear();
+        origin = {};
         used_ = 0;
         refused = Status::success();
         if (++generation_ == 0) {
@@ -208,6 +226,13 @@ class Policy {
 
     // Whether the policy can run on a network that spans hosts.
     [[nodiscard]] virtual bool spans_hosts() const { return false; }
+    // Whether it can with its settings now: success, or why not (ENOTSUP
+    // and the reason: the switch's spanning tree is one host's).  Asked
+    // before `scope cluster` joins the group and again once it has.
+    [[nodiscard]] virtual Status spans_hosts_now() const { return Status::success(); }
+    // The network now spans hosts (true), or is this host's again: a
+    // policy whose settings are one host's refuses those that cannot span.
+    virtual void on_scope(bool /*cluster*/) {}
     // The member identity (instance) the port holds, which the group learns
     // with its presence.
     [[nodiscard]] virtual std::optional<std::uint32_t> instance(PortId /*port*/) const {
@@ -223,9 +248,10 @@ class Policy {
     // rewritten to what the sender's default destination stands for, which
     // the other daemons do not know.  out.address's port addresses name
     // their node in `upper` (0: this daemon's).  An address the policy does
-    // not take is refused here, so that the writer hears of it.  Counting
-    // as route().
-    virtual void place(PortId /*from*/, Route& /*out*/) {}
+    // not take is refused here, so that the writer hears of it.  It may also
+    // say the message goes nowhere (out.nowhere) or is ordered rewritten
+    // (out.rewritten, out.rewrite).  Counting as route().
+    virtual void place(PortId /*from*/, std::span<const std::byte> /*payload*/, Route& /*out*/) {}
 
     // Whether the messages it routes are Ethernet frames (the switch), which
     // tells a capture its pcap link type; anything else is opaque bytes.  A

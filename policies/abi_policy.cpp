@@ -195,7 +195,8 @@ bool AbiPolicy::spans_hosts() const {
     return table_.abi >= 5 && (table_.scopes & IPNFS_SCOPE_CLUSTER) != 0;
 }
 
-void AbiPolicy::place(bus::PortId /*from*/, bus::Route& out) {
+void AbiPolicy::place(bus::PortId /*from*/, std::span<const std::byte> /*payload*/,
+                      bus::Route& out) {
     // The table has no place(): the sent() that follows this one has
     // nothing of its to count (every host's route() and sent() count).
     routed_ = false;

@@ -31,7 +31,7 @@ class AbiPolicy final : public bus::Policy {
     void route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
     void sent(bus::PortId from, const bus::Route& route) override;
     [[nodiscard]] bool spans_hosts() const override;
-    void place(bus::PortId from, bus::Route& out) override;
+    void place(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }
     void describe(std::string& out) const override;
     void stats(std::string& out) const override;

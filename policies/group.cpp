@@ -233,7 +233,7 @@ void Group::forget_turn(std::uint32_t instance) {
     }
 }
 
-void Group::place(bus::PortId from, bus::Route& out) {
+void Group::place(bus::PortId from, std::span<const std::byte> /*payload*/, bus::Route& out) {
     if (out.address.to == bus::To::standard) {
         out.address = from < members_.size() ? members_[from].dest : kBroadcast;
     }

@@ -49,7 +49,7 @@ class Group final : public bus::Policy {
     [[nodiscard]] bool spans_hosts() const override { return true; }
     [[nodiscard]] std::optional<std::uint32_t> instance(bus::PortId port) const override;
     void on_remote(const bus::Origin& port, const bus::Presence* presence) override;
-    void place(bus::PortId from, bus::Route& out) override;
+    void place(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
 
   private:
     static constexpr std::size_t kAbsent = static_cast<std::size_t>(-1);

@@ -51,7 +51,7 @@ void Hub::route(bus::PortId from, std::span<const std::byte> /*payload*/, bus::R
     if (takes_address(name(), 0, out)) fan_out(from, out.to);
 }
 
-void Hub::place(bus::PortId /*from*/, bus::Route& out) {
+void Hub::place(bus::PortId /*from*/, std::span<const std::byte> /*payload*/, bus::Route& out) {
     takes_address(name(), 0, out);
 }
 

@@ -19,7 +19,7 @@ class Hub final : public bus::Policy {
     void on_detach(bus::PortId port) override;
     void reset_port(bus::PortId port) override { loopback_[port] = false; }
     void route(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
-    void place(bus::PortId from, bus::Route& out) override;
+    void place(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
     // Exact, framed or not: a record with an address of its own is refused.
     bool reach(bus::PortId from, bool framed, bus::Reach& out) const override;
     [[nodiscard]] const bus::CommandTable& commands() const override { return commands_; }

@@ -14,12 +14,12 @@ std::size_t MacTable::KeyHash::operator()(std::uint64_t key) const {
     return static_cast<std::size_t>(key);
 }
 
-MacTable::Learned MacTable::learn(Vid vlan, Mac mac, bus::PortId port, Clock::time_point now) {
+MacTable::Learned MacTable::learn(Vid vlan, Mac mac, Where where, Clock::time_point now) {
     auto found = index_.find(key(vlan, mac));
     if (found != index_.end()) {
         auto it = found->second;
-        bool moved = it->port != port;
-        it->port = port;
+        bool moved = it->where != where;
+        it->where = where;
         it->seen = now;
         order_.splice(order_.end(), order_, it);
         return moved ? Learned::moved : Learned::refreshed;
@@ -28,19 +28,19 @@ MacTable::Learned MacTable::learn(Vid vlan, Mac mac, bus::PortId port, Clock::ti
         forget_expired(now);
         if (index_.size() >= limit_) return Learned::full;
     }
-    order_.push_back(Entry{vlan, mac, port, now});
+    order_.push_back(Entry{vlan, mac, where, now});
     index_.emplace(key(vlan, mac), std::prev(order_.end()));
     return Learned::added;
 }
 
-std::optional<bus::PortId> MacTable::find(Vid vlan, Mac mac, Clock::time_point now) {
+std::optional<MacTable::Where> MacTable::find(Vid vlan, Mac mac, Clock::time_point now) {
     auto found = index_.find(key(vlan, mac));
     if (found == index_.end()) return std::nullopt;
     if (expired(*found->second, now)) {
         forget(found->second);
         return std::nullopt;
     }
-    return found->second->port;
+    return found->second->where;
 }
 
 void MacTable::forget(Order::iterator it) {
@@ -55,7 +55,15 @@ void MacTable::forget_expired(Clock::time_point now) {
 void MacTable::forget_ports_from(bus::PortId count) {
     for (auto it = order_.begin(); it != order_.end();) {
         auto next = std::next(it);
-        if (it->port >= count) forget(it);
+        if (it->where.node == 0 && it->where.port >= count) forget(it);
+        it = next;
+    }
+}
+
+void MacTable::forget_remote() {
+    for (auto it = order_.begin(); it != order_.end();) {
+        auto next = std::next(it);
+        if (it->where.node != 0) forget(it);
         it = next;
     }
 }

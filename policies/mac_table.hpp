@@ -27,25 +27,35 @@ class MacTable {
     static constexpr std::size_t kDefaultLimit = 4096;
     static constexpr std::chrono::seconds kDefaultExpire{300};  // vde_switch's default
 
+    // Where an address was seen: a port of this host (node 0), or, on a
+    // switch that spans hosts, node `node`'s port `port`.
+    struct Where {
+        std::uint32_t node = 0;
+        bus::PortId port = 0;
+        auto operator<=>(const Where&) const = default;
+    };
+
     struct Entry {
         Vid vlan;
         Mac mac;
-        bus::PortId port;
+        Where where;
         Clock::time_point seen;
     };
 
     enum class Learned { added, refreshed, moved, full };
 
-    // `mac` was just seen on `port` in `vlan`.  With the table full, expired
+    // `mac` was just seen at `where` in `vlan`.  With the table full, expired
     // entries go first; if none did, a new address is not learned (full).
-    Learned learn(Vid vlan, Mac mac, bus::PortId port, Clock::time_point now);
+    Learned learn(Vid vlan, Mac mac, Where where, Clock::time_point now);
 
     // Where `mac` was last seen in `vlan`; nullopt when it is unknown or its
     // entry expired (which is then forgotten).
-    std::optional<bus::PortId> find(Vid vlan, Mac mac, Clock::time_point now);
+    std::optional<Where> find(Vid vlan, Mac mac, Clock::time_point now);
 
-    // Forgets entries of ports at or above `count`.
+    // Forgets entries of this host's ports at or above `count`.
     void forget_ports_from(bus::PortId count);
+    // Forgets entries of other hosts' ports.
+    void forget_remote();
     void clear();
 
     // A smaller limit forgets the least recently seen entries beyond it.

@@ -7,6 +7,9 @@
 // With `stp on` it runs 802.1D spanning tree (policies/stp.hpp,
 // switch_stp.cpp): it keeps BPDUs to itself, sends its own, and forwards
 // only between ports in the forwarding state.
+// With `scope cluster` it is one switch across hosts (docs/cluster.md, the
+// switch across hosts): every daemon's copy learns from the group's one
+// order, so all agree where each address is; each delivers to its own ports.
 #pragma once
 
 #include <array>
@@ -14,6 +17,8 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
+#include <tuple>
 #include <vector>
 
 #include "bus/policy.hpp"
@@ -43,6 +48,12 @@ class Switch final : public bus::Policy {
     void describe(std::string& out) const override;
     void stats(std::string& out) const override;
     [[nodiscard]] bool ethernet() const override { return true; }
+    // ---- cluster scope (switch.cpp) ----
+    [[nodiscard]] bool spans_hosts() const override { return true; }
+    [[nodiscard]] bus::Status spans_hosts_now() const override;
+    void on_scope(bool cluster) override;
+    void on_remote(const bus::Origin& port, const bus::Presence* presence) override;
+    void place(bus::PortId from, std::span<const std::byte> payload, bus::Route& out) override;
 
   private:
     using Vid = ethernet::Vid;
@@ -105,12 +116,22 @@ class Switch final : public bus::Policy {
     // The VLAN a frame from `p` belongs to, or kNoVlan if the port takes no
     // such frame.
     [[nodiscard]] static Vid ingress_vlan(const SwitchPort& p, const ethernet::Frame& f);
+    // The VLAN of a frame as a trunk between hosts carries it: VLAN 1
+    // untagged (or priority-tagged), every other VLAN tagged.  place() puts
+    // each frame in that form, so the daemons that do not know its port's
+    // VLANs classify it alike.
+    [[nodiscard]] static Vid trunk_vlan(const ethernet::Frame& f) {
+        return !f.tagged || f.vid() == 0 ? kDefaultVlan : f.vid();
+    }
     [[nodiscard]] Form egress_form(bus::PortId port, Vid vlan) const {
         return ports_[port].untagged == vlan ? Form::untagged : Form::tagged;
     }
-    // Where a known unicast destination is, if it can take the frame now.
-    [[nodiscard]] std::optional<bus::PortId> learned_port(Vid vlan, ethernet::Mac dst,
-                                                          Clock::time_point now);
+    // Where a known unicast destination is, if it can take the frame now: a
+    // port of this host, or (node not 0) another host's port that
+    // receives, as the group's order told this daemon.
+    [[nodiscard]] std::optional<MacTable::Where> learned_port(Vid vlan, ethernet::Mac dst,
+                                                              Clock::time_point now);
+    [[nodiscard]] bool remote_receives(const MacTable::Where& where) const;
     // Names the port once per route (bus::Route::mark), in the list of its
     // form.
     void name_port(bus::PortId port, Vid vlan, std::optional<Form> sent, bus::Route& out);
@@ -124,6 +145,13 @@ class Switch final : public bus::Policy {
     std::uint64_t malformed_ = 0;
     std::uint64_t vlan_drops_ = 0;
     std::uint64_t table_full_ = 0;
+
+    // `scope cluster`: frames come in the group's order, from this host's
+    // ports or from another host's (`from` no port of ours).
+    bool cluster_ = false;
+    // Other hosts' ports that receive, as (node, port, daemon): a node may
+    // have two daemons for a moment (one gone, its successor there).
+    std::set<std::tuple<std::uint32_t, bus::PortId, std::uint32_t>> remote_receivers_;
 
     stp::Bridge stp_;
     ethernet::Mac bridge_mac_ = 0;  // derived from the host and network names

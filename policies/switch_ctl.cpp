@@ -200,7 +200,7 @@ void Switch::stats(std::string& out) const {
     Clock::time_point now = now_();
     std::vector<MacTable::Entry> entries = table_.live(now);
     std::ranges::sort(entries, [](const MacTable::Entry& a, const MacTable::Entry& b) {
-        return std::tie(a.vlan, a.port, a.mac) < std::tie(b.vlan, b.port, b.mac);
+        return std::tie(a.vlan, a.where, a.mac) < std::tie(b.vlan, b.where, b.mac);
     });
     out += fmt::format(
         "switch mac_entries {} maclimit {} expire {} malformed {} vlan_drops {} table_full {}\n",
@@ -208,8 +208,11 @@ void Switch::stats(std::string& out) const {
         table_full_);
     for (const MacTable::Entry& e : entries) {
         auto age = std::chrono::duration_cast<std::chrono::seconds>(now - e.seen).count();
+        // Another host's port as `dest` names it, node:port.
+        std::string port = e.where.node == 0 ? fmt::format("{}", e.where.port)
+                                             : fmt::format("{}:{}", e.where.node, e.where.port);
         out += fmt::format("mac {} vlan {} port {} age {}\n", ethernet::format_mac(e.mac), e.vlan,
-                           e.port, std::max<decltype(age)>(age, 0));
+                           port, std::max<decltype(age)>(age, 0));
     }
     for (bus::PortId port = 0; port < ports_.size(); ++port) {
         const SwitchPort& p = ports_[port];

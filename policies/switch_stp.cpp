@@ -34,7 +34,9 @@ bus::Command Switch::stp_command() {
         .verb = "stp",
         .args = "on|off | priority N | hello|maxage|forward-delay S | cost|port-priority PORT N",
         .nargs = 1,
-        .help = "802.1D spanning tree (default off) and its settings",
+        .help =
+            "802.1D spanning tree (default off; one host's: not on a cluster network) and its "
+            "settings",
         .run = [this](bus::Words w) { return run_stp(w); },
         .optional = 2};
 }
@@ -45,6 +47,12 @@ bus::Status Switch::run_stp(bus::Words w) {
     if (w.size() == 1) {
         bool on = false;
         if (auto s = bus::parse_on_off(what, "stp", on); !s.ok()) return usage();
+        if (on && cluster_) {
+            return bus::Status::error(
+                std::errc::not_supported,
+                "the spanning tree is one host's: a switch that spans hosts runs none "
+                "(write 'scope node' first; docs/cluster.md, the switch across hosts)");
+        }
         if (on) {
             stp_.enable(now);
         } else {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cluster_hosts.hpp"
+#include "ether.hpp"
 #include "ipnfs_client.hpp"
 #include "netns.hpp"
 
@@ -420,6 +421,111 @@ TEST_F(ClusterTest, TopicSubscribersOnEveryHostGetEveryHostsMessagesByPrefix) {
     EXPECT_EQ(io.err, EOPNOTSUPP);
 }
 
+// The switch across hosts (docs/cluster.md): every daemon learns from the
+// group's order, so a unicast to an address learned on host 3 reaches only
+// host 3's port, while broadcast and unknown unicast reach every host's
+// ports but the sender's; then TAP interfaces in the three hosts' network
+// namespaces, on one L2 segment, ping each other.
+TEST_F(ClusterTest, SwitchLearnsAcrossHostsAndTapsOnThreeHostsPingEachOther) {
+    make_jobs("policy switch\n");
+    Fd a = open_fd(at(1, "port0"), O_RDWR);
+    Fd a2 = open_fd(at(1, "port1"), O_RDONLY);
+    Fd b = open_fd(at(2, "port0"), O_RDWR);
+    Fd c = open_fd(at(3, "port1"), O_RDWR);
+    ASSERT_TRUE(a.ok() && a2.ok() && b.ok() && c.ok());
+    const Mac ka{0x02, 0, 0, 0, 0, 0x0a};
+    const Mac kb{0x02, 0, 0, 0, 0, 0x0b};
+    const Mac kc{0x02, 0, 0, 0, 0, 0x0c};
+    auto frame = [](const Mac& dst, const Mac& src, const std::string& body) {
+        return build_frame(
+            {.dst = dst, .src = src, .vid = std::nullopt, .type = kEtherIpv4, .payload = body});
+    };
+
+    // B is unknown: every host's ports but the sender's get it.
+    std::string unknown = frame(kb, ka, "unknown");
+    ASSERT_EQ(write_msg(a.get(), unknown).n, static_cast<ssize_t>(unknown.size()));
+    for (int fd : {a2.get(), b.get(), c.get()}) EXPECT_EQ(read_one(fd, 10000).data, unknown);
+    // C speaks, a broadcast: everyone but C gets it, and learns C at node 3's port 1.
+    std::string hello = frame(kBroadcast, kc, "hello");
+    ASSERT_EQ(write_msg(c.get(), hello).n, static_cast<ssize_t>(hello.size()));
+    for (int fd : {a.get(), a2.get(), b.get()}) EXPECT_EQ(read_one(fd, 10000).data, hello);
+    EXPECT_TRUE(read_one(c.get(), 300).timed_out()) << "C got its own broadcast";
+    EXPECT_NE(slurp(at(2, "stats")).find("mac 02:00:00:00:00:0c vlan 1 port 3:1 age"),
+              std::string::npos)
+        << slurp(at(2, "stats"));
+    // Host 2 to C: only host 3's port; C's answer: only host 2's.
+    std::string to_c = frame(kc, kb, "to c");
+    ASSERT_EQ(write_msg(b.get(), to_c).n, static_cast<ssize_t>(to_c.size()));
+    EXPECT_EQ(read_one(c.get(), 10000).data, to_c);
+    std::string to_b = frame(kb, kc, "to b");
+    ASSERT_EQ(write_msg(c.get(), to_b).n, static_cast<ssize_t>(to_b.size()));
+    EXPECT_EQ(read_one(b.get(), 10000).data, to_b);
+    EXPECT_TRUE(read_one(a.get(), 300).timed_out()) << "a unicast reached host 1";
+    EXPECT_TRUE(read_one(a2.get(), 0).timed_out()) << "a unicast reached host 1";
+    EXPECT_TRUE(read_one(b.get(), 0).timed_out());
+    EXPECT_TRUE(read_one(c.get(), 0).timed_out());
+    // A spanning tree is one host's.
+    EXPECT_EQ(write_file(at(1, "ctl"), "stp on\n"), ENOTSUP);
+
+    // TAPs: lan0 on each host, 10.77.0.I/24, one segment through the cluster switch.
+    for (int i = 1; i <= kHosts; ++i) {
+        ASSERT_EQ(write_file(at(i, "ctl"), "tap lan0 5\n"), 0)
+            << "host " << i << ": " << last_error_line(slurp(at(i, "ctl")));
+        Shell up = hosts_.sh(
+            i, "ip addr add 10.77.0." + std::to_string(i) + "/24 dev lan0 && ip link set lan0 up");
+        ASSERT_EQ(up.exit_code(), 0) << describe(up);
+    }
+    for (int i : {2, 3}) {
+        Shell ping = hosts_.sh(1, "ping -c 3 -i 0.2 -W 5 10.77.0." + std::to_string(i), 30);
+        EXPECT_EQ(ping.exit_code(), 0) << describe(ping);
+    }
+    Shell ping = hosts_.sh(3, "ping -c 2 -i 0.2 -W 5 10.77.0.2", 30);
+    EXPECT_EQ(ping.exit_code(), 0) << describe(ping);
+    // Host 1 knows host 3's TAP at node 3's port 5.
+    std::string mac3 = hosts_.sh(3, "cat /sys/class/net/lan0/address").out;
+    mac3 = mac3.substr(0, mac3.find('\n'));
+    EXPECT_NE(slurp(at(1, "stats")).find("mac " + mac3 + " vlan 1 port 3:5 age"), std::string::npos)
+        << mac3 << "\n"
+        << slurp(at(1, "stats"));
+    // A TCP stream of 4 MiB from host 1 to host 3 arrives intact (a TAP's
+    // superframes are cut into frames before the group orders them).
+    const std::string server =
+        "import socket,hashlib\n"
+        "s=socket.socket()\n"
+        "s.bind((\"10.77.0.3\",5001))\n"
+        "s.listen(1)\n"
+        "c,_=s.accept()\n"
+        "h=hashlib.sha256()\n"
+        "n=0\n"
+        "while True:\n"
+        " d=c.recv(65536)\n"
+        " if not d: break\n"
+        " h.update(d)\n"
+        " n+=len(d)\n"
+        "print(n,h.hexdigest())\n";
+    const std::string client =
+        "import socket,hashlib,time\n"
+        "data=bytes(range(256))*16384\n"
+        "for i in range(100):\n"
+        " try:\n"
+        "  c=socket.create_connection((\"10.77.0.3\",5001),timeout=10)\n"
+        "  break\n"
+        " except OSError: time.sleep(0.1)\n"
+        "c.sendall(data)\n"
+        "c.close()\n"
+        "print(len(data),hashlib.sha256(data).hexdigest())\n";
+    Shell tcp =
+        root_sh("out=$(mktemp); nsenter --net=/run/netns/" + hosts_.ns(3) + " python3 -c " +
+                    sq(server) + " > \"$out\" & nsenter --net=/run/netns/" + hosts_.ns(1) +
+                    " python3 -c " + sq(client) + " && wait && cat \"$out\"; rm -f \"$out\"",
+                60);
+    ASSERT_EQ(tcp.exit_code(), 0) << describe(tcp);
+    std::size_t nl = tcp.out.find('\n');
+    ASSERT_NE(nl, std::string::npos) << describe(tcp);
+    EXPECT_EQ(tcp.out.substr(0, nl + 1), tcp.out.substr(nl + 1)) << describe(tcp);
+    EXPECT_TRUE(tcp.out.starts_with("4194304 ")) << describe(tcp);
+}
+
 TEST_F(ClusterTest, AKilledHostsPortsLeaveAfterItsLastMessageAndTheRestGoesOn) {
     make_jobs();
     Fd events = open_fd(at(1, "events"), O_RDONLY);
@@ -578,10 +684,13 @@ TEST_F(ClusterScopeTest, ScopeClusterSaysWhyItCannot) {
     EXPECT_TRUE(contains(last_error_line(slurp(p("n/ctl"))), "corosync")) << slurp(p("n/ctl"));
     // Lossless is built: only corosync is missing.
     EXPECT_EQ(write_file(p("n/ctl"), "lossless on\nscope cluster\n"), ECONNREFUSED);
-    // So is the group: it fails for the same reason; the switch is not built.
+    // So are the group and the switch: they fail for the same reason; a
+    // switch that runs its spanning tree cannot span hosts.
     EXPECT_EQ(write_file(p("n/ctl"), "lossless off\npolicy group\nscope cluster\n"), ECONNREFUSED);
-    EXPECT_EQ(write_file(p("n/ctl"), "policy switch\nscope cluster\n"), ENOTSUP);
-    EXPECT_TRUE(contains(last_error_line(slurp(p("n/ctl"))), "cannot run on a cluster network"));
+    EXPECT_EQ(write_file(p("n/ctl"), "policy switch\nscope cluster\n"), ECONNREFUSED);
+    EXPECT_EQ(write_file(p("n/ctl"), "stp on\nscope cluster\n"), ENOTSUP);
+    EXPECT_TRUE(contains(last_error_line(slurp(p("n/ctl"))), "spanning tree"));
+    EXPECT_EQ(write_file(p("n/ctl"), "stp off\n"), 0);
     EXPECT_EQ(write_file(p("n/ctl"), "policy hub\nscope nowhere\n"), EINVAL);
     Fd open = open_fd(p("n/port0"), O_RDONLY);
     EXPECT_EQ(write_file(p("n/ctl"), "scope cluster\n"), EBUSY);

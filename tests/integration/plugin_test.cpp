@@ -17,15 +17,15 @@ namespace {
 
 namespace fsys = std::filesystem;
 
-// The plugins directory: the example topic plugin and two broken ones,
-// copied so the test owns what the daemon loads.
+// The plugins directory: the example topic plugin, two broken ones and one
+// built for ABI 4, copied so the test owns what the daemon loads.
 class PluginTest : public IpnfsTest {
   protected:
     void SetUp() override {
         dir_ = scratch_dir() + "/plugins";
         fsys::create_directories(dir_);
         fsys::copy_file(fsys::path(IPNFS_PLUGIN_DIR) / "topic.so", dir_ + "/topic.so");
-        for (const char* bad : {"bad_abi", "bad_no_symbol"}) {
+        for (const char* bad : {"bad_abi", "bad_abi4", "bad_no_symbol"}) {
             fsys::copy_file(fsys::path(IPNFS_TEST_PLUGIN_DIR) / (std::string(bad) + ".so"),
                             dir_ + "/" + bad + ".so");
         }
@@ -51,13 +51,24 @@ class PluginTest : public IpnfsTest {
 TEST_F(PluginTest, CtlListsThePluginsAndSelectsOneByName) {
     std::string net = make_net("news");
     std::string text = ctl_text(net);
-    EXPECT_NE(text.find("Policies: bad_abi, bad_no_symbol, group, hub, switch, topic."),
+    EXPECT_NE(text.find("Policies: bad_abi, bad_abi4, bad_no_symbol, group, hub, switch, topic."),
               std::string::npos)
         << text;
     ASSERT_EQ(ctl(net, "policy topic\n"), 0);
     text = ctl_text(net);
     EXPECT_EQ(nth_line(text, 0), "policy topic");
     EXPECT_NE(text.find("#   subscribe PORT PREFIX"), std::string::npos) << text;
+}
+
+// A plugin built for ABI 4 still runs, on one host: it cannot say that it
+// may span hosts (docs/policy-plugins.md, "Cluster scope").
+TEST_F(PluginTest, APluginBuiltForAbi4RunsButNotOnAClusterNetwork) {
+    std::string net = make_net("old");
+    ASSERT_EQ(ctl(net, "policy bad_abi4\n"), 0) << ctl_text(net);
+    EXPECT_EQ(ctl(net, "scope cluster\n"), ENOTSUP);
+    EXPECT_TRUE(contains(last_error_line(ctl_text(net)), "cannot run on a cluster network"))
+        << ctl_text(net);
+    EXPECT_EQ(nth_line(ctl_text(net), 0), "policy bad_abi4");
 }
 
 TEST_F(PluginTest, ShellSubscribersGetTheTopicsTheyAskedFor) {

@@ -16,6 +16,7 @@
 #include "cluster/service.hpp"
 #include "fake_cluster.hpp"
 #include "policies/catalog.hpp"
+#include "switch_test_support.hpp"
 
 namespace ipnfs::test {
 namespace {
@@ -209,7 +210,8 @@ TEST_F(ClusterNetworkTest, ScopeRefusesWhatIsNotBuiltAndBusyNetworks) {
     EXPECT_TRUE(
         FailsWith(other->control("policy hub\nscope cluster"), std::errc::operation_not_permitted))
         << "scope needs CAP_NET_ADMIN";
-    ASSERT_TRUE(IsOk(other->control("policy switch")));
+    // A switch that runs its spanning tree does not span hosts.
+    ASSERT_TRUE(IsOk(other->control("policy switch\nstp on")));
     EXPECT_TRUE(FailsWith(other->control("scope cluster", kAdmin), std::errc::not_supported));
     ASSERT_TRUE(IsOk(other->control("policy hub")));
     bus::Connection c;
@@ -577,6 +579,134 @@ TEST_F(ClusterGroupTest, AHolderThatLeavesIsNoLongerChosenAndWhatWasPlacedThereI
                           std::errc::host_unreachable));
     ASSERT_TRUE(IsOk(net(2).send(sender, bytes("eight"), {bus::To::anycast, 8, 8})));
     EXPECT_EQ(next_text(1, kept), "eight");
+}
+
+// The switch across hosts: every daemon learns from the group's one order,
+// so a unicast to an address learned on host 3 reaches only host 3's port;
+// broadcast and unknown unicast flood every host's ports but the sender's.
+class ClusterSwitchTest : public ClusterNetworkTest {
+  protected:
+    void SetUp() override { make("policy switch\nqueue 4096\n"); }
+
+    bus::MessageRef frame_at(std::uint32_t node, const bus::Connection& conn) {
+        bus::MessageRef m = next(node, conn);
+        while (m && m->is_event()) m = next(node, conn);
+        return m;
+    }
+    static Bytes payload(const bus::MessageRef& m) {
+        return m ? Bytes(m->payload().begin(), m->payload().end()) : Bytes{};
+    }
+    // Waits until host `at` has learned `mac` at `where` ("3:1", or "1").
+    bool learned(std::uint32_t at, std::string_view mac, std::string_view where) {
+        std::string row = fmt::format("vlan 1 port {} age", where);
+        for (int i = 0; i < 500; ++i) {
+            std::string stats = net(at).stats();
+            std::size_t pos = stats.find(fmt::format("mac {} ", mac));
+            if (pos != std::string::npos && stats.compare(pos + 22, row.size(), row) == 0) {
+                return true;
+            }
+            std::this_thread::sleep_for(2ms);
+        }
+        return false;
+    }
+};
+
+TEST_F(ClusterSwitchTest, LearnedUnicastReachesOnlyItsHostsPortAndBroadcastEveryHost) {
+    constexpr Mac kA = station(0xa);
+    constexpr Mac kB = station(0xb);
+    constexpr Mac kC = station(0xc);
+    bus::Connection a = connect(1, 0, true, true);
+    bus::Connection a2 = connect(1, 1, true, false);
+    bus::Connection b = connect(2, 0, true, true);
+    bus::Connection c = connect(3, 1, true, true);
+    // B is unknown: its frame floods every host's ports but the sender.
+    ASSERT_TRUE(IsOk(net(1).send(a, frame(kB, kA, "unknown"))));
+    EXPECT_EQ(payload(frame_at(1, a2)), frame(kB, kA, "unknown"));
+    EXPECT_EQ(payload(frame_at(2, b)), frame(kB, kA, "unknown"));
+    EXPECT_EQ(payload(frame_at(3, c)), frame(kB, kA, "unknown"));
+    // C speaks (a broadcast, to everyone but itself): every host learns it at 3:1.
+    ASSERT_TRUE(IsOk(net(3).send(c, frame(kBroadcast, kC, "hello"))));
+    EXPECT_EQ(payload(frame_at(1, a)), frame(kBroadcast, kC, "hello"));
+    EXPECT_EQ(payload(frame_at(1, a2)), frame(kBroadcast, kC, "hello"));
+    EXPECT_EQ(payload(frame_at(2, b)), frame(kBroadcast, kC, "hello"));
+    EXPECT_TRUE(nothing_for(net(3), c, 50ms)) << "the sender got its own broadcast";
+    EXPECT_TRUE(learned(1, "02:00:00:00:00:0c", "3:1")) << net(1).stats();
+    EXPECT_TRUE(learned(3, "02:00:00:00:00:0c", "1")) << net(3).stats();
+    // Host 2 writes to C: only host 3's port gets it.
+    ASSERT_TRUE(IsOk(net(2).send(b, frame(kC, kB, "to c"))));
+    EXPECT_EQ(payload(frame_at(3, c)), frame(kC, kB, "to c"));
+    EXPECT_TRUE(nothing_for(net(1), a, 50ms));
+    EXPECT_TRUE(nothing_for(net(1), a2, 0ms));
+    EXPECT_TRUE(nothing_for(net(2), b, 0ms));
+    // And C's answer to B reaches host 2's port only.
+    ASSERT_TRUE(IsOk(net(3).send(c, frame(kB, kC, "to b"))));
+    EXPECT_EQ(payload(frame_at(2, b)), frame(kB, kC, "to b"));
+    EXPECT_TRUE(nothing_for(net(1), a, 50ms));
+    EXPECT_TRUE(nothing_for(net(1), a2, 0ms));
+}
+
+TEST_F(ClusterSwitchTest, VlansTravelBetweenHostsAsOnATrunk) {
+    constexpr Mac kA = station(0xa);
+    // Host 1's port 0 is an access port of VLAN 10; host 2's port 0 one too,
+    // host 2's port 1 a trunk of 10; host 3's port 0 is in VLAN 1 only.
+    ASSERT_TRUE(IsOk(net(1).control("vlan 0 10", kAdmin)));
+    ASSERT_TRUE(IsOk(net(2).control("vlan 0 10\nvlan 1 none\ntrunk 1 10", kAdmin)));
+    bus::Connection a = connect(1, 0, true, true);
+    bus::Connection access = connect(2, 0, true, false);
+    bus::Connection trunk = connect(2, 1, true, false);
+    bus::Connection other = connect(3, 0, true, false);
+    ASSERT_TRUE(IsOk(net(1).send(a, frame(kBroadcast, kA, "ten"))));
+    EXPECT_EQ(payload(frame_at(2, access)), frame(kBroadcast, kA, "ten"));
+    EXPECT_EQ(payload(frame_at(2, trunk)), tagged_frame(kBroadcast, kA, 10, "ten"));
+    EXPECT_TRUE(nothing_for(net(3), other, 50ms)) << "VLAN 1 got a VLAN 10 frame";
+}
+
+TEST_F(ClusterSwitchTest, StpAndScopeClusterRefuseEachOther) {
+    bus::Status s = net(1).control("stp on", kAdmin);
+    EXPECT_TRUE(FailsWith(s, std::errc::not_supported)) << s.reason;
+    std::shared_ptr<bus::Network> other;
+    ASSERT_TRUE(IsOk(bus::Network::create("other", {}, catalog_, "switch", other)));
+    other->set_replicas(services_[0].get());
+    ASSERT_TRUE(IsOk(other->control("stp on")));
+    s = other->control("scope cluster", kAdmin);
+    EXPECT_TRUE(FailsWith(s, std::errc::not_supported)) << s.reason;
+    EXPECT_TRUE(contains(s.reason, "spanning tree")) << s.reason;
+    EXPECT_TRUE(IsOk(other->control("stp off\nscope cluster", kAdmin)));
+}
+
+// A lossless switch across hosts: frames tagged on the way (an access port
+// of VLAN 10) take credit in the form they travel, a slow reader on another
+// host holds them back, and it gets every one, in order, untagged again.
+class ClusterLosslessSwitchTest : public ClusterLosslessTest {
+  protected:
+    void SetUp() override {
+        make("policy switch\nmtu 65535\nqueue 8\nlossless on\nholdtime 0\n");
+        for (std::uint32_t node = 1; node <= kHosts; ++node) {
+            for (int i = 0; i < 500 && !knows_all(node); ++i) std::this_thread::sleep_for(2ms);
+            ASSERT_TRUE(knows_all(node)) << net(node).stats();
+        }
+    }
+};
+
+TEST_F(ClusterLosslessSwitchTest, TaggedOnTheWayAndHeldBackByASlowReaderNothingIsLost) {
+    constexpr Mac kA = station(0xa);
+    ASSERT_TRUE(IsOk(net(1).control("vlan 1 10", kAdmin)));
+    ASSERT_TRUE(IsOk(net(2).control("vlan 0 10", kAdmin)));
+    bus::Connection slow = connect(1, 1, true, false);
+    bus::Connection w = connect(2, 0, false, true);
+    constexpr int kFrames = 40;  // five times the reader's queue
+    for (int i = 0; i < kFrames; ++i) {
+        bus::Status s = net(2).send(w, frame(kBroadcast, kA, std::to_string(i)));
+        ASSERT_TRUE(IsOk(s)) << i << ": " << s.reason;
+    }
+    for (int i = 0; i < kFrames; ++i) {
+        bus::MessageRef m = next(1, slow);
+        while (m && m->is_event()) m = next(1, slow);
+        ASSERT_TRUE(m) << "frame " << i;
+        EXPECT_EQ(Bytes(m->payload().begin(), m->payload().end()),
+                  frame(kBroadcast, kA, std::to_string(i)));
+    }
+    for (auto& n : nets_) EXPECT_TRUE(contains(n->stats(), "\ndrops 0\n")) << n->stats();
 }
 
 }  // namespace

@@ -255,11 +255,11 @@ TEST(Hub, PlaceRefusesAnAddressedMessage) {
     hub.on_ports(2);
     bus::Route r;
     r.address = {bus::To::port, 1, 2};
-    hub.place(0, r);
+    hub.place(0, {}, r);
     EXPECT_EQ(r.refused.code, std::errc::operation_not_supported);
     EXPECT_FALSE(r.target.has_value());
     bus::Route plain;
-    hub.place(0, plain);
+    hub.place(0, {}, plain);
     EXPECT_TRUE(plain.refused.ok());
 }
 

@@ -329,7 +329,7 @@ TEST(PluginCluster, AnotherHostsMessageReachesThisHostsSubscribersOnly) {
     // The network's sent() after place() (a message of this host's, before
     // it is ordered) counts nothing: its route() and sent() come later.
     bus::Route placed;
-    policy->place(0, placed);
+    policy->place(0, {}, placed);
     policy->sent(0, placed);
     std::string stats;
     policy->stats(stats);
@@ -345,7 +345,7 @@ TEST(PluginCluster, PlaceRefusesAnAddressOfOnePortOfTheWholeCluster) {
     auto place = [&](bus::Policy& policy, bus::Address address) {
         bus::Route r;
         r.address = address;
-        policy.place(0, r);
+        policy.place(0, {}, r);
         return r.refused;
     };
     for (bus::To to : {bus::To::port, bus::To::anycast}) {
