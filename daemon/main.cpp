@@ -27,6 +27,7 @@
 #include "fs/ops.hpp"
 #include "fs/stream_io.hpp"
 #include "fs/tree.hpp"
+#include "fs/uring_transport.hpp"
 #include "netdev/attachments.hpp"
 #include "netdev/engine.hpp"
 #include "netdev/vde_dir.hpp"
@@ -129,14 +130,29 @@ int run(int argc, char** argv) {
         return 2;
     }
     fs::Context context{tree, {}};
+    // FUSE over io_uring: what the kernel allows is known now; whether the
+    // kernel offers it to this mount is known at INIT (fs/uring_transport.cpp).
+    std::unique_ptr<fs::UringTransport> uring;
+    if (opts.uring.mode != fs::UringMode::off) {
+        if (std::string problem = fs::uring_problem(); !problem.empty()) {
+            if (opts.uring.mode == fs::UringMode::on) {
+                std::fprintf(stderr, "ipnfs: uring=on: %s\n", problem.c_str());
+                tree.hang_up_all();
+                return 2;
+            }
+            bus::log::info({"uring-fallback"}, "requests go through /dev/fuse: {}", problem);
+        }
+    }
     fuse_session* se =
         fuse_session_new(&args, &fs::operations(), sizeof(fuse_lowlevel_ops), &context);
     if (se == nullptr) return 2;  // libfuse said why
+    if (opts.uring.mode != fs::UringMode::off && fs::uring_problem().empty())
+        uring = std::make_unique<fs::UringTransport>(se, opts.uring);
     int rc = 1;
     if (fuse_set_signal_handlers(se) == 0) {
         if (fuse_session_mount(se, cmd.mountpoint) == 0) {
             bool unmounted = false;  // elsewhere: the mount point is not ours any more
-            if (fs::install_stream_io(se)) {
+            if (fs::install_stream_io(se, uring.get())) {
                 bus::log::info({"mount"}, "mounted {} on {}", opts.source, cmd.mountpoint);
                 background.detach();
                 std::optional<daemon::UnmountWatch> watch(std::in_place, cmd.mountpoint,
@@ -166,6 +182,8 @@ int run(int argc, char** argv) {
                 // Parked readers get end of file before the mount goes away.
                 tree.hang_up_all();
                 context.files.close_all();
+                // Their answers went through the ring; now its threads end.
+                if (uring) uring->stop();
                 bus::log::info({"unmount"}, "unmounting {}", cmd.mountpoint);
             }
             if (!unmounted) fuse_session_unmount(se);
