@@ -61,6 +61,7 @@ struct CmdReq {
 constexpr std::uint64_t kWakeTag = 1;  // user_data of the wake eventfd's read
 constexpr std::uint32_t kFirstEntries = 8;
 constexpr std::uint32_t kMaxBatch = 512;
+constexpr std::uint32_t kReserve = 4;  // entries of a queue a parked request may not take
 constexpr auto kRecheckAfter = std::chrono::seconds(1);
 constexpr std::size_t kRecheckPerRound = 1000;  // /proc reads per round (one round a second)
 
@@ -145,8 +146,9 @@ struct Queue {
     // The queue's thread alone:
     std::vector<std::unique_ptr<Entry[]>> batches;
     std::vector<std::pair<void*, std::size_t>> maps;
+    std::uint32_t cap = 0;  // entries this queue may register
     std::uint32_t registered = 0;
-    std::uint32_t held = 0;
+    std::uint32_t held = 0;  // in flight or parked
     bool at_bound_logged = false;
     std::vector<char> buf;
 };
@@ -218,6 +220,13 @@ struct UringTransport::Impl {
     void recheck_loop();
 };
 
+bool uring_may_park() {
+    Queue* q = t_queue;
+    if (q == nullptr) return true;  // a request read from /dev/fuse
+    // q->held counts this request already.
+    return q->held + kReserve <= q->cap;
+}
+
 io_uring_sqe* UringTransport::Impl::sqe_of(Queue& q) {
     io_uring_sqe* sqe = io_uring_get_sqe(&q.ring);
     while (sqe == nullptr) {
@@ -264,13 +273,9 @@ void UringTransport::Impl::arm_wake(Queue& q) {
 bool UringTransport::Impl::grow(Queue& q, bool submit) {
     std::uint32_t want =
         q.registered == 0 ? kFirstEntries : std::clamp(q.registered / 2, 4U, kMaxBatch);
-    std::uint32_t have = entries.load();
-    std::uint32_t n = 0;
-    do {
-        if (have >= opts.max_entries) break;
-        n = std::min(want, opts.max_entries - have);
-    } while (!entries.compare_exchange_weak(have, have + n));
-    if (have >= opts.max_entries || n == 0) return false;
+    if (q.registered >= q.cap) return false;
+    std::uint32_t n = std::min(want, q.cap - q.registered);
+    entries.fetch_add(n);
     std::size_t bytes = payload_size * n;
     void* map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -293,7 +298,7 @@ bool UringTransport::Impl::grow(Queue& q, bool submit) {
         for (std::uint32_t i = 0; i < n; ++i) submit_register(q, &batch[i]);
     }
     q.registered += n;
-    std::uint32_t now = have + n;
+    std::uint32_t now = entries.load();
     std::uint32_t most = most_entries.load();
     while (now > most && !most_entries.compare_exchange_weak(most, now)) {
     }
@@ -343,6 +348,8 @@ void UringTransport::Impl::run_queue(Queue& q, std::promise<std::string>& ready)
     for (std::uint32_t i = 0; i < q.registered; ++i) submit_register(q, &q.batches[0][i]);
     arm_wake(q);
     while (!stopping.load()) {
+        // Parking keeps kReserve entries of the queue free (uring_may_park()),
+        // so only requests in flight can fill it, and they are answered.
         if (q.registered - q.held <= 1 && !grow(q, true) && q.registered == q.held) {
             waits.fetch_add(1, std::memory_order_relaxed);
             if (!q.at_bound_logged) {
@@ -460,6 +467,9 @@ bool UringTransport::Impl::start_queues(std::string& why) {
         auto q = std::make_unique<Queue>();
         q->owner = this;
         q->qid = i;
+        // The bound split evenly: one CPU's parked requests cannot take
+        // the entries another CPU's requests need.
+        q->cap = opts.max_entries / n;
         queues.push_back(std::move(q));
     }
     for (std::uint32_t i = 0; i < n; ++i) {

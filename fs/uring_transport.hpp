@@ -22,14 +22,21 @@ enum class UringMode { off, on, automatic };
 
 struct UringOptions {
     UringMode mode = UringMode::off;
-    // Ring entries of the whole mount, all queues together (-o uring_entries).
-    // Each entry is a request in flight or parked; see docs/usage.md.
-    std::uint32_t max_entries = 16384;
+    // Ring entries of the whole mount, all queues together (-o uring_entries),
+    // split evenly between the CPUs' queues.  Each entry is a request in
+    // flight or parked; see docs/usage.md.
+    std::uint32_t max_entries = 32768;
 };
 
 // Empty if this kernel lets a mount use FUSE over io_uring now, else why not
 // (no CONFIG_FUSE_IO_URING, or the fuse module's enable_uring is off).
 std::string uring_problem();
+
+// False if the request being handled came through a ring queue that has no
+// entry to spare for parking it: the queue keeps a few entries free for
+// requests answered at once, so parked requests can never stall the mount.
+// The caller then answers ENOBUFS instead of parking.  True off the ring.
+bool uring_may_park();
 
 // What the transport did, for the log and the tests.
 struct UringStats {
