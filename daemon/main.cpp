@@ -179,6 +179,9 @@ int run(int argc, char** argv) {
                 }
                 unmounted = watch->gone();
                 watch.reset();  // while libfuse's signal handlers are still there
+                // Requests through the ring stop reaching the tree, as the
+                // loop's end stopped those through /dev/fuse.
+                if (uring) uring->quiesce();
                 // Parked readers get end of file before the mount goes away.
                 tree.hang_up_all();
                 context.files.close_all();

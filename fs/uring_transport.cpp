@@ -165,6 +165,10 @@ struct UringTransport::Impl {
     std::atomic<bool> started{false};
     std::atomic<bool> active{false};
     std::atomic<bool> stopping{false};
+    // Set once libfuse's loop has ended: new requests are answered ENOTCONN
+    // instead of reaching the file system, which is being taken down.
+    std::atomic<bool> draining{false};
+    std::atomic<int> in_dispatch{0};
     std::atomic<std::uint32_t> entries{0};
     std::atomic<std::uint32_t> held{0};
     std::atomic<std::uint32_t> waits{0};
@@ -387,6 +391,15 @@ void UringTransport::Impl::run_queue(Queue& q, std::promise<std::string>& ready)
         }
         io_uring_cq_advance(&q.ring, seen);
     }
+    // The answers given before stop() (end of file to parked readers) go
+    // to the kernel before the ring closes.
+    std::vector<Entry*> todo;
+    {
+        MutexLock lock(q.mu);
+        todo.swap(q.commits);
+    }
+    for (Entry* e : todo) submit_commit(q, e);
+    io_uring_submit(&q.ring);
 }
 
 void UringTransport::Impl::handle(Queue& q, Entry* e, int res) {
@@ -426,6 +439,15 @@ void UringTransport::Impl::handle(Queue& q, Entry* e, int res) {
     std::memcpy(q.buf.data(), in, sizeof(fuse_in_header));
     std::memcpy(q.buf.data() + sizeof(fuse_in_header), e->header.op_in, op);
     std::memcpy(q.buf.data() + sizeof(fuse_in_header) + op, e->iov[1].iov_base, payload);
+    in_dispatch.fetch_add(1);
+    if (draining.load()) {
+        in_dispatch.fetch_sub(1);
+        fuse_out_header out{sizeof(fuse_out_header), -ENOTCONN, in->unique};
+        std::memcpy(e->header.in_out, &out, sizeof out);
+        e->header.ent.payload_sz = 0;
+        submit_commit(q, e);
+        return;
+    }
     e->pid = in->pid;
     e->since = std::chrono::steady_clock::now();
     hold(in->unique, e);
@@ -433,6 +455,7 @@ void UringTransport::Impl::handle(Queue& q, Entry* e, int res) {
     fb.size = in->len;
     fb.mem = q.buf.data();
     fuse_session_process_buf(se, &fb);
+    in_dispatch.fetch_sub(1);
 }
 
 // Hands an answered entry back to the kernel: at once on its queue's own
@@ -627,8 +650,23 @@ bool UringTransport::reply(int fd, struct iovec* iov, int count, ssize_t& writte
     return true;
 }
 
+void UringTransport::quiesce() {
+    Impl& m = *impl_;
+    m.draining.store(true);
+    {
+        MutexLock lock(m.check_mu);
+        m.check_stop = true;
+    }
+    m.check_cv.notify_all();
+    if (m.checker.joinable()) m.checker.join();
+    // A request already handed to libfuse finishes first (no worker of
+    // libfuse's loop is left to compare with: they ended with the loop).
+    while (m.in_dispatch.load() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
 void UringTransport::stop() {
     Impl& m = *impl_;
+    quiesce();
     if (m.stopping.exchange(true)) return;
     if (!m.started.load()) {
         try {

@@ -62,6 +62,10 @@ class UringTransport {
     // returns true with `written` set; else the caller writes to /dev/fuse.
     // The INIT reply is patched and written here too, then the queues start.
     bool reply(int fd, struct iovec* iov, int count, ssize_t& written);
+    // Once libfuse's loop has ended: requests that come through the ring from
+    // now on are answered ENOTCONN (the tree is being taken down), and those
+    // being handled are waited for.  Replies still go through the ring.
+    void quiesce();
     // Ends the queue threads; replies to ring requests after this are dropped.
     // Call once libfuse's loop has ended and parked requests were answered.
     void stop();
