@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@
 #include "daemon/help.hpp"
 #include "daemon/log.hpp"
 #include "daemon/options.hpp"
+#include "daemon/ring_guard.hpp"
 #include "daemon/unmount_watch.hpp"
 #include "fs/caller.hpp"
 #include "fs/ops.hpp"
@@ -43,6 +45,13 @@ std::string escape_option(const std::string& value) {
         out += c;
     }
     return out;
+}
+
+// libfuse's auto_unmount, among the options passed through to it.
+bool wants_auto_unmount(const fuse_args& args) {
+    for (int i = 0; i < args.argc; ++i)
+        if (std::strstr(args.argv[i], "auto_unmount") != nullptr) return true;
+    return false;
 }
 
 int run(int argc, char** argv) {
@@ -143,6 +152,7 @@ int run(int argc, char** argv) {
             bus::log::info({"uring-fallback"}, "requests go through /dev/fuse: {}", problem);
         }
     }
+    const bool auto_unmount = wants_auto_unmount(args);  // before libfuse takes it out
     fuse_session* se =
         fuse_session_new(&args, &fs::operations(), sizeof(fuse_lowlevel_ops), &context);
     if (se == nullptr) return 2;  // libfuse said why
@@ -152,6 +162,14 @@ int run(int argc, char** argv) {
     if (fuse_set_signal_handlers(se) == 0) {
         if (fuse_session_mount(se, cmd.mountpoint) == 0) {
             bool unmounted = false;  // elsewhere: the mount point is not ours any more
+            // auto_unmount after a SIGKILL needs help on the ring
+            // (daemon/ring_guard.hpp).
+            daemon::RingGuard guard;
+            if (uring && auto_unmount) {
+                if (std::string why; !guard.start(cmd.mountpoint, why))
+                    bus::log::warn({"uring-guard"},
+                                   "auto_unmount may not follow a SIGKILL on the ring: {}", why);
+            }
             if (fs::install_stream_io(se, uring.get())) {
                 bus::log::info({"mount"}, "mounted {} on {}", opts.source, cmd.mountpoint);
                 background.detach();
@@ -189,6 +207,7 @@ int run(int argc, char** argv) {
                 if (uring) uring->stop();
                 bus::log::info({"unmount"}, "unmounting {}", cmd.mountpoint);
             }
+            guard.dismiss();
             if (!unmounted) fuse_session_unmount(se);
         }
         fuse_remove_signal_handlers(se);
