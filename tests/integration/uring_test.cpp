@@ -177,6 +177,15 @@ TEST_F(UringTest, KilledReadersEndAndSwallowNothing) {
     Fd b = open_fd(net + "/port1", O_RDONLY);
     ASSERT_EQ(write_msg(a.get(), "kept").n, 4);
     EXPECT_EQ(read_one(b.get()).data, "kept") << "a killed reader's read took the message";
+    a.reset();
+    b.reset();
+    // How many of the kills the kernel lost, and the re-check made up for.
+    std::string log = log_after_stop();
+    std::smatch m;
+    static const std::regex re(R"((\d+) requests interrupted by the re-check)");
+    ASSERT_TRUE(std::regex_search(log, m, re)) << log;
+    std::cout << "[ info ] " << kRounds << " readers killed, " << m[1]
+              << " of them ended by the daemon's re-check (the kernel lost their interrupt)\n";
 }
 
 class UringLoadTest : public UringTest {};
