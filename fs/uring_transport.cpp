@@ -126,6 +126,8 @@ struct Entry {
     struct iovec iov[2]{};
     std::uint64_t commit_id = 0;
     std::uint32_t pid = 0;  // the requester's thread
+    std::uint32_t uid = 0;  // the requester's
+    bool parked = false;    // counted in its queue's parked_by_uid
     std::chrono::steady_clock::time_point since;
 };
 
@@ -149,13 +151,18 @@ struct Queue {
     std::uint32_t cap = 0;  // entries this queue may register
     std::uint32_t registered = 0;
     std::uint32_t held = 0;  // in flight or parked
+    // Parked requests of each non-root uid: at most half of what the queue
+    // may park, so one user cannot take every entry another user's blocking
+    // read would need.
+    std::unordered_map<std::uint32_t, std::uint32_t> parked_by_uid;
     bool at_bound_logged = false;
     std::vector<char> buf;
 };
 
 namespace {
 thread_local Queue* t_queue = nullptr;  // the queue whose thread this is
-}
+thread_local Entry* t_entry = nullptr;  // the request it is handling
+}  // namespace
 
 struct UringTransport::Impl {
     fuse_session* se;
@@ -226,9 +233,16 @@ struct UringTransport::Impl {
 
 bool uring_may_park() {
     Queue* q = t_queue;
-    if (q == nullptr) return true;  // a request read from /dev/fuse
+    Entry* e = t_entry;
+    if (q == nullptr || e == nullptr) return true;  // a request read from /dev/fuse
     // q->held counts this request already.
-    return q->held + kReserve <= q->cap;
+    if (q->held + kReserve > q->cap) return false;
+    if (e->uid == 0) return true;
+    std::uint32_t& mine = q->parked_by_uid[e->uid];
+    if (mine >= (q->cap - kReserve) / 2) return false;
+    ++mine;
+    e->parked = true;
+    return true;
 }
 
 io_uring_sqe* UringTransport::Impl::sqe_of(Queue& q) {
@@ -262,6 +276,11 @@ void UringTransport::Impl::submit_commit(Queue& q, Entry* e) {
     cmd->commit_id = e->commit_id;
     cmd->qid = static_cast<std::uint16_t>(q.qid);
     io_uring_sqe_set_data(sqe, e);
+    if (e->parked) {
+        e->parked = false;
+        auto it = q.parked_by_uid.find(e->uid);
+        if (it != q.parked_by_uid.end() && --it->second == 0) q.parked_by_uid.erase(it);
+    }
     --q.held;
     held.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -449,12 +468,16 @@ void UringTransport::Impl::handle(Queue& q, Entry* e, int res) {
         return;
     }
     e->pid = in->pid;
+    e->uid = in->uid;
+    e->parked = false;
     e->since = std::chrono::steady_clock::now();
     hold(in->unique, e);
     fuse_buf fb{};
     fb.size = in->len;
     fb.mem = q.buf.data();
+    t_entry = e;
     fuse_session_process_buf(se, &fb);
+    t_entry = nullptr;
     in_dispatch.fetch_sub(1);
 }
 

@@ -20,6 +20,7 @@
 
 #include "mount_fixture.hpp"
 #include "parked_readers.hpp"
+#include "test_user.hpp"
 
 namespace ipnfs_it {
 namespace {
@@ -205,6 +206,11 @@ TEST_F(UringLoadTest, TenThousandParkedReadersGrowTheEntries) {
     for (auto deadline = Clock::now() + 60s; Clock::now() < deadline && blocked < kReaders;)
         blocked = readers.wait_blocked(100ms);
     ASSERT_EQ(blocked, kReaders) << "not every reader blocked in read()";
+    // Blocked may still mean queued in the kernel, waiting for an entry: the
+    // daemon parks them all once the queues have grown.
+    EXPECT_TRUE(eventually(
+        [&] { return stats(net).total("parked_readers") == std::uint64_t{kReaders}; }, 30s))
+        << stats(net).total("parked_readers") << " parked";
     // Port 0 reaches the other 31 ports: one reader of each takes it.
     ASSERT_EQ(write_msg(ports[0].get(), "ping").n, 4);
     EXPECT_TRUE(eventually([&] { return readers.done() >= kPorts - 1; }, 5s));
@@ -265,6 +271,56 @@ TEST_F(UringBoundTest, ReadsPastTheBoundFailAndTheMountStaysUsable) {
     EXPECT_EQ(::rmdir(net.c_str()), 0);
     EXPECT_EQ(readers.wait_done(10s), kReaders);
     readers.join();
+}
+
+class UringShareTest : public UringTest {
+  protected:
+    std::vector<std::string> mount_options() const override {
+        return {"uring=on", "uring_entries=64", "allow_other"};
+    }
+};
+
+// 32 entries a CPU, 28 of them for parking: a non-root user parks at most
+// 14 a CPU, and root's reads still park after that user tried 40.
+TEST_F(UringShareTest, OneUserCannotTakeTheEntriesOthersNeedToPark) {
+    std::string net = make_net("n", 0777);
+    ASSERT_EQ(::chmod((net + "/port1").c_str(), 0666), 0);
+    const std::string port = net + "/port1";
+    int rc = as_user(kNobody, kNogroup, [&] {
+        for (int i = 0; i < 40; ++i) {
+            pid_t c = fork();
+            if (c < 0) return 1;
+            if (c == 0) {
+                int fd = ::open(port.c_str(), O_RDONLY);
+                char buf[64];
+                (void)!::read(fd, buf, sizeof buf);
+                _exit(0);
+            }
+        }
+        return 0;
+    });
+    ASSERT_EQ(rc, 0);
+    // Each of nobody's readers either parked or was refused at once.
+    std::uint64_t parked = 0;
+    eventually(
+        [&] {
+            std::uint64_t now = stats(net).total("parked_readers");
+            bool steady = now == parked && now > 0;
+            parked = now;
+            return steady;
+        },
+        3s);
+    std::cout << "[ info ] nobody parked " << parked << " of 40 reads\n";
+    EXPECT_GE(parked, 1U);
+    EXPECT_LE(parked, 28U) << "one user parked more than half of each queue";
+    Fd r = open_fd(port, O_RDONLY);
+    ParkedReaders root;
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(root.start(r.get()));
+    EXPECT_EQ(root.wait_blocked(3s), 10) << "root's reads were refused after nobody's";
+    EXPECT_EQ(root.done(), 0);
+    EXPECT_EQ(::rmdir(net.c_str()), 0);
+    EXPECT_EQ(root.wait_done(10s), 10);
+    root.join();
 }
 
 class UringOffTest : public UringTest {
