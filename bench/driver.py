@@ -101,7 +101,9 @@ class Bench:
     def mount_ipnfs(self, name, binary=None):
         mnt = os.path.join(self.work, name)
         os.mkdir(mnt)
-        sh([binary or self.ipnfs, "none", mnt, "-o", "log_level=warn"] + self.fuse_options())
+        # --ipnfs-options: this build's daemon only, not the baseline's.
+        own = ["-o", self.args.ipnfs_options] if self.args.ipnfs_options and not binary else []
+        sh([binary or self.ipnfs, "none", mnt, "-o", "log_level=warn"] + own + self.fuse_options())
         self.mounts.append(mnt)
         return mnt, pid_of_mount(mnt)
 
@@ -1007,6 +1009,10 @@ def main():
                     help="another build's ipnfs daemon binary: contenders 'ipnfs-baseline plain' "
                          "and 'ipnfs-baseline framed' in the fan-out loads, each run right after "
                          "this build's on the same load")
+    ap.add_argument("--ipnfs-options", default="", metavar="OPTS",
+                    help="ipnfs -o options for this build's daemon alone, e.g. 'uring' (FUSE over "
+                         "io_uring: the fuse module's enable_uring is then turned on for the run "
+                         "and put back after)")
     ap.add_argument("--fanout", default="", metavar="N,...",
                     help="fan-out loads: receiver counts (default 1,4,16)")
     ap.add_argument("--sizes", default="", metavar="BYTES,...",
@@ -1017,6 +1023,20 @@ def main():
                     help="fan-out loads: only contenders whose name starts with one of these "
                          "(e.g. 'ipnfs' for plain, framed and the baseline)")
     args = ap.parse_args()
+    if "uring" in args.ipnfs_options:
+        param = "/sys/module/fuse/parameters/enable_uring"
+        try:
+            saved = open(param).read().strip()
+            with open(param, "w") as f:
+                f.write("Y")
+        except OSError as e:
+            sys.exit(f"bench: --ipnfs-options {args.ipnfs_options}: cannot turn on {param}: {e}")
+        import atexit
+
+        def restore():
+            with open(param, "w") as f:
+                f.write(saved)
+        atexit.register(restore)
     global FANOUT, SIZES, MODES
     if args.fanout:
         FANOUT = tuple(int(n) for n in args.fanout.split(","))

@@ -5,7 +5,7 @@
 #                [--only fanout,latency,paired,scale,tap,memory,receivers] [--out FILE]
 #                [--fanout 1,4,16] [--sizes 64,1400] [--modes lossless,lossy]
 #                [--contenders ipnfs,...] [--baseline OTHER_BUILD/fs/ipnfs]
-#                [--receiver blocking,epoll-lt,epoll-et,uring|all]
+#                [--receiver blocking,epoll-lt,epoll-et,uring|all] [--ipnfs-options OPTS]
 #
 # Installs what is missing (tools/deps.sh: vde2, libvdeplug-dev, iperf3 among
 # the rest), builds ipnfs, the load generator and the null FUSE filesystem in

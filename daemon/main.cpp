@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,11 +23,13 @@
 #include "daemon/help.hpp"
 #include "daemon/log.hpp"
 #include "daemon/options.hpp"
+#include "daemon/ring_guard.hpp"
 #include "daemon/unmount_watch.hpp"
 #include "fs/caller.hpp"
 #include "fs/ops.hpp"
 #include "fs/stream_io.hpp"
 #include "fs/tree.hpp"
+#include "fs/uring_transport.hpp"
 #include "netdev/attachments.hpp"
 #include "netdev/engine.hpp"
 #include "netdev/vde_dir.hpp"
@@ -42,6 +45,13 @@ std::string escape_option(const std::string& value) {
         out += c;
     }
     return out;
+}
+
+// libfuse's auto_unmount, among the options passed through to it.
+bool wants_auto_unmount(const fuse_args& args) {
+    for (int i = 0; i < args.argc; ++i)
+        if (std::strstr(args.argv[i], "auto_unmount") != nullptr) return true;
+    return false;
 }
 
 int run(int argc, char** argv) {
@@ -129,14 +139,38 @@ int run(int argc, char** argv) {
         return 2;
     }
     fs::Context context{tree, {}};
+    // FUSE over io_uring: what the kernel allows is known now; whether the
+    // kernel offers it to this mount is known at INIT (fs/uring_transport.cpp).
+    std::unique_ptr<fs::UringTransport> uring;
+    if (opts.uring.mode != fs::UringMode::off) {
+        if (std::string problem = fs::uring_problem(); !problem.empty()) {
+            if (opts.uring.mode == fs::UringMode::on) {
+                std::fprintf(stderr, "ipnfs: uring=on: %s\n", problem.c_str());
+                tree.hang_up_all();
+                return 2;
+            }
+            bus::log::info({"uring-fallback"}, "requests go through /dev/fuse: {}", problem);
+        }
+    }
+    const bool auto_unmount = wants_auto_unmount(args);  // before libfuse takes it out
     fuse_session* se =
         fuse_session_new(&args, &fs::operations(), sizeof(fuse_lowlevel_ops), &context);
     if (se == nullptr) return 2;  // libfuse said why
+    if (opts.uring.mode != fs::UringMode::off && fs::uring_problem().empty())
+        uring = std::make_unique<fs::UringTransport>(se, opts.uring);
     int rc = 1;
     if (fuse_set_signal_handlers(se) == 0) {
         if (fuse_session_mount(se, cmd.mountpoint) == 0) {
             bool unmounted = false;  // elsewhere: the mount point is not ours any more
-            if (fs::install_stream_io(se)) {
+            // auto_unmount after a SIGKILL needs help on the ring
+            // (daemon/ring_guard.hpp).
+            daemon::RingGuard guard;
+            if (uring && auto_unmount) {
+                if (std::string why; !guard.start(cmd.mountpoint, why))
+                    bus::log::warn({"uring-guard"},
+                                   "auto_unmount may not follow a SIGKILL on the ring: {}", why);
+            }
+            if (fs::install_stream_io(se, uring.get())) {
                 bus::log::info({"mount"}, "mounted {} on {}", opts.source, cmd.mountpoint);
                 background.detach();
                 std::optional<daemon::UnmountWatch> watch(std::in_place, cmd.mountpoint,
@@ -163,11 +197,17 @@ int run(int argc, char** argv) {
                 }
                 unmounted = watch->gone();
                 watch.reset();  // while libfuse's signal handlers are still there
+                // Requests through the ring stop reaching the tree, as the
+                // loop's end stopped those through /dev/fuse.
+                if (uring) uring->quiesce();
                 // Parked readers get end of file before the mount goes away.
                 tree.hang_up_all();
                 context.files.close_all();
+                // Their answers went through the ring; now its threads end.
+                if (uring) uring->stop();
                 bus::log::info({"unmount"}, "unmounting {}", cmd.mountpoint);
             }
+            guard.dismiss();
             if (!unmounted) fuse_session_unmount(se);
         }
         fuse_remove_signal_handlers(se);

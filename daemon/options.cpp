@@ -36,6 +36,9 @@ struct RawOptions {
     char* holdtime = nullptr;
     char* net_mib = nullptr;
     char* user_mib = nullptr;
+    char* uring = nullptr;
+    char* uring_entries = nullptr;
+    int uring_bare = 0;  // -o uring alone: on
 
     RawOptions() = default;
     RawOptions(const RawOptions&) = delete;
@@ -43,7 +46,7 @@ struct RawOptions {
     ~RawOptions() {
         for (char* p : {log_level, log_file, policy, plugins, ports, mtu, queue, root_mode, config,
                         vde_dir, max_event_readers, max_capture_readers, max_text_bytes, holdtime,
-                        net_mib, user_mib}) {
+                        net_mib, user_mib, uring, uring_entries}) {
             free(p);
         }
     }
@@ -74,6 +77,9 @@ const fuse_opt kOptionSpecs[] = {
     IPNFS_OPT("holdtime=%s", holdtime),
     IPNFS_OPT("net_mib=%s", net_mib),
     IPNFS_OPT("user_mib=%s", user_mib),
+    IPNFS_OPT("uring=%s", uring),
+    IPNFS_OPT("uring_entries=%s", uring_entries),
+    {"uring", offsetof(RawOptions, uring_bare), 1},
     FUSE_OPT_KEY("max_threads=", kKeyMaxThreads),
     FUSE_OPT_END,
 };
@@ -198,6 +204,23 @@ bool parse_options(fuse_args& args, Options& opts, std::string& error) {
         !take_number(raw.user_mib, 0, kMaxMib, "user_mib", user_mib, error)) {
         return false;
     }
+    if (raw.uring_bare != 0) opts.uring.mode = fs::UringMode::on;
+    if (std::string mode; take(raw.uring, mode)) {
+        if (mode == "on") {
+            opts.uring.mode = fs::UringMode::on;
+        } else if (mode == "off") {
+            opts.uring.mode = fs::UringMode::off;
+        } else if (mode == "auto") {
+            opts.uring.mode = fs::UringMode::automatic;
+        } else {
+            error = fmt::format("uring={}: not on, off or auto", mode);
+            return false;
+        }
+    }
+    if (!take_number(raw.uring_entries, 16, 1U << 20, "uring_entries", opts.uring.max_entries,
+                     error)) {
+        return false;
+    }
     opts.byte_limits.network = std::uint64_t{net_mib} << 20;
     opts.byte_limits.owner = std::uint64_t{user_mib} << 20;
 
@@ -232,6 +255,10 @@ void print_usage(const char* prog) {
         "                           (default 64; 0: no limit)\n"
         "    -o user_mib=N          MiB of queued messages all networks of one non-root\n"
         "                           owner may hold together (default 256; 0: no limit)\n"
+        "    -o uring[=on|off|auto] FUSE over io_uring where the kernel allows it\n"
+        "                           (default off; see ipnfs(8))\n"
+        "    -o uring_entries=N     ring entries of the mount, split between CPUs\n"
+        "                           (default 32768)\n"
         "    -o root_mode=OCTAL     permissions of the mount root (default 0755)\n"
         "    -o config=FILE         make the networks FILE declares at mount\n"
         "    -o vde_dir=DIR         root's directory of VDE endpoints (default /run/ipnfs)\n"

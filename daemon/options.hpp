@@ -8,6 +8,7 @@
 #include <string>
 
 #include "bus/network.hpp"
+#include "fs/uring_transport.hpp"
 
 namespace ipnfs::daemon {
 
@@ -23,6 +24,7 @@ struct Options {
     bus::Settings defaults;
     bus::Bounds bounds;
     bus::ByteLimits byte_limits;  // -o net_mib, -o user_mib
+    fs::UringOptions uring;       // -o uring[=on|off|auto], -o uring_entries=N
     unsigned root_mode = 0755;
     bool max_threads_given = false;  // -o max_threads=N (libfuse's option) was given
 };

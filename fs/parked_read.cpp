@@ -5,6 +5,7 @@
 #include "fs/capture.hpp"
 #include "fs/framing.hpp"
 #include "fs/rest.hpp"
+#include "fs/uring_transport.hpp"
 
 namespace ipnfs::fs {
 
@@ -53,7 +54,17 @@ void ParkedRead::start(fuse_req_t req, ReadRequest read) {
     // first, and the callback takes the network lock.
     fuse_req_interrupt_func(req, &ParkedRead::on_interrupt, self);
     bus::Received received = self->read_.dir->net().receive(self->read_.conn, self);
-    if (received.outcome == bus::Outcome::parked) return;
+    if (received.outcome == bus::Outcome::parked) {
+        if (uring_may_park()) return;
+        // Its ring queue has no entry to spare (fs/uring_transport.hpp): taken
+        // back as an interrupt would, unless a sender got there first.
+        if (self->read_.dir->net().cancel(self->read_.conn, *self)) {
+            fuse_req_interrupt_func(req, nullptr, nullptr);
+            fuse_reply_err(req, ENOBUFS);
+            delete self;
+        }
+        return;
+    }
     fuse_req_interrupt_func(req, nullptr, nullptr);
     reply_received(req, self->read_, received);
     delete self;

@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "bus/log.hpp"
+#include "fs/uring_transport.hpp"
 
 namespace ipnfs::fs {
 
@@ -13,7 +14,16 @@ void ParkedWrite::start(fuse_req_t req, std::shared_ptr<NetDir> dir, const bus::
     // The same hand-off as ParkedRead: register first, never under a bus lock.
     fuse_req_interrupt_func(req, &ParkedWrite::on_interrupt, self);
     bus::SendResult sent = self->dir_->net().send(conn, payload, self, address, 0, sender);
-    if (sent.parked) return;
+    if (sent.parked) {
+        if (uring_may_park()) return;
+        // As ParkedRead::start: no ring entry to spare for a parked write.
+        if (self->dir_->net().cancel(*self)) {
+            fuse_req_interrupt_func(req, nullptr, nullptr);
+            fuse_reply_err(req, ENOBUFS);
+            delete self;
+        }
+        return;
+    }
     fuse_req_interrupt_func(req, nullptr, nullptr);
     self->reply(sent.status);
     delete self;

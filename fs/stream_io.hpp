@@ -8,9 +8,13 @@
 
 namespace ipnfs::fs {
 
+class UringTransport;
+
 // Routes the session's replies through a writev hook; call after
 // fuse_session_mount().  Returns false (and logs why) if libfuse refused.
-bool install_stream_io(fuse_session* se);
+// With `uring`, the hooks also carry the io_uring transport: it sees each
+// request read from /dev/fuse and answers ring requests through the ring.
+bool install_stream_io(fuse_session* se, UringTransport* uring = nullptr);
 
 // Replies to an open as fuse_reply_open() does, adding FOPEN_STREAM.
 void reply_open_stream(fuse_req_t req, const fuse_file_info* fi);

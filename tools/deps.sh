@@ -11,7 +11,8 @@ packages=(
   util-linux procps python3
   iproute2 iputils-ping tcpdump
   vde2 libvdeplug-dev iperf3
-  liburing-dev libzmq3-dev  # bench/: the io_uring receiver, the ZeroMQ contender
+  liburing-dev  # fs/: the io_uring transport (-o uring); bench/: the io_uring receiver
+  libzmq3-dev  # bench/: the ZeroMQ contender
   vde-switch vdeplug  # the cable tests: vde_switch, vde_plug and dpipe
   clang libclang-rt-14-dev llvm  # tools/fuzz.sh: libFuzzer, its sanitizers, llvm-symbolizer
   ccache  # tools/test.sh, tools/fuzz.sh: four builds per CI run share one compile cache

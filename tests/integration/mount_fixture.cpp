@@ -74,6 +74,11 @@ bool Mount::mounted() const {
     return !dir_.empty() && is_fuse_ipnfs_mount(dir_);
 }
 
+bool transport_is_uring() {
+    const char* t = std::getenv("IPNFS_TEST_TRANSPORT");
+    return t != nullptr && std::string_view(t) == "uring";
+}
+
 bool Mount::start(const std::vector<std::string>& extra_options, std::string& why,
                   const std::vector<std::string>& prefix) {
     char tmpl[] = "/tmp/ipnfs-it.XXXXXX";
@@ -87,9 +92,15 @@ bool Mount::start(const std::vector<std::string>& extra_options, std::string& wh
     std::vector<std::string> args = prefix;
     args.insert(args.end(),
                 {IPNFS_BINARY, "none", dir_, "-f", "-o", "log_level=debug,log_file=" + log_file_});
+    bool names_uring = false;
     for (const auto& opt : extra_options) {
         args.push_back("-o");
         args.push_back(opt);
+        if (opt.rfind("uring", 0) == 0) names_uring = true;
+    }
+    if (transport_is_uring() && !names_uring) {
+        args.push_back("-o");
+        args.push_back("uring=on");
     }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

@@ -26,6 +26,12 @@ bool in_ci();
 // Empty if /dev/fuse is usable, else why not.
 std::string fuse_problem();
 
+// IPNFS_TEST_TRANSPORT=uring: every Mount the fixture starts asks for FUSE
+// over io_uring (`-o uring=on`) unless its options name `uring` themselves;
+// the fuse module's enable_uring must then be on (tools/test.sh turns it on
+// for its ring stage and back off after).
+bool transport_is_uring();
+
 // Skip (locally) or fail (under CI=true) the current test.
 #define IPNFS_SKIP_OR_FAIL(why)                   \
     do {                                          \

@@ -2,6 +2,7 @@
 
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include <thread>
 
@@ -15,6 +16,7 @@ void* reader_main(void* arg) {
     auto* r = static_cast<ParkedReaders::Reader*>(arg);
     r->tid = static_cast<pid_t>(::syscall(SYS_gettid));
     r->n = ::read(r->fd, r->buf, sizeof r->buf);
+    if (r->n < 0) r->err = errno;
     r->done = true;
     return nullptr;
 }

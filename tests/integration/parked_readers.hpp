@@ -19,6 +19,7 @@ class ParkedReaders {
         std::atomic<pid_t> tid{0};
         std::atomic<bool> done{false};
         ssize_t n = -1;
+        int err = 0;  // errno of a failed read
         char buf[64] = {};
     };
 
