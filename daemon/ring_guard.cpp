@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -50,9 +51,26 @@ bool RingGuard::start(const std::string& mountpoint, std::string& why) {
     // Everything the child uses is made before the fork: it only makes
     // system calls (the daemon has threads).
     const std::string abort_path = "/sys/fs/fuse/connections/" + conn + "/abort";
+    // The mount point is looked up from its directory, held now while the
+    // mount is there: a directory above it that a user renames later cannot
+    // send the guard's stat and umount to another mount.
+    std::size_t slash = mountpoint.find_last_of('/');
+    std::string name = slash == std::string::npos ? mountpoint : mountpoint.substr(slash + 1);
+    std::string parent = slash == std::string::npos ? "." : mountpoint.substr(0, slash);
+    if (name.empty() || name == "." || name == "..") {
+        why = "no mount point name in " + mountpoint;
+        return false;
+    }
+    int dir = open(parent.empty() ? "/" : parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) {
+        why = "open " + parent + ": " + std::strerror(errno);
+        return false;
+    }
+    const std::string target = "/proc/self/fd/" + std::to_string(dir) + "/" + name;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         why = std::string("pipe: ") + std::strerror(errno);
+        close(dir);
         return false;
     }
     pid_t pid = fork();
@@ -60,14 +78,19 @@ bool RingGuard::start(const std::string& mountpoint, std::string& why) {
         why = std::string("fork: ") + std::strerror(errno);
         close(fds[0]);
         close(fds[1]);
+        close(dir);
         return false;
     }
     if (pid == 0) {
         // Nothing of the daemon's may stay open here: a /dev/fuse or the
-        // auto_unmount helper's socket would outlive the daemon.
+        // auto_unmount helper's socket would outlive the daemon.  Kept: the
+        // pipe's read end and the mount point's directory.
         int r = fds[0];
-        if (r > 3) close_range(3, static_cast<unsigned>(r) - 1, 0);
-        close_range(static_cast<unsigned>(r) + 1, ~0U, 0);
+        auto lo = static_cast<unsigned>(std::min(r, dir));
+        auto hi = static_cast<unsigned>(std::max(r, dir));
+        if (lo > 3) close_range(3, lo - 1, 0);
+        if (hi > lo + 1) close_range(lo + 1, hi - 1, 0);
+        close_range(hi + 1, ~0U, 0);
         prctl(PR_SET_NAME, "ipnfs-guard");
         signal(SIGINT, SIG_IGN);
         signal(SIGTERM, SIG_IGN);
@@ -90,15 +113,16 @@ bool RingGuard::start(const std::string& mountpoint, std::string& why) {
         // going; asked again for up to 10 s.
         for (int i = 0; i < 500; ++i) {
             struct stat st;
-            if (stat(mountpoint.c_str(), &st) == 0) break;
+            if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) break;
             if (errno == ENOTCONN) {
-                umount2(mountpoint.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
+                umount2(target.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
                 break;
             }
             usleep(20000);
         }
         _exit(0);
     }
+    close(dir);
     close(fds[0]);
     fd_ = fds[1];
     return true;
