@@ -4,6 +4,7 @@
 // address).  parse_record must accept exactly the records include/ipnfs.h
 // and docs/usage.md call well formed, never look past the buffer, always
 // move forward, and a record it accepts must encode back to itself.
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +39,10 @@ bool well_formed(Bytes buf, bus::Address& address) {
     address = {};
     if (to == IPNFS_TO_MULTICAST) {
         address = {bus::To::multicast, h.port, static_cast<std::uint32_t>(h.seq)};
+    } else if (to == IPNFS_TO_PORT) {
+        // seq names the port's node (0: this host); past 32 bits, no node.
+        address = {bus::To::port, h.port,
+                   static_cast<std::uint32_t>(std::min<std::uint64_t>(h.seq, UINT32_MAX))};
     } else if (to != IPNFS_TO_DEFAULT) {
         address = {static_cast<bus::To>(to), h.port, h.port};
     }
@@ -56,7 +61,7 @@ std::vector<std::byte> encode(Bytes payload, const bus::Address& a) {
     h.kind = IPNFS_DATA;
     h.flags = IPNFS_FLAGS_TO(static_cast<std::uint32_t>(a.to));
     h.port = a.lower;
-    h.seq = a.to == bus::To::multicast ? a.upper : 0;
+    h.seq = a.to == bus::To::multicast || a.to == bus::To::port ? a.upper : 0;
     std::vector<std::byte> out(IPNFS_RECORD_SIZE(payload.size()));
     std::memcpy(out.data(), &h, sizeof h);
     if (!payload.empty()) std::memcpy(out.data() + sizeof h, payload.data(), payload.size());
