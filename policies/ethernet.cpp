@@ -59,6 +59,16 @@ void replace_tci(std::span<const std::byte> frame, std::uint16_t tci, std::vecto
     out[kTagOffset + 3] = static_cast<std::byte>(tci & 0xff);
 }
 
+void tag_with(std::span<const std::byte> frame, const Frame& parsed, std::uint16_t vlan,
+              std::vector<std::byte>& out) {
+    auto tci = static_cast<std::uint16_t>((parsed.tagged ? parsed.tci & kPriorityMask : 0) | vlan);
+    if (parsed.tagged) {
+        replace_tci(frame, tci, out);
+    } else {
+        insert_tag(frame, tci, out);
+    }
+}
+
 std::string format_mac(Mac mac) {
     return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", (mac >> 40) & 0xff,
                        (mac >> 32) & 0xff, (mac >> 24) & 0xff, (mac >> 16) & 0xff,

@@ -53,6 +53,11 @@ void insert_tag(std::span<const std::byte> frame, std::uint16_t tci, std::vector
 // The tagged frame with its TCI replaced.
 void replace_tci(std::span<const std::byte> frame, std::uint16_t tci, std::vector<std::byte>& out);
 
+// The frame (parsed as `parsed`) tagged with `vlan`: a tag inserted if it had
+// none, else its VID replaced; the PCP and DEI it carried travel with it.
+void tag_with(std::span<const std::byte> frame, const Frame& parsed, std::uint16_t vlan,
+              std::vector<std::byte>& out);
+
 // "02:00:00:00:00:01": lowercase, as ip(8) and bridge(8) print them.
 std::string format_mac(Mac mac);
 

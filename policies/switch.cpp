@@ -207,14 +207,7 @@ void Switch::route(bus::PortId from, std::span<const std::byte> payload, bus::Ro
     }
     if (!rewritten(Form::tagged).empty()) {
         bus::Route::Variant& v = out.add_variant();
-        // PCP and DEI travel with the frame; an untagged one had none.
-        auto tci = static_cast<std::uint16_t>(
-            (frame->tagged ? frame->tci & ethernet::kPriorityMask : 0) | vlan);
-        if (frame->tagged) {
-            ethernet::replace_tci(payload, tci, v.payload);
-        } else {
-            ethernet::insert_tag(payload, tci, v.payload);
-        }
+        ethernet::tag_with(payload, *frame, vlan, v.payload);
         std::swap(v.to, rewritten(Form::tagged));
     }
 }
@@ -272,13 +265,7 @@ void Switch::place(bus::PortId from, std::span<const std::byte> payload, bus::Ro
     if (trunk_vlan(*frame) == vlan) return;  // as it was written
     // Untagged or priority-tagged, on a port whose untagged VLAN is not 1:
     // tagged with it (a priority tag keeps its PCP and DEI).
-    auto tci = static_cast<std::uint16_t>(
-        (frame->tagged ? frame->tci & ethernet::kPriorityMask : 0) | vlan);
-    if (frame->tagged) {
-        ethernet::replace_tci(payload, tci, out.rewrite);
-    } else {
-        ethernet::insert_tag(payload, tci, out.rewrite);
-    }
+    ethernet::tag_with(payload, *frame, vlan, out.rewrite);
     out.rewritten = true;
 }
 
