@@ -14,17 +14,12 @@
 
 #include "bus_test_support.hpp"
 #include "cluster/service.hpp"
+#include "cluster_network_fixture.hpp"
 #include "fake_cluster.hpp"
 #include "policies/catalog.hpp"
 
 namespace ipnfs::test {
 namespace {
-
-const bus::Caller kAdmin{.net_admin = true};
-
-bool contains(std::string_view text, std::string_view part) {
-    return text.find(part) != std::string_view::npos;
-}
 
 // True once `done` holds, false if it did not within kWaitLimit.
 bool eventually(const std::function<bool()>& done) {
@@ -36,27 +31,17 @@ bool eventually(const std::function<bool()>& done) {
     return true;
 }
 
-class ClusterQuorumTest : public ::testing::Test {
+// The cluster network fixture, with no network until a test makes one.
+class ClusterQuorumTest : public ClusterNetworkTest {
   protected:
-    static constexpr int kHosts = 3;
-
+    void SetUp() override {}
     // Each host's network `jobs`, set up by `settings`, then scope cluster;
     // returns once every daemon knows the three.
     void make(const std::string& settings) {
-        for (std::uint32_t node = 1; node <= kHosts; ++node) {
-            services_[node - 1] =
-                std::make_unique<cluster::Service>(cluster_.engine(node, 1000 + node));
-            ASSERT_TRUE(IsOk(bus::Network::create("jobs", {}, catalog_, "hub", nets_[node - 1])));
-            net(node).set_replicas(services_[node - 1].get());
-            bus::Status s = net(node).control(settings + "scope cluster\n", kAdmin);
-            ASSERT_TRUE(IsOk(s)) << s.reason;
-        }
+        ClusterNetworkTest::make(settings);
         for (std::uint32_t node = 1; node <= kHosts; ++node) {
             ASSERT_TRUE(eventually([&] { return knows_all(node); })) << net(node).stats();
         }
-    }
-    void TearDown() override {
-        for (auto& n : nets_) n.reset();
     }
     bool knows_all(std::uint32_t node) {
         std::string stats = net(node).stats();
@@ -69,15 +54,8 @@ class ClusterQuorumTest : public ::testing::Test {
     bool stats_say(std::uint32_t node, const std::string& line) {
         return eventually([&] { return contains(net(node).stats(), "\n" + line + "\n"); });
     }
-
-    bus::Network& net(std::uint32_t node) { return *nets_.at(node - 1); }
-    bus::Connection connect(std::uint32_t node, bus::PortId port, bool reads, bool writes) {
-        bus::Connection conn;
-        EXPECT_TRUE(IsOk(net(node).connect(port, reads, writes, conn)));
-        return conn;
-    }
     // The next data message of the port as text (events skipped).
-    std::string next_text(std::uint32_t node, const bus::Connection& conn) {
+    std::string next_data(std::uint32_t node, const bus::Connection& conn) {
         for (;;) {
             bus::Received r = receive_blocking(net(node), conn);
             if (r.outcome != bus::Outcome::message) return "(nothing)";
@@ -90,11 +68,6 @@ class ClusterQuorumTest : public ::testing::Test {
         cluster_.set_quorate(3, false);
         ASSERT_TRUE(stats_say(3, "cluster_quorate no")) << net(3).stats();
     }
-
-    policies::Catalog catalog_;
-    FakeCluster cluster_;
-    std::array<std::unique_ptr<cluster::Service>, kHosts> services_;
-    std::array<std::shared_ptr<bus::Network>, kHosts> nets_;
 };
 
 TEST_F(ClusterQuorumTest, WithoutQuorumOnASideWithoutQuorumStillSends) {
@@ -104,7 +77,7 @@ TEST_F(ClusterQuorumTest, WithoutQuorumOnASideWithoutQuorumStillSends) {
     bus::Connection reader = connect(3, 1, true, false);
     bus::Connection w = connect(3, 0, false, true);
     ASSERT_TRUE(IsOk(net(3).send(w, bytes("alone"))));
-    EXPECT_EQ(next_text(3, reader), "alone");
+    EXPECT_EQ(next_data(3, reader), "alone");
     std::string stats = net(3).stats();
     EXPECT_TRUE(contains(stats, "\ncluster_quorum off\n")) << stats;
     EXPECT_TRUE(contains(stats, "\ncluster_quorum_refusals 0\n")) << stats;
@@ -118,8 +91,8 @@ TEST_F(ClusterQuorumTest, WithQuorumOnSendsFailWithEnetdownWhileItIsLostAndGoOnc
     bus::Connection w1 = connect(1, 0, false, true);
     bus::Connection w3 = connect(3, 0, false, true);
     ASSERT_TRUE(IsOk(net(3).send(w3, bytes("before"))));
-    EXPECT_EQ(next_text(1, r1), "before");
-    EXPECT_EQ(next_text(3, r3), "before");
+    EXPECT_EQ(next_data(1, r1), "before");
+    EXPECT_EQ(next_data(3, r3), "before");
 
     cut_host_3();
     bus::Status s = net(3).send(w3, bytes("refused"));
@@ -132,14 +105,14 @@ TEST_F(ClusterQuorumTest, WithQuorumOnSendsFailWithEnetdownWhileItIsLostAndGoOnc
     bus::Connection more = connect(3, 2, false, true);
     bus::Connection r2 = connect(2, 1, true, false);
     ASSERT_TRUE(IsOk(net(1).send(w1, bytes("majority"))));
-    EXPECT_EQ(next_text(2, r2), "majority");
+    EXPECT_EQ(next_data(2, r2), "majority");
 
     cluster_.heal();
     cluster_.set_quorate(3, true);
     ASSERT_TRUE(stats_say(3, "cluster_quorate yes")) << net(3).stats();
     ASSERT_TRUE(IsOk(net(3).send(w3, bytes("back"))));
-    EXPECT_EQ(next_text(2, r2), "back");
-    EXPECT_EQ(next_text(3, r3), "back") << "nothing refused was sent";
+    EXPECT_EQ(next_data(2, r2), "back");
+    EXPECT_EQ(next_data(3, r3), "back") << "nothing refused was sent";
     EXPECT_TRUE(contains(net(1).stats(), "\ncluster_quorum_refusals 0\n")) << net(1).stats();
     net(3).disconnect(more);
 }
