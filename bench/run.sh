@@ -7,7 +7,7 @@
 #                [--contenders ipnfs,...] [--baseline OTHER_BUILD/fs/ipnfs]
 #                [--receiver blocking,epoll-lt,epoll-et,uring|all] [--ipnfs-options OPTS]
 #
-# Installs what is missing (tools/deps.sh: vde2, libvdeplug-dev, iperf3 among
+# Installs what is missing (tools/deps.sh --test: vde2, libvdeplug-dev, iperf3 among
 # the rest), builds ipnfs, the load generator and the null FUSE filesystem in
 # build-bench (or $BUILD_DIR), runs every contender under every load with the
 # repetitions interleaved, and prints the tables in markdown; they are also
@@ -25,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build-bench}
 
-tools/deps.sh
+tools/deps.sh --test
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIPNFS_BENCH=ON >/dev/null
 if [ "${1:-}" = tap-tcp ]; then
     shift

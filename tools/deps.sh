@@ -1,33 +1,46 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages ipnfs needs to build, run and test, if any
-# is missing.  Safe to run again: it does nothing when all are there.
+# Installs the Debian 12 packages ipnfs needs, if any is missing.  Safe to run
+# again: it does nothing when all are there.
+#   tools/deps.sh          what building and running need (README command 1)
+#   tools/deps.sh --test   that and what the tests, fuzzing and the benchmark
+#                          need (README command 2, bench/run.sh)
 set -euo pipefail
 
+# Building and running: the compiler, the libraries the daemon links, fuse3.
 packages=(
   build-essential cmake pkg-config
   libfuse3-dev fuse3
   libspdlog-dev libfmt-dev libboost-dev
-  libgtest-dev libgmock-dev googletest
-  util-linux procps python3
-  iproute2 iputils-ping tcpdump
-  vde2 libvdeplug-dev iperf3
-  liburing-dev  # fs/: the io_uring transport (-o uring); bench/: the io_uring receiver
-  libzmq3-dev  # bench/: the ZeroMQ contender
-  vde-switch vdeplug  # the cable tests: vde_switch, vde_plug and dpipe
-  clang libclang-rt-14-dev llvm  # tools/fuzz.sh: libFuzzer, its sanitizers, llvm-symbolizer
-  ccache  # tools/test.sh, tools/fuzz.sh: four builds per CI run share one compile cache
-  dpkg-dev debootstrap  # the .deb: cpack's dpkg-shlibdeps, and the Debian 12 chroot it installs in
-  groff-base mandoc  # the man pages' lint test
-  dnsmasq-base  # the qemu VDE test: the DHCP server qemu's iPXE asks through the network
-  # Cluster networks (cluster/): libcpg to build, corosync to test them on
-  # (tools/cluster-hosts.sh runs one per network namespace).
-  corosync libcpg-dev libquorum-dev libvotequorum-dev libcorosync-common-dev
+  liburing-dev  # fs/: the io_uring transport (-o uring)
+  libcpg-dev libquorum-dev libvotequorum-dev libcorosync-common-dev  # cluster/: cluster networks
 )
-# Installed without their Recommends (qemu-system-x86's are a GUI, OVMF, ...).
-# qemu-system-x86 brings ipxe-qemu, the NIC's boot ROM, as a dependency.
-packages_bare=(
-  qemu-system-x86  # the qemu VDE test: qemu -netdev vde against an endpoint
-)
+packages_bare=()
+
+# The tests, fuzzing and the benchmark, on top.
+if [[ "${1:-}" == --test ]]; then
+  packages+=(
+    libgtest-dev libgmock-dev googletest
+    util-linux procps python3
+    iproute2 iputils-ping tcpdump
+    vde2 libvdeplug-dev iperf3
+    libzmq3-dev  # bench/: the ZeroMQ contender
+    vde-switch vdeplug  # the cable tests: vde_switch, vde_plug and dpipe
+    clang libclang-rt-14-dev llvm  # tools/fuzz.sh: libFuzzer, its sanitizers, llvm-symbolizer
+    ccache  # tools/test.sh, tools/fuzz.sh: four builds per CI run share one compile cache
+    dpkg-dev debootstrap  # the .deb: cpack's dpkg-shlibdeps, and the Debian 12 chroot it installs in
+    groff-base mandoc  # the man pages' lint test
+    dnsmasq-base  # the qemu VDE test: the DHCP server qemu's iPXE asks through the network
+    corosync  # the cluster tests: tools/cluster-hosts.sh runs one per network namespace
+  )
+  # Installed without their Recommends (qemu-system-x86's are a GUI, OVMF, ...).
+  # qemu-system-x86 brings ipxe-qemu, the NIC's boot ROM, as a dependency.
+  packages_bare+=(
+    qemu-system-x86  # the qemu VDE test: qemu -netdev vde against an endpoint
+  )
+elif [[ $# -gt 0 ]]; then
+  echo "usage: tools/deps.sh [--test]" >&2
+  exit 2
+fi
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()

@@ -30,7 +30,7 @@ declare -A max_len=(
   [fuzz_route]=4096 [fuzz_plugin_checks]=512 [fuzz_config]=2048 [fuzz_vde_request]=512
   [fuzz_cluster_wire]=4096)
 
-tools/deps.sh
+tools/deps.sh --test
 
 # -O1 and line tables only: quicker to build than -O2 -g, fast enough to
 # fuzz, and the fuzzer's stacks still name every line.

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
-tools/deps.sh
+tools/deps.sh --test
 
 # The layering, before any build: each folder includes only what the layer
 # table of docs/architecture.md allows (a second, a failure names file:line).

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 mnt=${1:-/mnt/ipn}
 
 tools/deps.sh
-cmake -S . -B build -DIPNFS_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DIPNFS_TESTS=OFF -DIPNFS_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 cmake --install build >/dev/null
 
