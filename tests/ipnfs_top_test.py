@@ -13,6 +13,7 @@ import tempfile
 import time
 import unittest
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 PATH = os.path.join(ROOT, "tools", "ipnfs-top")
 loader = importlib.machinery.SourceFileLoader("ipnfs_top", PATH)
