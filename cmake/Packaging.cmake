@@ -22,6 +22,8 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${IPNFS_PACKAGE_MAINTAINER}")
 # points to, and fusermount3 for users who are not root.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS fuse3)
+# `ipnfs top` (/usr/bin/ipnfs-top) is a Python program; the daemon runs without it.
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS python3)
 set(CPACK_STRIP_FILES ON)
 # The mount helper link is made by install(CODE) under $ENV{DESTDIR}
 # (mount-helper/CMakeLists.txt): CPack must stage through DESTDIR, or the

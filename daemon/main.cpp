@@ -1,6 +1,7 @@
 // ipnfs: mount message buses as files.
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <csignal>
 
@@ -11,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -219,11 +221,44 @@ int run(int argc, char** argv) {
     return rc == 0 || stopped ? 0 : 1;
 }
 
+// `ipnfs top ARGS`: the live view (tools/ipnfs-top), a Python program
+// installed next to this binary, in this process's place.  Next to the
+// running binary first, so a build tree or a package installed under another
+// prefix runs its own copy; then where this build installs it.
+int exec_top(int argc, char** argv) {
+    std::vector<std::string> candidates;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        std::string path(exe, static_cast<std::size_t>(n));
+        candidates.push_back(path.substr(0, path.rfind('/') + 1) + "ipnfs-top");
+    }
+    if (candidates.empty() || candidates[0] != IPNFS_TOP) candidates.emplace_back(IPNFS_TOP);
+    std::vector<char*> args{const_cast<char*>("ipnfs-top")};
+    for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+    args.push_back(nullptr);
+    for (const std::string& path : candidates) {
+        if (access(path.c_str(), F_OK) != 0) continue;
+        execv(path.c_str(), args.data());
+        int err = errno;
+        // The program is there: ENOENT is its interpreter's absence.
+        std::fprintf(stderr, "ipnfs: top: %s: %s%s\n", path.c_str(), std::strerror(err),
+                     err == ENOENT ? " (it needs /usr/bin/python3: install python3)" : "");
+        return 126;
+    }
+    std::string looked = candidates[0];
+    for (std::size_t i = 1; i < candidates.size(); ++i) looked += " and " + candidates[i];
+    std::fprintf(stderr, "ipnfs: top: ipnfs-top is not installed (looked for %s)\n",
+                 looked.c_str());
+    return 127;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    // A client of a mounted tree, not a mount: before libfuse sees the words.
+    // Clients of a mounted tree, not mounts: before libfuse sees the words.
     if (argc >= 2 && std::string_view(argv[1]) == "--dump")
         return ipnfs::config::dump_main(argc, argv);
+    if (argc >= 2 && std::string_view(argv[1]) == "top") return exec_top(argc, argv);
     return run(argc, argv);
 }

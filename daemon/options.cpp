@@ -237,6 +237,7 @@ void print_usage(const char* prog) {
     std::printf(
         "usage: %s [SOURCE] MOUNTPOINT [options]\n"
         "       mount -t fuse.ipnfs SOURCE MOUNTPOINT [-o options]\n"
+        "       %s top [MOUNT] [-d SECONDS] [-n NETWORK] [-s KEY] [-r] [--once]\n"
         "\n"
         "Mounts message buses as files: mkdir a network, open its port files,\n"
         "write() sends one message, read() receives one.\n"
@@ -266,8 +267,11 @@ void print_usage(const char* prog) {
         "    -o max_capture_readers=N capture readers per network (default 8)\n"
         "    -o max_text_bytes=N    ctl/stats text held per network (default 16777216)\n"
         "    --dump MOUNTPOINT      print the mounted networks in that file's format\n"
+        "    top [MOUNT] [ARGS]     a live view of the networks' message and byte rates,\n"
+        "                           drops and queues (ipnfs top --help); so a SOURCE\n"
+        "                           cannot be the word top\n"
         "\n",
-        prog);
+        prog, prog);
 }
 
 }  // namespace ipnfs::daemon

@@ -13,6 +13,7 @@ packages=(
   libspdlog-dev libfmt-dev libboost-dev
   liburing-dev  # fs/: the io_uring transport (-o uring)
   libcpg-dev libquorum-dev libvotequorum-dev libcorosync-common-dev  # cluster/: cluster networks
+  python3  # tools/ipnfs-top: `ipnfs top`, the live view (curses)
 )
 packages_bare=()
 
@@ -31,6 +32,7 @@ if [[ "${1:-}" == --test ]]; then
     groff-base mandoc  # the man pages' lint test
     dnsmasq-base  # the qemu VDE test: the DHCP server qemu's iPXE asks through the network
     corosync  # the cluster tests: tools/cluster-hosts.sh runs one per network namespace
+    tmux  # the ipnfs top tests: a terminal to run the live view in (send-keys, capture-pane)
   )
   # Installed without their Recommends (qemu-system-x86's are a GUI, OVMF, ...).
   # qemu-system-x86 brings ipxe-qemu, the NIC's boot ROM, as a dependency.
