@@ -27,6 +27,13 @@ set(CPACK_STRIP_FILES ON)
 # (mount-helper/CMakeLists.txt): CPack must stage through DESTDIR, or the
 # link would be made in the live /sbin and miss the package.
 set(CPACK_SET_DESTDIR ON)
+# The Python module (python/CMakeLists.txt) ships without .pyc; these
+# compile it at install and clean up at removal, as dh_python3 would.
+# python3 is not required: the daemon and the other tools do without it.
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+  "${CMAKE_CURRENT_LIST_DIR}/debian/postinst;${CMAKE_CURRENT_LIST_DIR}/debian/prerm")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS python3)
 set(CPACK_INSTALL_PREFIX /usr)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 
