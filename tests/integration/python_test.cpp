@@ -412,6 +412,24 @@ with open(net + "/ctl") as f:
               "['member 3 7', 'dest 4 anycast 7']\n");
 }
 
+TEST_F(PythonTest, RemovingTheNetworkEndsRecvAndIteration) {
+    std::string net = make_net("lan");
+    std::string out = python(R"py(
+import os, sys, ipnfs
+net = sys.argv[1]
+with ipnfs.Port(net, 1, write=False) as rx, ipnfs.Port(net, 2, read=False) as tx:
+    tx.send(b"last words")
+    os.rmdir(net)
+    print([r.payload for r in rx])
+    try:
+        rx.recv()
+    except EOFError as e:
+        print("EOFError")
+)py",
+                             net);
+    EXPECT_EQ(out, "[b'last words']\nEOFError\n");
+}
+
 // As a user who may only read the port and not manage the network: what the
 // descriptor grants, and nothing more.
 TEST_F(PythonTest, PortCtlIsBoundByWhatTheDescriptorGrants) {
