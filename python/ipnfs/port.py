@@ -199,7 +199,7 @@ class Port:
         returns how many the network took (a lossless network may take only
         the first ones: send the rest again)."""
         self._need_framed("send_many")
-        records = [encode(m) if isinstance(m, bytes) else encode(m[0], m[1]) for m in messages]
+        records = [encode(m[0], m[1]) if isinstance(m, tuple) else encode(m) for m in messages]
         if not records:
             return 0
         written = os.write(self.fileno(), b"".join(records))
