@@ -22,13 +22,19 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${IPNFS_PACKAGE_MAINTAINER}")
 # points to, and fusermount3 for users who are not root.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS fuse3)
-# `ipnfs top` (/usr/bin/ipnfs-top) is a Python program; the daemon runs without it.
+# `ipnfs top` (/usr/bin/ipnfs-top) and the Python module need python3; the
+# daemon and the other tools run without it.
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS python3)
 set(CPACK_STRIP_FILES ON)
 # The mount helper link is made by install(CODE) under $ENV{DESTDIR}
 # (mount-helper/CMakeLists.txt): CPack must stage through DESTDIR, or the
 # link would be made in the live /sbin and miss the package.
 set(CPACK_SET_DESTDIR ON)
+# The Python module (python/CMakeLists.txt) ships without .pyc; these
+# compile it at install and clean up at removal, as dh_python3 would.
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+  "${CMAKE_CURRENT_LIST_DIR}/debian/postinst;${CMAKE_CURRENT_LIST_DIR}/debian/prerm")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_INSTALL_PREFIX /usr)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 

@@ -33,6 +33,7 @@ if [[ "${1:-}" == --test ]]; then
     dnsmasq-base  # the qemu VDE test: the DHCP server qemu's iPXE asks through the network
     corosync  # the cluster tests: tools/cluster-hosts.sh runs one per network namespace
     tmux  # the ipnfs top tests: a terminal to run the live view in (send-keys, capture-pane)
+    mypy  # the python_types test: python/ipnfs and its example under mypy --strict
   )
   # Installed without their Recommends (qemu-system-x86's are a GUI, OVMF, ...).
   # qemu-system-x86 brings ipxe-qemu, the NIC's boot ROM, as a dependency.

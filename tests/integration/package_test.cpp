@@ -249,18 +249,22 @@ TEST(PackageTest, DebInstallsAndMountsOnAFreshDebian12) {
 
     // apt resolves the package's Depends from the tree's own package lists;
     // the shared archive cache keeps later runs off the network.  A lock:
-    // apt refuses to share its archive directory.
+    // apt refuses to share its archive directory.  python3 first, so the
+    // package's postinst byte-compiles its Python module as Debian's do.
     Shell install = chroot.run(
         "cd /tmp && flock -w 300 /var/cache/apt/archives/.ipnfs-test-lock "
-        "apt-get install -y -q -o Dpkg::Use-Pty=0 ./ipnfs_*.deb",
-        400);
+        "sh -c 'apt-get install -y -q -o Dpkg::Use-Pty=0 python3 && "
+        "apt-get install -y -q -o Dpkg::Use-Pty=0 ./ipnfs_*.deb'",
+        600);
     ASSERT_EQ(install.exit_code(), 0) << install.out << install.err;
     Shell files = chroot.run("dpkg -L ipnfs");
     for (const char* path :
          {"/usr/bin/ipnfs", "/usr/bin/ipnfs-cable", "/sbin/mount.fuse.ipnfs",
           "/usr/include/ipnfs.h", "/usr/share/man/man8/ipnfs.8.gz",
           "/usr/share/man/man5/ipnfs.5.gz", "/usr/share/man/man1/ipnfs-cable.1.gz",
-          "/usr/share/doc/ipnfs/examples/mnt-ipn.mount"}) {
+          "/usr/share/doc/ipnfs/examples/mnt-ipn.mount",
+          "/usr/lib/python3/dist-packages/ipnfs/__init__.py",
+          "/usr/lib/python3/dist-packages/ipnfs/py.typed"}) {
         EXPECT_NE(files.out.find(std::string(path) + "\n"), std::string::npos)
             << path << " is not in the package:\n"
             << files.out;
@@ -290,6 +294,22 @@ TEST(PackageTest, DebInstallsAndMountsOnAFreshDebian12) {
     EXPECT_EQ(exit_code_of(wait_child(reader, 10s)), 0);
     EXPECT_EQ(read_whole(chroot.root() + "/tmp/got"), "hi\n");
 
+    // The Python module, shipped as source and compiled by the postinst,
+    // imported by Debian's python3 from its own path, on the mount.
+    EXPECT_EQ(files.out.find(".pyc"), std::string::npos) << "byte-compiled files shipped";
+    Shell compiled = chroot.run("ls /usr/lib/python3/dist-packages/ipnfs/__pycache__");
+    EXPECT_NE(compiled.out.find("port.cpython-"), std::string::npos)
+        << "the postinst did not byte-compile the module: " << compiled.out << compiled.err;
+    Shell py = chroot.run(
+        "cd / && python3 -c 'import ipnfs\n"
+        "with ipnfs.Port(\"/mnt/ipn/chat\", 1, write=False) as rx, "
+        "ipnfs.Port(\"/mnt/ipn/chat\") as tx:\n"
+        "    tx.send(b\"hi\")\n"
+        "    r = rx.recv()\n"
+        "    print(ipnfs.__file__, r.kind.name, r.port, r.payload)'");
+    EXPECT_EQ(py.exit_code(), 0) << py.err;
+    EXPECT_EQ(py.out, "/usr/lib/python3/dist-packages/ipnfs/__init__.py DATA 0 b'hi'\n");
+
     Shell man = chroot.run(
         "if command -v man >/dev/null; then man -w ipnfs && man -w 5 ipnfs && man -w ipnfs-cable; "
         "else gzip -t /usr/share/man/man8/ipnfs.8.gz /usr/share/man/man5/ipnfs.5.gz "
@@ -305,6 +325,11 @@ TEST(PackageTest, DebInstallsAndMountsOnAFreshDebian12) {
         auto status = wait_child(daemon, 5s);
         EXPECT_EQ(exit_code_of(status), 0) << "the daemon did not exit cleanly after umount";
     }
+    // Removal takes the module's compiled files with it (the prerm).
+    Shell remove = chroot.run("apt-get remove -y -q -o Dpkg::Use-Pty=0 ipnfs", 120);
+    EXPECT_EQ(remove.exit_code(), 0) << remove.out << remove.err;
+    Shell left = chroot.run("ls -A /usr/lib/python3/dist-packages/ipnfs 2>&1");
+    EXPECT_NE(left.out.find("No such file"), std::string::npos) << "left behind: " << left.out;
     std::cerr << "whole test " << seconds_since(t0) << " s\n";
 }
 
