@@ -62,7 +62,7 @@ in_chroot 'cd /root/ipnfs && tools/up.sh /mnt/ipn' >"$root/up.log" 2>&1 || {
 t1=$(seconds)
 mb1=$(($(downloaded_mb) - before))
 got=$(in_chroot 'mkdir /mnt/ipn/chat
-timeout 10 head -n1 /mnt/ipn/chat/port1 > /tmp/got & sleep 1
+timeout 10 dd bs=65536 count=1 status=none < /mnt/ipn/chat/port1 > /tmp/got & sleep 1
 echo hello > /mnt/ipn/chat/port2; wait; cat /tmp/got; rmdir /mnt/ipn/chat')
 [ "$got" = hello ] || { echo "time-install.sh: port1 read '$got', not hello" >&2; exit 1; }
 umount "$root/mnt/ipn"
