@@ -30,6 +30,7 @@ if [[ "${1:-}" == --test ]]; then
     ccache  # tools/test.sh, tools/fuzz.sh: four builds per CI run share one compile cache
     dpkg-dev debootstrap  # the .deb: cpack's dpkg-shlibdeps, and the Debian 12 chroot it installs in
     groff-base mandoc  # the man pages' lint test
+    python3-matplotlib  # bench/plot.py: bench/run.sh's charts (optional for a user), the bench_plots test
     dnsmasq-base  # the qemu VDE test: the DHCP server qemu's iPXE asks through the network
     corosync  # the cluster tests: tools/cluster-hosts.sh runs one per network namespace
     tmux  # the ipnfs top tests: a terminal to run the live view in (send-keys, capture-pane)
@@ -45,11 +46,15 @@ elif [[ $# -gt 0 ]]; then
   exit 2
 fi
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# One dpkg-query for all: one per package takes seconds on a busy machine.
+declare -A installed=()
+while read -r p status; do
+  [[ "$status" == "install ok installed" ]] && installed[$p]=1
+done < <(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" "${packages_bare[@]}" 2>/dev/null || true)
 missing=()
-for p in "${packages[@]}"; do installed "$p" || missing+=("$p"); done
+for p in "${packages[@]}"; do [[ -n "${installed[$p]:-}" ]] || missing+=("$p"); done
 missing_bare=()
-for p in "${packages_bare[@]}"; do installed "$p" || missing_bare+=("$p"); done
+for p in "${packages_bare[@]}"; do [[ -n "${installed[$p]:-}" ]] || missing_bare+=("$p"); done
 if ((${#missing[@]} + ${#missing_bare[@]})); then
   echo "ipnfs: installing ${missing[*]} ${missing_bare[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
