@@ -679,6 +679,13 @@ void UringTransport::Impl::recheck_loop() {
         for (auto [unique, pid] : due) {
             if (++checked > kRecheckPerRound) break;
             if (pid == 0 || !signal_pending(pid)) continue;
+            // Answered since it was listed (its thread may have gone because
+            // of that): an interrupt now would wait in libfuse for nothing.
+            {
+                Shard& s = shard(unique);
+                MutexLock lock(s.mu);
+                if (!s.held.contains(unique)) continue;
+            }
             rechecked.fetch_add(1, std::memory_order_relaxed);
             bus::log::limited(spdlog::level::debug, {"uring-interrupt"},
                               "request {} of thread {}: a signal waits, interrupting it", unique,
