@@ -31,6 +31,7 @@ if [[ "${1:-}" == --test ]]; then
     groff-base mandoc  # the man pages' lint test
     dnsmasq-base  # the qemu VDE test: the DHCP server qemu's iPXE asks through the network
     corosync  # the cluster tests: tools/cluster-hosts.sh runs one per network namespace
+    strace  # bench/wakeups.sh: the daemon's system calls per message
   )
   # Installed without their Recommends (qemu-system-x86's are a GUI, OVMF, ...).
   # qemu-system-x86 brings ipxe-qemu, the NIC's boot ROM, as a dependency.
