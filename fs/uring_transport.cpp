@@ -179,6 +179,9 @@ struct Queue {
     // main loop's submits.
     std::vector<Entry*> dirty;
     std::uint64_t round = 0;
+    // The ring defers task work to io_uring_enter: only then may idle
+    // entries be trimmed (Impl::trim).
+    bool deferred = false;
     bool at_bound_logged = false;
     std::vector<char> buf;
 };
@@ -388,6 +391,7 @@ void UringTransport::Impl::run_queue(Queue& q, std::promise<std::string>& ready)
               IORING_SETUP_DEFER_TASKRUN;
     p.cq_entries = 16384;
     int rc = io_uring_queue_init_params(256, &q.ring, &p);
+    q.deferred = rc == 0;
     if (rc == -EINVAL) {  // an older kernel: without deferred task work
         p = {};
         p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE;
@@ -543,7 +547,15 @@ void UringTransport::Impl::handle(Queue& q, Entry* e, int res) {
 // thread's syscalls, an entry whose header still holds the reply's unique
 // holds no request, and its pages are the dead reply's.  One whose header
 // changed has a request whose completion is on its way; handle() trims it.
+//
+// Without deferred task work (an older kernel) the task work may run on any
+// return to user space, an interrupt's too, so an idle entry is never
+// trimmed there; handle() trims it when it comes back.
 void UringTransport::Impl::trim(Queue& q) {
+    if (!q.deferred) {
+        q.dirty.clear();
+        return;
+    }
     std::size_t kept = 0;
     for (Entry* e : q.dirty) {
         if (e->in_daemon || e->touched <= kKeepBytes) continue;
