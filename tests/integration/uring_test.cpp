@@ -208,6 +208,49 @@ TEST_F(UringTest, KilledReadersEndAndSwallowNothing) {
               << " of them ended by the daemon's re-check (the kernel lost their interrupt)\n";
 }
 
+// The lost interrupt (docs/architecture.md): a catchable signal that comes
+// as a read goes to its ring entry.  Signals at varied moments, repeated
+// until the read returns: one the kernel lost leaves the reader deaf to
+// later ones, so only the daemon's re-check can end that read.  Every read
+// must end with EINTR within 5 s and take nothing from the port.
+TEST_F(UringTest, SignalledReadsEndWithEINTREvenWhenTheKernelLosesTheInterrupt) {
+    std::string net = make_net("n");
+    Fd a = open_fd(net + "/port0", O_RDWR);
+    Fd b = open_fd(net + "/port1", O_RDONLY);
+    ASSERT_TRUE(a.ok() && b.ok());
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;  // no SA_RESTART: read() returns EINTR
+    ASSERT_EQ(sigaction(SIGUSR1, &sa, nullptr), 0);
+    constexpr int kRounds = 1000;
+    for (int round = 0; round < kRounds; ++round) {
+        BackgroundCall call(mount_, [&] {
+            Io io;
+            char buf[64];
+            io.n = ::read(b.get(), buf, sizeof buf);
+            io.err = io.n < 0 ? errno : 0;
+            return io;
+        });
+        std::this_thread::sleep_for(std::chrono::microseconds((round % 20) * 25));
+        bool ended = false;
+        for (auto deadline = Clock::now() + 5s; !ended && Clock::now() < deadline;) {
+            pthread_kill(call.handle(), SIGUSR1);
+            ended = call.wait(20ms);
+        }
+        ASSERT_TRUE(ended) << "round " << round << ": a signalled read did not end in 5 s";
+        EXPECT_EQ(call.result().err, EINTR) << "round " << round;
+    }
+    ASSERT_EQ(write_msg(a.get(), "kept").n, 4);
+    EXPECT_EQ(read_one(b.get()).data, "kept") << "an interrupted read took the message";
+    a.reset();
+    b.reset();
+    std::string log = log_after_stop();
+    std::smatch m;
+    static const std::regex re(R"((\d+) requests interrupted by the re-check)");
+    ASSERT_TRUE(std::regex_search(log, m, re)) << log;
+    std::cout << "[ info ] " << kRounds << " signalled reads, " << m[1]
+              << " of them ended by the daemon's re-check (the kernel lost their interrupt)\n";
+}
+
 class UringLoadTest : public UringTest {};
 
 TEST_F(UringLoadTest, TenThousandParkedReadersGrowTheEntries) {
