@@ -38,6 +38,7 @@ struct RawOptions {
     char* user_mib = nullptr;
     char* uring = nullptr;
     char* uring_entries = nullptr;
+    char* uring_user_entries = nullptr;
     int uring_bare = 0;  // -o uring alone: on
 
     RawOptions() = default;
@@ -46,7 +47,7 @@ struct RawOptions {
     ~RawOptions() {
         for (char* p : {log_level, log_file, policy, plugins, ports, mtu, queue, root_mode, config,
                         vde_dir, max_event_readers, max_capture_readers, max_text_bytes, holdtime,
-                        net_mib, user_mib, uring, uring_entries}) {
+                        net_mib, user_mib, uring, uring_entries, uring_user_entries}) {
             free(p);
         }
     }
@@ -79,6 +80,7 @@ const fuse_opt kOptionSpecs[] = {
     IPNFS_OPT("user_mib=%s", user_mib),
     IPNFS_OPT("uring=%s", uring),
     IPNFS_OPT("uring_entries=%s", uring_entries),
+    IPNFS_OPT("uring_user_entries=%s", uring_user_entries),
     {"uring", offsetof(RawOptions, uring_bare), 1},
     FUSE_OPT_KEY("max_threads=", kKeyMaxThreads),
     FUSE_OPT_END,
@@ -218,7 +220,9 @@ bool parse_options(fuse_args& args, Options& opts, std::string& error) {
         }
     }
     if (!take_number(raw.uring_entries, 16, 1U << 20, "uring_entries", opts.uring.max_entries,
-                     error)) {
+                     error) ||
+        !take_number(raw.uring_user_entries, 1, 1U << 20, "uring_user_entries",
+                     opts.uring.max_user_entries, error)) {
         return false;
     }
     opts.byte_limits.network = std::uint64_t{net_mib} << 20;
@@ -260,6 +264,8 @@ void print_usage(const char* prog) {
         "                           (default off; see ipnfs(8))\n"
         "    -o uring_entries=N     ring entries of the mount, split between CPUs\n"
         "                           (default 32768)\n"
+        "    -o uring_user_entries=N  parked requests one non-root user may hold on\n"
+        "                           the ring (default uring_entries/8)\n"
         "    -o root_mode=OCTAL     permissions of the mount root (default 0755)\n"
         "    -o config=FILE         make the networks FILE declares at mount\n"
         "    -o vde_dir=DIR         root's directory of VDE endpoints (default /run/ipnfs)\n"

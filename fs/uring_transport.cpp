@@ -62,6 +62,10 @@ constexpr std::uint64_t kWakeTag = 1;  // user_data of the wake eventfd's read
 constexpr std::uint32_t kFirstEntries = 8;
 constexpr std::uint32_t kMaxBatch = 512;
 constexpr std::uint32_t kReserve = 4;  // entries of a queue a parked request may not take
+// Payload bytes an entry keeps resident between requests: the first page,
+// which every small message uses; pages past it are given back (see
+// Impl::trim) so an entry costs that page, not the largest message it carried.
+const std::size_t kKeepBytes = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 constexpr auto kRecheckAfter = std::chrono::seconds(1);
 constexpr std::size_t kRecheckPerRound = 1000;  // /proc reads per round (one round a second)
 
@@ -116,6 +120,11 @@ std::string uring_problem() {
 }
 
 struct Queue;
+struct Entry;
+std::size_t page_round(std::size_t n) {
+    return (n + kKeepBytes - 1) / kKeepBytes * kKeepBytes;
+}
+void drop_payload(Entry* e);
 
 // One ring entry: the header and payload buffers the kernel copies a request
 // into and a reply out of.  Owned by its queue; between the request's CQE and
@@ -125,10 +134,17 @@ struct Entry {
     RingHeader header{};
     struct iovec iov[2]{};
     std::uint64_t commit_id = 0;
-    std::uint32_t pid = 0;  // the requester's thread
-    std::uint32_t uid = 0;  // the requester's
-    bool parked = false;    // counted in its queue's parked_by_uid
+    std::uint32_t pid = 0;   // the requester's thread
+    std::uint32_t uid = 0;   // the requester's
+    bool parked = false;     // counted in its queue's parked_by_uid
+    bool in_daemon = false;  // between its request's CQE and its commit
     std::chrono::steady_clock::time_point since;
+    // Payload bytes that may be resident (page-rounded high water since the
+    // last trim), and for the trim of an idle entry: the unique its commit
+    // answered and the queue's submit round that sent the commit.
+    std::size_t touched = 0;
+    std::uint64_t commit_unique = 0;
+    std::uint64_t commit_round = 0;
 };
 
 struct Queue {
@@ -151,13 +167,33 @@ struct Queue {
     std::uint32_t cap = 0;  // entries this queue may register
     std::uint32_t registered = 0;
     std::uint32_t held = 0;  // in flight or parked
-    // Parked requests of each non-root uid: at most half of what the queue
-    // may park, so one user cannot take every entry another user's blocking
-    // read would need.
+    // Parked requests of each non-root uid (at most user_cap), and of all of
+    // them (at most three quarters of what the queue may park): one user
+    // cannot take the entries another user's blocking read needs, nor can
+    // users together take root's.
     std::unordered_map<std::uint32_t, std::uint32_t> parked_by_uid;
+    std::uint32_t parked_nonroot = 0;
+    std::uint32_t user_cap = 0;
+    // Committed entries whose payload holds more than kKeepBytes, to trim
+    // once the kernel has taken the reply (Impl::trim); `round` counts the
+    // main loop's submits.
+    std::vector<Entry*> dirty;
+    std::uint64_t round = 0;
+    // The ring defers task work to io_uring_enter: only then may idle
+    // entries be trimmed (Impl::trim).
+    bool deferred = false;
     bool at_bound_logged = false;
     std::vector<char> buf;
 };
+
+// Gives back the pages of an entry's payload past the first, which only the
+// daemon may touch now (the entry is in hand, or idle without a request).
+void drop_payload(Entry* e) {
+    if (e->touched <= kKeepBytes) return;
+    char* base = static_cast<char*>(e->iov[1].iov_base);
+    (void)madvise(base + kKeepBytes, e->touched - kKeepBytes, MADV_DONTNEED);
+    e->touched = kKeepBytes;
+}
 
 namespace {
 thread_local Queue* t_queue = nullptr;  // the queue whose thread this is
@@ -228,6 +264,7 @@ struct UringTransport::Impl {
     io_uring_sqe* sqe_of(Queue& q);
     void handle(Queue& q, Entry* e, int res);
     void commit(Entry* e);
+    void trim(Queue& q);
     void recheck_loop();
 };
 
@@ -238,9 +275,13 @@ bool uring_may_park() {
     // q->held counts this request already.
     if (q->held + kReserve > q->cap) return false;
     if (e->uid == 0) return true;
-    std::uint32_t& mine = q->parked_by_uid[e->uid];
-    if (mine >= (q->cap - kReserve) / 2) return false;
-    ++mine;
+    std::uint32_t parkable = q->cap - kReserve;
+    if (q->parked_nonroot >= parkable - parkable / 4) return false;
+    auto it = q->parked_by_uid.find(e->uid);
+    if (it != q->parked_by_uid.end() && it->second >= q->user_cap) return false;
+    if (it == q->parked_by_uid.end()) it = q->parked_by_uid.emplace(e->uid, 0).first;
+    ++it->second;
+    ++q->parked_nonroot;
     e->parked = true;
     return true;
 }
@@ -278,8 +319,16 @@ void UringTransport::Impl::submit_commit(Queue& q, Entry* e) {
     io_uring_sqe_set_data(sqe, e);
     if (e->parked) {
         e->parked = false;
+        --q.parked_nonroot;
         auto it = q.parked_by_uid.find(e->uid);
         if (it != q.parked_by_uid.end() && --it->second == 0) q.parked_by_uid.erase(it);
+    }
+    e->in_daemon = false;
+    if (e->touched > kKeepBytes) {
+        std::memcpy(&e->commit_unique, e->header.in_out + offsetof(fuse_out_header, unique),
+                    sizeof e->commit_unique);
+        e->commit_round = q.round + 1;
+        q.dirty.push_back(e);
     }
     --q.held;
     held.fetch_sub(1, std::memory_order_relaxed);
@@ -342,6 +391,7 @@ void UringTransport::Impl::run_queue(Queue& q, std::promise<std::string>& ready)
               IORING_SETUP_DEFER_TASKRUN;
     p.cq_entries = 16384;
     int rc = io_uring_queue_init_params(256, &q.ring, &p);
+    q.deferred = rc == 0;
     if (rc == -EINVAL) {  // an older kernel: without deferred task work
         p = {};
         p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE;
@@ -383,7 +433,10 @@ void UringTransport::Impl::run_queue(Queue& q, std::promise<std::string>& ready)
                                q.qid, q.registered, opts.max_entries);
             }
         }
-        rc = io_uring_submit_and_wait(&q.ring, 1);
+        // With entries to trim, submit without waiting, so the trim follows
+        // the commits at once instead of the queue's next request.
+        rc = q.dirty.empty() ? io_uring_submit_and_wait(&q.ring, 1) : io_uring_submit(&q.ring);
+        ++q.round;
         if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
             bus::log::error({"uring"}, "io_uring queue {}: {}", q.qid, std::strerror(-rc));
             break;
@@ -409,6 +462,7 @@ void UringTransport::Impl::run_queue(Queue& q, std::promise<std::string>& ready)
             handle(q, reinterpret_cast<Entry*>(tag), res);
         }
         io_uring_cq_advance(&q.ring, seen);
+        if (!q.dirty.empty()) trim(q);
     }
     // The answers given before stop() (end of file to parked readers) go
     // to the kernel before the ring closes.
@@ -439,8 +493,10 @@ void UringTransport::Impl::handle(Queue& q, Entry* e, int res) {
     ++q.held;
     held.fetch_add(1, std::memory_order_relaxed);
     requests.fetch_add(1, std::memory_order_relaxed);
+    e->in_daemon = true;
     const auto* in = reinterpret_cast<const fuse_in_header*>(e->header.in_out);
     std::uint32_t payload = e->header.ent.payload_sz;
+    e->touched = std::max(e->touched, page_round(std::min<std::size_t>(payload, payload_size)));
     e->commit_id = e->header.ent.commit_id;
     std::size_t op = in->len - sizeof(fuse_in_header) - payload;
     if (in->len < sizeof(fuse_in_header) + payload || op > sizeof e->header.op_in ||
@@ -458,6 +514,9 @@ void UringTransport::Impl::handle(Queue& q, Entry* e, int res) {
     std::memcpy(q.buf.data(), in, sizeof(fuse_in_header));
     std::memcpy(q.buf.data() + sizeof(fuse_in_header), e->header.op_in, op);
     std::memcpy(q.buf.data() + sizeof(fuse_in_header) + op, e->iov[1].iov_base, payload);
+    // The payload is copied out: while the request is handled or parked its
+    // entry keeps only its first page.
+    drop_payload(e);
     in_dispatch.fetch_add(1);
     if (draining.load()) {
         in_dispatch.fetch_sub(1);
@@ -479,6 +538,36 @@ void UringTransport::Impl::handle(Queue& q, Entry* e, int res) {
     fuse_session_process_buf(se, &fb);
     t_entry = nullptr;
     in_dispatch.fetch_sub(1);
+}
+
+// Idle entries whose commit went out with more than kKeepBytes of payload
+// give the rest back.  The kernel writes a new request into an entry only on
+// this thread, inside io_uring_enter (the commit's own submission, or task
+// work), and writes the in-header last; so here, between two of this
+// thread's syscalls, an entry whose header still holds the reply's unique
+// holds no request, and its pages are the dead reply's.  One whose header
+// changed has a request whose completion is on its way; handle() trims it.
+//
+// Without deferred task work (an older kernel) the task work may run on any
+// return to user space, an interrupt's too, so an idle entry is never
+// trimmed there; handle() trims it when it comes back.
+void UringTransport::Impl::trim(Queue& q) {
+    if (!q.deferred) {
+        q.dirty.clear();
+        return;
+    }
+    std::size_t kept = 0;
+    for (Entry* e : q.dirty) {
+        if (e->in_daemon || e->touched <= kKeepBytes) continue;
+        if (e->commit_round > q.round) {
+            q.dirty[kept++] = e;  // its commit has not gone out yet
+            continue;
+        }
+        const volatile auto* unique = reinterpret_cast<const volatile std::uint64_t*>(
+            e->header.in_out + offsetof(fuse_in_header, unique));
+        if (*unique == e->commit_unique) drop_payload(e);
+    }
+    q.dirty.resize(kept);
 }
 
 // Hands an answered entry back to the kernel: at once on its queue's own
@@ -516,6 +605,10 @@ bool UringTransport::Impl::start_queues(std::string& why) {
         // The bound split evenly: one CPU's parked requests cannot take
         // the entries another CPU's requests need.
         q->cap = opts.max_entries / n;
+        // A non-root uid's parked requests, split as the entries are.
+        std::uint32_t user =
+            opts.max_user_entries != 0 ? opts.max_user_entries : opts.max_entries / 8;
+        q->user_cap = std::max(1U, user / n);
         queues.push_back(std::move(q));
     }
     for (std::uint32_t i = 0; i < n; ++i) {
@@ -542,7 +635,9 @@ bool UringTransport::Impl::reply_init(int fd_, struct iovec* iov, int count, ssi
         auto* out = static_cast<fuse_init_out*>(iov[1].iov_base);
         std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
         std::size_t pages = (out->flags & FUSE_MAX_PAGES) != 0 ? out->max_pages : 32;
-        payload_size = std::max<std::size_t>({8192, out->max_write, pages * page});
+        // Page-rounded, so each entry's payload starts on a page of its own
+        // (drop_payload() gives pages back).
+        payload_size = page_round(std::max<std::size_t>({8192, out->max_write, pages * page}));
         fd = fd_;
         use = start_queues(why);
         if (use) {
@@ -596,6 +691,13 @@ void UringTransport::Impl::recheck_loop() {
         for (auto [unique, pid] : due) {
             if (++checked > kRecheckPerRound) break;
             if (pid == 0 || !signal_pending(pid)) continue;
+            // Answered since it was listed (its thread may have gone because
+            // of that): an interrupt now would wait in libfuse for nothing.
+            {
+                Shard& s = shard(unique);
+                MutexLock lock(s.mu);
+                if (!s.held.contains(unique)) continue;
+            }
             rechecked.fetch_add(1, std::memory_order_relaxed);
             bus::log::limited(spdlog::level::debug, {"uring-interrupt"},
                               "request {} of thread {}: a signal waits, interrupting it", unique,
@@ -660,6 +762,7 @@ bool UringTransport::reply(int fd, struct iovec* iov, int count, ssize_t& writte
         out.error = -EIO;
         payload = 0;
     } else {
+        e->touched = std::max(e->touched, page_round(payload));
         char* to = static_cast<char*>(e->iov[1].iov_base);
         for (int i = 1; i < count; ++i) {
             std::memcpy(to, iov[i].iov_base, iov[i].iov_len);

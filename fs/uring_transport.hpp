@@ -26,6 +26,10 @@ struct UringOptions {
     // split evenly between the CPUs' queues.  Each entry is a request in
     // flight or parked; see docs/usage.md.
     std::uint32_t max_entries = 32768;
+    // Parked requests one non-root uid may hold, all queues together
+    // (-o uring_user_entries; 0: max_entries / 8), split as the entries are.
+    // Non-root uids together may park at most three quarters of a queue.
+    std::uint32_t max_user_entries = 0;
 };
 
 // Empty if this kernel lets a mount use FUSE over io_uring now, else why not

@@ -35,6 +35,7 @@ if [[ "${1:-}" == --test ]]; then
     corosync  # the cluster tests: tools/cluster-hosts.sh runs one per network namespace
     tmux  # the ipnfs top tests: a terminal to run the live view in (send-keys, capture-pane)
     mypy  # the python_types test: python/ipnfs and its example under mypy --strict
+    strace  # bench/wakeups.sh: the daemon's system calls per message
   )
   # Installed without their Recommends (qemu-system-x86's are a GUI, OVMF, ...).
   # qemu-system-x86 brings ipxe-qemu, the NIC's boot ROM, as a dependency.
