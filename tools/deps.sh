@@ -12,6 +12,7 @@ packages=(
   libfuse3-dev fuse3
   libspdlog-dev libfmt-dev libboost-dev
   liburing-dev  # fs/: the io_uring transport (-o uring)
+  libsystemd-dev  # daemon/: the journal sink (-o log=journal)
   libcpg-dev libquorum-dev libvotequorum-dev libcorosync-common-dev  # cluster/: cluster networks
 )
 packages_bare=()
@@ -30,6 +31,7 @@ if [[ "${1:-}" == --test ]]; then
     dpkg-dev debootstrap  # the .deb: cpack's dpkg-shlibdeps, and the Debian 12 chroot it installs in
     groff-base mandoc  # the man pages' lint test
     dnsmasq-base  # the qemu VDE test: the DHCP server qemu's iPXE asks through the network
+    systemd  # the journal test: its own systemd-journald in a mount namespace, and journalctl
     corosync  # the cluster tests: tools/cluster-hosts.sh runs one per network namespace
   )
   # Installed without their Recommends (qemu-system-x86's are a GUI, OVMF, ...).
