@@ -5,6 +5,9 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <syslog.h>
+// Else sd_journal_sendv() adds CODE_FILE, CODE_LINE and CODE_FUNC naming
+// this sink, the same on every line.
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
