@@ -5,6 +5,22 @@
 
 namespace ipnfs::bus::log {
 
+namespace {
+thread_local const Fields* t_current = nullptr;
+}  // namespace
+
+const Fields* current_fields() noexcept {
+    return t_current;
+}
+
+CurrentFields::CurrentFields(const Fields& f) noexcept : previous_(t_current) {
+    t_current = &f;
+}
+
+CurrentFields::~CurrentFields() {
+    t_current = previous_;
+}
+
 void append_field(fmt::memory_buffer& out, std::string_view key, std::string_view value) {
     auto to = std::back_inserter(out);
     if (out.size() > 0) out.push_back(' ');

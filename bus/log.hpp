@@ -42,6 +42,24 @@ void append_field(fmt::memory_buffer& out, std::string_view key, std::string_vie
 // The fields, then ": ", as every line starts.
 void append_fields(fmt::memory_buffer& out, const Fields& fields);
 
+// The fields of the line this thread is logging, for a sink that keeps them
+// apart from the text (the journal's, daemon/journal_sink.hpp); null outside
+// write().  Sinks run on the logging thread: the daemon's loggers are
+// synchronous.
+const Fields* current_fields() noexcept;
+
+// Names the fields of the lines logged while it lives.
+class CurrentFields {
+  public:
+    explicit CurrentFields(const Fields& f) noexcept;
+    ~CurrentFields();
+    CurrentFields(const CurrentFields&) = delete;
+    CurrentFields& operator=(const CurrentFields&) = delete;
+
+  private:
+    const Fields* previous_;
+};
+
 // The most of one line that goes to the log: a line can quote what a client
 // wrote (a 64 KiB ctl line), and the rate limiter counts lines, not bytes.
 constexpr std::size_t kMaxLine = 1024;
@@ -63,6 +81,7 @@ void write(spdlog::level::level_enum level, const Fields& fields, fmt::format_st
             line.resize(kMaxLine);
             fmt::format_to(std::back_inserter(line), "... ({} bytes in all)", full);
         }
+        CurrentFields current(fields);
         logger->log(level, std::string_view(line.data(), line.size()));
     } catch (...) {  // NOLINT(bugprone-empty-catch): nowhere left to report it
     }

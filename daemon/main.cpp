@@ -92,7 +92,8 @@ int run(int argc, char** argv) {
         return 2;
     }
     if (cmd.debug) opts.log_level = "debug";
-    if (!daemon::setup_logging(opts.log_level, opts.log_file, cmd.foreground != 0, error)) {
+    if (!daemon::setup_logging(opts.log_level, opts.log_target, opts.log_file, cmd.foreground != 0,
+                               error)) {
         std::fprintf(stderr, "ipnfs: %s\n", error.c_str());
         return 2;
     }

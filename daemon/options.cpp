@@ -22,6 +22,7 @@ namespace {
 struct RawOptions {
     char* log_level = nullptr;
     char* log_file = nullptr;
+    char* log = nullptr;
     char* policy = nullptr;
     char* plugins = nullptr;
     char* ports = nullptr;
@@ -45,9 +46,9 @@ struct RawOptions {
     RawOptions(const RawOptions&) = delete;
     RawOptions& operator=(const RawOptions&) = delete;
     ~RawOptions() {
-        for (char* p : {log_level, log_file, policy, plugins, ports, mtu, queue, root_mode, config,
-                        vde_dir, max_event_readers, max_capture_readers, max_text_bytes, holdtime,
-                        net_mib, user_mib, uring, uring_entries, uring_user_entries}) {
+        for (char* p : {log_level, log_file, log, policy, plugins, ports, mtu, queue, root_mode,
+                        config, vde_dir, max_event_readers, max_capture_readers, max_text_bytes,
+                        holdtime, net_mib, user_mib, uring, uring_entries, uring_user_entries}) {
             free(p);
         }
     }
@@ -64,6 +65,7 @@ constexpr std::uint32_t kMaxMib = 1U << 20;
 const fuse_opt kOptionSpecs[] = {
     IPNFS_OPT("log_level=%s", log_level),
     IPNFS_OPT("log_file=%s", log_file),
+    IPNFS_OPT("log=%s", log),
     IPNFS_OPT("policy=%s", policy),
     IPNFS_OPT("plugins=%s", plugins),
     IPNFS_OPT("ports=%s", ports),
@@ -142,6 +144,10 @@ bool parse_options(fuse_args& args, Options& opts, std::string& error) {
     opts.max_threads_given = parsed.max_threads;
     take(raw.log_level, opts.log_level);
     take(raw.log_file, opts.log_file);
+    if (std::string where; take(raw.log, where) && !parse_log_target(where, opts.log_target)) {
+        error = fmt::format("log={}: not auto, journal, syslog or stderr", where);
+        return false;
+    }
     take(raw.policy, opts.policy);
     if (std::string dir; take(raw.plugins, dir)) {
         // Absolute: the daemon leaves its working directory when it detaches.
@@ -248,7 +254,10 @@ void print_usage(const char* prog) {
         "\n"
         "ipnfs options:\n"
         "    -o log_level=LEVEL     trace, debug, info (default), warn, error, off\n"
-        "    -o log_file=PATH       log here instead of syslog once daemonized\n"
+        "    -o log=WHERE           journal (fields of their own), syslog, stderr (with -f)\n"
+        "                           or auto (default: the journal when stderr is systemd's\n"
+        "                           journal stream, else stderr with -f, else syslog)\n"
+        "    -o log_file=PATH       log to this file instead\n"
         "    -o policy=NAME         policy of new networks (default hub)\n"
         "    -o plugins=DIR         load policy plugins (NAME.so) from DIR\n"
         "    -o ports=N             ports of new networks (default 32)\n"

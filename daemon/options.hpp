@@ -8,6 +8,7 @@
 #include <string>
 
 #include "bus/network.hpp"
+#include "daemon/log.hpp"
 #include "fs/uring_transport.hpp"
 
 namespace ipnfs::daemon {
@@ -15,7 +16,8 @@ namespace ipnfs::daemon {
 struct Options {
     std::string source = "ipnfs";
     std::string log_level = "info";
-    std::string log_file;  // empty: stderr in the foreground, syslog once daemonized
+    std::string log_file;                         // empty: log_target says where
+    LogTarget log_target = LogTarget::automatic;  // -o log=auto|journal|syslog|stderr
     std::string policy = "hub";
     std::string plugins;                 // absolute; empty: no policy plugins
     std::string config;                  // absolute; empty: no networks made at mount

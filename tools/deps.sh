@@ -12,6 +12,7 @@ packages=(
   libfuse3-dev fuse3
   libspdlog-dev libfmt-dev libboost-dev
   liburing-dev  # fs/: the io_uring transport (-o uring)
+  libsystemd-dev  # daemon/: the journal sink (-o log=journal)
   libcpg-dev libquorum-dev libvotequorum-dev libcorosync-common-dev  # cluster/: cluster networks
   python3  # tools/ipnfs-top: `ipnfs top`, the live view (curses)
 )
@@ -32,6 +33,7 @@ if [[ "${1:-}" == --test ]]; then
     groff-base mandoc  # the man pages' lint test
     python3-matplotlib  # bench/plot.py: bench/run.sh's charts (optional for a user), the bench_plots test
     dnsmasq-base  # the qemu VDE test: the DHCP server qemu's iPXE asks through the network
+    systemd  # the journal test: its own systemd-journald in a mount namespace, and journalctl
     corosync  # the cluster tests: tools/cluster-hosts.sh runs one per network namespace
     tmux  # the ipnfs top tests: a terminal to run the live view in (send-keys, capture-pane)
     mypy  # the python_types test: python/ipnfs and its example under mypy --strict
