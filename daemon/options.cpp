@@ -46,9 +46,26 @@ struct RawOptions {
     RawOptions(const RawOptions&) = delete;
     RawOptions& operator=(const RawOptions&) = delete;
     ~RawOptions() {
-        for (char* p : {log_level, log_file, log, policy, plugins, ports, mtu, queue, root_mode,
-                        config, vde_dir, max_event_readers, max_capture_readers, max_text_bytes,
-                        holdtime, net_mib, user_mib, uring, uring_entries, uring_user_entries}) {
+        for (char* p : {log_level,
+                        log_file,
+                        log,
+                        policy,
+                        plugins,
+                        ports,
+                        mtu,
+                        queue,
+                        root_mode,
+                        config,
+                        vde_dir,
+                        max_event_readers,
+                        max_capture_readers,
+                        max_text_bytes,
+                        holdtime,
+                        net_mib,
+                        user_mib,
+                        uring,
+                        uring_entries,
+                        uring_user_entries}) {
             free(p);
         }
     }
