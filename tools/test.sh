@@ -26,7 +26,12 @@ cmake -S . -B build-test "${cache[@]}" -DIPNFS_TESTS=ON -DCMAKE_BUILD_TYPE=RelWi
 cmake --build build-test -j"$jobs"
 # The mount(8) and fstab tests run the installed daemon, as mount(8) does.
 cmake --install build-test >/dev/null
-ctest --test-dir build-test --output-on-failure --timeout 180
+# Two at a time: most integration tests wait (on corosync, timers, peers),
+# and the stage below runs the same tests two at a time on the ring too.
+# A test that must run alone says so (RUN_SERIAL).  The Uring tests one at a
+# time, after: each sets the fuse module's enable_uring as it needs.
+ctest --test-dir build-test --output-on-failure --timeout 180 -j2 -E '^Uring'
+ctest --test-dir build-test --output-on-failure --timeout 180 -R '^Uring'
 
 # ---- the integration suite again, on FUSE over io_uring (issue 21) ----
 # Every fixture mount asks for -o uring=on (IPNFS_TEST_TRANSPORT=uring), so
@@ -65,10 +70,15 @@ cmake --build build-asan -j"$jobs"
 # memory and quarantine inflate several times over: those tests ran in the
 # normal build above; the code they measure runs here in the unit tests.
 # tests/lsan.supp names each leak that is not ours, and why.
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-  LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
-  ctest --test-dir build-asan --output-on-failure --timeout 300 -LE installed \
+# The unit tests two at a time (each is a process, most of their time is
+# ASan's start-up), the integration tests one at a time: ASan slows the
+# daemon several times over, and their bounds were set for one at a time.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+  LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp
+ctest --test-dir build-asan --output-on-failure --timeout 300 -L unit -j2
+ctest --test-dir build-asan --output-on-failure --timeout 300 -LE 'installed|unit' \
   -E '^(BoundsTest|SharedTextTest|MemoryBoundTest|PollLeakTest|PartialReadBoundTest)\.'
+unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 
 # ---- ThreadSanitizer (unit tests: bus/, policies/, netdev/; issue 8) ----
 # The unit tests alone: the daemon runs under libfuse, whose threads TSan
