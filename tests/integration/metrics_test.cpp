@@ -179,6 +179,27 @@ TEST_F(MetricsTest, ValuesEqualTheStatsFileOfTheSameNetwork) {
     for (const auto& [series, value] : got) EXPECT_EQ(root[series], value) << series;
 }
 
+TEST_F(MetricsTest, InterfaceAndCableTablesBecomeLabelledSeries) {
+    std::string lan = make_net("lan");
+    make_net("wan");
+    const std::string tap = "ipm" + std::to_string(getpid() % 100000);
+    ASSERT_EQ(ctl(lan, "tap " + tap + " 0\n"), 0) << last_error_line(ctl_text(lan));
+    ASSERT_EQ(ctl(lan, "cable wan 1 1\n"), 0) << last_error_line(ctl_text(lan));
+    std::string copy = scratch() + "/lan.prom";
+    std::ofstream(copy, std::ios::binary) << slurp(lan + "/metrics");
+    EXPECT_EQ(format_problems({copy}), "");
+    std::map<std::string, std::uint64_t> got = samples_of(slurp(lan + "/metrics"));
+    const std::string iface = "{network=\"lan\",interface=\"" + tap + "\",kind=\"tap\",port=\"0\"}";
+    EXPECT_EQ(got["ipnfs_interface_running" + iface], 1u);
+    EXPECT_TRUE(got.contains("ipnfs_interface_frames_in_total" + iface));
+    EXPECT_TRUE(got.contains("ipnfs_interface_if_tx_dropped_total" + iface));
+    const std::string cable = "{network=\"lan\",cable=\"wan\",port=\"1\",peer_port=\"1\"}";
+    EXPECT_EQ(got["ipnfs_cable_running" + cable], 1u);
+    EXPECT_TRUE(got.contains("ipnfs_cable_hop_drops_total" + cable));
+    ASSERT_EQ(ctl(lan, "untap " + tap + "\n"), 0);
+    ASSERT_EQ(ctl(lan, "uncable wan\n"), 0);
+}
+
 // A free TCP port on 127.0.0.1 (bound and let go: another process could
 // take it before the exporter does, which the test would then report).
 int free_port() {
