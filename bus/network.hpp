@@ -239,6 +239,14 @@ class Network {
     // them: these rows do not run (control() runs its own).
     [[nodiscard]] const CommandTable& commands() const { return commands_; }
     [[nodiscard]] std::string stats() const EXCLUDES(mu_);
+    // What the daemon as a whole reports of every network (fs's ipnfs.prom),
+    // without rendering the network's stats text.
+    struct Gauges {
+        std::uint64_t parked_readers = 0;
+        std::uint64_t parked_senders = 0;
+        std::uint64_t held_bytes = 0;  // as stats' held_bytes
+    };
+    [[nodiscard]] Gauges gauges() const EXCLUDES(mu_);
 
     // The network is being removed: parked receivers get end of file, parked
     // and later sends fail with EPIPE, connects with ENOENT, and the

@@ -458,4 +458,9 @@ std::string Network::stats() const {
     return text;
 }
 
+Network::Gauges Network::gauges() const {
+    MutexLock lock(mu_);
+    return {parked_readers_, senders_.size(), held_.held()};
+}
+
 }  // namespace ipnfs::bus

@@ -149,6 +149,7 @@ bool read_mounted(const std::string& mountpoint, Config& out, std::string& error
     std::sort(names.begin(), names.end());
     out = {};
     for (const std::string& name : names) {
+        if (name == fs::kRootMetricsFile.name) continue;  // a file, not a network
         Network net;
         if (!read_network((root / name).string(), name, net, error)) return false;
         out.networks.push_back(std::move(net));

@@ -14,7 +14,18 @@
 namespace ipnfs::fs {
 
 // What an inode names.
-enum class Kind : std::uint8_t { root, network, ctl, stats, clone, events, capture, port };
+enum class Kind : std::uint8_t {
+    root,
+    network,
+    ctl,
+    stats,
+    clone,
+    events,
+    capture,
+    metrics,       // a network's series in the exposition format
+    root_metrics,  // ipnfs.prom at the mount root: every network the opener may see
+    port
+};
 
 // What open() makes of a file, and so what its reads and writes are.
 enum class Opens : std::uint8_t {
@@ -42,7 +53,7 @@ struct FileRow {
     }
 };
 
-// Slot 0 is the directory itself; 6..15 are kept for files to come.
+// Slot 0 is the directory itself; 7..15 are kept for files to come.
 inline constexpr std::uint32_t kDirSlot = 0;
 
 // The fixed files, in readdir's order.
@@ -65,11 +76,25 @@ inline constexpr std::array kFixedFiles{
             .kind = Kind::capture,
             .read_only = true,
             .opens = Opens::capture},
+    FileRow{.name = "metrics",
+            .slot = 6,
+            .kind = Kind::metrics,
+            .read_only = true,
+            .opens = Opens::text},
 };
 
 // portN, at slot kPortFiles.slot + N, one per port of the network.
 inline constexpr FileRow kPortFiles{
     .name = "port", .slot = 16, .kind = Kind::port, .read_only = false, .opens = Opens::port};
+
+// ipnfs.prom, the one file of the mount root (node_exporter's textfile
+// collector reads the *.prom files of a directory).  Its inode is
+// kRootMetricsIno (fs/tree.hpp); `slot` is unused.
+inline constexpr FileRow kRootMetricsFile{.name = "ipnfs.prom",
+                                          .slot = 0,
+                                          .kind = Kind::root_metrics,
+                                          .read_only = true,
+                                          .opens = Opens::text};
 
 // The row of the file in `slot`: a fixed file's or the ports'; null for the
 // directory and the slots kept.  Whether the port exists is the caller's.

@@ -16,6 +16,7 @@
 #include "fs/capture.hpp"
 #include "fs/framing.hpp"
 #include "fs/handle.hpp"
+#include "fs/metrics_files.hpp"
 #include "fs/parked_read.hpp"
 #include "fs/parked_write.hpp"
 #include "fs/rest.hpp"
@@ -259,23 +260,51 @@ void op_release(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
     });
 }
 
+// The text a read at offset 0 of `h` renders now, shared with other
+// descriptors that read the same (null: ipnfs.prom's budget is spent).
+TextSnapshots::Text render_text(fuse_req_t req, Handle& h) {
+    using File = TextSnapshots::File;
+    switch (h.file->kind) {
+        case Kind::ctl:
+            return h.dir->texts().share(File::ctl, h.dir->net().describe());
+        case Kind::metrics:
+            return h.dir->texts().share(File::metrics, network_metrics(*h.dir));
+        case Kind::root_metrics: {
+            // Who may see which network: the opener's credentials, never
+            // the reader's (a descriptor handed on shows the same).
+            std::string fresh =
+                root_metrics(tree(req), h.opener, {.open_files = context(req).files.size()});
+            return tree(req).root_texts().share(File::root_metrics, std::move(fresh), false);
+        }
+        default:
+            return h.dir->texts().share(File::stats, h.dir->net().stats());
+    }
+}
+
 void read_text(fuse_req_t req, Handle& h, std::size_t size, off_t off) {
     // Replied from a copy, after the handle's lock is released: once the
     // kernel has the reply the reader may close, and the release may free
     // the handle before this thread returns from fuse_reply_buf.
     std::string slice;
+    bool spent = false;
     {
         MutexLock lock(h.text_mu);
         // A pread past 0 before any read at 0 renders too: never a false EOF.
-        if (off == 0 || !h.text) {
-            bool ctl = h.file->kind == Kind::ctl;
-            h.text =
-                h.dir->texts().share(ctl ? TextSnapshots::File::ctl : TextSnapshots::File::stats,
-                                     ctl ? h.dir->net().describe() : h.dir->net().stats());
+        if (off == 0 || !h.text) h.text = render_text(req, h);
+        if (h.text) {
+            std::string_view text = std::string_view(*h.text);
+            auto start = std::min(static_cast<std::size_t>(off), text.size());
+            slice = text.substr(start, std::min(size, text.size() - start));
+        } else {
+            spent = true;
         }
-        std::string_view text = h.text ? std::string_view(*h.text) : std::string_view();
-        auto start = std::min(static_cast<std::size_t>(off), text.size());
-        slice = text.substr(start, std::min(size, text.size() - start));
+    }
+    if (spent) {
+        reply_error(req, "read",
+                    bus::Status::error(std::errc::resource_unavailable_try_again,
+                                       "ipnfs.prom: the texts open descriptors hold reached "
+                                       "-o max_text_bytes"));
+        return;
     }
     fuse_reply_buf(req, slice.data(), slice.size());
 }
@@ -362,6 +391,10 @@ void op_write(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, std::size_t s
               fuse_file_info* fi) {
     guarded(req, "write", [&] {
         Handle& h = handle(fi);
+        if (!h.dir) {  // ipnfs.prom opens only for reading
+            fuse_reply_err(req, EBADF);
+            return;
+        }
         bus::Network& net = h.dir->net();
         auto bytes = std::as_bytes(std::span(buf, size));
         if (h.file->kind == Kind::ctl) {
@@ -577,6 +610,11 @@ void OpenFiles::close_all() {
         files.swap(files_);
     }
     for (auto& [raw, h] : files) close_handle(*h);
+}
+
+std::size_t OpenFiles::size() const {
+    MutexLock lock(mu_);
+    return files_.size();
 }
 
 void close_handle(Handle& h) {

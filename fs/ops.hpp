@@ -21,9 +21,10 @@ class OpenFiles {
     std::unique_ptr<Handle> remove(Handle* h) EXCLUDES(mu_);
     // Closes outside mu_: a close disconnects from the bus.
     void close_all() EXCLUDES(mu_);
+    [[nodiscard]] std::size_t size() const EXCLUDES(mu_);
 
   private:
-    Mutex mu_;  // a leaf: held only to add or take out
+    mutable Mutex mu_;  // a leaf: held only to add or take out
     std::unordered_map<Handle*, std::unique_ptr<Handle>> files_ GUARDED_BY(mu_);
 };
 

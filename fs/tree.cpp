@@ -72,7 +72,8 @@ Tree::Tree(const bus::PolicyCatalog& catalog, bus::Settings defaults, std::strin
       bounds_(bounds),
       budgets_(std::make_shared<bus::Budgets>(limits)),
       default_policy_(std::move(default_policy)),
-      root_(root) {
+      root_(root),
+      root_texts_(bounds.text_bytes) {
     root_.ctime = now();
 }
 
@@ -86,6 +87,7 @@ Node Tree::node_for(const std::shared_ptr<NetDir>& dir, std::uint32_t slot) {
 
 std::optional<Node> Tree::resolve(Ino ino) const {
     if (ino == kRootIno) return Node{};
+    if (ino == kRootMetricsIno) return Node{Kind::root_metrics, nullptr, 0, 0, &kRootMetricsFile};
     std::uint64_t id = ino >> kSlotBits;
     auto slot = static_cast<std::uint32_t>(ino & ((Ino{1} << kSlotBits) - 1));
     std::shared_ptr<NetDir> dir;
@@ -106,6 +108,11 @@ std::optional<Node> Tree::resolve(Ino ino) const {
 
 bus::Status Tree::lookup(const Node& parent, std::string_view name, Ino& ino, Node& out) const {
     if (parent.kind == Kind::root) {
+        if (name == kRootMetricsFile.name) {
+            ino = kRootMetricsIno;
+            out = Node{Kind::root_metrics, nullptr, 0, 0, &kRootMetricsFile};
+            return bus::Status::success();
+        }
         MutexLock lock(mu_);
         auto it = by_name_.find(name);
         if (it == by_name_.end()) return not_found(name);
@@ -131,6 +138,10 @@ bus::Status Tree::lookup(const Node& parent, std::string_view name, Ino& ino, No
 
 bus::Status Tree::mkdir(std::string_view name, const Attr& attr, Ino& ino, Node& out) {
     if (bus::Status s = check_network_name(name); !s.ok()) return s;
+    if (name == kRootMetricsFile.name) {
+        return bus::Status::error(std::errc::file_exists,
+                                  fmt::format("{} is the daemon's metrics file", name));
+    }
     std::shared_ptr<bus::Network> net;
     if (bus::Status s =
             bus::Network::create(std::string(name), defaults_, catalog_, default_policy_, net);
@@ -217,6 +228,17 @@ struct stat Tree::stat(const Node& node) const {
         st.st_ino = kRootIno;
         st.st_mode = S_IFDIR | attr.mode;
         st.st_nlink = 2;
+    } else if (node.kind == Kind::root_metrics) {
+        MutexLock lock(mu_);
+        if (root_metrics_) {
+            attr = *root_metrics_;
+        } else {
+            attr = root_;
+            attr.mode &= 0444;
+        }
+        st.st_ino = kRootMetricsIno;
+        st.st_mode = S_IFREG | attr.mode;
+        st.st_nlink = 1;
     } else {
         attr = node.dir->attr(node.slot);
         st.st_ino = ino_of(*node.dir, node.slot);
@@ -251,6 +273,9 @@ void Tree::set_attr(const Node& node, const Attr& attr) {
     if (node.kind == Kind::root) {
         MutexLock lock(mu_);
         root_ = stored;
+    } else if (node.kind == Kind::root_metrics) {
+        MutexLock lock(mu_);
+        root_metrics_ = stored;
     } else {
         node.dir->set_attr(node.slot, stored);
         if (node.kind == Kind::network) {
@@ -263,7 +288,8 @@ std::vector<Tree::Entry> Tree::list(const Node& dir) const {
     std::vector<Entry> entries;
     if (dir.kind == Kind::root) {
         MutexLock lock(mu_);
-        entries.reserve(by_name_.size());
+        entries.reserve(by_name_.size() + 1);
+        entries.push_back({std::string(kRootMetricsFile.name), kRootMetricsIno, S_IFREG});
         for (const auto& [name, net] : by_name_) {
             entries.push_back({name, ino_of(*net, kDirSlot), S_IFDIR});
         }
@@ -280,6 +306,19 @@ std::vector<Tree::Entry> Tree::list(const Node& dir) const {
             {fmt::format("{}{}", kPortFiles.name, p), ino_of(net, port_slot(p)), S_IFREG});
     }
     return entries;
+}
+
+std::vector<std::shared_ptr<NetDir>> Tree::networks() const {
+    std::vector<std::shared_ptr<NetDir>> all;
+    MutexLock lock(mu_);
+    all.reserve(by_name_.size());
+    for (const auto& [name, dir] : by_name_) all.push_back(dir);
+    return all;
+}
+
+Attr Tree::root_attr() const {
+    MutexLock lock(mu_);
+    return root_;
 }
 
 void Tree::hang_up_all() {

@@ -26,6 +26,8 @@ namespace ipnfs::fs {
 
 using Ino = std::uint64_t;
 constexpr Ino kRootIno = 1;
+// ipnfs.prom: network 0's slot 2 (networks' ids start at 1).
+constexpr Ino kRootMetricsIno = 2;
 
 struct Attr {
     mode_t mode = 0;  // permission bits only
@@ -117,6 +119,12 @@ class Tree final : public bus::Directory {
     };
     [[nodiscard]] std::vector<Entry> list(const Node& dir) const EXCLUDES(mu_);
 
+    // Every network, in name order (ipnfs.prom's content).
+    [[nodiscard]] std::vector<std::shared_ptr<NetDir>> networks() const EXCLUDES(mu_);
+    [[nodiscard]] Attr root_attr() const EXCLUDES(mu_);
+    // ipnfs.prom's texts (its readers' differ by what each may see).
+    TextSnapshots& root_texts() { return root_texts_; }
+
     // Shutdown: every network hangs up, so parked readers see end of file.
     void hang_up_all() EXCLUDES(mu_);
 
@@ -147,6 +155,9 @@ class Tree final : public bus::Directory {
 
     mutable Mutex mu_;  // never held across a bus or libfuse call
     Attr root_ GUARDED_BY(mu_);
+    // ipnfs.prom's attributes once chmod/chown set them; else the root's r bits.
+    std::optional<Attr> root_metrics_ GUARDED_BY(mu_);
+    TextSnapshots root_texts_;
     std::map<std::string, std::shared_ptr<NetDir>, std::less<>> by_name_ GUARDED_BY(mu_);
     // Networks still referenced by open files after rmdir stay reachable by ino.
     std::unordered_map<std::uint64_t, std::weak_ptr<NetDir>> by_id_ GUARDED_BY(mu_);

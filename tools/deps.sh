@@ -43,6 +43,9 @@ if [[ "${1:-}" == --test ]]; then
   # qemu-system-x86 brings ipxe-qemu, the NIC's boot ROM, as a dependency.
   packages_bare+=(
     qemu-system-x86  # the qemu VDE test: qemu -netdev vde against an endpoint
+    # the metrics test: node_exporter's textfile collector reads ipnfs.prom
+    # (its Recommends are other collectors' scripts), curl scrapes it
+    prometheus-node-exporter curl
   )
 elif [[ $# -gt 0 ]]; then
   echo "usage: tools/deps.sh [--test]" >&2

@@ -70,7 +70,7 @@ class PortsOptionTest : public IpnfsTest {
 
 TEST_F(PortsOptionTest, NewNetworksGetThatManyPorts) {
     std::string net = make_net("lan");
-    EXPECT_EQ(list_dir(net).size(), 5u + 8u);  // ctl stats clone events capture, ports
+    EXPECT_EQ(list_dir(net).size(), 6u + 8u);  // ctl stats clone events capture metrics, ports
     struct stat st {};
     EXPECT_EQ(stat((net + "/port7").c_str(), &st), 0);
     EXPECT_EQ(stat((net + "/port8").c_str(), &st), -1);

@@ -127,7 +127,7 @@ TEST_F(ConfigTest, MountMakesTheFilesNetworks) {
     std::string lan = first_.path("lan");
     std::string wan = first_.path("wan");
 
-    EXPECT_EQ(list_dir(first_.dir()), (std::vector<std::string>{"lan", "wan"}));
+    EXPECT_EQ(list_dir(first_.dir()), (std::vector<std::string>{"ipnfs.prom", "lan", "wan"}));
     EXPECT_EQ(mode_of(lan), 0750U);
     EXPECT_EQ(mode_of(lan + "/port3"), 0600U);  // its own
     EXPECT_EQ(mode_of(lan + "/port2"), 0640U);  // from the directory

@@ -313,11 +313,11 @@ TEST_F(CtlTest, PortsGrowAndShrinkThePortFiles) {
     struct stat st {};
     ASSERT_EQ(ctl(net, "ports 40\n"), 0);
     EXPECT_EQ(stat((net + "/port39").c_str(), &st), 0);
-    EXPECT_EQ(list_dir(net).size(), 5u + 40u);
+    EXPECT_EQ(list_dir(net).size(), 6u + 40u);
     EXPECT_EQ(stats(net).totals["ports"], "40");
 
     ASSERT_EQ(ctl(net, "ports 8\n"), 0);
-    std::vector<std::string> expected{"capture", "clone", "ctl", "events", "stats"};
+    std::vector<std::string> expected{"capture", "clone", "ctl", "events", "metrics", "stats"};
     for (int i = 0; i < 8; ++i) expected.push_back("port" + std::to_string(i));
     std::sort(expected.begin(), expected.end());
     EXPECT_EQ(list_dir(net), expected);
@@ -337,7 +337,7 @@ TEST_F(CtlTest, PortsCannotShrinkBelowAnOpenPort) {
     struct stat st {};
     EXPECT_EQ(stat((net + "/port31").c_str(), &st), 0) << "a refused shrink removed ports";
     EXPECT_EQ(ctl(net, "ports 6\n"), 0);
-    EXPECT_EQ(list_dir(net).size(), 5u + 6u);
+    EXPECT_EQ(list_dir(net).size(), 6u + 6u);
     // The open port still works.
     Fd w = open_fd(net + "/port0", O_WRONLY);
     ASSERT_EQ(write_msg(w.get(), "still here").n, 10);

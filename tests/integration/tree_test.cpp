@@ -17,18 +17,18 @@ namespace {
 
 using TreeTest = IpnfsTest;
 
-TEST_F(TreeTest, TheRootIsAnEmptyDirectoryWithMode0755) {
+TEST_F(TreeTest, TheRootIsADirectoryWithMode0755AndOnlyTheMetricsFile) {
     struct stat st {};
     ASSERT_EQ(stat(p("").c_str(), &st), 0);
     EXPECT_TRUE(S_ISDIR(st.st_mode));
     EXPECT_EQ(st.st_mode & 07777, 0755u);
-    EXPECT_TRUE(list_dir(p("")).empty());
+    EXPECT_EQ(list_dir(p("")), (std::vector<std::string>{"ipnfs.prom"})) << "its one file";
 }
 
 TEST_F(TreeTest, MkdirMakesANetworkAndRmdirRemovesIt) {
     make_net("alpha");
     make_net("beta");
-    EXPECT_EQ(list_dir(p("")), (std::vector<std::string>{"alpha", "beta"}));
+    EXPECT_EQ(list_dir(p("")), (std::vector<std::string>{"alpha", "beta", "ipnfs.prom"}));
     struct stat st {};
     ASSERT_EQ(stat(p("alpha").c_str(), &st), 0);
     EXPECT_TRUE(S_ISDIR(st.st_mode));
@@ -36,7 +36,7 @@ TEST_F(TreeTest, MkdirMakesANetworkAndRmdirRemovesIt) {
     EXPECT_EQ(errno, EEXIST);
 
     ASSERT_EQ(rmdir(p("alpha").c_str()), 0) << std::strerror(errno);
-    EXPECT_EQ(list_dir(p("")), (std::vector<std::string>{"beta"}));
+    EXPECT_EQ(list_dir(p("")), (std::vector<std::string>{"beta", "ipnfs.prom"}));
     EXPECT_EQ(stat(p("alpha").c_str(), &st), -1);
     EXPECT_EQ(errno, ENOENT);
     EXPECT_EQ(rmdir(p("alpha").c_str()), -1);
@@ -45,7 +45,7 @@ TEST_F(TreeTest, MkdirMakesANetworkAndRmdirRemovesIt) {
 
 TEST_F(TreeTest, ANetworkListsCtlStatsCloneEventsAndItsPorts) {
     std::string net = make_net("lan");
-    std::vector<std::string> expected{"capture", "clone", "ctl", "events", "stats"};
+    std::vector<std::string> expected{"capture", "clone", "ctl", "events", "metrics", "stats"};
     for (int i = 0; i < 32; ++i) expected.push_back("port" + std::to_string(i));
     std::sort(expected.begin(), expected.end());
     EXPECT_EQ(list_dir(net), expected);

@@ -33,11 +33,13 @@ TEST(FileTable, TheDirectoryAndTheKeptSlotsHaveNoRow) {
 
 TEST(FileTable, OnlyReadOnlyFilesRefuseWritersAndOnlyPortsCarryMessages) {
     for (const FileRow& row : kFixedFiles) {
-        bool read_only =
-            row.kind == Kind::stats || row.kind == Kind::events || row.kind == Kind::capture;
+        bool read_only = row.kind == Kind::stats || row.kind == Kind::events ||
+                         row.kind == Kind::capture || row.kind == Kind::metrics;
         EXPECT_EQ(row.read_only, read_only) << row.name;
         EXPECT_EQ(row.carries_messages(), row.kind == Kind::clone) << row.name;
-        EXPECT_EQ(row.connects(), row.kind != Kind::ctl && row.kind != Kind::stats) << row.name;
+        EXPECT_EQ(row.connects(),
+                  row.kind != Kind::ctl && row.kind != Kind::stats && row.kind != Kind::metrics)
+            << row.name;
     }
     EXPECT_FALSE(kPortFiles.read_only);
     EXPECT_TRUE(kPortFiles.carries_messages());
