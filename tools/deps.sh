@@ -28,6 +28,7 @@ if [[ "${1:-}" == --test ]]; then
     clang libclang-rt-14-dev llvm  # tools/fuzz.sh: libFuzzer, its sanitizers, llvm-symbolizer
     ccache  # tools/test.sh, tools/fuzz.sh: four builds per CI run share one compile cache
     dpkg-dev debootstrap  # the .deb: cpack's dpkg-shlibdeps, and the Debian 12 chroot it installs in
+    lintian  # the .deb's lintian test (PackageTest.LintianFindsNothingUnjustified)
     groff-base mandoc  # the man pages' lint test
     dnsmasq-base  # the qemu VDE test: the DHCP server qemu's iPXE asks through the network
     corosync  # the cluster tests: tools/cluster-hosts.sh runs one per network namespace
@@ -36,6 +37,7 @@ if [[ "${1:-}" == --test ]]; then
   # qemu-system-x86 brings ipxe-qemu, the NIC's boot ROM, as a dependency.
   packages_bare+=(
     qemu-system-x86  # the qemu VDE test: qemu -netdev vde against an endpoint
+    systemd  # systemd-analyze verify of the .deb's ipnfs.service (PackageTest.SystemdUnitVerifies)
   )
 elif [[ $# -gt 0 ]]; then
   echo "usage: tools/deps.sh [--test]" >&2
