@@ -45,13 +45,18 @@ if(NOT IPNFS_SANITIZE AND NOT IPNFS_TSAN AND NOT IPNFS_FUZZ)
   endforeach()
 endif()
 # `strip` keeps .comment (the compiler's version) and .note; dh_strip drops
-# them, and so does this, on every ELF file installed, after the rest.
+# them, and so does this, on every ELF file this install has installed
+# (the manifest so far: this rule comes last), nothing else under the prefix.
 install(CODE [[
   if(CMAKE_INSTALL_DO_STRIP)
-    file(GLOB_RECURSE ipnfs_installed LIST_DIRECTORIES false
-         "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/bin/*" "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/lib/*")
-    foreach(file IN LISTS ipnfs_installed)
-      if(NOT IS_SYMLINK "${file}")
+    foreach(file IN LISTS CMAKE_INSTALL_MANIFEST_FILES)
+      # The manifest names the files without DESTDIR (CPack stages there).
+      set(destdir "$ENV{DESTDIR}")
+      string(FIND "${file}" "${destdir}" at)
+      if(destdir AND NOT at EQUAL 0)
+        set(file "${destdir}${file}")
+      endif()
+      if(EXISTS "${file}" AND NOT IS_SYMLINK "${file}" AND NOT IS_DIRECTORY "${file}")
         file(READ "${file}" magic LIMIT 4 HEX)
         if(magic STREQUAL "7f454c46")
           execute_process(COMMAND objcopy --remove-section=.comment --remove-section=.note
