@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * ipnfs.h - the binary interface of ipnfs port files, for any language.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * ipnfs_policy.h - the interface of ipnfs delivery policies, for plugins.
  *

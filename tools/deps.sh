@@ -30,10 +30,10 @@ if [[ "${1:-}" == --test ]]; then
     clang libclang-rt-14-dev llvm  # tools/fuzz.sh: libFuzzer, its sanitizers, llvm-symbolizer
     ccache  # tools/test.sh, tools/fuzz.sh: four builds per CI run share one compile cache
     dpkg-dev debootstrap  # the .deb: cpack's dpkg-shlibdeps, and the Debian 12 chroot it installs in
+    lintian  # the .deb's lintian test (PackageTest.LintianFindsNothingUnjustified)
     groff-base mandoc  # the man pages' lint test
     python3-matplotlib  # bench/plot.py: bench/run.sh's charts (optional for a user), the bench_plots test
     dnsmasq-base  # the qemu VDE test: the DHCP server qemu's iPXE asks through the network
-    systemd  # the journal test: its own systemd-journald in a mount namespace, and journalctl
     corosync  # the cluster tests: tools/cluster-hosts.sh runs one per network namespace
     tmux  # the ipnfs top tests: a terminal to run the live view in (send-keys, capture-pane)
     mypy  # the python_types test: python/ipnfs and its example under mypy --strict
@@ -46,6 +46,9 @@ if [[ "${1:-}" == --test ]]; then
     # the metrics test: node_exporter's textfile collector reads ipnfs.prom
     # (its Recommends are other collectors' scripts), curl scrapes it
     prometheus-node-exporter curl
+    # the journal test (its own systemd-journald in a mount namespace, journalctl)
+    # and systemd-analyze verify of the .deb's ipnfs.service; a container starts none of it
+    systemd
   )
 elif [[ $# -gt 0 ]]; then
   echo "usage: tools/deps.sh [--test]" >&2

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * topic.so - an example policy plugin: publish/subscribe by topic prefix.
  *

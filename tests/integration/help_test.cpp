@@ -142,7 +142,7 @@ TEST(HelpPagesTest, ManPagesLintClean) {
             IPNFS_SKIP_OR_FAIL(std::string(tool) + " is not installed (tools/deps.sh)");
         }
     }
-    for (const char* page : {"ipnfs.8", "ipnfs.5", "ipnfs-cable.1"}) {
+    for (const char* page : {"ipnfs.8", "ipnfs.5", "ipnfs-cable.1", "ipnfs-top.1"}) {
         SCOPED_TRACE(page);
         const std::string path = kManDir + "/" + page;
         Shell groff = run_argv({"groff", "-man", "-ww", "-z", path});
