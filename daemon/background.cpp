@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
 
 namespace ipnfs::daemon {
 
@@ -57,7 +58,7 @@ Background::~Background() {
 }
 
 void Background::detach() {
-    (void)chdir("/");
+    std::ignore = chdir("/");  // "/" is there; the point is not to hold the start directory busy
     if (ready_fd_ < 0) return;
     setsid();
     if (int null = open("/dev/null", O_RDWR | O_CLOEXEC); null >= 0) {
@@ -67,7 +68,7 @@ void Background::detach() {
         if (null > STDERR_FILENO) close(null);
     }
     char ready = 1;
-    (void)write(ready_fd_, &ready, 1);
+    std::ignore = write(ready_fd_, &ready, 1);  // fails only if the parent is gone
     close(ready_fd_);
     ready_fd_ = -1;
 }
