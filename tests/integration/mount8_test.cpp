@@ -140,7 +140,7 @@ grep -E '^(# )?none ' "$ex/fstab.example" | sed 's/^# //' | while read -r line; 
     findmnt -n -o FSTYPE "$mnt" | sed "s/^/line $n: /"
     case $line in
     *config=*)
-        echo "line $n: networks $(ls "$mnt" | tr '\n' ' ')"
+        echo "line $n: networks $(find "$mnt" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort | tr '\n' ' ')"
         [ -S /run/ipnfs/lan.vde/ctl ] && echo "line $n: vde endpoint"
         ip -o link show tap0 > /dev/null && echo "line $n: tap0"
         grep -q '^cable wan 1 0$' "$mnt/lan/ctl" && echo "line $n: cable"
