@@ -77,7 +77,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktra
   LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp
 ctest --test-dir build-asan --output-on-failure --timeout 300 -L unit -j2
 ctest --test-dir build-asan --output-on-failure --timeout 300 -LE 'installed|unit' \
-  -E '^(BoundsTest|SharedTextTest|MemoryBoundTest|PollLeakTest|PartialReadBoundTest)\.'
+  -E '^(BoundsTest|SharedTextTest|MemoryBoundTest|PollLeakTest|PartialReadBoundTest)\.|^UringLoadTest\.EntriesKeepAPage'
 unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 
 # ---- ThreadSanitizer (unit tests: bus/, policies/, netdev/; issue 8) ----
