@@ -126,18 +126,11 @@ std::size_t page_round(std::size_t n) {
 }
 void drop_payload(Entry* e);
 
-constexpr std::size_t kNotDirty = SIZE_MAX;
-
 // One ring entry: the header and payload buffers the kernel copies a request
-// into and a reply out of.  Registered in the kernel's queue `queue`; its
-// command is on `ring`, the io_uring of the queue thread that submitted its
-// last commit: the kernel hands the entry's next request to that thread.
-// Between the request's CQE and its commit it belongs to whoever answers the
-// request; otherwise to the thread of `ring`.
+// into and a reply out of.  Owned by its queue; between the request's CQE and
+// its commit it belongs to whoever answers the request.
 struct Entry {
     Queue* queue = nullptr;
-    Queue* ring = nullptr;
-    std::size_t dirty_at = kNotDirty;  // its index in ring->dirty
     RingHeader header{};
     struct iovec iov[2]{};
     std::uint64_t commit_id = 0;
@@ -154,11 +147,6 @@ struct Entry {
     std::uint64_t commit_round = 0;
 };
 
-// A CPU's queue: the kernel's queue `qid` (its entries' books) and the
-// io_uring of the thread that serves it.  A queue thread that answers a
-// request commits the entry on its own ring, whichever queue the entry is
-// in, so an answer costs no wake-up of another thread; the entry's command
-// then lives on the answering thread's ring (Entry::ring).
 struct Queue {
     UringTransport::Impl* owner = nullptr;
     std::uint32_t qid = 0;
@@ -169,31 +157,26 @@ struct Queue {
     std::thread thread;
 
     Mutex mu;
-    // Entries whose command is on this ring, answered by threads without a
-    // ring (timers, /dev/fuse's workers), for this queue's thread to commit.
+    // Entries answered on other threads, for this queue's thread to commit.
     std::vector<Entry*> commits GUARDED_BY(mu);
     bool wake_sent GUARDED_BY(mu) = false;  // an eventfd write is on its way
-
-    // The kernel queue's books, kept by every queue thread whose ring holds
-    // some of its entries.
-    std::uint32_t cap = 0;  // entries this queue may register
-    std::uint32_t user_cap = 0;
-    std::atomic<std::uint32_t> registered{0};
-    std::atomic<std::uint32_t> held{0};  // in flight or parked
-    Mutex books_mu;
-    // Parked requests of each non-root uid (at most user_cap), and of all of
-    // them (at most three quarters of what the queue may park): one user
-    // cannot take the entries another user's blocking read needs, nor can
-    // users together take root's.
-    std::unordered_map<std::uint32_t, std::uint32_t> parked_by_uid GUARDED_BY(books_mu);
-    std::uint32_t parked_nonroot GUARDED_BY(books_mu) = 0;
 
     // The queue's thread alone:
     std::vector<std::unique_ptr<Entry[]>> batches;
     std::vector<std::pair<void*, std::size_t>> maps;
-    // Entries committed on this ring whose payload holds more than
-    // kKeepBytes, to trim once the kernel has taken the reply (Impl::trim);
-    // `round` counts the main loop's submits.
+    std::uint32_t cap = 0;  // entries this queue may register
+    std::uint32_t registered = 0;
+    std::uint32_t held = 0;  // in flight or parked
+    // Parked requests of each non-root uid (at most user_cap), and of all of
+    // them (at most three quarters of what the queue may park): one user
+    // cannot take the entries another user's blocking read needs, nor can
+    // users together take root's.
+    std::unordered_map<std::uint32_t, std::uint32_t> parked_by_uid;
+    std::uint32_t parked_nonroot = 0;
+    std::uint32_t user_cap = 0;
+    // Committed entries whose payload holds more than kKeepBytes, to trim
+    // once the kernel has taken the reply (Impl::trim); `round` counts the
+    // main loop's submits.
     std::vector<Entry*> dirty;
     std::uint64_t round = 0;
     // The ring defers task work to io_uring_enter: only then may idle
@@ -279,21 +262,19 @@ struct UringTransport::Impl {
     void submit_commit(Queue& q, Entry* e);
     void arm_wake(Queue& q);
     io_uring_sqe* sqe_of(Queue& q);
-    void handle(Queue& r, Entry* e, int res);
+    void handle(Queue& q, Entry* e, int res);
     void commit(Entry* e);
-    void wake(Queue& q);
     void trim(Queue& q);
     void recheck_loop();
 };
 
 bool uring_may_park() {
+    Queue* q = t_queue;
     Entry* e = t_entry;
-    if (e == nullptr) return true;  // a request read from /dev/fuse
-    Queue* q = e->queue;
+    if (q == nullptr || e == nullptr) return true;  // a request read from /dev/fuse
     // q->held counts this request already.
-    if (q->held.load() + kReserve > q->cap) return false;
+    if (q->held + kReserve > q->cap) return false;
     if (e->uid == 0) return true;
-    MutexLock lock(q->books_mu);
     std::uint32_t parkable = q->cap - kReserve;
     if (q->parked_nonroot >= parkable - parkable / 4) return false;
     auto it = q->parked_by_uid.find(e->uid);
@@ -327,11 +308,8 @@ void UringTransport::Impl::submit_register(Queue& q, Entry* e) {
     io_uring_sqe_set_data(sqe, e);
 }
 
-// Commits an answered entry through ring r (the calling thread's), which
-// then holds the entry's command.
-void UringTransport::Impl::submit_commit(Queue& r, Entry* e) {
-    Queue& q = *e->queue;
-    io_uring_sqe* sqe = sqe_of(r);
+void UringTransport::Impl::submit_commit(Queue& q, Entry* e) {
+    io_uring_sqe* sqe = sqe_of(q);
     sqe->opcode = IORING_OP_URING_CMD;
     sqe->fd = fd;
     sqe->cmd_op = kCmdCommitAndFetch;
@@ -341,21 +319,18 @@ void UringTransport::Impl::submit_commit(Queue& r, Entry* e) {
     io_uring_sqe_set_data(sqe, e);
     if (e->parked) {
         e->parked = false;
-        MutexLock lock(q.books_mu);
         --q.parked_nonroot;
         auto it = q.parked_by_uid.find(e->uid);
         if (it != q.parked_by_uid.end() && --it->second == 0) q.parked_by_uid.erase(it);
     }
     e->in_daemon = false;
-    e->ring = &r;
     if (e->touched > kKeepBytes) {
         std::memcpy(&e->commit_unique, e->header.in_out + offsetof(fuse_out_header, unique),
                     sizeof e->commit_unique);
-        e->commit_round = r.round + 1;
-        e->dirty_at = r.dirty.size();
-        r.dirty.push_back(e);
+        e->commit_round = q.round + 1;
+        q.dirty.push_back(e);
     }
-    q.held.fetch_sub(1);
+    --q.held;
     held.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -368,11 +343,10 @@ void UringTransport::Impl::arm_wake(Queue& q) {
 // Registers more entries while the queue has at most one free, up to the
 // mount's bound; each entry's payload is address space until touched.
 bool UringTransport::Impl::grow(Queue& q, bool submit) {
-    std::uint32_t registered = q.registered.load();
     std::uint32_t want =
-        registered == 0 ? kFirstEntries : std::clamp(registered / 2, 4U, kMaxBatch);
-    if (registered >= q.cap) return false;
-    std::uint32_t n = std::min(want, q.cap - registered);
+        q.registered == 0 ? kFirstEntries : std::clamp(q.registered / 2, 4U, kMaxBatch);
+    if (q.registered >= q.cap) return false;
+    std::uint32_t n = std::min(want, q.cap - q.registered);
     entries.fetch_add(n);
     std::size_t bytes = payload_size * n;
     void* map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
@@ -389,7 +363,6 @@ bool UringTransport::Impl::grow(Queue& q, bool submit) {
     for (std::uint32_t i = 0; i < n; ++i) {
         Entry& e = batch[i];
         e.queue = &q;
-        e.ring = &q;
         e.iov[0] = {&e.header, sizeof e.header};
         e.iov[1] = {static_cast<char*>(map) + i * payload_size, payload_size};
     }
@@ -445,22 +418,19 @@ void UringTransport::Impl::run_queue(Queue& q, std::promise<std::string>& ready)
 
     // The first batch, made before INIT was answered (the kernel takes
     // entries only once the connection is initialized).
-    for (std::uint32_t i = 0; i < q.registered.load(); ++i) submit_register(q, &q.batches[0][i]);
+    for (std::uint32_t i = 0; i < q.registered; ++i) submit_register(q, &q.batches[0][i]);
     arm_wake(q);
     while (!stopping.load()) {
         // Parking keeps kReserve entries of the queue free (uring_may_park()),
         // so only requests in flight can fill it, and they are answered.
-        // Entries of this queue on other threads' rings count too: the
-        // kernel gives them this CPU's requests all the same.
-        if (q.registered.load() <= q.held.load() + 1 && !grow(q, true) &&
-            q.registered.load() <= q.held.load()) {
+        if (q.registered - q.held <= 1 && !grow(q, true) && q.registered == q.held) {
             waits.fetch_add(1, std::memory_order_relaxed);
             if (!q.at_bound_logged) {
                 q.at_bound_logged = true;
                 bus::log::warn({"uring-bound"},
                                "io_uring queue {}: all {} entries held (uring_entries={}); its "
                                "requests wait for one to be answered",
-                               q.qid, q.registered.load(), opts.max_entries);
+                               q.qid, q.registered, opts.max_entries);
             }
         }
         // With entries to trim, submit without waiting, so the trim follows
@@ -505,20 +475,11 @@ void UringTransport::Impl::run_queue(Queue& q, std::promise<std::string>& ready)
     io_uring_submit(&q.ring);
 }
 
-// A CQE on ring r: the kernel handed entry e (of any queue) a request.
-void UringTransport::Impl::handle(Queue& r, Entry* e, int res) {
-    Queue& q = *e->queue;
-    if (e->dirty_at != kNotDirty) {  // the kernel has taken the reply it held
-        Entry* last = r.dirty.back();
-        r.dirty[e->dirty_at] = last;
-        last->dirty_at = e->dirty_at;
-        r.dirty.pop_back();
-        e->dirty_at = kNotDirty;
-    }
+void UringTransport::Impl::handle(Queue& q, Entry* e, int res) {
     if (res < 0) {
         // The entry is the kernel's no more: the connection ended
         // (ENOTCONN, ECONNABORTED) or the kernel refused it.
-        q.registered.fetch_sub(1);
+        --q.registered;
         entries.fetch_sub(1);
         if (res != -ENOTCONN && res != -ECONNABORTED && res != -ECANCELED) {
             bus::log::limited(spdlog::level::err, {"uring-refused"},
@@ -529,13 +490,7 @@ void UringTransport::Impl::handle(Queue& r, Entry* e, int res) {
         }
         return;
     }
-    // Only q's thread registers q's entries, and it looks whether q needs
-    // more only when it wakes: when another thread takes q's last free
-    // entries, q's thread must wake, or the kernel's requests of q's CPU
-    // would wait for an entry that is never made.
-    std::uint32_t now_held = q.held.fetch_add(1) + 1;
-    std::uint32_t registered = q.registered.load();
-    if (&q != &r && registered <= now_held + 1 && registered < q.cap) wake(q);
+    ++q.held;
     held.fetch_add(1, std::memory_order_relaxed);
     requests.fetch_add(1, std::memory_order_relaxed);
     e->in_daemon = true;
@@ -552,13 +507,13 @@ void UringTransport::Impl::handle(Queue& r, Entry* e, int res) {
         fuse_out_header out{sizeof(fuse_out_header), -EIO, in->unique};
         std::memcpy(e->header.in_out, &out, sizeof out);
         e->header.ent.payload_sz = 0;
-        submit_commit(r, e);
+        submit_commit(q, e);
         return;
     }
-    r.buf.resize(in->len);
-    std::memcpy(r.buf.data(), in, sizeof(fuse_in_header));
-    std::memcpy(r.buf.data() + sizeof(fuse_in_header), e->header.op_in, op);
-    std::memcpy(r.buf.data() + sizeof(fuse_in_header) + op, e->iov[1].iov_base, payload);
+    q.buf.resize(in->len);
+    std::memcpy(q.buf.data(), in, sizeof(fuse_in_header));
+    std::memcpy(q.buf.data() + sizeof(fuse_in_header), e->header.op_in, op);
+    std::memcpy(q.buf.data() + sizeof(fuse_in_header) + op, e->iov[1].iov_base, payload);
     // The payload is copied out: while the request is handled or parked its
     // entry keeps only its first page.
     drop_payload(e);
@@ -568,7 +523,7 @@ void UringTransport::Impl::handle(Queue& r, Entry* e, int res) {
         fuse_out_header out{sizeof(fuse_out_header), -ENOTCONN, in->unique};
         std::memcpy(e->header.in_out, &out, sizeof out);
         e->header.ent.payload_sz = 0;
-        submit_commit(r, e);
+        submit_commit(q, e);
         return;
     }
     e->pid = in->pid;
@@ -578,35 +533,36 @@ void UringTransport::Impl::handle(Queue& r, Entry* e, int res) {
     hold(in->unique, e);
     fuse_buf fb{};
     fb.size = in->len;
-    fb.mem = r.buf.data();
+    fb.mem = q.buf.data();
     t_entry = e;
     fuse_session_process_buf(se, &fb);
     t_entry = nullptr;
     in_dispatch.fetch_sub(1);
 }
 
-// Idle entries whose commit went out on this ring with more than kKeepBytes
-// of payload give the rest back.  The kernel writes a new request into an
-// entry only on the thread whose ring holds its command, this one, inside
-// io_uring_enter (the commit's own submission, or task work), and writes the
-// in-header last; so here, between two of this thread's syscalls, an entry
-// whose header still holds the reply's unique holds no request, and its
-// pages are the dead reply's.  One whose header changed has a request whose
-// completion is on its way; handle() takes it off the list and trims it.
+// Idle entries whose commit went out with more than kKeepBytes of payload
+// give the rest back.  The kernel writes a new request into an entry only on
+// this thread, inside io_uring_enter (the commit's own submission, or task
+// work), and writes the in-header last; so here, between two of this
+// thread's syscalls, an entry whose header still holds the reply's unique
+// holds no request, and its pages are the dead reply's.  One whose header
+// changed has a request whose completion is on its way; handle() trims it.
 //
 // Without deferred task work (an older kernel) the task work may run on any
 // return to user space, an interrupt's too, so an idle entry is never
 // trimmed there; handle() trims it when it comes back.
 void UringTransport::Impl::trim(Queue& q) {
+    if (!q.deferred) {
+        q.dirty.clear();
+        return;
+    }
     std::size_t kept = 0;
     for (Entry* e : q.dirty) {
-        if (q.deferred && e->commit_round > q.round) {
-            e->dirty_at = kept;
+        if (e->in_daemon || e->touched <= kKeepBytes) continue;
+        if (e->commit_round > q.round) {
             q.dirty[kept++] = e;  // its commit has not gone out yet
             continue;
         }
-        e->dirty_at = kNotDirty;
-        if (!q.deferred) continue;
         const volatile auto* unique = reinterpret_cast<const volatile std::uint64_t*>(
             e->header.in_out + offsetof(fuse_in_header, unique));
         if (*unique == e->commit_unique) drop_payload(e);
@@ -614,34 +570,25 @@ void UringTransport::Impl::trim(Queue& q) {
     q.dirty.resize(kept);
 }
 
-// Hands an answered entry back to the kernel: at once on a queue thread
-// (through its own ring, whichever queue the entry is in: when a write on
-// one CPU answers a read parked on another, that CPU's thread need not
-// wake), else through the commit list of the ring that holds the entry's
-// command and a wake-up of its thread.
+// Hands an answered entry back to the kernel: at once on its queue's own
+// thread, else through the queue's commit list and a wake-up.
 void UringTransport::Impl::commit(Entry* e) {
-    if (t_queue != nullptr) {
-        submit_commit(*t_queue, e);
+    Queue& q = *e->queue;
+    if (t_queue == &q) {
+        submit_commit(q, e);
         return;
     }
-    Queue& q = *e->ring;
+    bool wake = false;
     {
         MutexLock lock(q.mu);
         q.commits.push_back(e);
-    }
-    wake(q);
-}
-
-// Wakes q's thread (at most one eventfd write on its way): to commit the
-// entries on its list, or to look whether its queue needs more entries.
-void UringTransport::Impl::wake(Queue& q) {
-    {
-        MutexLock lock(q.mu);
-        if (q.wake_sent) return;
+        wake = !q.wake_sent;
         q.wake_sent = true;
     }
-    std::uint64_t one = 1;
-    (void)!::write(q.wake_fd, &one, sizeof one);
+    if (wake) {
+        std::uint64_t one = 1;
+        (void)!::write(q.wake_fd, &one, sizeof one);
+    }
 }
 
 bool UringTransport::Impl::start_queues(std::string& why) {
