@@ -322,14 +322,18 @@ TEST_F(UringLoadTest, LosslessFanOutOnEveryCPUNeverWaitsForAnEntry) {
         for (int r = 0; r < kReaders; ++r) {
             threads.emplace_back([&, r] {
                 char buf[256];
-                while (got[r]<kMessages&& ::read(ports[r + 1].get(), buf, sizeof buf)> 0) ++got[r];
+                for (; got[r] < kMessages; ++got[r]) {
+                    if (::read(ports[r + 1].get(), buf, sizeof buf) <= 0) break;
+                }
                 finished.fetch_add(1);
             });
         }
         int sent = 0;
         threads.emplace_back([&] {
             const std::string msg(64, 'm');
-            while (sent<kMessages&& ::write(ports[0].get(), msg.data(), msg.size())> 0) ++sent;
+            for (; sent < kMessages; ++sent) {
+                if (::write(ports[0].get(), msg.data(), msg.size()) <= 0) break;
+            }
         });
         bool done = eventually([&] { return finished.load() == kReaders; }, 20s);
         if (!done) mount_.kill_daemon();  // ends the stuck reads and writes
