@@ -48,6 +48,7 @@ void append_field(fmt::memory_buffer& out, std::string_view key, std::string_vie
 void append_fields(fmt::memory_buffer& out, const Fields& fields) {
     if (!fields.network.empty()) append_field(out, "network", fields.network);
     if (fields.port) append_field(out, "port", fmt::format("{}", *fields.port));
+    if (fields.uid) append_field(out, "uid", fmt::format("{}", *fields.uid));
     if (!fields.event.empty()) append_field(out, "event", fields.event);
     if (out.size() > 0) out.append(std::string_view(": "));
 }

@@ -1,7 +1,8 @@
 // Log lines with the same leading fields everywhere, in logfmt, so that
 // `journalctl -t ipnfs -g 'network=lan'` or grep picks out one network, one
-// port or one kind of event:
+// port, one user or one kind of event:
 //   network=lan port=0 event=tap-attach: tap tap0 attached
+//   network=lan uid=1000 event=network-create: created
 // Fields that do not apply are left out; a value with a space, a quote or an
 // equals sign is quoted.  `event` is a fixed word per kind of event
 // (docs/usage.md, "Logging", lists them).
@@ -32,8 +33,17 @@ struct Fields {
         : network(net), port(p), event(ev) {}
     // NOLINTEND(google-explicit-constructor)
 
+    // The same fields about what user `u` did: the request's caller, the
+    // file's opener, the VDE client.
+    [[nodiscard]] Fields by(std::uint32_t u) const {
+        Fields f = *this;
+        f.uid = u;
+        return f;
+    }
+
     std::string_view network;  // empty: not about one network
     std::optional<PortId> port;
+    std::optional<std::uint32_t> uid;
     std::string_view event;
 };
 

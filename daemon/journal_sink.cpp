@@ -30,6 +30,7 @@ namespace {
 // Where libsystemd's sd_journal_sendv() sends (systemd-journald.service(8)).
 constexpr const char* kJournalSocket = "/run/systemd/journal/socket";
 constexpr std::size_t kMaxFieldName = 64;
+constexpr std::size_t kMaxFields = 4;  // event, network, port, uid
 
 int syslog_priority(spdlog::level::level_enum level) {
     switch (level) {
@@ -59,7 +60,7 @@ class JournalSink final : public spdlog::sinks::base_sink<spdlog::details::null_
         std::string message = "MESSAGE=";
         message.append(msg.payload.data(), msg.payload.size());
         std::string priority = fmt::format("PRIORITY={}", syslog_priority(msg.level));
-        std::array<std::string, 3> fields;
+        std::array<std::string, kMaxFields> fields;
         std::size_t n_fields = 0;
         if (const bus::log::Fields* f = bus::log::current_fields(); f != nullptr) {
             auto add = [&](std::string_view key, std::string_view value) {
@@ -71,9 +72,10 @@ class JournalSink final : public spdlog::sinks::base_sink<spdlog::details::null_
             if (!f->event.empty()) add("event", f->event);
             if (!f->network.empty()) add("network", f->network);
             if (f->port) add("port", fmt::format("{}", *f->port));
+            if (f->uid) add("uid", fmt::format("{}", *f->uid));
         }
         static constexpr std::string_view kIdentifier = "SYSLOG_IDENTIFIER=ipnfs";
-        std::array<iovec, 6> iov{};
+        std::array<iovec, 3 + kMaxFields> iov{};
         std::size_t n = 0;
         auto push = [&](std::string_view s) {
             iov.at(n++) = iovec{const_cast<char*>(s.data()), s.size()};

@@ -161,6 +161,7 @@ int run(int argc, char** argv) {
     if (se == nullptr) return 2;  // libfuse said why
     if (opts.uring.mode != fs::UringMode::off && fs::uring_problem().empty())
         uring = std::make_unique<fs::UringTransport>(se, opts.uring);
+    context.uring = uring.get();
     int rc = 1;
     if (fuse_set_signal_handlers(se) == 0) {
         if (fuse_session_mount(se, cmd.mountpoint) == 0) {

@@ -64,13 +64,15 @@ bus::Status open_capture(Handle& h) {
     bool ethernet = net.ethernet();
     if (bus::Status s = net.connect_capture(h.conn); !s.ok()) return s;
     h.capture = std::make_shared<CaptureStream>(ethernet ? pcap::kLinkEthernet : pcap::kLinkUser0);
-    bus::log::limited(spdlog::level::info, {net.name(), "capture-open"},
+    bus::log::limited(spdlog::level::info,
+                      bus::log::Fields{net.name(), "capture-open"}.by(h.opener.uid),
                       "capture reader joined (link type {})", ethernet ? "EN10MB" : "USER0");
     return bus::Status::success();
 }
 
 void log_capture_close(const Handle& h) {
-    bus::log::limited(spdlog::level::info, {h.dir->name(), "capture-close"},
+    bus::log::limited(spdlog::level::info,
+                      bus::log::Fields{h.dir->name(), "capture-close"}.by(h.opener.uid),
                       "capture reader left ({} records, {} drops)", h.capture->records(),
                       bus::Network::drops(h.conn));
 }

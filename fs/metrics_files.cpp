@@ -15,6 +15,33 @@ bool may_read_stats(const bus::Caller& who, const Attr& root, const NetDir& dir)
            who.may(s.mode, s.uid, s.gid, R_OK);
 }
 
+// The io_uring transport's gauges (docs/usage.md, "FUSE over io_uring"):
+// how near the mount is to uring_entries, and what the bound refused.
+void add_ring(Exposition& out, const UringStats& ring) {
+    using Type = Exposition::Type;
+    out.add("ipnfs_daemon_ring_active", Type::gauge,
+            "1 if requests come through FUSE over io_uring, 0 if through /dev/fuse.", {},
+            ring.active ? 1 : 0);
+    out.add("ipnfs_daemon_ring_queues", Type::gauge, "Ring queues, one per possible CPU.", {},
+            ring.queues);
+    out.add("ipnfs_daemon_ring_entries_limit", Type::gauge,
+            "Ring entries the mount may register, all queues (uring_entries).", {}, ring.limit);
+    out.add("ipnfs_daemon_ring_user_entries_limit", Type::gauge,
+            "Parked requests one non-root uid may hold on the ring (uring_user_entries).", {},
+            ring.user_limit);
+    out.add("ipnfs_daemon_ring_entries", Type::gauge, "Ring entries registered, all queues.", {},
+            ring.entries);
+    out.add("ipnfs_daemon_ring_entries_held", Type::gauge,
+            "Ring entries whose request the daemon holds: in flight or parked.", {}, ring.held);
+    out.add("ipnfs_daemon_ring_requests", Type::counter, "Requests that came through the ring.", {},
+            ring.requests);
+    out.add("ipnfs_daemon_ring_bound_waits", Type::counter,
+            "Times a queue had every entry it may register held.", {}, ring.waits);
+    out.add("ipnfs_daemon_ring_refusals", Type::counter,
+            "Reads and writes that would have waited, failed ENOBUFS for want of a ring entry.", {},
+            ring.refused);
+}
+
 }  // namespace
 
 std::string network_metrics(const NetDir& dir) {
@@ -51,6 +78,7 @@ std::string root_metrics(Tree& tree, const bus::Caller& opener, const DaemonCoun
             "Bytes of messages queued in every network (each message once).", {}, held);
     out.add("ipnfs_daemon_text_bytes", Type::gauge,
             "Bytes of ctl, stats and metrics text held for open descriptors.", {}, text);
+    if (daemon.ring) add_ring(out, *daemon.ring);
     return out.text();
 }
 

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "bus/credentials.hpp"
 #include "fs/tree.hpp"
+#include "fs/uring_transport.hpp"
 
 namespace ipnfs::fs {
 
@@ -16,6 +18,7 @@ std::string network_metrics(const NetDir& dir);
 // What the daemon as a whole holds, for ipnfs.prom.
 struct DaemonCounts {
     std::size_t open_files = 0;
+    std::optional<UringStats> ring;  // with -o uring
 };
 
 // The series of every network whose `stats` `opener` may read (search on

@@ -61,8 +61,13 @@ void guarded(fuse_req_t req, const char* op, F&& body) noexcept {
     }
 }
 
+std::uint32_t caller_uid(fuse_req_t req) {
+    return fuse_req_ctx(req)->uid;
+}
+
 void reply_error(fuse_req_t req, const char* op, const bus::Status& s) {
-    bus::log::limited(spdlog::level::debug, {"request-error"}, "{}: {}", op, s.reason);
+    bus::log::limited(spdlog::level::debug, bus::log::Fields{"request-error"}.by(caller_uid(req)),
+                      "{}: {}", op, s.reason);
     fuse_reply_err(req, errno_of(s));
 }
 
@@ -145,13 +150,14 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) 
         Ino ino = 0;
         Node node;
         if (bus::Status s = tree(req).mkdir(name, attr, ino, node); !s.ok()) {
-            bus::log::limited(spdlog::level::info, {name, "network-create-error"}, "uid {}: {}",
-                              caller->uid, s.reason);
+            bus::log::limited(spdlog::level::info,
+                              bus::log::Fields{name, "network-create-error"}.by(caller->uid), "{}",
+                              s.reason);
             fuse_reply_err(req, errno_of(s));
             return;
         }
-        bus::log::limited(spdlog::level::info, {name, "network-create"}, "created by uid {}",
-                          caller->uid);
+        bus::log::limited(spdlog::level::info,
+                          bus::log::Fields{name, "network-create"}.by(caller->uid), "created");
         reply_entry(req, ino, node);
     });
 }
@@ -166,7 +172,8 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
             reply_error(req, "rmdir", s);
             return;
         }
-        bus::log::limited(spdlog::level::info, {name, "network-remove"}, "removed");
+        bus::log::limited(spdlog::level::info,
+                          bus::log::Fields{name, "network-remove"}.by(caller_uid(req)), "removed");
         fuse_reply_err(req, 0);
     });
 }
@@ -236,7 +243,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
                 return;
             }
             bus::log::limited(spdlog::level::debug,
-                              {node->dir->net().name(), h->conn.id, "port-open"},
+                              bus::log::Fields{node->dir->net().name(), h->conn.id, "port-open"}.by(
+                                  h->opener.uid),
                               "connected ({}{})", reads ? "r" : "", writes ? "w" : "");
         }
         bool stream = h->connected();
@@ -272,8 +280,11 @@ TextSnapshots::Text render_text(fuse_req_t req, Handle& h) {
         case Kind::root_metrics: {
             // Who may see which network: the opener's credentials, never
             // the reader's (a descriptor handed on shows the same).
-            std::string fresh =
-                root_metrics(tree(req), h.opener, {.open_files = context(req).files.size()});
+            const Context& c = context(req);
+            DaemonCounts daemon;
+            daemon.open_files = c.files.size();
+            if (c.uring != nullptr) daemon.ring = c.uring->stats();
+            std::string fresh = root_metrics(tree(req), h.opener, daemon);
             return tree(req).root_texts().share(File::root_metrics, std::move(fresh), false);
         }
         default:
@@ -376,8 +387,10 @@ void write_framed(fuse_req_t req, Handle& h, std::span<const std::byte> buf, boo
             if (done == 0) {
                 reply_error(req, "write", s);
             } else {
-                bus::log::limited(spdlog::level::debug, {h.dir->name(), h.conn.id, "write-short"},
-                                  "stopped after {} bytes: {}", done, s.reason);
+                bus::log::limited(
+                    spdlog::level::debug,
+                    bus::log::Fields{h.dir->name(), h.conn.id, "write-short"}.by(h.opener.uid),
+                    "stopped after {} bytes: {}", done, s.reason);
                 fuse_reply_write(req, done);
             }
             return;
@@ -400,7 +413,9 @@ void op_write(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, std::size_t s
         if (h.file->kind == Kind::ctl) {
             bus::Status s = net.control(std::string_view(buf, size), writer_of(req, h.opener));
             if (!s.ok()) {
-                bus::log::limited(spdlog::level::info, {net.name(), "ctl-error"}, "{}", s.reason);
+                bus::log::limited(spdlog::level::info,
+                                  bus::log::Fields{net.name(), "ctl-error"}.by(h.opener.uid), "{}",
+                                  s.reason);
                 reply_error(req, "write", s);
                 return;
             }
@@ -492,8 +507,11 @@ void op_ioctl(fuse_req_t req, fuse_ino_t /*ino*/, unsigned int cmd, void* /*arg*
                 std::string_view line(in.line, strnlen(in.line, sizeof in.line));
                 bus::Status s = h.dir->net().control_port(h.conn.id, line, grant_of(h));
                 if (!s.ok()) {
-                    bus::log::limited(spdlog::level::info,
-                                      {h.dir->name(), h.conn.id, "port-ctl-error"}, "{}", s.reason);
+                    bus::log::limited(
+                        spdlog::level::info,
+                        bus::log::Fields{h.dir->name(), h.conn.id, "port-ctl-error"}.by(
+                            h.opener.uid),
+                        "{}", s.reason);
                 }
                 s.ok() ? (void)fuse_reply_ioctl(req, 0, nullptr, 0) : reply_error(req, "ioctl", s);
                 return;
@@ -622,7 +640,8 @@ void close_handle(Handle& h) {
     h.dir->polls().forget(h.conn.id, &h);
     if (h.capture) log_capture_close(h);  // its counters go with the connection
     h.dir->net().disconnect(h.conn);
-    bus::log::limited(spdlog::level::debug, {h.dir->name(), h.conn.id, "port-close"},
+    bus::log::limited(spdlog::level::debug,
+                      bus::log::Fields{h.dir->name(), h.conn.id, "port-close"}.by(h.opener.uid),
                       "disconnected");
 }
 

@@ -10,6 +10,7 @@
 #include "bus/thread_safety.hpp"
 #include "fs/handle.hpp"
 #include "fs/tree.hpp"
+#include "fs/uring_transport.hpp"
 
 namespace ipnfs::fs {
 
@@ -35,6 +36,9 @@ void close_handle(Handle& h);
 struct Context {
     Tree& tree;
     OpenFiles files;
+    // The io_uring transport when the mount asked for one (-o uring), for
+    // ipnfs.prom's gauges; set before the session starts, read-only then.
+    const UringTransport* uring = nullptr;
 };
 
 const fuse_lowlevel_ops& operations();

@@ -33,7 +33,9 @@ void ParkedWrite::reply(const bus::Status& status) {
     if (status.ok()) {
         fuse_reply_write(req_, written_);
     } else {
-        bus::log::limited(spdlog::level::debug, {dir_->name(), "write-error"}, "{}", status.reason);
+        bus::log::limited(spdlog::level::debug,
+                          bus::log::Fields{dir_->name(), "write-error"}.by(fuse_req_ctx(req_)->uid),
+                          "{}", status.reason);
         fuse_reply_err(req_, static_cast<int>(status.code));
     }
 }

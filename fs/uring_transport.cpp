@@ -218,6 +218,7 @@ struct UringTransport::Impl {
     std::atomic<std::uint64_t> requests{0};
     std::atomic<std::uint32_t> most_entries{0};
     std::atomic<std::uint64_t> rechecked{0};
+    std::atomic<std::uint64_t> refused{0};
     std::size_t payload_size = 0;
     int fd = -1;
     std::vector<std::unique_ptr<Queue>> queues;
@@ -268,19 +269,40 @@ struct UringTransport::Impl {
     void recheck_loop();
 };
 
+namespace {
+
+std::uint32_t user_entries(const UringOptions& opts) {
+    return opts.max_user_entries != 0 ? opts.max_user_entries : opts.max_entries / 8;
+}
+
+// Why the request in hand may not park in its queue; null if it may.
+const char* park_refusal(const Queue& q, const Entry& e) {
+    // q.held counts this request already.
+    if (q.held + kReserve > q.cap) return "its CPU's ring queue has no entry to spare";
+    if (e.uid == 0) return nullptr;
+    std::uint32_t parkable = q.cap - kReserve;
+    if (q.parked_nonroot >= parkable - parkable / 4)
+        return "users other than root hold their three quarters of its CPU's ring queue";
+    auto it = q.parked_by_uid.find(e.uid);
+    if (it != q.parked_by_uid.end() && it->second >= q.user_cap)
+        return "its uid holds its share of the ring entries (uring_user_entries)";
+    return nullptr;
+}
+
+}  // namespace
+
 bool uring_may_park() {
     Queue* q = t_queue;
     Entry* e = t_entry;
     if (q == nullptr || e == nullptr) return true;  // a request read from /dev/fuse
-    // q->held counts this request already.
-    if (q->held + kReserve > q->cap) return false;
+    if (const char* why = park_refusal(*q, *e); why != nullptr) {
+        q->owner->refused.fetch_add(1, std::memory_order_relaxed);
+        bus::log::limited(spdlog::level::info, bus::log::Fields{"uring-park-refused"}.by(e->uid),
+                          "a read or write that would wait fails with ENOBUFS: {}", why);
+        return false;
+    }
     if (e->uid == 0) return true;
-    std::uint32_t parkable = q->cap - kReserve;
-    if (q->parked_nonroot >= parkable - parkable / 4) return false;
-    auto it = q->parked_by_uid.find(e->uid);
-    if (it != q->parked_by_uid.end() && it->second >= q->user_cap) return false;
-    if (it == q->parked_by_uid.end()) it = q->parked_by_uid.emplace(e->uid, 0).first;
-    ++it->second;
+    ++q->parked_by_uid[e->uid];
     ++q->parked_nonroot;
     e->parked = true;
     return true;
@@ -606,9 +628,7 @@ bool UringTransport::Impl::start_queues(std::string& why) {
         // the entries another CPU's requests need.
         q->cap = opts.max_entries / n;
         // A non-root uid's parked requests, split as the entries are.
-        std::uint32_t user =
-            opts.max_user_entries != 0 ? opts.max_user_entries : opts.max_entries / 8;
-        q->user_cap = std::max(1U, user / n);
+        q->user_cap = std::max(1U, user_entries(opts) / n);
         queues.push_back(std::move(q));
     }
     for (std::uint32_t i = 0; i < n; ++i) {
@@ -829,13 +849,18 @@ void UringTransport::stop() {
 }
 
 UringStats UringTransport::stats() const {
+    const Impl& m = *impl_;
     UringStats s;
-    s.active = impl_->active.load();
-    s.queues = static_cast<std::uint32_t>(impl_->queues.size());
-    s.entries = impl_->entries.load();
-    s.held = impl_->held.load();
-    s.waits = impl_->waits.load();
-    s.requests = impl_->requests.load();
+    s.active = m.active.load();
+    // The queues are made before INIT is answered, and `active` set after.
+    s.queues = s.active ? static_cast<std::uint32_t>(m.queues.size()) : 0;
+    s.limit = m.opts.max_entries;
+    s.user_limit = user_entries(m.opts);
+    s.entries = m.entries.load();
+    s.held = m.held.load();
+    s.waits = m.waits.load();
+    s.refused = m.refused.load();
+    s.requests = m.requests.load();
     return s;
 }
 

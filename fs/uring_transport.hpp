@@ -44,12 +44,15 @@ bool uring_may_park();
 
 // What the transport did, for the log and the tests.
 struct UringStats {
-    bool active = false;         // the ring carries requests
-    std::uint32_t queues = 0;    // one per possible CPU
-    std::uint32_t entries = 0;   // registered, all queues
-    std::uint32_t held = 0;      // in the daemon now: in flight or parked
-    std::uint32_t waits = 0;     // times a queue had no free entry at the bound
-    std::uint64_t requests = 0;  // requests that came through the ring
+    bool active = false;           // the ring carries requests
+    std::uint32_t queues = 0;      // one per possible CPU
+    std::uint32_t limit = 0;       // uring_entries
+    std::uint32_t user_limit = 0;  // uring_user_entries, or what it defaults to
+    std::uint32_t entries = 0;     // registered, all queues
+    std::uint32_t held = 0;        // in the daemon now: in flight or parked
+    std::uint32_t waits = 0;       // times a queue had no free entry at the bound
+    std::uint64_t refused = 0;     // reads and writes refused ENOBUFS (uring_may_park)
+    std::uint64_t requests = 0;    // requests that came through the ring
 };
 
 class UringTransport {

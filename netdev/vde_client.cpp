@@ -37,9 +37,9 @@ void VdeEndpoints::Client::read_request() {
         request_.resize(had + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
         if (n > 0) {
             if (bus::Status s = vde::check_prefix(request_); !s.ok()) {
-                bus::log::limited(spdlog::level::warn, {net, "vde-client-drop"},
-                                  "{}: client (pid {}, uid {}) dropped: {}", who, peer_.pid,
-                                  peer_.uid, s.reason);
+                bus::log::limited(spdlog::level::warn,
+                                  bus::log::Fields{net, "vde-client-drop"}.by(peer_.uid),
+                                  "{}: client (pid {}) dropped: {}", who, peer_.pid, s.reason);
                 endpoint_.bury(*this);
                 return;
             }
@@ -48,9 +48,9 @@ void VdeEndpoints::Client::read_request() {
         if (err == EINTR) continue;
         if (err == EAGAIN && request_.size() < vde::kFixedSize) return;  // more to come
         if (n == 0 && request_.empty()) {
-            bus::log::limited(spdlog::level::info, {net, "vde-client-leave"},
-                              "{}: client (pid {}, uid {}) left before its request", who, peer_.pid,
-                              peer_.uid);
+            bus::log::limited(spdlog::level::info,
+                              bus::log::Fields{net, "vde-client-leave"}.by(peer_.uid),
+                              "{}: client (pid {}) left before its request", who, peer_.pid);
             endpoint_.bury(*this);
             return;
         }
@@ -60,9 +60,9 @@ void VdeEndpoints::Client::read_request() {
                 vde::Request unused;
                 why = vde::parse_request(request_, unused).reason;
             }
-            bus::log::limited(spdlog::level::warn, {net, "vde-client-drop"},
-                              "{}: client (pid {}, uid {}) dropped: {}", who, peer_.pid, peer_.uid,
-                              why);
+            bus::log::limited(spdlog::level::warn,
+                              bus::log::Fields{net, "vde-client-drop"}.by(peer_.uid),
+                              "{}: client (pid {}) dropped: {}", who, peer_.pid, why);
             endpoint_.bury(*this);
             return;
         }
@@ -71,9 +71,9 @@ void VdeEndpoints::Client::read_request() {
         bus::Status s = vde::parse_request(request_, request);
         if (s.ok()) s = serve(request);
         if (!s.ok()) {
-            bus::log::limited(spdlog::level::warn, {net, "vde-client-drop"},
-                              "{}: client (pid {}, uid {}) dropped: {}", who, peer_.pid, peer_.uid,
-                              s.reason);
+            bus::log::limited(spdlog::level::warn,
+                              bus::log::Fields{net, "vde-client-drop"}.by(peer_.uid),
+                              "{}: client (pid {}) dropped: {}", who, peer_.pid, s.reason);
             endpoint_.bury(*this);
         }
         return;
@@ -132,9 +132,11 @@ bus::Status VdeEndpoints::Client::serve(const vde::Request& request) {
     if (n != static_cast<ssize_t>(reply.size())) {
         return failure(n < 0 ? errno : EAGAIN, "sending the reply");
     }
-    bus::log::limited(spdlog::level::info, {endpoint_.network(), conn.id, "vde-client-join"},
-                      "{}: client '{}' (pid {}, uid {}) on port {}, socket {}", endpoint_.who(),
-                      description_, peer_.pid, peer_.uid, conn.id, path);
+    bus::log::limited(
+        spdlog::level::info,
+        bus::log::Fields{endpoint_.network(), conn.id, "vde-client-join"}.by(peer_.uid),
+        "{}: client '{}' (pid {}) on port {}, socket {}", endpoint_.who(), description_, peer_.pid,
+        conn.id, path);
     return bus::Status::success();
 }
 
@@ -151,10 +153,12 @@ void VdeEndpoints::Client::read_after_request() {
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) return;
-        bus::log::limited(spdlog::level::info,
-                          {endpoint_.network(), device_->port(), "vde-client-leave"},
-                          "{}: client '{}' (pid {}) left port {}", endpoint_.who(), description_,
-                          peer_.pid, device_->port());
+        bus::log::limited(
+            spdlog::level::info,
+            bus::log::Fields{endpoint_.network(), device_->port(), "vde-client-leave"}.by(
+                peer_.uid),
+            "{}: client '{}' (pid {}) left port {}", endpoint_.who(), description_, peer_.pid,
+            device_->port());
         endpoint_.bury(*this);
         return;
     }

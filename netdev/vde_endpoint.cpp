@@ -110,18 +110,19 @@ void VdeEndpoints::Endpoint::accept_one(int fd) {
     });
     // Per user first: one user's idle connections must not lock others out.
     if (static_cast<std::size_t>(mine) >= kMaxPendingPerUser) {
-        bus::log::limited(spdlog::level::warn, {network(), "vde-client-refuse"},
-                          "{}: refused a client (pid {}, uid {}): {} of its own have not sent "
-                          "their request",
-                          who(), peer.pid, peer.uid, mine);
+        bus::log::limited(spdlog::level::warn,
+                          bus::log::Fields{network(), "vde-client-refuse"}.by(peer.uid),
+                          "{}: refused a client (pid {}): {} of its own have not sent their "
+                          "request",
+                          who(), peer.pid, mine);
         ::close(fd);
         return;
     }
     if (static_cast<std::size_t>(pending) >= kMaxPending) {
-        bus::log::limited(
-            spdlog::level::warn, {network(), "vde-client-refuse"},
-            "{}: refused a client (pid {}, uid {}): {} others have not sent their request", who(),
-            peer.pid, peer.uid, pending);
+        bus::log::limited(spdlog::level::warn,
+                          bus::log::Fields{network(), "vde-client-refuse"}.by(peer.uid),
+                          "{}: refused a client (pid {}): {} others have not sent their request",
+                          who(), peer.pid, pending);
         ::close(fd);
         return;
     }

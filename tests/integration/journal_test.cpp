@@ -288,20 +288,22 @@ TEST_F(JournalTest, FieldsOfTheirOwnPickOutOneNetwork) {
     const Entry* created = find_event(lan, "network-create");
     ASSERT_NE(created, nullptr) << describe(lan);
     EXPECT_EQ(field(*created, "PRIORITY"), "6");
-    EXPECT_EQ(field(*created, "MESSAGE"), "network=lan event=network-create: created by uid 0");
+    EXPECT_EQ(field(*created, "MESSAGE"), "network=lan uid=0 event=network-create: created");
     EXPECT_EQ(field(*created, "IPNFS_PORT"), "<none>");
+    EXPECT_EQ(field(*created, "IPNFS_UID"), "0");
     EXPECT_EQ(field(*created, "CODE_FILE"), "<none>");  // not the sink's own place
     const Entry* refused = find_event(lan, "ctl-error");
     ASSERT_NE(refused, nullptr) << describe(lan);
     EXPECT_EQ(field(*refused, "PRIORITY"), "6");
     EXPECT_TRUE(field(*refused, "MESSAGE")
-                    .starts_with("network=lan event=ctl-error: nosuchverb: unknown command"))
+                    .starts_with("network=lan uid=0 event=ctl-error: nosuchverb: unknown command"))
         << field(*refused, "MESSAGE");
     const Entry* opened = find_event(lan, "port-open");
     ASSERT_NE(opened, nullptr) << describe(lan);
     EXPECT_EQ(field(*opened, "PRIORITY"), "7");  // debug
     EXPECT_EQ(field(*opened, "IPNFS_PORT"), "3");
-    EXPECT_TRUE(field(*opened, "MESSAGE").starts_with("network=lan port=3 event=port-open: "));
+    EXPECT_TRUE(
+        field(*opened, "MESSAGE").starts_with("network=lan port=3 uid=0 event=port-open: "));
 
     std::vector<Entry> lan2 = journal_until(
         {"IPNFS_NETWORK=lan2"}, [](const auto& es) { return has_event(es, "ctl-error"); });
@@ -314,12 +316,13 @@ TEST_F(JournalTest, FieldsOfTheirOwnPickOutOneNetwork) {
     ASSERT_EQ(quoted.size(), 1U) << describe(quoted);
     EXPECT_EQ(field(quoted[0], "IPNFS_NETWORK"), odd);
     EXPECT_EQ(field(quoted[0], "MESSAGE"),
-              "network=\"qu\\\"ote-\xc3\xbc\" event=network-create: created by uid 0");
+              "network=\"qu\\\"ote-\xc3\xbc\" uid=0 event=network-create: created");
 
     // A line about no network has no IPNFS_NETWORK.
     std::vector<Entry> mount = journal({"IPNFS_EVENT=mount", "_PID=" + pid});
     ASSERT_EQ(mount.size(), 1U) << describe(mount);
     EXPECT_EQ(field(mount[0], "IPNFS_NETWORK"), "<none>");
+    EXPECT_EQ(field(mount[0], "IPNFS_UID"), "<none>");
     EXPECT_TRUE(field(mount[0], "MESSAGE").starts_with("event=mount: mounted none on " + dir_));
 }
 
@@ -414,7 +417,7 @@ TEST_F(JournalTest, StaleJournalStreamIsNotTheJournal) {
     ASSERT_FALSE(HasFatalFailure());
     ASSERT_EQ(mkdir(at("lan").c_str(), 0755), 0) << std::strerror(errno);
     ASSERT_TRUE(eventually(
-        [&] { return contains(read_whole(daemon_out_), "network=lan event=network-create"); },
+        [&] { return contains(read_whole(daemon_out_), "network=lan uid=0 event=network-create"); },
         std::chrono::seconds(5)));
     EXPECT_TRUE(journal({"_PID=" + std::to_string(daemon_.pid), "IPNFS_EVENT=mount"}).empty());
 }

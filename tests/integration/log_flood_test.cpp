@@ -39,7 +39,8 @@ CtlErrorLines count_ctl_errors(const std::string& log) {
         std::smatch m;
         if (std::regex_search(line, m, summary)) {
             out.suppressed += std::stoull(m[1]);
-        } else if (line.find("network=lan event=ctl-error: nosuchverb") != std::string::npos) {
+        } else if (line.find("network=lan uid=0 event=ctl-error: nosuchverb") !=
+                   std::string::npos) {
             ++out.shown;
         }
     }

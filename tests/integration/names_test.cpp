@@ -33,10 +33,10 @@ TEST_F(NamesTest, MkdirRefusesNamesCtlAndConfigCannotCarry) {
     EXPECT_EQ(list_dir(mount_.dir()), std::vector<std::string>{"ipnfs.prom"})
         << "a refused name was made";
     std::string log = mount_.log();
-    EXPECT_NE(log.find("event=network-create-error: uid 0: a network name has no blanks"),
+    EXPECT_NE(log.find("uid=0 event=network-create-error: a network name has no blanks"),
               std::string::npos)
         << log;
-    EXPECT_NE(log.find("event=network-create-error: uid 0: a network name has at most 255 bytes"),
+    EXPECT_NE(log.find("uid=0 event=network-create-error: a network name has at most 255 bytes"),
               std::string::npos)
         << log;
 }

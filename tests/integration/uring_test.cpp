@@ -100,6 +100,15 @@ class UringTest : public IpnfsTest {
 
 void on_signal(int /*sig*/) {}
 
+// The value of the sample `name` (no labels) in a Prometheus text, or
+// UINT64_MAX if there is none.
+std::uint64_t sample(const std::string& text, const std::string& name) {
+    for (const std::string& line : lines_of(text)) {
+        if (line.rfind(name + " ", 0) == 0) return std::stoull(line.substr(name.size() + 1));
+    }
+    return UINT64_MAX;
+}
+
 // Processes of `uid` that hold `path` open (the tests' readers).
 int processes_of(uid_t uid, const std::string& path) {
     int count = 0;
@@ -508,6 +517,15 @@ TEST_F(UringBoundTest, ReadsPastTheBoundFailAndTheMountStaysUsable) {
     int refused = readers.done();
     EXPECT_GT(refused, 0) << "200 parked reads fit in 64 entries?";
     EXPECT_LE(kReaders - refused, 64);
+    // What an operator's scraper sees of it.
+    std::string prom = slurp(p("ipnfs.prom"));
+    EXPECT_EQ(sample(prom, "ipnfs_daemon_ring_active"), 1U) << prom;
+    EXPECT_EQ(sample(prom, "ipnfs_daemon_ring_entries_limit"), 64U);
+    EXPECT_EQ(sample(prom, "ipnfs_daemon_ring_refusals_total"), std::uint64_t(refused));
+    EXPECT_GE(sample(prom, "ipnfs_daemon_ring_entries_held"), std::uint64_t(kReaders - refused));
+    EXPECT_LE(sample(prom, "ipnfs_daemon_ring_entries_held"),
+              sample(prom, "ipnfs_daemon_ring_entries"));
+    EXPECT_LE(sample(prom, "ipnfs_daemon_ring_entries"), 64U);
     for (std::size_t i = 0; i < readers.size(); ++i) {
         if (readers[i].done) {
             EXPECT_EQ(readers[i].err, ENOBUFS) << i;
@@ -524,6 +542,11 @@ TEST_F(UringBoundTest, ReadsPastTheBoundFailAndTheMountStaysUsable) {
     EXPECT_EQ(::rmdir(net.c_str()), 0);
     EXPECT_EQ(readers.wait_done(10s), kReaders);
     readers.join();
+    std::string log = log_after_stop();
+    EXPECT_NE(log.find("uid=0 event=uring-park-refused: a read or write that would wait fails with "
+                       "ENOBUFS: its CPU's ring queue has no entry to spare"),
+              std::string::npos)
+        << log;
 }
 
 class UringShareTest : public UringTest {

@@ -452,7 +452,7 @@ TEST_F(VdeTest, AGarbageRequestIsDroppedAndLoggedAndTheNextClientServed) {
     }
     EXPECT_TRUE(eventually([&] { return contains(mount_.log(), "not a VDE request"); }, 3s))
         << mount_.log();
-    EXPECT_TRUE(contains(mount_.log(), "network=lan event=vde-client-drop: vde " + sw_));
+    EXPECT_TRUE(contains(mount_.log(), "network=lan uid=0 event=vde-client-drop: vde " + sw_));
     Program client = plug(sw_);
     ASSERT_TRUE(has_client(net)) << client.err();
     frames_cross(net, client, 4);

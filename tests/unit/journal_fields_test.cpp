@@ -43,6 +43,7 @@ struct Seen {
     std::string text;
     std::string network;
     std::optional<ipnfs::bus::PortId> port;
+    std::optional<std::uint32_t> uid;
     std::string event;
     bool fields = false;
 };
@@ -59,6 +60,7 @@ class FieldsSink final : public spdlog::sinks::base_sink<spdlog::details::null_m
             s.fields = true;
             s.network = f->network;
             s.port = f->port;
+            s.uid = f->uid;
             s.event = f->event;
         }
         seen.push_back(std::move(s));
@@ -84,14 +86,15 @@ class CurrentFieldsTest : public ::testing::Test {
 };
 
 TEST_F(CurrentFieldsTest, ASinkSeesTheLinesFieldsApartFromItsText) {
-    ipnfs::bus::log::info({"a=b \"c\"", 3, "port-open"}, "opened");
+    ipnfs::bus::log::info(ipnfs::bus::log::Fields{"a=b \"c\"", 3, "port-open"}.by(1001), "opened");
     ASSERT_EQ(sink_->seen.size(), 1U);
     const Seen& s = sink_->seen[0];
     EXPECT_TRUE(s.fields);
     EXPECT_EQ(s.network, "a=b \"c\"");  // as it is, not quoted
     EXPECT_EQ(s.port, ipnfs::bus::PortId{3});
+    EXPECT_EQ(s.uid, 1001U);
     EXPECT_EQ(s.event, "port-open");
-    EXPECT_EQ(s.text, "network=\"a=b \\\"c\\\"\" port=3 event=port-open: opened");
+    EXPECT_EQ(s.text, "network=\"a=b \\\"c\\\"\" port=3 uid=1001 event=port-open: opened");
     EXPECT_EQ(ipnfs::bus::log::current_fields(), nullptr);  // only while the line is logged
 }
 

@@ -36,6 +36,14 @@ TEST_F(LogFieldsTest, NetworkPortAndEventComeFirstInThatOrder) {
     EXPECT_EQ(lines(), "info network=lan port=3 event=tap-attach: tap tap0 attached\n");
 }
 
+TEST_F(LogFieldsTest, TheUserWhoDidItComesBeforeTheEvent) {
+    ipnfs::bus::log::info(ipnfs::bus::log::Fields{"lan", 3, "port-open"}.by(1000), "opened");
+    ipnfs::bus::log::info(ipnfs::bus::log::Fields{"uring-park-refused"}.by(0), "refused");
+    EXPECT_EQ(lines(),
+              "info network=lan port=3 uid=1000 event=port-open: opened\n"
+              "info uid=0 event=uring-park-refused: refused\n");
+}
+
 TEST_F(LogFieldsTest, FieldsThatDoNotApplyAreLeftOut) {
     ipnfs::bus::log::warn({"mount"}, "mounted");
     ipnfs::bus::log::info({"lan", "network-create"}, "created");
