@@ -49,6 +49,9 @@ if [[ "${1:-}" == --test ]]; then
     # the journal test (its own systemd-journald in a mount namespace, journalctl)
     # and systemd-analyze verify of the .deb's ipnfs.service; a container starts none of it
     systemd
+    # the package test that boots the .deb's Debian 12 tree with systemd as PID 1
+    # (systemd-nspawn) and runs ipnfs.service there
+    systemd-container
   )
 elif [[ $# -gt 0 ]]; then
   echo "usage: tools/deps.sh [--test]" >&2

@@ -3,6 +3,7 @@
 // once and kept as a tarball in /var/cache/ipnfs-tests, unpacked per run in
 // a private mount namespace, so none of its mounts can outlive the test.
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -379,6 +380,121 @@ TEST(PackageTest, DebInstallsAndMountsOnAFreshDebian12) {
         "/var/lib/systemd/deb-systemd-helper-enabled/ipnfs.service* "
         "/var/lib/systemd/deb-systemd-helper-masked/ipnfs.service 2>/dev/null");
     EXPECT_EQ(left.out, "") << "left after the purge";
+    std::cerr << "whole test " << seconds_since(t0) << " s\n";
+}
+
+// What runs at boot in the container of the service test: it starts
+// ipnfs.service as an admin would, uses the mount, reads the journal by
+// field, stops the service, writes what it saw to /ipnfs-check.out and
+// powers the container off.
+constexpr const char* kServiceCheck = R"sh(#!/bin/sh
+exec > /ipnfs-check.out 2>&1
+systemctl start ipnfs.service; echo "start=$?"
+for i in $(seq 100); do mountpoint -q /mnt/ipn && break; sleep 0.1; done
+echo "mounted=$(mountpoint -q /mnt/ipn && echo yes || echo no)"
+echo "active=$(systemctl is-active ipnfs.service)"
+echo "runtime=$(stat -c '%U %a' /run/ipnfs)"
+mkdir /mnt/ipn/lan
+timeout 10 dd bs=65536 count=1 status=none < /mnt/ipn/lan/port1 > /tmp/got &
+for i in $(seq 100); do grep -qx 'connected 1' /mnt/ipn/lan/stats && break; sleep 0.1; done
+echo hi > /mnt/ipn/lan/port2; wait; echo "got=$(cat /tmp/got)"
+echo nosuchverb > /mnt/ipn/lan/ctl 2>/dev/null || echo "ctl=refused"
+for i in $(seq 50); do
+  journalctl -q -u ipnfs.service IPNFS_EVENT=ctl-error -o cat | grep -q . && break; sleep 0.1
+done
+journalctl -q -u ipnfs.service IPNFS_NETWORK=lan -o export | grep -a '^IPNFS_\|^MESSAGE=' |
+  sed 's/^/journal /'
+systemctl stop ipnfs.service
+echo "stopped=$(mountpoint -q /mnt/ipn && echo mounted || echo unmounted)"
+echo "runtime_after=$(test -e /run/ipnfs && echo left || echo gone)"
+echo done
+systemctl poweroff
+)sh";
+
+constexpr const char* kServiceCheckUnit = R"(# the service test's check, at boot
+[Unit]
+After=multi-user.target
+[Service]
+Type=oneshot
+ExecStart=/usr/local/bin/ipnfs-check
+)";
+
+bool write_file_mode(const std::string& path, const std::string& text, mode_t mode) {
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+    out.close();
+    return out.good() && chmod(path.c_str(), mode) == 0;
+}
+
+// ipnfs.service as systemd runs it: the package and systemd in a fresh
+// Debian 12 tree booted with systemd-nspawn (systemd as PID 1, journald),
+// the unit started, its RuntimeDirectory made and removed, the daemon's log
+// in the journal with fields of its own (found by the journal stream
+// systemd connects, no log= option), the mount usable, and gone when the
+// service stops.
+TEST(PackageTest, TheServiceMountsUnderSystemdAndLogsToTheJournal) {
+    if (std::string why = fuse_problem(); !why.empty()) IPNFS_SKIP_OR_FAIL(why);
+    if (run_argv({"sh", "-c", "command -v systemd-nspawn"}).exit_code() != 0) {
+        IPNFS_SKIP_OR_FAIL(
+            "systemd-nspawn is not installed (tools/deps.sh --test: systemd-container)");
+    }
+    const std::string deb = find_deb();
+    ASSERT_FALSE(deb.empty()) << "no ipnfs_" IPNFS_VERSION "_*.deb in " IPNFS_DEB_DIR;
+    auto t0 = Clock::now();
+    Shell boot = ensure_bootstrap_tarball();
+    ASSERT_EQ(boot.exit_code(), 0) << "debootstrap: " << boot.out << boot.err;
+    Chroot chroot;
+    std::string why;
+    ASSERT_TRUE(chroot.start(deb, why)) << why;
+    Shell install = chroot.run(
+        "cd /tmp && flock -w 300 /var/cache/apt/archives/.ipnfs-test-lock "
+        "sh -c 'apt-get install -y -q -o Dpkg::Use-Pty=0 systemd systemd-sysv python3 && "
+        "apt-get install -y -q -o Dpkg::Use-Pty=0 ./ipnfs_*.deb'",
+        600);
+    ASSERT_EQ(install.exit_code(), 0) << install.out << install.err;
+    const std::string& root = chroot.root();
+    ASSERT_TRUE(write_file_mode(root + "/usr/local/bin/ipnfs-check", kServiceCheck, 0755));
+    ASSERT_TRUE(
+        write_file_mode(root + "/etc/systemd/system/ipnfs-check.service", kServiceCheckUnit, 0644));
+    std::error_code ec;
+    std::filesystem::create_directories(root + "/etc/systemd/system/multi-user.target.wants", ec);
+    std::filesystem::create_symlink("/etc/systemd/system/ipnfs-check.service",
+                                    root +
+                                        "/etc/systemd/system/multi-user.target.wants/"
+                                        "ipnfs-check.service",
+                                    ec);
+    ASSERT_FALSE(ec) << ec.message();
+
+    // No systemd runs on the host: no scope to register, the container in
+    // the test's own cgroup; /dev/fuse passed in.  nspawn leaves its state
+    // directory behind; it goes if this test made it.
+    const bool had_nspawn_dir = std::filesystem::exists("/run/systemd/nspawn");
+    Shell nspawn = run_argv({"systemd-nspawn", "-q", "-D", root, "-b", "--register=no",
+                             "--keep-unit", "--bind=/dev/fuse"},
+                            240);
+    if (!had_nspawn_dir) std::filesystem::remove_all("/run/systemd/nspawn", ec);
+    const std::string seen = read_whole(root + "/ipnfs-check.out");
+    // The boot's console, for when the check did not finish.
+    const std::string console =
+        nspawn.out.size() > 4000 ? nspawn.out.substr(nspawn.out.size() - 4000) : nspawn.out;
+    ASSERT_TRUE(seen.ends_with("done\n"))
+        << "the check did not finish (nspawn exit " << nspawn.exit_code() << "):\n"
+        << seen << console << nspawn.err;
+    auto has = [&](const std::string& line) { return contains(seen, line + "\n"); };
+    EXPECT_TRUE(has("start=0")) << seen;
+    EXPECT_TRUE(has("mounted=yes")) << seen;
+    EXPECT_TRUE(has("active=active")) << seen;
+    EXPECT_TRUE(has("runtime=root 755")) << "RuntimeDirectory=ipnfs, the default vde_dir\n" << seen;
+    EXPECT_TRUE(has("got=hi")) << seen;
+    EXPECT_TRUE(has("ctl=refused")) << seen;
+    // The journal entries of network lan, by field.
+    EXPECT_TRUE(has("journal MESSAGE=network=lan uid=0 event=network-create: created")) << seen;
+    EXPECT_TRUE(has("journal IPNFS_EVENT=network-create")) << seen;
+    EXPECT_TRUE(has("journal IPNFS_EVENT=ctl-error")) << seen;
+    EXPECT_TRUE(has("journal IPNFS_NETWORK=lan")) << seen;
+    EXPECT_TRUE(has("journal IPNFS_UID=0")) << seen;
+    EXPECT_TRUE(has("stopped=unmounted")) << seen;
+    EXPECT_TRUE(has("runtime_after=gone")) << seen;
     std::cerr << "whole test " << seconds_since(t0) << " s\n";
 }
 
