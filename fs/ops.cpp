@@ -303,7 +303,7 @@ void read_text(fuse_req_t req, Handle& h, std::size_t size, off_t off) {
         // A pread past 0 before any read at 0 renders too: never a false EOF.
         if (off == 0 || !h.text) h.text = render_text(req, h);
         if (h.text) {
-            std::string_view text = std::string_view(*h.text);
+            auto text = std::string_view(*h.text);
             auto start = std::min(static_cast<std::size_t>(off), text.size());
             slice = text.substr(start, std::min(size, text.size() - start));
         } else {
