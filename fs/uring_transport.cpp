@@ -59,7 +59,7 @@ struct CmdReq {
 };
 
 constexpr std::uint64_t kWakeTag = 1;  // user_data of the wake eventfd's read
-constexpr std::uint32_t kFirstEntries = 8;
+constexpr std::uint32_t kFirstEntries = 64;
 constexpr std::uint32_t kMaxBatch = 512;
 constexpr std::uint32_t kReserve = 4;  // entries of a queue a parked request may not take
 // Payload bytes an entry keeps resident between requests: the first page,
@@ -196,6 +196,19 @@ void drop_payload(Entry* e) {
 }
 
 namespace {
+
+// The free entries below which a queue registers more.  A request that finds
+// none of its CPU's entries free waits in the kernel's list for the queue,
+// and the kernel (6.14 to 6.18) hands that list to an entry only when one is
+// committed: entries registered later do not take it.  If every entry then
+// holds a parked request that waits for one of those listed (a reader for a
+// write), nothing moves until another request comes to that CPU.  So a
+// queue keeps a margin of free entries, grown as parking takes it, and the
+// list forms only for a burst larger than the margin (docs/architecture.md).
+std::uint32_t low_water(const Queue& q) {
+    return std::max(2 * kReserve, q.registered / 4);
+}
+
 thread_local Queue* t_queue = nullptr;  // the queue whose thread this is
 thread_local Entry* t_entry = nullptr;  // the request it is handling
 }  // namespace
@@ -301,6 +314,10 @@ bool uring_may_park() {
                           "a read or write that would wait fails with ENOBUFS: {}", why);
         return false;
     }
+    // Parking keeps the margin of free entries (low_water()): the new ones
+    // go to the kernel now, before another request can find none.
+    if (q->registered - q->held < low_water(*q) && q->owner->grow(*q, true))
+        io_uring_submit(&q->ring);
     if (e->uid == 0) return true;
     ++q->parked_by_uid[e->uid];
     ++q->parked_nonroot;
@@ -445,7 +462,7 @@ void UringTransport::Impl::run_queue(Queue& q, std::promise<std::string>& ready)
     while (!stopping.load()) {
         // Parking keeps kReserve entries of the queue free (uring_may_park()),
         // so only requests in flight can fill it, and they are answered.
-        if (q.registered - q.held <= 1 && !grow(q, true) && q.registered == q.held) {
+        if (q.registered - q.held < low_water(q) && !grow(q, true) && q.registered == q.held) {
             waits.fetch_add(1, std::memory_order_relaxed);
             if (!q.at_bound_logged) {
                 q.at_bound_logged = true;
