@@ -644,8 +644,8 @@ TEST_P(TapFaultTest, ATapDeletedUnderTrafficFailsItsRowFreesItsPortAndTheDaemonS
         traffic.read(r.get());
         traffic.write(w.get(), frame);
         // Its end is not checked: sending fails once the interface is deleted.
-        // The bounds leave room for python3's start, which took over 5 s when
-        // CI's ring stage ran this test beside its other mode (frames_in 0).
+        // The bounds leave room for a slow python3 start: CI's ring stage once
+        // saw no frame in 5 s with this test beside its other mode.
         std::thread flood([&] { (void)ns.sh("python3 -c " + sq(kUdpFlood), 25); });
         JoinOnExit join_flood(flood);
         ASSERT_TRUE(eventually(
