@@ -196,6 +196,17 @@ class Chroot {
         return run_argv(inside(script), timeout_s);
     }
 
+    // apt-get install of `packages` from the tree's own lists, then of the
+    // .deb; the shared archive cache keeps later runs off the network, and a
+    // lock, as apt refuses to share its archive directory.
+    Shell install_deb_after(const std::string& packages) {
+        return run(
+            "cd /tmp && flock -w 300 /var/cache/apt/archives/.ipnfs-test-lock "
+            "sh -c 'apt-get install -y -q -o Dpkg::Use-Pty=0 " +
+                packages + " && apt-get install -y -q -o Dpkg::Use-Pty=0 ./ipnfs_*.deb'",
+            600);
+    }
+
     // The same, started in the background: the child's pid, for wait_child.
     pid_t spawn(const std::string& script) {
         std::vector<std::string> args = inside(script);
@@ -272,15 +283,9 @@ TEST(PackageTest, DebInstallsAndMountsOnAFreshDebian12) {
     std::string why;
     ASSERT_TRUE(chroot.start(deb, why)) << why;
 
-    // apt resolves the package's Depends from the tree's own package lists;
-    // the shared archive cache keeps later runs off the network.  A lock:
-    // apt refuses to share its archive directory.  python3 first, so the
-    // package's postinst byte-compiles its Python module as Debian's do.
-    Shell install = chroot.run(
-        "cd /tmp && flock -w 300 /var/cache/apt/archives/.ipnfs-test-lock "
-        "sh -c 'apt-get install -y -q -o Dpkg::Use-Pty=0 python3 && "
-        "apt-get install -y -q -o Dpkg::Use-Pty=0 ./ipnfs_*.deb'",
-        600);
+    // python3 first, so the package's postinst byte-compiles its Python
+    // module as Debian's do.
+    Shell install = chroot.install_deb_after("python3");
     ASSERT_EQ(install.exit_code(), 0) << install.out << install.err;
     Shell files = chroot.run("dpkg -L ipnfs");
     for (const char* path : kPackageFiles) {
@@ -446,11 +451,7 @@ TEST(PackageTest, TheServiceMountsUnderSystemdAndLogsToTheJournal) {
     Chroot chroot;
     std::string why;
     ASSERT_TRUE(chroot.start(deb, why)) << why;
-    Shell install = chroot.run(
-        "cd /tmp && flock -w 300 /var/cache/apt/archives/.ipnfs-test-lock "
-        "sh -c 'apt-get install -y -q -o Dpkg::Use-Pty=0 systemd systemd-sysv python3 && "
-        "apt-get install -y -q -o Dpkg::Use-Pty=0 ./ipnfs_*.deb'",
-        600);
+    Shell install = chroot.install_deb_after("systemd systemd-sysv python3");
     ASSERT_EQ(install.exit_code(), 0) << install.out << install.err;
     const std::string& root = chroot.root();
     ASSERT_TRUE(write_file_mode(root + "/usr/local/bin/ipnfs-check", kServiceCheck, 0755));
